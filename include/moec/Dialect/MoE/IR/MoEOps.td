@@ -1,0 +1,398 @@
+//===- MoEOps.td - moe dialect operations ------------------*- tablegen -*-===//
+//
+// Part of moec. The ops of an MoE layer: the whole block (`moe.layer`), its
+// layout-free decomposition (route, dispatch, experts, combine), the two
+// concrete dispatch layouts, and the expert-parallel exchange.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOEC_DIALECT_MOE_IR_MOEOPS_TD
+#define MOEC_DIALECT_MOE_IR_MOEOPS_TD
+
+include "moec/Dialect/MoE/IR/MoEDialect.td"
+include "moec/Dialect/MoE/IR/MoEAttrs.td"
+include "moec/Dialect/MoE/IR/MoETypes.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+include "mlir/IR/CommonAttrConstraints.td"
+
+def MoE_FloatTensor : RankedTensorOf<[AnyFloat]>;
+def MoE_IndexTensor : RankedTensorOf<[AnySignlessInteger]>;
+def MoE_GroupedOrTensor : AnyTypeOf<[MoE_GroupedType, MoE_FloatTensor]>;
+
+// Router attributes shared by moe.layer and moe.route.
+defvar MoE_RouterAttrs = (ins
+    ConfinedAttr<I64Attr, [IntPositive]>:$top_k,
+    DefaultValuedAttr<MoE_ScoringAttr, "::mlir::moe::Scoring::Softmax">:$scoring,
+    DefaultValuedAttr<MoE_SelectionAttr, "::mlir::moe::Selection::Plain">:$selection,
+    OptionalAttr<I64Attr>:$n_group,
+    OptionalAttr<I64Attr>:$topk_group,
+    DefaultValuedAttr<BoolAttr, "false">:$normalize,
+    DefaultValuedAttr<F64Attr, "1.0">:$routed_scaling_factor);
+
+// Capacity attributes shared by moe.layer and the dispatch ops.
+defvar MoE_CapacityAttrs = (ins
+    OptionalAttr<F64Attr>:$capacity_factor,
+    OptionalAttr<I64Attr>:$expert_capacity,
+    DefaultValuedAttr<I64Attr, "0">:$min_capacity);
+
+//===----------------------------------------------------------------------===//
+// moe.layer
+//===----------------------------------------------------------------------===//
+
+def MoE_LayerOp : MoE_Op<"layer", [Pure, AttrSizedOperandSegments]> {
+  let summary = "a whole Mixture-of-Experts block";
+  let description = [{
+    Routes each of the T tokens of `hidden` ([T, D], T static or dynamic) to
+    `top_k` of E experts, runs the chosen expert FFNs and sums their outputs
+    weighted by the router, plus an optional shared expert. Every variant of
+    SEMANTICS.md is an attribute or an optional operand:
+
+    - Router: `logits = hidden · router_weightᵀ (+ router_bias)` in fp32;
+      `scoring` softmax or sigmoid; `selection` plain top-k or group-limited
+      (`group_sum_top2`: DeepSeek-V3, group score = sum of its top-2 scores
+      after `score_bias`; `group_max`: DeepSeek-V2, max score), keeping
+      `topk_group` of `n_group` groups; `score_bias` ([E]) changes only the
+      selection; `normalize` renormalizes the selected weights (sigmoid adds
+      1e-20 to the denominator); weights are then scaled by
+      `routed_scaling_factor`. Ties go to the lower expert index.
+    - Experts: `experts(gate, up, down)` is gated (down · (act(gate·x) ⊙
+      up·x)), `experts(in, out)` is not (out · act(in·x)); weights are stacked
+      [E, F, D] and [E, D, F]; `activation` is silu, gelu (erf) or relu.
+    - Capacity: `capacity_factor` gives C = max(ceil(cf·T·k/E), min_capacity),
+      `expert_capacity` a fixed C; absent both, the layer is dropless. First
+      choices go before second choices, token order within; a dropped
+      assignment contributes zero, or `w·x[t]` with
+      `drop_policy = #moe.drop_policy<passthrough>` (Hugging Face Switch).
+    - Shared expert: `shared(gate, up, down)` ([Fs, D], [Fs, D], [D, Fs]) is a
+      dense gated FFN added to every token; a fourth operand [1, D] gates it
+      with sigmoid(x · w_sgᵀ) (Qwen2-MoE).
+
+    Example (Mixtral-shaped):
+    ```mlir
+    %y = moe.layer %x, %wg experts(%w1, %w3, %w2)
+           {top_k = 2 : i64, normalize = true}
+         : (tensor<?x64xf32>, tensor<8x64xf32>, tensor<8x96x64xf32>,
+            tensor<8x96x64xf32>, tensor<8x64x96xf32>) -> tensor<?x64xf32>
+    ```
+  }];
+  let arguments = !con((ins
+      MoE_FloatTensor:$hidden,
+      MoE_FloatTensor:$router_weight,
+      Optional<MoE_FloatTensor>:$router_bias,
+      Optional<MoE_FloatTensor>:$score_bias,
+      Variadic<MoE_FloatTensor>:$expert_weights,
+      Variadic<MoE_FloatTensor>:$shared_weights),
+    MoE_RouterAttrs,
+    (ins DefaultValuedAttr<MoE_ActivationAttr,
+                           "::mlir::moe::Activation::SiLU">:$activation),
+    MoE_CapacityAttrs,
+    (ins DefaultValuedAttr<MoE_DropPolicyAttr,
+                           "::mlir::moe::DropPolicy::Zero">:$drop_policy));
+  let results = (outs MoE_FloatTensor:$result);
+  let assemblyFormat = [{
+    $hidden `,` $router_weight
+    (`router_bias` `(` $router_bias^ `)`)?
+    (`score_bias` `(` $score_bias^ `)`)?
+    `experts` `(` $expert_weights `)`
+    (`shared` `(` $shared_weights^ `)`)?
+    attr-dict `:` functional-type(operands, results)
+  }];
+  let extraClassDeclaration = [{
+    /// Whether the experts are gated (three expert weights).
+    bool isGated() { return getExpertWeights().size() == 3; }
+    int64_t getNumExperts() {
+      return ::llvm::cast<::mlir::RankedTensorType>(
+          getRouterWeight().getType()).getDimSize(0);
+    }
+    /// Whether a capacity limit applies (tokens may be dropped).
+    bool hasCapacity() {
+      return getCapacityFactor().has_value() || getExpertCapacity().has_value();
+    }
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// moe.route
+//===----------------------------------------------------------------------===//
+
+def MoE_RouteOp : MoE_Op<"route", [Pure, AttrSizedOperandSegments]> {
+  let summary = "router: scores, expert selection and combine weights";
+  let description = [{
+    Computes the router of a `moe.layer` (same attributes, same semantics):
+    for each token, the `top_k` chosen experts in descending score order
+    (`indices`, [T, k], i32) and their combine weights (`weights`, [T, k]).
+
+    ```mlir
+    %idx, %w = moe.route %x, %wg {top_k = 2 : i64, normalize = true}
+        : (tensor<?x64xf32>, tensor<8x64xf32>)
+        -> (tensor<?x2xi32>, tensor<?x2xf32>)
+    ```
+  }];
+  let arguments = !con((ins
+      MoE_FloatTensor:$hidden,
+      MoE_FloatTensor:$router_weight,
+      Optional<MoE_FloatTensor>:$router_bias,
+      Optional<MoE_FloatTensor>:$score_bias),
+    MoE_RouterAttrs);
+  let results = (outs MoE_IndexTensor:$indices, MoE_FloatTensor:$weights);
+  let assemblyFormat = [{
+    $hidden `,` $router_weight
+    (`router_bias` `(` $router_bias^ `)`)?
+    (`score_bias` `(` $score_bias^ `)`)?
+    attr-dict `:` functional-type(operands, results)
+  }];
+  let extraClassDeclaration = [{
+    int64_t getNumExperts() {
+      return ::llvm::cast<::mlir::RankedTensorType>(
+          getRouterWeight().getType()).getDimSize(0);
+    }
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Layout-free dispatch / experts / combine
+//===----------------------------------------------------------------------===//
+
+def MoE_DispatchOp : MoE_Op<"dispatch", [Pure]> {
+  let summary = "group tokens by expert (layout chosen later)";
+  let description = [{
+    Groups the rows of `hidden` by the experts in `indices` ([T, k]). The
+    capacity attributes say which assignments may be dropped (none when both
+    `capacity_factor` and `expert_capacity` are absent). The result's layout
+    is chosen by `moe-static-capacity` or `moe-dynamic-shapes`.
+
+    ```mlir
+    %g = moe.dispatch %x, %idx {capacity_factor = 1.25 : f64}
+        : (tensor<?x64xf32>, tensor<?x2xi32>) -> !moe.grouped<8 x 64 x f32>
+    ```
+  }];
+  let arguments = !con((ins MoE_FloatTensor:$hidden, MoE_IndexTensor:$indices),
+                       MoE_CapacityAttrs);
+  let results = (outs MoE_GroupedType:$result);
+  let assemblyFormat = [{
+    $hidden `,` $indices attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def MoE_ExpertsOp : MoE_Op<"experts", [Pure, AttrSizedOperandSegments]> {
+  let summary = "the expert FFNs over tokens grouped by expert";
+  let description = [{
+    Applies expert e's FFN to the rows grouped for expert e. `weights` are the
+    stacked expert weights: `(gate, up, down)` gated, `(in, out)` not (see
+    `moe.layer`). The grouped tokens are in one of three forms:
+    - `!moe.grouped<E x D x T>` (layout-free; result has the same type);
+    - a padded buffer `[E, C, D]` (static capacity; result `[E, C, D]`);
+    - rows sorted by expert `[N, D]` with `offsets` ([E + 1], i32): rows
+      `offsets[e] .. offsets[e+1]` belong to expert e (result `[N, D]`; rows at
+      or past `offsets[E]` are left zero).
+
+    ```mlir
+    %h = moe.experts %buf weights(%g, %u, %d)
+        : (tensor<8x?x64xf32>, tensor<8x96x64xf32>, tensor<8x96x64xf32>,
+           tensor<8x64x96xf32>) -> tensor<8x?x64xf32>
+    %r = moe.experts %rows offsets(%off) weights(%g, %u, %d)
+        {activation = #moe.activation<silu>}
+        : (tensor<?x64xf32>, tensor<9xi32>, tensor<8x96x64xf32>,
+           tensor<8x96x64xf32>, tensor<8x64x96xf32>) -> tensor<?x64xf32>
+    ```
+  }];
+  let arguments = (ins
+      MoE_GroupedOrTensor:$tokens,
+      Optional<MoE_IndexTensor>:$offsets,
+      Variadic<MoE_FloatTensor>:$weights,
+      DefaultValuedAttr<MoE_ActivationAttr,
+                        "::mlir::moe::Activation::SiLU">:$activation);
+  let results = (outs MoE_GroupedOrTensor:$result);
+  let assemblyFormat = [{
+    $tokens (`offsets` `(` $offsets^ `)`)? `weights` `(` $weights `)`
+    attr-dict `:` functional-type(operands, results)
+  }];
+  let extraClassDeclaration = [{
+    bool isGated() { return getWeights().size() == 3; }
+  }];
+  let hasVerifier = 1;
+}
+
+def MoE_CombineOp : MoE_Op<"combine", [Pure]> {
+  let summary = "weighted sum of the expert outputs back to token order";
+  let description = [{
+    `result[t] = Σ_j weights[t, j] · out(t, j)` where `out(t, j)` is expert
+    `indices[t, j]`'s output for token t, or, for an assignment the dispatch
+    dropped, zero (`drop_policy` zero) or `hidden[t]` (passthrough; `hidden`
+    is then required).
+
+    ```mlir
+    %y = moe.combine %h, %idx, %w
+        : (!moe.grouped<8 x 64 x f32>, tensor<?x2xi32>, tensor<?x2xf32>)
+        -> tensor<?x64xf32>
+    ```
+  }];
+  let arguments = (ins
+      MoE_GroupedType:$grouped, MoE_IndexTensor:$indices,
+      MoE_FloatTensor:$weights, Optional<MoE_FloatTensor>:$hidden,
+      DefaultValuedAttr<MoE_DropPolicyAttr,
+                        "::mlir::moe::DropPolicy::Zero">:$drop_policy);
+  let results = (outs MoE_FloatTensor:$result);
+  let assemblyFormat = [{
+    $grouped `,` $indices `,` $weights (`passthrough` `(` $hidden^ `)`)?
+    attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Static-capacity layout
+//===----------------------------------------------------------------------===//
+
+def MoE_DispatchCapacityOp : MoE_Op<"dispatch_capacity", [Pure]> {
+  let summary = "dispatch into a padded [E, C, D] buffer, dropping overflow";
+  let description = [{
+    GShard-style dispatch. Assignments are visited in priority order (all
+    first choices in token order, then all second choices, ...); assignment
+    (t, j) takes the next free slot of expert `indices[t, j]` if fewer than
+    `capacity` slots are taken, else it is dropped. Results: the buffer
+    `[E, C, D]` (unused slots zero), `slots` ([T, k], i32: the slot of each
+    assignment, -1 when dropped) and `counts` ([E], i32: assignments routed to
+    each expert, dropped ones included).
+
+    ```mlir
+    %buf, %slots, %counts = moe.dispatch_capacity %x, %idx, %c
+        : (tensor<?x64xf32>, tensor<?x2xi32>, index)
+        -> (tensor<8x?x64xf32>, tensor<?x2xi32>, tensor<8xi32>)
+    ```
+  }];
+  let arguments = (ins MoE_FloatTensor:$hidden, MoE_IndexTensor:$indices,
+                       Index:$capacity);
+  let results = (outs MoE_FloatTensor:$buffer, MoE_IndexTensor:$slots,
+                      MoE_IndexTensor:$counts);
+  let assemblyFormat = [{
+    $hidden `,` $indices `,` $capacity attr-dict `:`
+    functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def MoE_CombineCapacityOp : MoE_Op<"combine_capacity", [Pure]> {
+  let summary = "weighted gather from a padded [E, C, D] buffer";
+  let description = [{
+    `result[t] = Σ_j weights[t, j] · buffer[indices[t, j], slots[t, j]]`,
+    skipping assignments with slot -1 (or adding `weights[t, j] · hidden[t]`
+    for them with `drop_policy` passthrough).
+
+    ```mlir
+    %y = moe.combine_capacity %out, %slots, %idx, %w
+        : (tensor<8x?x64xf32>, tensor<?x2xi32>, tensor<?x2xi32>,
+           tensor<?x2xf32>) -> tensor<?x64xf32>
+    ```
+  }];
+  let arguments = (ins
+      MoE_FloatTensor:$buffer, MoE_IndexTensor:$slots,
+      MoE_IndexTensor:$indices, MoE_FloatTensor:$weights,
+      Optional<MoE_FloatTensor>:$hidden,
+      DefaultValuedAttr<MoE_DropPolicyAttr,
+                        "::mlir::moe::DropPolicy::Zero">:$drop_policy);
+  let results = (outs MoE_FloatTensor:$result);
+  let assemblyFormat = [{
+    $buffer `,` $slots `,` $indices `,` $weights
+    (`passthrough` `(` $hidden^ `)`)?
+    attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Dropless sorted-segment layout
+//===----------------------------------------------------------------------===//
+
+def MoE_DispatchSortedOp : MoE_Op<"dispatch_sorted", [Pure]> {
+  let summary = "dispatch into rows sorted by expert (no padding)";
+  let description = [{
+    MegaBlocks-style dispatch: the T·k assignment rows are permuted so that
+    expert e's rows are contiguous, `offsets[e] .. offsets[e+1]`, in priority
+    order (first choices in token order, then second choices, ...). With the
+    optional `capacity`, at most that many rows are kept per expert (the same
+    assignments `moe.dispatch_capacity` keeps). Results: `rows` ([T·k, D];
+    rows past `offsets[E]` are zero), `offsets` ([E + 1], i32), `positions`
+    ([T, k], i32: the row of each assignment, -1 when dropped) and `counts`
+    ([E], i32: assignments routed to each expert, dropped ones included).
+
+    ```mlir
+    %rows, %off, %pos, %counts = moe.dispatch_sorted %x, %idx
+        : (tensor<?x64xf32>, tensor<?x2xi32>)
+        -> (tensor<?x64xf32>, tensor<9xi32>, tensor<?x2xi32>, tensor<8xi32>)
+    ```
+  }];
+  let arguments = (ins MoE_FloatTensor:$hidden, MoE_IndexTensor:$indices,
+                       Optional<Index>:$capacity);
+  let results = (outs MoE_FloatTensor:$rows, MoE_IndexTensor:$offsets,
+                      MoE_IndexTensor:$positions, MoE_IndexTensor:$counts);
+  let assemblyFormat = [{
+    $hidden `,` $indices (`capacity` `(` $capacity^ `)`)? attr-dict `:`
+    functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def MoE_CombineSortedOp : MoE_Op<"combine_sorted", [Pure]> {
+  let summary = "weighted un-permute of sorted expert rows";
+  let description = [{
+    `result[t] = Σ_j weights[t, j] · rows[positions[t, j]]`, skipping
+    positions of -1 (or adding `weights[t, j] · hidden[t]` for them with
+    `drop_policy` passthrough).
+
+    ```mlir
+    %y = moe.combine_sorted %out, %pos, %w
+        : (tensor<?x64xf32>, tensor<?x2xi32>, tensor<?x2xf32>)
+        -> tensor<?x64xf32>
+    ```
+  }];
+  let arguments = (ins
+      MoE_FloatTensor:$rows, MoE_IndexTensor:$positions,
+      MoE_FloatTensor:$weights, Optional<MoE_FloatTensor>:$hidden,
+      DefaultValuedAttr<MoE_DropPolicyAttr,
+                        "::mlir::moe::DropPolicy::Zero">:$drop_policy);
+  let results = (outs MoE_FloatTensor:$result);
+  let assemblyFormat = [{
+    $rows `,` $positions `,` $weights (`passthrough` `(` $hidden^ `)`)?
+    attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// moe.all_to_all
+//===----------------------------------------------------------------------===//
+
+def MoE_AllToAllOp : MoE_Op<"all_to_all"> {
+  let summary = "exchange per-destination chunks between ranks";
+  let description = [{
+    Each of `world_size` ranks sends rows `send_offsets`-style chunks of
+    `payload` ([N, D]) to every rank: `send_counts` ([W], i32) rows to rank r,
+    in rank order. Returns the rows received from every rank, in source rank
+    order, and `recv_counts` ([W], i32). Counts are exchanged first, then the
+    payload. `stage` says which ranks take part: all of them (`flat`), the
+    `ranks_per_node` ranks of this node (`intra_node`), or one rank per node
+    (`inter_node`) — the two stages of a hierarchical exchange.
+
+    ```mlir
+    %recv, %rc = moe.all_to_all %rows, %sc
+        {world_size = 4 : i64, stage = #moe.stage<flat>}
+        : (tensor<?x64xf32>, tensor<4xi32>) -> (tensor<?x64xf32>, tensor<4xi32>)
+    ```
+  }];
+  let arguments = (ins
+      MoE_FloatTensor:$payload, MoE_IndexTensor:$send_counts,
+      ConfinedAttr<I64Attr, [IntPositive]>:$world_size,
+      DefaultValuedAttr<MoE_A2AStageAttr, "::mlir::moe::A2AStage::Flat">:$stage,
+      OptionalAttr<I64Attr>:$ranks_per_node);
+  let results = (outs MoE_FloatTensor:$received, MoE_IndexTensor:$recv_counts);
+  let assemblyFormat = [{
+    $payload `,` $send_counts attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+#endif // MOEC_DIALECT_MOE_IR_MOEOPS_TD

@@ -1,0 +1,55 @@
+//===- Pipelines.h - moec pass pipelines ------------------------*- C++ -*-===//
+//
+// Part of moec. The compilation pipelines, built in C++ and registered with
+// moe-opt so that every stage of a moe-compile run can be reproduced.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOEC_PIPELINES_PIPELINES_H
+#define MOEC_PIPELINES_PIPELINES_H
+
+#include "mlir/Pass/PassOptions.h"
+
+namespace mlir {
+class OpPassManager;
+namespace moe {
+
+/// How grouped tokens are laid out (moe-static-capacity or
+/// moe-dynamic-shapes).
+enum class Lowering { Static, Dynamic };
+
+struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
+  PassOptions::Option<Lowering> lowering{
+      *this, "lowering",
+      llvm::cl::desc("Dispatch layout: padded capacity buffers or sorted "
+                     "dropless segments"),
+      llvm::cl::init(Lowering::Dynamic),
+      llvm::cl::values(
+          clEnumValN(Lowering::Static, "static",
+                     "GShard-style [E, C, D] buffers (moe-static-capacity)"),
+          clEnumValN(Lowering::Dynamic, "dynamic",
+                     "MegaBlocks-style sorted rows (moe-dynamic-shapes)"))};
+  PassOptions::Option<bool> exportStats{
+      *this, "export-stats",
+      llvm::cl::desc("Return per-expert routing statistics"),
+      llvm::cl::init(true)};
+};
+
+/// moe.layer -> layout-assigned moe ops (decompose, layout, statistics).
+void buildMoETensorPipeline(OpPassManager &pm,
+                            const CPUPipelineOptions &options);
+
+/// Layout-assigned moe ops -> the LLVM dialect, for the CPU.
+void buildMoECPULoweringPipeline(OpPassManager &pm);
+
+/// The whole CPU pipeline: the two above in sequence.
+void buildMoECPUPipeline(OpPassManager &pm, const CPUPipelineOptions &options);
+
+/// Registers moe-tensor-pipeline, moe-cpu-lowering-pipeline and
+/// moe-cpu-pipeline.
+void registerMoEPipelines();
+
+} // namespace moe
+} // namespace mlir
+
+#endif // MOEC_PIPELINES_PIPELINES_H

@@ -1,0 +1,168 @@
+//===- LoweringUtils.cpp - building blocks of the CPU lowering ------------===//
+//
+// Part of moec.
+//
+//===----------------------------------------------------------------------===//
+
+#include "LoweringUtils.h"
+
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+
+using namespace mlir;
+using namespace mlir::moe;
+using namespace mlir::moe::lowering;
+
+Value lowering::readBuffer(ImplicitLocOpBuilder &b, Value tensor) {
+  auto type = cast<RankedTensorType>(tensor.getType());
+  SmallVector<int64_t> strides(type.getRank(), ShapedType::kDynamic);
+  auto layout = StridedLayoutAttr::get(b.getContext(), ShapedType::kDynamic,
+                                       strides);
+  auto memrefType =
+      MemRefType::get(type.getShape(), type.getElementType(), layout);
+  return bufferization::ToBufferOp::create(b, memrefType, tensor,
+                                           /*read_only=*/true);
+}
+
+Value lowering::allocBuffer(ImplicitLocOpBuilder &b, RankedTensorType type,
+                            ValueRange dynamicSizes) {
+  auto memrefType = MemRefType::get(type.getShape(), type.getElementType());
+  return memref::AllocOp::create(b, memrefType, dynamicSizes);
+}
+
+void lowering::fillBuffer(ImplicitLocOpBuilder &b, Value buffer,
+                          Value value) {
+  linalg::FillOp::create(b, ValueRange{value}, ValueRange{buffer});
+}
+
+Value lowering::asResult(ImplicitLocOpBuilder &b, Value buffer,
+                         Type tensorType) {
+  return bufferization::ToTensorOp::create(b, tensorType, buffer,
+                                           /*restrict=*/true,
+                                           /*writable=*/true);
+}
+
+Value lowering::constIndex(ImplicitLocOpBuilder &b, int64_t v) {
+  return arith::ConstantIndexOp::create(b, v);
+}
+Value lowering::constI32(ImplicitLocOpBuilder &b, int64_t v) {
+  return arith::ConstantIntOp::create(b, v, 32);
+}
+Value lowering::constF32(ImplicitLocOpBuilder &b, double v) {
+  return arith::ConstantOp::create(b, b.getF32FloatAttr(v));
+}
+Value lowering::dim(ImplicitLocOpBuilder &b, Value buffer, int64_t i) {
+  return memref::DimOp::create(b, buffer, i);
+}
+Value lowering::toIndex(ImplicitLocOpBuilder &b, Value i32) {
+  return arith::IndexCastOp::create(b, b.getIndexType(), i32);
+}
+Value lowering::toI32(ImplicitLocOpBuilder &b, Value index) {
+  return arith::IndexCastOp::create(b, b.getI32Type(), index);
+}
+
+void lowering::forLoop(
+    ImplicitLocOpBuilder &b, Value lb, Value ub,
+    function_ref<void(ImplicitLocOpBuilder &, Value)> body) {
+  Value one = constIndex(b, 1);
+  scf::ForOp::create(b, lb, ub, one, ValueRange{},
+                     [&](OpBuilder &nb, Location loc, Value iv, ValueRange) {
+                       ImplicitLocOpBuilder ib(loc, nb);
+                       body(ib, iv);
+                       scf::YieldOp::create(ib);
+                     });
+}
+
+ValueRange lowering::reduceLoop(
+    ImplicitLocOpBuilder &b, Value lb, Value ub, ValueRange inits,
+    function_ref<SmallVector<Value>(ImplicitLocOpBuilder &, Value, ValueRange)>
+        body) {
+  Value one = constIndex(b, 1);
+  auto loop = scf::ForOp::create(
+      b, lb, ub, one, inits,
+      [&](OpBuilder &nb, Location loc, Value iv, ValueRange args) {
+        ImplicitLocOpBuilder ib(loc, nb);
+        scf::YieldOp::create(ib, body(ib, iv, args));
+      });
+  return loop.getResults();
+}
+
+void lowering::ifThenElse(
+    ImplicitLocOpBuilder &b, Value cond,
+    function_ref<void(ImplicitLocOpBuilder &)> thenBody,
+    function_ref<void(ImplicitLocOpBuilder &)> elseBody) {
+  auto thenBuilder = [&](OpBuilder &nb, Location loc) {
+    ImplicitLocOpBuilder ib(loc, nb);
+    thenBody(ib);
+    scf::YieldOp::create(ib);
+  };
+  if (!elseBody) {
+    scf::IfOp::create(b, cond, thenBuilder);
+    return;
+  }
+  scf::IfOp::create(b, cond, thenBuilder,
+                    [&](OpBuilder &nb, Location loc) {
+                      ImplicitLocOpBuilder ib(loc, nb);
+                      elseBody(ib);
+                      scf::YieldOp::create(ib);
+                    });
+}
+
+static arith::FastMathFlagsAttr reassocContract(ImplicitLocOpBuilder &b) {
+  return arith::FastMathFlagsAttr::get(
+      b.getContext(),
+      arith::FastMathFlags::reassoc | arith::FastMathFlags::contract);
+}
+
+Value lowering::fastAdd(ImplicitLocOpBuilder &b, Value x, Value y) {
+  return arith::AddFOp::create(b, x, y, reassocContract(b));
+}
+Value lowering::fastMul(ImplicitLocOpBuilder &b, Value x, Value y) {
+  return arith::MulFOp::create(b, x, y, reassocContract(b));
+}
+
+void lowering::emitMatmulTransposedB(ImplicitLocOpBuilder &b, Value m,
+                                     Value n, Value kSize,
+                                     const Load2D &loadA, const Load2D &loadB,
+                                     const Store2D &storeC) {
+  Value zeroIdx = constIndex(b, 0);
+  Value zero = constF32(b, 0.0);
+  forLoop(b, zeroIdx, m, [&](ImplicitLocOpBuilder &bi, Value i) {
+    forLoop(bi, zeroIdx, n, [&](ImplicitLocOpBuilder &bj, Value j) {
+      Value acc = reduceLoop(
+          bj, zeroIdx, kSize, ValueRange{zero},
+          [&](ImplicitLocOpBuilder &bk, Value k, ValueRange args) {
+            Value prod = fastMul(bk, loadA(bk, i, k), loadB(bk, j, k));
+            return SmallVector<Value>{fastAdd(bk, args[0], prod)};
+          })[0];
+      storeC(bj, i, j, acc);
+    });
+  });
+}
+
+Value lowering::emitSigmoid(ImplicitLocOpBuilder &b, Value x) {
+  Value one = constF32(b, 1.0);
+  Value e = math::ExpOp::create(b, arith::NegFOp::create(b, x));
+  return arith::DivFOp::create(b, one, arith::AddFOp::create(b, one, e));
+}
+
+Value lowering::emitActivation(ImplicitLocOpBuilder &b, Activation act,
+                               Value x) {
+  switch (act) {
+  case Activation::SiLU:
+    return arith::MulFOp::create(b, x, emitSigmoid(b, x));
+  case Activation::GELU: {
+    // Exact (erf) GELU: 0.5 · x · (1 + erf(x / √2)).
+    Value scaled = arith::MulFOp::create(b, x, constF32(b, M_SQRT1_2));
+    Value erf = math::ErfOp::create(b, scaled);
+    Value onePlus = arith::AddFOp::create(b, constF32(b, 1.0), erf);
+    Value half = arith::MulFOp::create(b, constF32(b, 0.5), x);
+    return arith::MulFOp::create(b, half, onePlus);
+  }
+  case Activation::ReLU:
+    return arith::MaximumFOp::create(b, x, constF32(b, 0.0));
+  }
+  llvm_unreachable("unknown activation");
+}

@@ -1,0 +1,83 @@
+//===- LoweringUtils.h - building blocks of the CPU lowering ----*- C++ -*-===//
+//
+// Part of moec. Small emitters shared by the moe-lower-to-linalg patterns:
+// buffer access to tensors, loops, the expert GEMM and activations.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOEC_LIB_CONVERSION_MOETOLINALG_LOWERINGUTILS_H
+#define MOEC_LIB_CONVERSION_MOETOLINALG_LOWERINGUTILS_H
+
+#include "moec/Dialect/MoE/IR/MoE.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/IR/ImplicitLocOpBuilder.h"
+#include "mlir/IR/PatternMatch.h"
+
+#include <functional>
+
+namespace mlir::moe::lowering {
+
+/// Reads `tensor` as a (read-only) buffer with a fully dynamic strided
+/// layout, so any bufferization of the operand is accepted.
+Value readBuffer(ImplicitLocOpBuilder &b, Value tensor);
+
+/// A new identity-layout buffer of `type`, its dynamic sizes given in order.
+Value allocBuffer(ImplicitLocOpBuilder &b, RankedTensorType type,
+                  ValueRange dynamicSizes);
+
+/// Fills `buffer` with `value`.
+void fillBuffer(ImplicitLocOpBuilder &b, Value buffer, Value value);
+
+/// The tensor a lowering returns for a buffer it allocated and wrote.
+Value asResult(ImplicitLocOpBuilder &b, Value buffer, Type tensorType);
+
+Value constIndex(ImplicitLocOpBuilder &b, int64_t v);
+Value constI32(ImplicitLocOpBuilder &b, int64_t v);
+Value constF32(ImplicitLocOpBuilder &b, double v);
+Value dim(ImplicitLocOpBuilder &b, Value buffer, int64_t i);
+Value toIndex(ImplicitLocOpBuilder &b, Value i32);
+Value toI32(ImplicitLocOpBuilder &b, Value index);
+
+/// for iv in [lb, ub): body(iv).
+void forLoop(ImplicitLocOpBuilder &b, Value lb, Value ub,
+             function_ref<void(ImplicitLocOpBuilder &, Value)> body);
+
+/// A loop-carried reduction: returns the final values of `inits` after
+/// for iv in [lb, ub): args = body(iv, args).
+ValueRange
+reduceLoop(ImplicitLocOpBuilder &b, Value lb, Value ub, ValueRange inits,
+           function_ref<SmallVector<Value>(ImplicitLocOpBuilder &, Value,
+                                           ValueRange)>
+               body);
+
+/// if cond { thenBody } [else { elseBody }].
+void ifThenElse(ImplicitLocOpBuilder &b, Value cond,
+                function_ref<void(ImplicitLocOpBuilder &)> thenBody,
+                function_ref<void(ImplicitLocOpBuilder &)> elseBody = {});
+
+/// a + b and a * b with reassociation and contraction allowed: lets LLVM
+/// vectorize reductions (dot products) and fuse multiply-adds.
+Value fastAdd(ImplicitLocOpBuilder &b, Value x, Value y);
+Value fastMul(ImplicitLocOpBuilder &b, Value x, Value y);
+
+using Load2D = std::function<Value(ImplicitLocOpBuilder &, Value, Value)>;
+using Store2D =
+    std::function<void(ImplicitLocOpBuilder &, Value, Value, Value)>;
+
+/// C[i, j] = Σ_k A(i, k) · B(j, k) for i < m, j < n, k < kSize: the shape of
+/// every projection of an expert (weights are stored [out, in]).
+void emitMatmulTransposedB(ImplicitLocOpBuilder &b, Value m, Value n,
+                           Value kSize, const Load2D &loadA,
+                           const Load2D &loadB, const Store2D &storeC);
+
+/// act(x) for a scalar f32.
+Value emitActivation(ImplicitLocOpBuilder &b, Activation act, Value x);
+
+/// 1 / (1 + exp(-x)).
+Value emitSigmoid(ImplicitLocOpBuilder &b, Value x);
+
+} // namespace mlir::moe::lowering
+
+#endif // MOEC_LIB_CONVERSION_MOETOLINALG_LOWERINGUTILS_H

@@ -1,0 +1,26 @@
+//===- Lowerings.h - one CPU lowering per moe op ----------------*- C++ -*-===//
+//
+// Part of moec. Each function replaces one layout-assigned moe op by
+// upstream ops (see LoweringUtils.h for the approach).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOEC_LIB_CONVERSION_MOETOLINALG_LOWERINGS_H
+#define MOEC_LIB_CONVERSION_MOETOLINALG_LOWERINGS_H
+
+#include "moec/Dialect/MoE/IR/MoE.h"
+
+#include "mlir/IR/PatternMatch.h"
+
+namespace mlir::moe::lowering {
+
+void lowerRoute(RewriterBase &rewriter, RouteOp op);
+void lowerDispatchCapacity(RewriterBase &rewriter, DispatchCapacityOp op);
+void lowerDispatchSorted(RewriterBase &rewriter, DispatchSortedOp op);
+void lowerExperts(RewriterBase &rewriter, ExpertsOp op);
+void lowerCombineCapacity(RewriterBase &rewriter, CombineCapacityOp op);
+void lowerCombineSorted(RewriterBase &rewriter, CombineSortedOp op);
+
+} // namespace mlir::moe::lowering
+
+#endif // MOEC_LIB_CONVERSION_MOETOLINALG_LOWERINGS_H

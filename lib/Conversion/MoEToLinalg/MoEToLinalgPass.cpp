@@ -1,0 +1,101 @@
+//===- MoEToLinalgPass.cpp - lower moe ops for the CPU --------------------===//
+//
+// Part of moec. Implements the moe-lower-to-linalg pass: checks what the
+// lowering supports, then replaces each op (Lowerings.h).
+//
+//===----------------------------------------------------------------------===//
+
+#include "Lowerings.h"
+
+#include "moec/Conversion/Passes.h"
+#include "moec/Dialect/MoE/IR/MoE.h"
+
+#include "llvm/ADT/TypeSwitch.h"
+
+namespace mlir::moe {
+#define GEN_PASS_DEF_MOELOWERTOLINALG
+#include "moec/Conversion/Passes.h.inc"
+} // namespace mlir::moe
+
+using namespace mlir;
+using namespace mlir::moe;
+
+namespace {
+
+/// The CPU lowering computes in f32 with i32 indices and static E and D.
+LogicalResult checkSupported(Operation *op) {
+  if (isa<LayerOp>(op))
+    return op->emitOpError("must be decomposed before moe-lower-to-linalg "
+                           "(run moe-decompose and a layout pass)");
+  if (isa<DispatchOp, CombineOp, AllToAllOp>(op) ||
+      (isa<ExpertsOp>(op) &&
+       isa<GroupedType>(cast<ExpertsOp>(op).getTokens().getType())))
+    return op->emitOpError(
+        "has no layout yet: run moe-static-capacity or moe-dynamic-shapes "
+        "before moe-lower-to-linalg");
+  for (Type type : llvm::concat<Type>(op->getOperandTypes(),
+                                      op->getResultTypes())) {
+    auto tensor = dyn_cast<RankedTensorType>(type);
+    if (!tensor)
+      continue;
+    Type element = tensor.getElementType();
+    if (isa<FloatType>(element) && !element.isF32())
+      return op->emitOpError() << "moe-lower-to-linalg supports f32 tensors "
+                                  "only, got "
+                               << tensor;
+    if (isa<IntegerType>(element) && !element.isInteger(32))
+      return op->emitOpError() << "moe-lower-to-linalg supports i32 index "
+                                  "tensors only, got "
+                               << tensor;
+  }
+  auto staticDim = [&](Value v, int64_t i, StringRef what) -> LogicalResult {
+    if (!cast<RankedTensorType>(v.getType()).isDynamicDim(i))
+      return success();
+    return op->emitOpError() << "moe-lower-to-linalg needs a static " << what;
+  };
+  if (auto experts = dyn_cast<ExpertsOp>(op))
+    return staticDim(experts.getWeights()[0], 2, "hidden size");
+  if (auto c = dyn_cast<CombineCapacityOp>(op))
+    return staticDim(c.getResult(), 1, "hidden size");
+  if (auto c = dyn_cast<CombineSortedOp>(op))
+    return staticDim(c.getResult(), 1, "hidden size");
+  return success();
+}
+
+struct MoELowerToLinalgPass
+    : public moe::impl::MoELowerToLinalgBase<MoELowerToLinalgPass> {
+  void runOnOperation() override {
+    SmallVector<Operation *> ops;
+    WalkResult walk = getOperation()->walk([&](Operation *op) {
+      if (op->getDialect() != op->getContext()->getLoadedDialect<MoEDialect>())
+        return WalkResult::advance();
+      if (failed(checkSupported(op)))
+        return WalkResult::interrupt();
+      ops.push_back(op);
+      return WalkResult::advance();
+    });
+    if (walk.wasInterrupted())
+      return signalPassFailure();
+
+    IRRewriter rewriter(&getContext());
+    for (Operation *op : ops) {
+      llvm::TypeSwitch<Operation *>(op)
+          .Case([&](RouteOp o) { lowering::lowerRoute(rewriter, o); })
+          .Case([&](DispatchCapacityOp o) {
+            lowering::lowerDispatchCapacity(rewriter, o);
+          })
+          .Case([&](DispatchSortedOp o) {
+            lowering::lowerDispatchSorted(rewriter, o);
+          })
+          .Case([&](ExpertsOp o) { lowering::lowerExperts(rewriter, o); })
+          .Case([&](CombineCapacityOp o) {
+            lowering::lowerCombineCapacity(rewriter, o);
+          })
+          .Case([&](CombineSortedOp o) {
+            lowering::lowerCombineSorted(rewriter, o);
+          });
+    }
+  }
+};
+
+} // namespace

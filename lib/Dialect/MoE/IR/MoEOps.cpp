@@ -1,0 +1,526 @@
+//===- MoEOps.cpp - moe dialect op verifiers ------------------------------===//
+//
+// Part of moec. Each verifier names the broken invariant: the operand or
+// attribute, and the expected versus the actual value.
+//
+//===----------------------------------------------------------------------===//
+
+#include "moec/Dialect/MoE/IR/MoE.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/OpImplementation.h"
+
+using namespace mlir;
+using namespace mlir::moe;
+
+#define GET_OP_CLASSES
+#include "moec/Dialect/MoE/IR/MoEOps.cpp.inc"
+
+namespace {
+
+/// Prints a dimension, `?` for a dynamic one.
+struct Dim {
+  int64_t value;
+};
+llvm::raw_ostream &operator<<(llvm::raw_ostream &os, Dim d) {
+  if (ShapedType::isDynamic(d.value))
+    return os << "?";
+  return os << d.value;
+}
+Diagnostic &operator<<(Diagnostic &diag, Dim d) {
+  if (ShapedType::isDynamic(d.value))
+    return diag << "?";
+  return diag << d.value;
+}
+
+/// Checks shapes of named values and reports the first mismatch. A dynamic
+/// dimension on either side is compatible with anything.
+class ShapeChecker {
+public:
+  explicit ShapeChecker(Operation *op) : op(op) {}
+
+  /// `value` must be a ranked tensor of rank `rank`.
+  LogicalResult rank(StringRef name, Value value, int64_t rank) {
+    auto type = cast<RankedTensorType>(value.getType());
+    if (type.getRank() == rank)
+      return success();
+    return op->emitOpError() << "expects '" << name << "' to have rank "
+                             << rank << ", got " << type;
+  }
+
+  /// Dimension `idx` of `value` must equal `expected` (named `what`).
+  LogicalResult dim(StringRef name, Value value, unsigned idx,
+                    int64_t expected, StringRef what) {
+    auto type = cast<RankedTensorType>(value.getType());
+    int64_t actual = type.getDimSize(idx);
+    if (ShapedType::isDynamic(actual) || ShapedType::isDynamic(expected) ||
+        actual == expected)
+      return success();
+    return op->emitOpError()
+           << "expects dimension " << idx << " of '" << name << "' to be "
+           << what << " = " << Dim{expected} << ", got " << Dim{actual};
+  }
+
+  /// `value` must have rank `dims.size()` and dims matching `dims`
+  /// (entries named in `what`).
+  LogicalResult shape(StringRef name, Value value, ArrayRef<int64_t> dims,
+                      ArrayRef<StringRef> what) {
+    if (failed(rank(name, value, dims.size())))
+      return failure();
+    for (auto [i, d] : llvm::enumerate(dims))
+      if (failed(dim(name, value, i, d, what[i])))
+        return failure();
+    return success();
+  }
+
+private:
+  Operation *op;
+};
+
+int64_t dimOf(Value v, unsigned idx) {
+  return cast<RankedTensorType>(v.getType()).getDimSize(idx);
+}
+
+/// Merges two possibly-dynamic sizes: the static one wins.
+int64_t merge(int64_t a, int64_t b) {
+  return ShapedType::isDynamic(a) ? b : a;
+}
+
+/// The router invariants shared by moe.layer and moe.route. Sets `numTokens`
+/// and `hidden` from the operands.
+template <typename OpTy>
+LogicalResult verifyRouter(OpTy op, int64_t &numTokens, int64_t &hidden,
+                           int64_t &numExperts) {
+  ShapeChecker check(op);
+  if (failed(check.rank("hidden", op.getHidden(), 2)) ||
+      failed(check.rank("router_weight", op.getRouterWeight(), 2)))
+    return failure();
+  numTokens = dimOf(op.getHidden(), 0);
+  hidden = dimOf(op.getHidden(), 1);
+  numExperts = dimOf(op.getRouterWeight(), 0);
+  if (ShapedType::isDynamic(numExperts))
+    return op.emitOpError("expects a static number of experts (dimension 0 "
+                          "of 'router_weight')");
+  if (failed(check.dim("router_weight", op.getRouterWeight(), 1, hidden,
+                       "hidden size D")))
+    return failure();
+  if (Value bias = op.getRouterBias())
+    if (failed(check.shape("router_bias", bias, {numExperts},
+                           {"number of experts E"})))
+      return failure();
+  if (Value bias = op.getScoreBias())
+    if (failed(check.shape("score_bias", bias, {numExperts},
+                           {"number of experts E"})))
+      return failure();
+
+  int64_t topK = op.getTopK();
+  if (topK > numExperts)
+    return op.emitOpError() << "expects top_k <= number of experts ("
+                            << numExperts << "), got top_k = " << topK;
+  if (op.getRoutedScalingFactor().convertToDouble() <= 0.0)
+    return op.emitOpError() << "expects routed_scaling_factor > 0, got "
+                            << op.getRoutedScalingFactor().convertToDouble();
+
+  bool grouped = op.getSelection() != Selection::Plain;
+  if (!grouped) {
+    if (op.getNGroup() || op.getTopkGroup())
+      return op.emitOpError("'n_group' and 'topk_group' require a "
+                            "group-limited selection (group_sum_top2 or "
+                            "group_max), got selection = plain");
+    return success();
+  }
+  if (!op.getNGroup() || !op.getTopkGroup())
+    return op.emitOpError() << "selection = "
+                            << stringifySelection(op.getSelection())
+                            << " requires both 'n_group' and 'topk_group'";
+  int64_t nGroup = *op.getNGroup();
+  int64_t topkGroup = *op.getTopkGroup();
+  if (nGroup <= 0)
+    return op.emitOpError() << "expects n_group > 0, got " << nGroup;
+  if (numExperts % nGroup != 0)
+    return op.emitOpError() << "expects the number of experts (" << numExperts
+                            << ") to be divisible by n_group (" << nGroup
+                            << ")";
+  if (topkGroup < 1 || topkGroup > nGroup)
+    return op.emitOpError() << "expects 1 <= topk_group <= n_group ("
+                            << nGroup << "), got topk_group = " << topkGroup;
+  int64_t groupSize = numExperts / nGroup;
+  if (topK > topkGroup * groupSize)
+    return op.emitOpError()
+           << "expects top_k <= topk_group * (E / n_group) = "
+           << topkGroup * groupSize << ", got top_k = " << topK;
+  if (op.getSelection() == Selection::GroupSumTop2 && groupSize < 2)
+    return op.emitOpError() << "selection = group_sum_top2 needs at least 2 "
+                               "experts per group, got E / n_group = "
+                            << groupSize;
+  return success();
+}
+
+/// The capacity attribute invariants shared by moe.layer and moe.dispatch.
+template <typename OpTy> LogicalResult verifyCapacity(OpTy op) {
+  if (auto cf = op.getCapacityFactor())
+    if (!(cf->convertToDouble() > 0.0))
+      return op.emitOpError() << "expects capacity_factor > 0, got "
+                              << cf->convertToDouble();
+  if (auto cap = op.getExpertCapacity())
+    if (*cap <= 0)
+      return op.emitOpError() << "expects expert_capacity > 0, got " << *cap;
+  if (op.getCapacityFactor() && op.getExpertCapacity())
+    return op.emitOpError("expects at most one of 'capacity_factor' and "
+                          "'expert_capacity'");
+  if (op.getMinCapacity() < 0)
+    return op.emitOpError() << "expects min_capacity >= 0, got "
+                            << op.getMinCapacity();
+  return success();
+}
+
+/// Expert weights: gated (gate [E,F,D], up [E,F,D], down [E,D,F]) or not
+/// (in [E,F,D], out [E,D,F]).
+LogicalResult verifyExpertWeights(Operation *op, ValueRange weights,
+                                  int64_t numExperts, int64_t hidden) {
+  ShapeChecker check(op);
+  if (weights.size() != 2 && weights.size() != 3)
+    return op->emitOpError()
+           << "expects 3 expert weights (gate, up, down) or 2 (in, out), got "
+           << weights.size();
+  bool gated = weights.size() == 3;
+  StringRef firstName = gated ? "gate" : "in";
+  StringRef downName = gated ? "down" : "out";
+  Value first = weights.front(), down = weights.back();
+  if (failed(check.rank(firstName, first, 3)))
+    return failure();
+  int64_t ffn = dimOf(first, 1);
+  SmallVector<StringRef> efd = {"number of experts E", "intermediate size F",
+                                "hidden size D"};
+  SmallVector<StringRef> edf = {"number of experts E", "hidden size D",
+                                "intermediate size F"};
+  if (failed(check.shape(firstName, first, {numExperts, ffn, hidden}, efd)))
+    return failure();
+  if (gated &&
+      failed(check.shape("up", weights[1], {numExperts, ffn, hidden}, efd)))
+    return failure();
+  return check.shape(downName, down, {numExperts, hidden, ffn}, edf);
+}
+
+/// `name` ([T, k] integer) must agree with the token count and top_k.
+LogicalResult verifyAssignments(Operation *op, StringRef name, Value value,
+                                int64_t numTokens, int64_t topK) {
+  return ShapeChecker(op).shape(name, value, {numTokens, topK},
+                                {"number of tokens T", "top_k"});
+}
+
+/// Passthrough needs the tokens; zero must not have them.
+LogicalResult verifyDropPolicy(Operation *op, DropPolicy policy,
+                               Value hidden) {
+  if (policy == DropPolicy::Passthrough && !hidden)
+    return op->emitOpError("drop_policy = passthrough requires the "
+                           "'passthrough' tokens operand");
+  if (policy == DropPolicy::Zero && hidden)
+    return op->emitOpError("a 'passthrough' tokens operand requires "
+                           "drop_policy = passthrough");
+  return success();
+}
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// moe.layer
+//===----------------------------------------------------------------------===//
+
+LogicalResult LayerOp::verify() {
+  int64_t numTokens, hidden, numExperts;
+  if (failed(verifyRouter(*this, numTokens, hidden, numExperts)) ||
+      failed(verifyCapacity(*this)) ||
+      failed(verifyExpertWeights(*this, getExpertWeights(), numExperts,
+                                 hidden)))
+    return failure();
+  if (getDropPolicy() == DropPolicy::Passthrough && !hasCapacity())
+    return emitOpError("drop_policy = passthrough requires a capacity limit "
+                       "('capacity_factor' or 'expert_capacity')");
+
+  ShapeChecker check(*this);
+  ValueRange shared = getSharedWeights();
+  if (!shared.empty()) {
+    if (shared.size() != 3 && shared.size() != 4)
+      return emitOpError() << "expects 3 shared-expert weights (gate, up, "
+                              "down) or 4 (with the shared-expert gate), got "
+                           << shared.size();
+    if (failed(check.rank("shared gate", shared[0], 2)))
+      return failure();
+    int64_t ffn = dimOf(shared[0], 0);
+    if (failed(check.shape("shared gate", shared[0], {ffn, hidden},
+                           {"shared intermediate size", "hidden size D"})) ||
+        failed(check.shape("shared up", shared[1], {ffn, hidden},
+                           {"shared intermediate size", "hidden size D"})) ||
+        failed(check.shape("shared down", shared[2], {hidden, ffn},
+                           {"hidden size D", "shared intermediate size"})))
+      return failure();
+    if (shared.size() == 4 &&
+        failed(check.shape("shared_expert_gate", shared[3], {1, hidden},
+                           {"1", "hidden size D"})))
+      return failure();
+  }
+  return check.shape("result", getResult(), {numTokens, hidden},
+                     {"number of tokens T", "hidden size D"});
+}
+
+//===----------------------------------------------------------------------===//
+// moe.route
+//===----------------------------------------------------------------------===//
+
+LogicalResult RouteOp::verify() {
+  int64_t numTokens, hidden, numExperts;
+  if (failed(verifyRouter(*this, numTokens, hidden, numExperts)) ||
+      failed(verifyAssignments(*this, "indices", getIndices(), numTokens,
+                               getTopK())))
+    return failure();
+  return verifyAssignments(*this, "weights", getWeights(), numTokens,
+                           getTopK());
+}
+
+//===----------------------------------------------------------------------===//
+// Layout-free ops
+//===----------------------------------------------------------------------===//
+
+LogicalResult DispatchOp::verify() {
+  ShapeChecker check(*this);
+  if (failed(verifyCapacity(*this)) ||
+      failed(check.rank("hidden", getHidden(), 2)) ||
+      failed(check.rank("indices", getIndices(), 2)) ||
+      failed(check.dim("indices", getIndices(), 0, dimOf(getHidden(), 0),
+                       "number of tokens T")))
+    return failure();
+  GroupedType grouped = getResult().getType();
+  if (failed(check.dim("hidden", getHidden(), 1, grouped.getHidden(),
+                       "the result's hidden size D")))
+    return failure();
+  Type elementType = getHidden().getType().getElementType();
+  if (elementType != grouped.getElementType())
+    return emitOpError() << "expects the result element type to match "
+                            "'hidden' ("
+                         << elementType << "), got "
+                         << grouped.getElementType();
+  return success();
+}
+
+LogicalResult ExpertsOp::verify() {
+  ShapeChecker check(*this);
+  Type tokensType = getTokens().getType();
+  if (tokensType != getResult().getType())
+    return emitOpError() << "expects the result type to equal the tokens "
+                            "type "
+                         << tokensType << ", got " << getResult().getType();
+  if (auto grouped = dyn_cast<GroupedType>(tokensType)) {
+    if (getOffsets())
+      return emitOpError("'offsets' are only valid with sorted rows "
+                         "(a rank-2 tokens tensor)");
+    return verifyExpertWeights(*this, getWeights(), grouped.getNumExperts(),
+                               grouped.getHidden());
+  }
+  auto tokens = cast<RankedTensorType>(tokensType);
+  if (getWeights().empty())
+    return emitOpError("expects 3 expert weights (gate, up, down) or 2 (in, "
+                       "out), got 0");
+  Value first = getWeights().front();
+  if (failed(check.rank("weights", first, 3)))
+    return failure();
+  int64_t numExperts = dimOf(first, 0);
+  if (tokens.getRank() == 3) {
+    if (getOffsets())
+      return emitOpError("'offsets' are only valid with sorted rows "
+                         "(a rank-2 tokens tensor), got a rank-3 buffer");
+    return verifyExpertWeights(*this, getWeights(),
+                               merge(numExperts, tokens.getDimSize(0)),
+                               tokens.getDimSize(2)) ;
+  }
+  if (tokens.getRank() == 2) {
+    if (!getOffsets())
+      return emitOpError("sorted rows (a rank-2 tokens tensor) require "
+                         "'offsets'");
+    if (failed(check.rank("offsets", getOffsets(), 1)) ||
+        failed(verifyExpertWeights(*this, getWeights(), numExperts,
+                                   tokens.getDimSize(1))))
+      return failure();
+    int64_t numOffsets = dimOf(getOffsets(), 0);
+    if (!ShapedType::isDynamic(numOffsets) &&
+        !ShapedType::isDynamic(numExperts) && numOffsets != numExperts + 1)
+      return emitOpError() << "expects 'offsets' to have E + 1 = "
+                           << numExperts + 1 << " entries, got "
+                           << numOffsets;
+    return success();
+  }
+  return emitOpError() << "expects tokens as !moe.grouped, a [E, C, D] "
+                          "buffer or [N, D] sorted rows, got "
+                       << tokensType;
+}
+
+LogicalResult CombineOp::verify() {
+  ShapeChecker check(*this);
+  GroupedType grouped = getGrouped().getType();
+  if (failed(check.rank("indices", getIndices(), 2)) ||
+      failed(check.rank("result", getResult(), 2)))
+    return failure();
+  int64_t numTokens = merge(dimOf(getResult(), 0), dimOf(getIndices(), 0));
+  int64_t topK = dimOf(getIndices(), 1);
+  if (failed(verifyAssignments(*this, "indices", getIndices(), numTokens,
+                               topK)) ||
+      failed(verifyAssignments(*this, "weights", getWeights(), numTokens,
+                               topK)) ||
+      failed(check.shape("result", getResult(),
+                         {numTokens, grouped.getHidden()},
+                         {"number of tokens T", "hidden size D"})) ||
+      failed(verifyDropPolicy(*this, getDropPolicy(), getHidden())))
+    return failure();
+  if (Value hidden = getHidden())
+    return check.shape("passthrough", hidden,
+                       {numTokens, grouped.getHidden()},
+                       {"number of tokens T", "hidden size D"});
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Static-capacity layout
+//===----------------------------------------------------------------------===//
+
+LogicalResult DispatchCapacityOp::verify() {
+  ShapeChecker check(*this);
+  if (failed(check.rank("hidden", getHidden(), 2)) ||
+      failed(check.rank("indices", getIndices(), 2)) ||
+      failed(check.rank("buffer", getBuffer(), 3)) ||
+      failed(check.rank("counts", getCounts(), 1)))
+    return failure();
+  int64_t numTokens = dimOf(getHidden(), 0);
+  int64_t topK = dimOf(getIndices(), 1);
+  int64_t numExperts = merge(dimOf(getBuffer(), 0), dimOf(getCounts(), 0));
+  if (failed(verifyAssignments(*this, "indices", getIndices(), numTokens,
+                               topK)) ||
+      failed(verifyAssignments(*this, "slots", getSlots(), numTokens, topK)) ||
+      failed(check.dim("buffer", getBuffer(), 0, numExperts,
+                       "number of experts E")) ||
+      failed(check.dim("buffer", getBuffer(), 2, dimOf(getHidden(), 1),
+                       "hidden size D")) ||
+      failed(check.shape("counts", getCounts(), {numExperts},
+                         {"number of experts E"})))
+    return failure();
+  if (ShapedType::isDynamic(numExperts))
+    return emitOpError("expects a static number of experts");
+  return success();
+}
+
+LogicalResult CombineCapacityOp::verify() {
+  ShapeChecker check(*this);
+  if (failed(check.rank("buffer", getBuffer(), 3)) ||
+      failed(check.rank("indices", getIndices(), 2)) ||
+      failed(check.rank("result", getResult(), 2)))
+    return failure();
+  int64_t numTokens = merge(dimOf(getResult(), 0), dimOf(getIndices(), 0));
+  int64_t topK = dimOf(getIndices(), 1);
+  int64_t hidden = dimOf(getBuffer(), 2);
+  if (failed(verifyAssignments(*this, "slots", getSlots(), numTokens, topK)) ||
+      failed(verifyAssignments(*this, "indices", getIndices(), numTokens,
+                               topK)) ||
+      failed(verifyAssignments(*this, "weights", getWeights(), numTokens,
+                               topK)) ||
+      failed(check.shape("result", getResult(), {numTokens, hidden},
+                         {"number of tokens T", "hidden size D"})) ||
+      failed(verifyDropPolicy(*this, getDropPolicy(), getHidden())))
+    return failure();
+  if (Value tokens = getHidden())
+    return check.shape("passthrough", tokens, {numTokens, hidden},
+                       {"number of tokens T", "hidden size D"});
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Sorted-segment layout
+//===----------------------------------------------------------------------===//
+
+LogicalResult DispatchSortedOp::verify() {
+  ShapeChecker check(*this);
+  if (failed(check.rank("hidden", getHidden(), 2)) ||
+      failed(check.rank("indices", getIndices(), 2)) ||
+      failed(check.rank("rows", getRows(), 2)) ||
+      failed(check.rank("offsets", getOffsets(), 1)) ||
+      failed(check.rank("counts", getCounts(), 1)))
+    return failure();
+  int64_t numTokens = dimOf(getHidden(), 0);
+  int64_t topK = dimOf(getIndices(), 1);
+  int64_t numExperts = dimOf(getCounts(), 0);
+  if (ShapedType::isDynamic(numExperts))
+    return emitOpError("expects a static number of experts (the size of "
+                       "'counts')");
+  int64_t numRows = ShapedType::isDynamic(numTokens) ||
+                            ShapedType::isDynamic(topK)
+                        ? ShapedType::kDynamic
+                        : numTokens * topK;
+  if (failed(verifyAssignments(*this, "indices", getIndices(), numTokens,
+                               topK)) ||
+      failed(verifyAssignments(*this, "positions", getPositions(), numTokens,
+                               topK)) ||
+      failed(check.shape("rows", getRows(), {numRows, dimOf(getHidden(), 1)},
+                         {"T * top_k", "hidden size D"})) ||
+      failed(check.shape("offsets", getOffsets(), {numExperts + 1},
+                         {"E + 1"})))
+    return failure();
+  return success();
+}
+
+LogicalResult CombineSortedOp::verify() {
+  ShapeChecker check(*this);
+  if (failed(check.rank("rows", getRows(), 2)) ||
+      failed(check.rank("positions", getPositions(), 2)) ||
+      failed(check.rank("result", getResult(), 2)))
+    return failure();
+  int64_t numTokens = merge(dimOf(getResult(), 0), dimOf(getPositions(), 0));
+  int64_t topK = dimOf(getPositions(), 1);
+  int64_t hidden = dimOf(getRows(), 1);
+  if (failed(verifyAssignments(*this, "positions", getPositions(), numTokens,
+                               topK)) ||
+      failed(verifyAssignments(*this, "weights", getWeights(), numTokens,
+                               topK)) ||
+      failed(check.shape("result", getResult(), {numTokens, hidden},
+                         {"number of tokens T", "hidden size D"})) ||
+      failed(verifyDropPolicy(*this, getDropPolicy(), getHidden())))
+    return failure();
+  if (Value tokens = getHidden())
+    return check.shape("passthrough", tokens, {numTokens, hidden},
+                       {"number of tokens T", "hidden size D"});
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// moe.all_to_all
+//===----------------------------------------------------------------------===//
+
+LogicalResult AllToAllOp::verify() {
+  ShapeChecker check(*this);
+  int64_t worldSize = getWorldSize();
+  if (failed(check.shape("send_counts", getSendCounts(), {worldSize},
+                         {"world_size"})) ||
+      failed(check.shape("recv_counts", getRecvCounts(), {worldSize},
+                         {"world_size"})))
+    return failure();
+  auto payload = cast<RankedTensorType>(getPayload().getType());
+  auto received = cast<RankedTensorType>(getReceived().getType());
+  if (payload.getRank() != received.getRank())
+    return emitOpError() << "expects 'received' to have the rank of "
+                            "'payload' ("
+                         << payload.getRank() << "), got "
+                         << received.getRank();
+  for (int64_t i = 1; i < payload.getRank(); ++i)
+    if (failed(check.dim("received", getReceived(), i, payload.getDimSize(i),
+                         "the payload's row size")))
+      return failure();
+  if (payload.getElementType() != received.getElementType())
+    return emitOpError() << "expects 'received' element type "
+                         << payload.getElementType() << ", got "
+                         << received.getElementType();
+  std::optional<int64_t> perNode = getRanksPerNode();
+  if (getStage() != A2AStage::Flat && !perNode)
+    return emitOpError() << "stage = " << stringifyA2AStage(getStage())
+                         << " requires 'ranks_per_node'";
+  if (perNode && (*perNode <= 0 || worldSize % *perNode != 0))
+    return emitOpError() << "expects ranks_per_node to divide world_size ("
+                         << worldSize << "), got " << *perNode;
+  return success();
+}

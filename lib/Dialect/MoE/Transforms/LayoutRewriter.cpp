@@ -1,0 +1,62 @@
+//===- LayoutRewriter.cpp - shared walk of the layout passes --------------===//
+//
+// Part of moec.
+//
+//===----------------------------------------------------------------------===//
+
+#include "LayoutRewriter.h"
+
+using namespace mlir;
+using namespace mlir::moe;
+
+LogicalResult mlir::moe::rewriteGroupedChains(Operation *root,
+                                              LayoutLowering &lowering) {
+  SmallVector<Operation *> ops;
+  root->walk([&](Operation *op) {
+    if (isa<DispatchOp, CombineOp>(op) ||
+        (isa<ExpertsOp>(op) &&
+         isa<GroupedType>(cast<ExpertsOp>(op).getTokens().getType())))
+      ops.push_back(op);
+  });
+
+  IRRewriter rewriter(root->getContext());
+  llvm::DenseMap<Value, ConcreteGroups> concrete;
+  for (Operation *op : ops) {
+    rewriter.setInsertionPoint(op);
+    if (auto dispatch = dyn_cast<DispatchOp>(op)) {
+      concrete[dispatch.getResult()] = lowering.lowerDispatch(rewriter, dispatch);
+      continue;
+    }
+    if (auto experts = dyn_cast<ExpertsOp>(op)) {
+      auto it = concrete.find(experts.getTokens());
+      if (it == concrete.end())
+        return experts.emitOpError(
+            "expects its !moe.grouped tokens to come from moe.dispatch or "
+            "moe.experts");
+      ConcreteGroups groups = it->second;
+      groups.tokens = ExpertsOp::create(
+          rewriter, experts.getLoc(), groups.tokens.getType(), groups.tokens,
+          groups.offsets, experts.getWeights(), experts.getActivationAttr());
+      concrete[experts.getResult()] = groups;
+      continue;
+    }
+    auto combine = cast<CombineOp>(op);
+    auto it = concrete.find(combine.getGrouped());
+    if (it == concrete.end())
+      return combine.emitOpError(
+          "expects its !moe.grouped operand to come from moe.dispatch or "
+          "moe.experts");
+    rewriter.replaceOp(combine, lowering.lowerCombine(rewriter, combine,
+                                                      it->second));
+  }
+  // Erase the layout-free producers, users first.
+  for (Operation *op : llvm::reverse(ops)) {
+    if (isa<CombineOp>(op))
+      continue;
+    if (!op->use_empty())
+      return op->emitOpError("has a !moe.grouped result used outside a "
+                             "dispatch -> experts -> combine chain");
+    rewriter.eraseOp(op);
+  }
+  return success();
+}

@@ -1,0 +1,85 @@
+//===- Pipelines.cpp - moec pass pipelines --------------------------------===//
+//
+// Part of moec.
+//
+//===----------------------------------------------------------------------===//
+
+#include "moec/Pipelines/Pipelines.h"
+
+#include "moec/Conversion/Passes.h"
+#include "moec/Dialect/MoE/Transforms/Passes.h"
+
+#include "mlir/Conversion/Passes.h"
+#include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
+#include "mlir/Dialect/Bufferization/Transforms/Passes.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/Passes.h"
+#include "mlir/Dialect/MemRef/Transforms/Passes.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Transforms/Passes.h"
+
+using namespace mlir;
+using namespace mlir::moe;
+
+void mlir::moe::buildMoETensorPipeline(OpPassManager &pm,
+                                       const CPUPipelineOptions &options) {
+  pm.addPass(createMoEDecompose());
+  if (options.lowering == Lowering::Static)
+    pm.addPass(createMoEStaticCapacity());
+  else
+    pm.addPass(createMoEDynamicShapes());
+  if (options.exportStats)
+    pm.addPass(createMoEExportStats());
+  pm.addPass(createCanonicalizerPass());
+}
+
+void mlir::moe::buildMoECPULoweringPipeline(OpPassManager &pm) {
+  pm.addPass(createMoEEmitCInterface());
+  pm.addPass(createMoELowerToLinalg());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+
+  bufferization::OneShotBufferizePassOptions bufferize;
+  bufferize.bufferizeFunctionBoundaries = true;
+  bufferize.functionBoundaryTypeConversion =
+      bufferization::LayoutMapOption::IdentityLayoutMap;
+  pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
+  // The caller owns the outputs: results become out-parameters.
+  bufferization::BufferResultsToOutParamsPassOptions outParams;
+  outParams.hoistStaticAllocs = true;
+  outParams.modifyPublicFunctions = true;
+  pm.addPass(bufferization::createBufferResultsToOutParamsPass(outParams));
+  bufferization::BufferDeallocationPipelineOptions dealloc;
+  bufferization::buildBufferDeallocationPipeline(pm, dealloc);
+  pm.addPass(createConvertBufferizationToMemRefPass());
+  pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(memref::createExpandStridedMetadataPass());
+  pm.addPass(createLowerAffinePass());
+  pm.addPass(createFinalizeMemRefToLLVMConversionPass());
+  pm.addPass(createSCFToControlFlowPass());
+  pm.addPass(createConvertMathToLibmPass());
+  pm.addPass(createConvertToLLVMPass());
+  pm.addPass(createReconcileUnrealizedCastsPass());
+}
+
+void mlir::moe::buildMoECPUPipeline(OpPassManager &pm,
+                                    const CPUPipelineOptions &options) {
+  buildMoETensorPipeline(pm, options);
+  buildMoECPULoweringPipeline(pm);
+}
+
+void mlir::moe::registerMoEPipelines() {
+  PassPipelineRegistration<CPUPipelineOptions>(
+      "moe-tensor-pipeline",
+      "moe.layer to layout-assigned moe ops (decompose, layout, statistics)",
+      buildMoETensorPipeline);
+  PassPipelineRegistration<>(
+      "moe-cpu-lowering-pipeline",
+      "Layout-assigned moe ops to the LLVM dialect for the CPU",
+      buildMoECPULoweringPipeline);
+  PassPipelineRegistration<CPUPipelineOptions>(
+      "moe-cpu-pipeline", "moe.layer to the LLVM dialect for the CPU",
+      buildMoECPUPipeline);
+}

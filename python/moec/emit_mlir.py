@@ -1,0 +1,88 @@
+"""LayerSpec -> MLIR text: one ``func.func @forward`` holding one ``moe.layer``."""
+
+from __future__ import annotations
+
+import math
+
+from .errors import MoecError
+from .spec import LayerSpec
+
+
+def mlir_f64(v: float) -> str:
+    """A float literal MLIR lexes as a float (always has a '.'), round-tripping ``v``, then ': f64'."""
+    v = float(v)
+    if not math.isfinite(v):
+        raise MoecError(f"cannot emit non-finite float {v!r}")
+    text = repr(v)
+    mantissa, sep, exponent = text.partition("e")
+    if "." not in mantissa:
+        mantissa += ".0"
+    return f"{mantissa}{sep}{exponent} : f64"
+
+
+def tensor_type(shape: tuple[int | None, ...], elem: str = "f32") -> str:
+    dims = "x".join("?" if d is None else str(d) for d in shape)
+    return f"tensor<{dims}x{elem}>"
+
+
+def layer_attributes(spec: LayerSpec) -> list[str]:
+    """Attributes in the dialect's order. top_k, scoring and activation are always written;
+    the others only when they differ from their defaults."""
+    attrs = [f"top_k = {spec.top_k} : i64", f"scoring = #moe.scoring<{spec.scoring}>"]
+    if spec.selection != "plain":
+        attrs.append(f"selection = #moe.selection<{spec.selection}>")
+        attrs.append(f"n_group = {spec.n_group} : i64")
+        attrs.append(f"topk_group = {spec.topk_group} : i64")
+    if spec.normalize:
+        attrs.append("normalize = true")
+    if spec.routed_scaling_factor != 1.0:
+        attrs.append(f"routed_scaling_factor = {mlir_f64(spec.routed_scaling_factor)}")
+    attrs.append(f"activation = #moe.activation<{spec.activation}>")
+    if spec.capacity_factor is not None:
+        attrs.append(f"capacity_factor = {mlir_f64(spec.capacity_factor)}")
+    if spec.expert_capacity is not None:
+        attrs.append(f"expert_capacity = {spec.expert_capacity} : i64")
+    if spec.min_capacity:
+        attrs.append(f"min_capacity = {spec.min_capacity} : i64")
+    if spec.drop_policy != "zero":
+        attrs.append(f"drop_policy = #moe.drop_policy<{spec.drop_policy}>")
+    return attrs
+
+
+def _quote(s: str) -> str:
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def emit_module(spec: LayerSpec) -> str:
+    spec.validate()
+    x_type = tensor_type((spec.tokens, spec.hidden))
+    ops = spec.operands()
+    args = [f'%x: {x_type} {{moe.input = "hidden_states"}}']
+    for op in ops:
+        args.append(
+            f"%{op.ssa}: {tensor_type(op.shape)} {{moe.weight = {_quote(op.name)}}}"
+        )
+    by_role = {op.role: op for op in ops}
+
+    def group(roles: tuple[str, ...]) -> str:
+        return ", ".join(f"%{by_role[r].ssa}" for r in roles if r in by_role)
+
+    operands = f"%x, %{by_role['router'].ssa}"
+    if "router_bias" in by_role:
+        operands += f" router_bias(%{by_role['router_bias'].ssa})"
+    if "score_bias" in by_role:
+        operands += f" score_bias(%{by_role['score_bias'].ssa})"
+    expert_roles = ("gate", "up", "down") if spec.gated else ("in", "out")
+    operands += f" experts({group(expert_roles)})"
+    if spec.shared_ffn:
+        operands += f" shared({group(('shared_gate', 'shared_up', 'shared_down', 'shared_expert_gate'))})"
+    types = ", ".join([x_type] + [tensor_type(op.shape) for op in ops])
+    attrs = ", ".join(layer_attributes(spec))
+    header = ",\n    ".join(args)
+    return (
+        f"func.func @forward({header})\n"
+        f'    -> ({x_type} {{moe.output = "output"}}) {{\n'
+        f"  %y = moe.layer {operands} {{{attrs}}} : ({types}) -> {x_type}\n"
+        f"  return %y : {x_type}\n"
+        "}\n"
+    )

@@ -1,0 +1,66 @@
+//===- abi.h - The compiled-model ABI constants -----------------*- C++ -*-===//
+//
+// Part of moec, the Mixture-of-Experts compiler.
+//
+//===----------------------------------------------------------------------===//
+///
+/// \file
+/// The single source of the constants of the contract between moe-compile and
+/// the runtime (docs/abi.md): the ABI version, the exported symbol names and
+/// their signatures, and the layout of MLIR strided memref descriptors. This
+/// header is self-contained so that the compiler can include it without
+/// linking the runtime.
+///
+//===----------------------------------------------------------------------===//
+
+#ifndef MOERT_ABI_H
+#define MOERT_ABI_H
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace moert::abi {
+
+/// The ABI version this runtime implements; models built for any other
+/// version are refused.
+inline constexpr uint32_t kVersion = 1;
+
+/// `uint32_t moert_abi_version(void)`.
+inline constexpr const char *kVersionSymbol = "moert_abi_version";
+/// `const char *moert_metadata_json(void)`.
+inline constexpr const char *kMetadataSymbol = "moert_metadata_json";
+/// `void moert_forward(void **args)`.
+inline constexpr const char *kForwardSymbol = "moert_forward";
+
+using VersionFn = uint32_t (*)();
+using MetadataFn = const char *(*)();
+using ForwardFn = void (*)(void **);
+
+/// The number of 64-bit words in the descriptor of a rank-\p Rank memref:
+/// allocated and aligned pointers, offset, sizes and strides.
+constexpr size_t descriptorWords(size_t Rank) { return 3 + 2 * Rank; }
+
+/// Builds the descriptor of a contiguous row-major buffer at \p Data with
+/// shape \p Shape (allocated == aligned, offset 0, row-major strides).
+inline std::vector<int64_t> makeDescriptor(void *Data,
+                                           const std::vector<int64_t> &Shape) {
+  size_t Rank = Shape.size();
+  std::vector<int64_t> Words(descriptorWords(Rank));
+  // Pointers travel as 64-bit words; the ABI is only defined for LP64 hosts.
+  static_assert(sizeof(void *) == sizeof(int64_t), "64-bit hosts only");
+  Words[0] = static_cast<int64_t>(reinterpret_cast<intptr_t>(Data));
+  Words[1] = Words[0];
+  Words[2] = 0;
+  int64_t Stride = 1;
+  for (size_t I = Rank; I-- > 0;) {
+    Words[3 + I] = Shape[I];
+    Words[3 + Rank + I] = Stride;
+    Stride *= Shape[I];
+  }
+  return Words;
+}
+
+} // namespace moert::abi
+
+#endif // MOERT_ABI_H

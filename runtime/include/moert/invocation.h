@@ -1,0 +1,60 @@
+//===- invocation.h - One bound call of a model -----------------*- C++ -*-===//
+//
+// Part of moec, the Mixture-of-Experts compiler.
+//
+//===----------------------------------------------------------------------===//
+///
+/// \file
+/// An Invocation owns every argument buffer of one `moert_forward` call and
+/// their memref descriptors: caller inputs (checked against the metadata,
+/// which binds T), weights loaded from a checkpoint, and outputs and stats
+/// allocated with T. It can be run any number of times.
+///
+//===----------------------------------------------------------------------===//
+
+#ifndef MOERT_INVOCATION_H
+#define MOERT_INVOCATION_H
+
+#include "moert/model.h"
+#include "moert/safetensors.h"
+#include "moert/tensor.h"
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace moert {
+
+/// Binds a model's arguments and calls it.
+class Invocation {
+public:
+  /// Checks \p Inputs (by name) against \p M's metadata, binds T, loads the
+  /// weights from \p Weights (may be null if the model has none) and
+  /// allocates outputs and stats. Throws Error on a missing or unknown input,
+  /// a dtype or shape mismatch, inputs that disagree on T, or a weight error.
+  Invocation(const Model &M, std::map<std::string, Tensor> Inputs,
+             const SafetensorsFile *Weights);
+  Invocation(const Invocation &) = delete;
+  Invocation &operator=(const Invocation &) = delete;
+
+  /// The bound token count, or std::nullopt if no argument has a T dim.
+  std::optional<int64_t> tokenCount() const { return T; }
+
+  /// Zeroes the stats and calls the model once.
+  void run();
+
+  /// The buffer of argument \p Name; throws Error if there is none.
+  const Tensor &arg(const std::string &Name) const;
+
+private:
+  const Model &M;
+  std::optional<int64_t> T;
+  std::vector<Tensor> Args;
+  std::vector<std::vector<int64_t>> Descriptors;
+  std::vector<void *> DescriptorPtrs;
+};
+
+} // namespace moert
+
+#endif // MOERT_INVOCATION_H

@@ -1,0 +1,72 @@
+//===- metadata.h - A compiled model's argument metadata --------*- C++ -*-===//
+//
+// Part of moec, the Mixture-of-Experts compiler.
+//
+//===----------------------------------------------------------------------===//
+///
+/// \file
+/// The parsed form of the JSON a model returns from `moert_metadata_json`
+/// (docs/abi.md): its arguments in `moert_forward` order with role, name,
+/// dtype and shape. Parsing validates every field the runtime relies on and
+/// ignores unknown keys.
+///
+//===----------------------------------------------------------------------===//
+
+#ifndef MOERT_METADATA_H
+#define MOERT_METADATA_H
+
+#include "moert/tensor.h"
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace moert {
+
+/// The dimension value standing for the token count T.
+inline constexpr int64_t kDynamicDim = -1;
+
+/// What an argument carries and who fills it.
+enum class ArgRole { Input, Weight, Output, Stat };
+
+/// The metadata spelling of \p Role.
+const char *argRoleName(ArgRole Role);
+
+/// One argument of `moert_forward`.
+struct ArgInfo {
+  ArgRole Role = ArgRole::Input;
+  std::string Name;
+  DType Type = DType::F32;
+  /// Dimensions; kDynamicDim stands for T.
+  std::vector<int64_t> Shape;
+
+  /// True if some dimension is T.
+  bool isDynamic() const;
+  /// True for a weight stacked from per-expert tensors (name has `{e}`).
+  bool isStacked() const;
+};
+
+/// A model's metadata.
+struct Metadata {
+  uint32_t AbiVersion = 0;
+  std::string Function;
+  std::vector<ArgInfo> Args;
+  /// The descriptive `moe` object re-serialised as JSON ("{}" if absent).
+  std::string MoeJson = "{}";
+
+  /// The argument called \p Name, or null.
+  const ArgInfo *find(std::string_view Name) const;
+  /// The arguments of \p Role in order.
+  std::vector<const ArgInfo *> argsWithRole(ArgRole Role) const;
+};
+
+/// Parses and validates metadata JSON. Throws Error ("metadata: ...") on
+/// invalid JSON, missing or mistyped fields, unknown roles or dtypes,
+/// duplicate names, bad dimensions, dynamic weights, or a T that no input
+/// binds.
+Metadata parseMetadata(std::string_view Json);
+
+} // namespace moert
+
+#endif // MOERT_METADATA_H

@@ -1,0 +1,121 @@
+//===- invocation.cpp - One bound call of a model -------------------------===//
+//
+// Part of moec, the Mixture-of-Experts compiler.
+//
+//===----------------------------------------------------------------------===//
+
+#include "moert/invocation.h"
+#include "moert/abi.h"
+#include "moert/error.h"
+#include "moert/weights.h"
+
+using namespace moert;
+
+/// "a, b, c" for messages.
+static std::string joinNames(const std::vector<const ArgInfo *> &Args) {
+  std::string S;
+  for (const ArgInfo *A : Args)
+    S += (S.empty() ? "" : ", ") + A->Name;
+  return S.empty() ? "none" : S;
+}
+
+/// \p Shape with T substituted (or "T" shown when unbound).
+static std::string expectedShape(const std::vector<int64_t> &Shape,
+                                 std::optional<int64_t> T) {
+  std::string S = "[";
+  for (size_t I = 0; I < Shape.size(); ++I) {
+    if (I)
+      S += ", ";
+    S += Shape[I] != kDynamicDim ? std::to_string(Shape[I])
+         : T                     ? "T=" + std::to_string(*T)
+                                 : std::string("T");
+  }
+  return S + "]";
+}
+
+Invocation::Invocation(const Model &M, std::map<std::string, Tensor> Inputs,
+                       const SafetensorsFile *Weights)
+    : M(M) {
+  const Metadata &Meta = M.metadata();
+  auto ModelInputs = Meta.argsWithRole(ArgRole::Input);
+  for (auto &KV : Inputs) {
+    const ArgInfo *A = Meta.find(KV.first);
+    if (!A || A->Role != ArgRole::Input)
+      throw Error("model has no input '" + KV.first +
+                  "' (inputs: " + joinNames(ModelInputs) + ")");
+  }
+
+  // Bind T from the inputs, in metadata order, checking dtype and shape.
+  for (const ArgInfo *A : ModelInputs) {
+    auto It = Inputs.find(A->Name);
+    if (It == Inputs.end())
+      throw Error("missing input '" + A->Name + "'");
+    const Tensor &X = It->second;
+    if (X.dtype() != A->Type)
+      throw Error("input '" + A->Name + "': expected dtype " +
+                  dtypeName(A->Type) + ", got " + dtypeName(X.dtype()));
+    bool Ok = X.rank() == A->Shape.size();
+    std::optional<int64_t> NewT = T;
+    for (size_t I = 0; Ok && I < X.rank(); ++I) {
+      if (A->Shape[I] != kDynamicDim)
+        Ok = X.shape()[I] == A->Shape[I];
+      else if (!NewT)
+        NewT = X.shape()[I];
+      else
+        Ok = X.shape()[I] == *NewT;
+    }
+    if (!Ok)
+      throw Error("input '" + A->Name + "': expected shape " +
+                  expectedShape(A->Shape, T) + ", got " +
+                  formatShape(X.shape()));
+    T = NewT;
+  }
+
+  bool NeedsWeights = !Meta.argsWithRole(ArgRole::Weight).empty();
+  if (NeedsWeights && !Weights)
+    throw Error("model has weights (" +
+                joinNames(Meta.argsWithRole(ArgRole::Weight)) +
+                ") but no weights file was given");
+
+  for (const ArgInfo &A : Meta.Args) {
+    switch (A.Role) {
+    case ArgRole::Input:
+      Args.push_back(std::move(Inputs.at(A.Name)));
+      break;
+    case ArgRole::Weight:
+      Args.push_back(loadWeight(*Weights, A));
+      break;
+    case ArgRole::Output:
+    case ArgRole::Stat: {
+      std::vector<int64_t> Shape = A.Shape;
+      for (int64_t &D : Shape)
+        if (D == kDynamicDim)
+          D = *T; // parseMetadata guarantees an input binds T.
+      Args.emplace_back(A.Type, Shape);
+      break;
+    }
+    }
+  }
+  for (Tensor &X : Args)
+    Descriptors.push_back(abi::makeDescriptor(X.data(), X.shape()));
+  for (auto &D : Descriptors)
+    DescriptorPtrs.push_back(D.data());
+}
+
+void Invocation::run() {
+  const Metadata &Meta = M.metadata();
+  // Stats are counters; start every call from zero whether the model
+  // overwrites or accumulates them.
+  for (size_t I = 0; I < Args.size(); ++I)
+    if (Meta.Args[I].Role == ArgRole::Stat)
+      Args[I].fillZero();
+  M.forward(DescriptorPtrs.data());
+}
+
+const Tensor &Invocation::arg(const std::string &Name) const {
+  const std::vector<ArgInfo> &Infos = M.metadata().Args;
+  for (size_t I = 0; I < Infos.size(); ++I)
+    if (Infos[I].Name == Name)
+      return Args[I];
+  throw Error("model has no argument '" + Name + "'");
+}

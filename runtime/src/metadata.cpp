@@ -1,0 +1,162 @@
+//===- metadata.cpp - A compiled model's argument metadata ----------------===//
+//
+// Part of moec, the Mixture-of-Experts compiler.
+//
+//===----------------------------------------------------------------------===//
+
+#include "moert/metadata.h"
+#include "moert/error.h"
+
+#include <nlohmann/json.hpp>
+
+#include <set>
+
+using namespace moert;
+using json = nlohmann::json;
+
+const char *moert::argRoleName(ArgRole Role) {
+  switch (Role) {
+  case ArgRole::Input:
+    return "input";
+  case ArgRole::Weight:
+    return "weight";
+  case ArgRole::Output:
+    return "output";
+  case ArgRole::Stat:
+    return "stat";
+  }
+  return "?";
+}
+
+bool ArgInfo::isDynamic() const {
+  for (int64_t D : Shape)
+    if (D == kDynamicDim)
+      return true;
+  return false;
+}
+
+bool ArgInfo::isStacked() const {
+  return Name.find("{e}") != std::string::npos;
+}
+
+const ArgInfo *Metadata::find(std::string_view Name) const {
+  for (const ArgInfo &A : Args)
+    if (A.Name == Name)
+      return &A;
+  return nullptr;
+}
+
+std::vector<const ArgInfo *> Metadata::argsWithRole(ArgRole Role) const {
+  std::vector<const ArgInfo *> Out;
+  for (const ArgInfo &A : Args)
+    if (A.Role == Role)
+      Out.push_back(&A);
+  return Out;
+}
+
+[[noreturn]] static void fail(const std::string &What) {
+  throw Error("metadata: " + What);
+}
+
+static ArgInfo parseArg(const json &J, size_t Index) {
+  std::string Where = "args[" + std::to_string(Index) + "]";
+  if (!J.is_object())
+    fail(Where + " is not an object");
+  auto Str = [&](const char *Key) {
+    auto It = J.find(Key);
+    if (It == J.end() || !It->is_string())
+      fail(Where + ": missing or non-string '" + Key + "'");
+    return It->get<std::string>();
+  };
+  ArgInfo A;
+  A.Name = Str("name");
+  if (A.Name.empty())
+    fail(Where + ": empty name");
+  Where += " ('" + A.Name + "')";
+  std::string Role = Str("role");
+  bool Known = false;
+  for (ArgRole R :
+       {ArgRole::Input, ArgRole::Weight, ArgRole::Output, ArgRole::Stat})
+    if (Role == argRoleName(R)) {
+      A.Role = R;
+      Known = true;
+    }
+  if (!Known)
+    fail(Where + ": unknown role '" + Role +
+         "' (expected input, weight, output or stat)");
+  std::string DT = Str("dtype");
+  std::optional<DType> Type = parseDType(DT);
+  if (!Type)
+    fail(Where + ": unknown dtype '" + DT +
+         "' (expected f32, f16, bf16, "
+         "i32 or i64)");
+  A.Type = *Type;
+  auto Shape = J.find("shape");
+  if (Shape == J.end() || !Shape->is_array())
+    fail(Where + ": missing or non-array 'shape'");
+  for (const json &D : *Shape) {
+    if (!D.is_number_integer() ||
+        (D.is_number_unsigned() &&
+         D.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)) ||
+        D.get<int64_t>() < kDynamicDim)
+      fail(Where + ": shape entries must be integers >= -1");
+    A.Shape.push_back(D.get<int64_t>());
+  }
+  if (A.Role == ArgRole::Weight && A.isDynamic())
+    fail(Where + ": a weight cannot have a dynamic (-1) dimension");
+  if (A.Role == ArgRole::Weight && A.isStacked() && A.Shape.empty())
+    fail(Where + ": a stacked '{e}' weight needs a leading expert dimension");
+  return A;
+}
+
+Metadata moert::parseMetadata(std::string_view Text) {
+  json J;
+  try {
+    J = json::parse(Text.begin(), Text.end());
+  } catch (const json::parse_error &E) {
+    fail("not valid JSON (error at byte " + std::to_string(E.byte) + ")");
+  } catch (const json::exception &) {
+    // nlohmann reports numbers too large for any JSON number type this way.
+    fail("not valid JSON (number out of range)");
+  }
+  if (!J.is_object())
+    fail("not a JSON object");
+  Metadata M;
+  auto Version = J.find("abi_version");
+  if (Version == J.end() || !Version->is_number_unsigned() ||
+      Version->get<uint64_t>() > UINT32_MAX)
+    fail("missing or non-integer 'abi_version'");
+  M.AbiVersion = Version->get<uint32_t>();
+  auto Function = J.find("function");
+  if (Function != J.end()) {
+    if (!Function->is_string())
+      fail("'function' is not a string");
+    M.Function = Function->get<std::string>();
+  }
+  auto Args = J.find("args");
+  if (Args == J.end() || !Args->is_array())
+    fail("missing or non-array 'args'");
+  std::set<std::string> Seen;
+  for (size_t I = 0; I < Args->size(); ++I) {
+    ArgInfo A = parseArg((*Args)[I], I);
+    if (!Seen.insert(A.Name).second)
+      fail("duplicate argument name '" + A.Name + "'");
+    M.Args.push_back(std::move(A));
+  }
+  // T is bound from the inputs, so a dynamic output or stat needs a dynamic
+  // input to size it.
+  bool InputBindsT = false;
+  for (const ArgInfo &A : M.Args)
+    InputBindsT |= A.Role == ArgRole::Input && A.isDynamic();
+  for (const ArgInfo &A : M.Args)
+    if (A.isDynamic() && !InputBindsT)
+      fail("'" + A.Name +
+           "' has a dynamic (-1) dimension but no input binds T");
+  auto Moe = J.find("moe");
+  if (Moe != J.end()) {
+    if (!Moe->is_object())
+      fail("'moe' is not an object");
+    M.MoeJson = Moe->dump();
+  }
+  return M;
+}

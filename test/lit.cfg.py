@@ -1,0 +1,39 @@
+# -*- Python -*-
+# lit configuration for moec: FileCheck tests of moe-opt, and compile-and-run
+# tests that drive moe-compile, moe-run and the NumPy reference.
+
+import os
+import shutil
+
+import lit.formats
+from lit.llvm import llvm_config
+
+config.name = "MOEC"
+config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
+config.suffixes = [".mlir", ".test"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.moec_obj_root, "test")
+config.excludes = ["CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py", "Inputs"]
+
+# lit scrubs the environment; pass through what the tools need.
+for var in ["CUDA_HOME", "HOME", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"]:
+    if var in os.environ:
+        config.environment[var] = os.environ[var]
+config.environment["PYTHONPATH"] = os.path.join(config.moec_src_root, "python")
+
+llvm_config.with_system_environment(["PATH"])
+llvm_config.use_default_substitutions()
+llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
+llvm_config.with_environment("PATH", config.moec_tools_dir, append_path=True)
+
+config.substitutions.append(("%moec_src", config.moec_src_root))
+config.substitutions.append(("%python", config.python_executable))
+
+tools = ["moe-opt", "moe-compile", "moe-run"]
+llvm_config.add_tool_substitutions(tools, [config.moec_tools_dir])
+
+for tool in ["moe-compile", "moe-run"]:
+    if os.path.exists(os.path.join(config.moec_tools_dir, tool)):
+        config.available_features.add(tool)
+if shutil.which("nvidia-smi"):
+    config.available_features.add("cuda")

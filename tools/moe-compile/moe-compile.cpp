@@ -1,0 +1,164 @@
+//===- moe-compile.cpp - compile a moe model to a shared library ----------===//
+//
+// Part of moec. model.mlir -> model.so in process: the moe tensor pipeline,
+// metadata collection, the CPU lowering pipeline, LLVM IR, an optimized
+// object for the chosen CPU, and a link into a shared library.
+//
+//===----------------------------------------------------------------------===//
+
+#include "ArtifactWriter.h"
+#include "ModelMetadata.h"
+
+#include "moec/InitAll.h"
+#include "moec/Pipelines/Pipelines.h"
+
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Support/FileUtilities.h"
+#include "mlir/Target/LLVMIR/Dialect/All.h"
+
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/ToolOutputFile.h"
+
+using namespace mlir;
+using namespace mlir::moe;
+
+namespace cl = llvm::cl;
+
+static cl::OptionCategory category("moe-compile options");
+static cl::opt<std::string> inputFile(cl::Positional, cl::desc("<model.mlir>"),
+                                      cl::init("-"), cl::cat(category));
+static cl::opt<std::string> outputFile("o", cl::desc("Output file"),
+                                       cl::value_desc("model.so"),
+                                       cl::cat(category));
+static cl::opt<Lowering> lowering(
+    "lowering", cl::desc("Dispatch layout"), cl::init(Lowering::Dynamic),
+    cl::values(clEnumValN(Lowering::Static, "static",
+                          "padded [E, C, D] capacity buffers"),
+               clEnumValN(Lowering::Dynamic, "dynamic",
+                          "rows sorted by expert (dropless segments)")),
+    cl::cat(category));
+static cl::opt<bool> noStats("no-stats",
+                             cl::desc("Do not return routing statistics"),
+                             cl::cat(category));
+static cl::opt<std::string>
+    cpu("mcpu", cl::desc("Target CPU (default x86-64-v3; 'native' for this "
+                         "machine)"),
+        cl::init("x86-64-v3"), cl::cat(category));
+static cl::opt<unsigned> optLevel("O", cl::desc("LLVM optimization level"),
+                                  cl::init(3), cl::Prefix, cl::cat(category));
+static cl::opt<std::string>
+    emit("emit", cl::desc("What to write: so (default), obj, llvm, mlir"),
+         cl::init("so"), cl::cat(category));
+static cl::opt<std::string> linker("linker",
+                                   cl::desc("C compiler driver used to link"),
+                                   cl::cat(category));
+static cl::opt<bool> printPipeline(
+    "print-pipeline",
+    cl::desc("Print the pass pipelines (moe-opt syntax) and exit"),
+    cl::cat(category));
+
+namespace {
+
+std::string textualPipeline(OpPassManager &pm) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  pm.printAsTextualPipeline(os);
+  return text;
+}
+
+int fail(const Twine &message) {
+  llvm::errs() << "moe-compile: error: " << message << "\n";
+  return 1;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  registerAllMoECPasses();
+  cl::HideUnrelatedOptions(category);
+  cl::ParseCommandLineOptions(
+      argc, argv,
+      "moe-compile: compile a moe model (MLIR) to a shared library for "
+      "moe-run\n");
+
+  DialectRegistry registry;
+  registerAllMoECDialects(registry);
+  registerAllToLLVMIRTranslations(registry);
+  MLIRContext context(registry);
+  context.loadAllAvailableDialects();
+
+  CPUPipelineOptions pipelineOptions;
+  pipelineOptions.lowering = lowering;
+  pipelineOptions.exportStats = !noStats;
+  PassManager tensorStage(&context);
+  buildMoETensorPipeline(tensorStage, pipelineOptions);
+  PassManager lowerStage(&context);
+  buildMoECPULoweringPipeline(lowerStage);
+  if (printPipeline) {
+    llvm::outs() << "# stage 1 (moe tensor level; metadata is read after it)\n"
+                 << "moe-opt --pass-pipeline='" << textualPipeline(tensorStage)
+                 << "'\n# stage 2 (CPU lowering to the LLVM dialect)\n"
+                 << "moe-opt --pass-pipeline='" << textualPipeline(lowerStage)
+                 << "'\n";
+    return 0;
+  }
+  if (outputFile.empty())
+    return fail("no output file: pass -o model.so");
+
+  ArtifactOptions artifact;
+  artifact.cpu = cpu;
+  artifact.optLevel = optLevel;
+  artifact.linker = linker;
+  if (emit == "so")
+    artifact.emit = ArtifactOptions::Emit::SharedLibrary;
+  else if (emit == "obj")
+    artifact.emit = ArtifactOptions::Emit::Object;
+  else if (emit == "llvm")
+    artifact.emit = ArtifactOptions::Emit::LLVMIR;
+  else if (emit != "mlir")
+    return fail("unknown --emit=" + emit + " (so, obj, llvm, mlir)");
+
+  std::string errorMessage;
+  auto file = openInputFile(inputFile, &errorMessage);
+  if (!file)
+    return fail(errorMessage);
+  llvm::SourceMgr sourceMgr;
+  sourceMgr.AddNewSourceBuffer(std::move(file), llvm::SMLoc());
+  SourceMgrDiagnosticHandler diagHandler(sourceMgr, &context);
+  OwningOpRef<ModuleOp> module =
+      parseSourceFile<ModuleOp>(sourceMgr, &context);
+  if (!module)
+    return 1; // The parser reported the error.
+
+  FailureOr<func::FuncOp> entry = findEntryFunction(*module);
+  if (failed(entry))
+    return 1;
+  if (failed(tensorStage.run(*module)))
+    return 1;
+  entry = findEntryFunction(*module);
+  FailureOr<ModelMetadata> meta = collectMetadata(
+      *entry, lowering == Lowering::Static ? "static" : "dynamic");
+  if (failed(meta))
+    return 1;
+  stripNameAttributes(*entry);
+  if (failed(lowerStage.run(*module)))
+    return 1;
+
+  if (emit == "mlir") {
+    auto out = openOutputFile(outputFile, &errorMessage);
+    if (!out)
+      return fail(errorMessage);
+    module->print(out->os());
+    out->keep();
+    return 0;
+  }
+  if (failed(writeArtifact(*module, *meta, artifact, outputFile,
+                           llvm::errs())))
+    return 1;
+  return 0;
+}
