@@ -17,7 +17,7 @@ from .emit_mlir import emit_module
 from .errors import MoecError
 from .reference import reference_from_spec
 from .safetensors_io import Checkpoint, save_file
-from .spec import LayerSpec, spec_from_json
+from .spec import GEN_NAMES, LayerSpec, spec_from_json
 from .weights import load_operands, random_input, random_weights
 
 
@@ -85,11 +85,17 @@ def cmd_reference(args) -> None:
 
 
 def cmd_gen_layer(args) -> None:
-    spec, t_run = spec_from_json(_read_json(args.spec))
+    raw = _read_json(args.spec)
+    spec, t_run = spec_from_json(raw)
     _write_text(args.output, emit_module(spec))
+    weights = random_weights(spec, args.seed, args.scale)
+    if "hot_expert" in raw:
+        # Every token's router logit for this expert dominates: all first
+        # choices go to it (the "hot expert" load pattern).
+        weights[GEN_NAMES["router_bias"]][int(raw["hot_expert"])] = 30.0
     save_file(
         args.weights,
-        random_weights(spec, args.seed, args.scale),
+        weights,
         dtype=args.dtype,
         metadata={"format": "pt", "generator": "moec gen-layer"},
     )

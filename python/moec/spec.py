@@ -213,6 +213,7 @@ _SPEC_KEYS = {
     "shared_gate",
     "comment",
     "name",
+    "hot_expert",
 }
 
 
@@ -241,6 +242,8 @@ def spec_from_json(d: dict) -> tuple[LayerSpec, int]:
         raise MoecError(f'T must be an integer or "dynamic", got {t!r}')
     if not isinstance(t_run, int) or t_run <= 0:
         raise MoecError(f"T_run must be a positive integer, got {t_run!r}")
+    if "hot_expert" in d and not d.get("router_bias"):
+        raise MoecError("hot_expert needs router_bias = true (it raises that bias)")
     gated = bool(d.get("gated", True))
     shared_ffn = int(d.get("shared_F", d.get("F_s", 0)) or 0)
     cf = d.get("capacity_factor")

@@ -79,6 +79,7 @@ EXPORT const char *moert_metadata_json(void) {
 #endif
 }
 
+#ifndef FAKE_NO_FORWARD
 static int rowMajor2(const Desc2 *D, int64_t Rows, int64_t Cols) {
   return D->Allocated == D->Aligned && D->Offset == 0 && D->Sizes[0] == Rows &&
          D->Sizes[1] == Cols && D->Strides[0] == Cols && D->Strides[1] == 1;
@@ -89,7 +90,6 @@ static int rowMajor1(const Desc1 *D, int64_t N) {
          D->Strides[0] == 1;
 }
 
-#ifndef FAKE_NO_FORWARD
 EXPORT void moert_forward(void **Args) {
   const Desc2 *X = (const Desc2 *)Args[0];
   const Desc2 *W = (const Desc2 *)Args[1];

@@ -21,6 +21,9 @@
 #include "moert/safetensors.h"
 #include "moert/stats.h"
 
+#include <fstream>
+#include <nlohmann/json.hpp>
+
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
@@ -137,6 +140,18 @@ void printStats(const Model &M, const Invocation &Inv) {
   }
 }
 
+/// Writes every stat as {"name": [values...]}, for scripts and tests.
+void writeStatsJson(const Model &M, const Invocation &Inv,
+                    const std::string &Path) {
+  nlohmann::json Doc = nlohmann::json::object();
+  for (const ArgInfo *A : M.metadata().argsWithRole(ArgRole::Stat))
+    Doc[A->Name] = integerValues(Inv.arg(A->Name), A->Name);
+  std::ofstream Out(Path);
+  Out << Doc.dump() << "\n";
+  if (!Out)
+    throw Error("cannot write stats to '" + Path + "'");
+}
+
 struct Options {
   std::string ModelPath;
   std::string WeightsPath;
@@ -145,6 +160,7 @@ struct Options {
   unsigned Iters = 1;
   unsigned Warmup = 0;
   bool Stats = false;
+  std::string StatsJson;
 };
 
 void run(const Options &Opts) {
@@ -195,6 +211,8 @@ void run(const Options &Opts) {
               TokensPerSec);
   if (Opts.Stats)
     printStats(*M, Inv);
+  if (!Opts.StatsJson.empty())
+    writeStatsJson(*M, Inv, Opts.StatsJson);
 }
 
 } // namespace
@@ -220,6 +238,8 @@ int main(int Argc, char **Argv) {
                  "Untimed iterations before the timed ones (default 0)");
   App.add_flag("--stats", Opts.Stats,
                "Print tokens per expert and dropped assignments");
+  App.add_option("--stats-json", Opts.StatsJson,
+                 "Write every stat of the last run to a JSON file");
   try {
     App.parse(Argc, Argv);
   } catch (const CLI::CallForHelp &E) {

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+#===- scripts/setup.sh - install what moec needs on a fresh machine --------===#
+#
+# Debian bookworm packages (LLVM/MLIR 22 from bookworm-security, Ninja, MPI,
+# the runtime's header-only JSON/CLI libraries, GoogleTest, OpenBLAS) and the
+# Python packages (NumPy, pytest). Installs only what is missing, so a second
+# run takes about a second.
+#
+#===------------------------------------------------------------------------===#
+set -euo pipefail
+
+APT_PACKAGES=(
+  llvm-22-dev libmlir-22-dev mlir-22-tools llvm-22-tools clang-22
+  ninja-build cmake
+  openmpi-bin libopenmpi-dev
+  nlohmann-json3-dev libcli11-dev
+  libgtest-dev libgmock-dev
+  libopenblas0-pthread
+)
+PYTHON=${PYTHON:-python3}
+
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" ||
+    missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if ! "$PYTHON" -c "import numpy, pytest" 2>/dev/null; then
+  echo "setup: installing Python packages: numpy pytest"
+  "$PYTHON" -m pip install -q numpy pytest
+fi

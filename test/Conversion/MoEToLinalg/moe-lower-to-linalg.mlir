@@ -1,0 +1,90 @@
+// RUN: moe-opt %s -split-input-file --moe-lower-to-linalg | FileCheck %s
+
+// Tests that moe.route becomes per-token loops over read-only buffers: the
+// fp32 router dot product (reassociation allowed, so LLVM vectorizes it),
+// a max-subtracted softmax, and results returned as restrict tensors.
+
+// CHECK-LABEL: func.func @route
+// CHECK-SAME: (%[[X:.+]]: tensor<?x16xf32>, %[[WG:.+]]: tensor<4x16xf32>)
+// CHECK: %[[XB:.+]] = bufferization.to_buffer %[[X]] read_only : tensor<?x16xf32> to memref<?x16xf32, strided<[?, ?], offset: ?>>
+// CHECK: %[[IDX:.+]] = memref.alloc(%{{.+}}) : memref<?x2xi32>
+// CHECK: %[[W:.+]] = memref.alloc(%{{.+}}) : memref<?x2xf32>
+// CHECK: scf.for
+// CHECK: arith.mulf %{{.+}}, %{{.+}} fastmath<reassoc,contract> : f32
+// CHECK: arith.maximumf
+// CHECK: math.exp
+// CHECK: arith.divf
+// CHECK: arith.cmpf ogt
+// CHECK: %[[IT:.+]] = bufferization.to_tensor %[[IDX]] restrict writable : memref<?x2xi32> to tensor<?x2xi32>
+// CHECK: %[[WT:.+]] = bufferization.to_tensor %[[W]] restrict writable : memref<?x2xf32> to tensor<?x2xf32>
+// CHECK: return %[[IT]], %[[WT]]
+// CHECK-NOT: moe.
+func.func @route(%x: tensor<?x16xf32>, %wg: tensor<4x16xf32>) -> (tensor<?x2xi32>, tensor<?x2xf32>) {
+  %idx, %w = moe.route %x, %wg {top_k = 2 : i64, normalize = true} : (tensor<?x16xf32>, tensor<4x16xf32>) -> (tensor<?x2xi32>, tensor<?x2xf32>)
+  return %idx, %w : tensor<?x2xi32>, tensor<?x2xf32>
+}
+
+// -----
+
+// Tests that sigmoid scoring with a group-limited selection adds the score
+// bias, computes group scores, and normalizes with the 1e-20 guard.
+
+// CHECK-LABEL: func.func @route_grouped
+// CHECK: math.exp
+// CHECK: arith.divf
+// CHECK: arith.addf
+// CHECK: arith.constant 9.99999968E-21 : f32
+// CHECK: arith.constant 2.500000e+00 : f32
+func.func @route_grouped(%x: tensor<?x16xf32>, %wg: tensor<8x16xf32>, %b: tensor<8xf32>) -> (tensor<?x2xi32>, tensor<?x2xf32>) {
+  %idx, %w = moe.route %x, %wg score_bias(%b) {top_k = 2 : i64, scoring = #moe.scoring<sigmoid>, selection = #moe.selection<group_sum_top2>, n_group = 4 : i64, topk_group = 2 : i64, normalize = true, routed_scaling_factor = 2.5 : f64} : (tensor<?x16xf32>, tensor<8x16xf32>, tensor<8xf32>) -> (tensor<?x2xi32>, tensor<?x2xf32>)
+  return %idx, %w : tensor<?x2xi32>, tensor<?x2xf32>
+}
+
+// -----
+
+// Tests the sorted layout: a counting sort (histogram, scan into offsets,
+// scatter), one FFN per segment reading the offsets, and the weighted
+// un-permute.
+
+// CHECK-LABEL: func.func @sorted
+// CHECK: %[[ROWS:.+]] = memref.alloc(%{{.+}}) : memref<?x16xf32>
+// CHECK: %[[OFF:.+]] = memref.alloc() : memref<5xi32>
+// CHECK: linalg.fill ins(%{{.+}} : f32) outs(%[[ROWS]] : memref<?x16xf32>)
+// CHECK: scf.for
+// CHECK: scf.if
+// CHECK: bufferization.to_tensor %[[OFF]] restrict writable : memref<5xi32> to tensor<5xi32>
+// CHECK: %[[OUT:.+]] = memref.alloc(%{{.+}}) : memref<?x16xf32>
+// CHECK: %[[HG:.+]] = memref.alloc(%{{.+}}, %{{.+}}) : memref<?x?xf32>
+// CHECK: %[[HU:.+]] = memref.alloc(%{{.+}}, %{{.+}}) : memref<?x?xf32>
+// CHECK: scf.for %[[E:.+]] = %{{.+}} to %{{.+}} step
+// CHECK: memref.load %{{.+}}[%[[E]]] : memref<5xi32, strided<[?], offset: ?>>
+// CHECK: arith.negf
+// CHECK: math.exp
+// CHECK-NOT: moe.
+func.func @sorted(%x: tensor<?x16xf32>, %idx: tensor<?x2xi32>, %w: tensor<?x2xf32>, %g: tensor<4x24x16xf32>, %u: tensor<4x24x16xf32>, %d: tensor<4x16x24xf32>) -> tensor<?x16xf32> {
+  %rows, %off, %pos, %counts = moe.dispatch_sorted %x, %idx : (tensor<?x16xf32>, tensor<?x2xi32>) -> (tensor<?x16xf32>, tensor<5xi32>, tensor<?x2xi32>, tensor<4xi32>)
+  %out = moe.experts %rows offsets(%off) weights(%g, %u, %d) : (tensor<?x16xf32>, tensor<5xi32>, tensor<4x24x16xf32>, tensor<4x24x16xf32>, tensor<4x16x24xf32>) -> tensor<?x16xf32>
+  %y = moe.combine_sorted %out, %pos, %w : (tensor<?x16xf32>, tensor<?x2xi32>, tensor<?x2xf32>) -> tensor<?x16xf32>
+  return %y : tensor<?x16xf32>
+}
+
+// -----
+
+// Tests the padded layout: slots assigned against the capacity operand,
+// a zero-filled [E, C, D] buffer, and a non-gated ReLU expert.
+
+// CHECK-LABEL: func.func @capacity
+// CHECK-SAME: %[[C:[^:]+]]: index
+// CHECK: %[[BUF:.+]] = memref.alloc(%[[C]]) : memref<4x?x16xf32>
+// CHECK: arith.cmpi slt, %{{.+}}, %[[C]] : index
+// CHECK: scf.if
+// CHECK: } else {
+// CHECK: arith.constant -1 : i32
+// CHECK: arith.maximumf
+// CHECK-NOT: moe.
+func.func @capacity(%x: tensor<10x16xf32>, %idx: tensor<10x1xi32>, %w: tensor<10x1xf32>, %i: tensor<4x24x16xf32>, %o: tensor<4x16x24xf32>, %c: index) -> tensor<10x16xf32> {
+  %buf, %slots, %counts = moe.dispatch_capacity %x, %idx, %c : (tensor<10x16xf32>, tensor<10x1xi32>, index) -> (tensor<4x?x16xf32>, tensor<10x1xi32>, tensor<4xi32>)
+  %out = moe.experts %buf weights(%i, %o) {activation = #moe.activation<relu>} : (tensor<4x?x16xf32>, tensor<4x24x16xf32>, tensor<4x16x24xf32>) -> tensor<4x?x16xf32>
+  %y = moe.combine_capacity %out, %slots, %idx, %w : (tensor<4x?x16xf32>, tensor<10x1xi32>, tensor<10x1xi32>, tensor<10x1xf32>) -> tensor<10x16xf32>
+  return %y : tensor<10x16xf32>
+}
