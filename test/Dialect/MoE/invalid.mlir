@@ -172,7 +172,7 @@ func.func @route_top_k_too_large(%x: tensor<?x16xf32>, %wg: tensor<4x16xf32>) {
 
 // Tests that routed_scaling_factor must be positive.
 func.func @route_scaling_zero(%x: tensor<?x16xf32>, %wg: tensor<4x16xf32>) {
-  // expected-error @+1 {{'moe.route' op expects routed_scaling_factor > 0, got 0.000000e+00}}
+  // expected-error @+1 {{'moe.route' op expects a finite routed_scaling_factor > 0, got 0.000000e+00}}
   %i, %w = moe.route %x, %wg {top_k = 2 : i64, routed_scaling_factor = 0.0 : f64} : (tensor<?x16xf32>, tensor<4x16xf32>) -> (tensor<?x2xi32>, tensor<?x2xf32>)
   return
 }
@@ -288,7 +288,7 @@ func.func @route_weights_rank(%x: tensor<8x16xf32>, %wg: tensor<4x16xf32>) {
 
 // Tests that capacity_factor must be positive.
 func.func @layer_capacity_factor_negative(%x: tensor<?x16xf32>, %wg: tensor<4x16xf32>, %g: tensor<4x8x16xf32>, %u: tensor<4x8x16xf32>, %d: tensor<4x16x8xf32>) {
-  // expected-error @+1 {{'moe.layer' op expects capacity_factor > 0, got -1.000000e+00}}
+  // expected-error @+1 {{'moe.layer' op expects a finite capacity_factor > 0, got -1.000000e+00}}
   %y = moe.layer %x, %wg experts(%g, %u, %d) {top_k = 2 : i64, capacity_factor = -1.0 : f64} : (tensor<?x16xf32>, tensor<4x16xf32>, tensor<4x8x16xf32>, tensor<4x8x16xf32>, tensor<4x16x8xf32>) -> tensor<?x16xf32>
   return
 }
@@ -297,7 +297,7 @@ func.func @layer_capacity_factor_negative(%x: tensor<?x16xf32>, %wg: tensor<4x16
 
 // Tests that a NaN capacity_factor is rejected too.
 func.func @dispatch_capacity_factor_nan(%x: tensor<?x16xf32>, %i: tensor<?x2xi32>) {
-  // expected-error @+1 {{'moe.dispatch' op expects capacity_factor > 0, got nan}}
+  // expected-error @+1 {{'moe.dispatch' op expects a finite capacity_factor > 0, got nan}}
   %g = moe.dispatch %x, %i {capacity_factor = 0x7FF8000000000000 : f64} : (tensor<?x16xf32>, tensor<?x2xi32>) -> !moe.grouped<4 x 16 x f32>
   return
 }
@@ -322,11 +322,76 @@ func.func @layer_both_capacities(%x: tensor<?x16xf32>, %wg: tensor<4x16xf32>, %g
 
 // -----
 
-// "expects min_capacity >= 0, got ..." has no case here: min_capacity (and
-// expert_capacity) are I64Attr, whose getters return uint64_t, so the
-// verifier's `getMinCapacity() < 0` is never true and a negative min_capacity
-// or expert_capacity is accepted today. Add a case when the verifier
-// compares signed values.
+// Tests that min_capacity must not be negative.
+func.func @layer_min_capacity_negative(%x: tensor<?x16xf32>, %wg: tensor<4x16xf32>, %g: tensor<4x8x16xf32>, %u: tensor<4x8x16xf32>, %d: tensor<4x16x8xf32>) {
+  // expected-error @+1 {{'moe.layer' op expects min_capacity >= 0, got -5}}
+  %y = moe.layer %x, %wg experts(%g, %u, %d) {top_k = 2 : i64, capacity_factor = 1.0 : f64, min_capacity = -5 : i64} : (tensor<?x16xf32>, tensor<4x16xf32>, tensor<4x8x16xf32>, tensor<4x8x16xf32>, tensor<4x16x8xf32>) -> tensor<?x16xf32>
+  return
+}
+
+// -----
+
+// Tests that a negative expert_capacity is rejected (the attribute is read
+// as a signed value).
+func.func @dispatch_expert_capacity_negative(%x: tensor<?x16xf32>, %i: tensor<?x2xi32>) {
+  // expected-error @+1 {{'moe.dispatch' op expects expert_capacity > 0, got -1}}
+  %g = moe.dispatch %x, %i {expert_capacity = -1 : i64} : (tensor<?x16xf32>, tensor<?x2xi32>) -> !moe.grouped<4 x 16 x f32>
+  return
+}
+
+// -----
+
+// Tests that a NaN routed_scaling_factor is rejected.
+func.func @route_scale_nan(%x: tensor<?x16xf32>, %wg: tensor<4x16xf32>) {
+  // expected-error @+1 {{'moe.route' op expects a finite routed_scaling_factor > 0, got nan}}
+  %i, %w = moe.route %x, %wg {top_k = 2 : i64, routed_scaling_factor = 0x7FF8000000000000 : f64} : (tensor<?x16xf32>, tensor<4x16xf32>) -> (tensor<?x2xi32>, tensor<?x2xf32>)
+  return
+}
+
+// -----
+
+// Tests that a padded buffer's expert count must match the weights'.
+func.func @experts_buffer_expert_mismatch(%buf: tensor<4x?x64xf32>, %g: tensor<8x96x64xf32>, %u: tensor<8x96x64xf32>, %d: tensor<8x64x96xf32>) {
+  // expected-error @+1 {{'moe.experts' op expects dimension 0 of 'tokens' to be the weights' number of experts E = 8, got 4}}
+  %h = moe.experts %buf weights(%g, %u, %d) : (tensor<4x?x64xf32>, tensor<8x96x64xf32>, tensor<8x96x64xf32>, tensor<8x64x96xf32>) -> tensor<4x?x64xf32>
+  return
+}
+
+// -----
+
+// Tests that expert weights must have the tokens' element type.
+func.func @experts_weight_element_type(%rows: tensor<?x64xf16>, %off: tensor<9xi32>, %g: tensor<8x96x64xf32>, %u: tensor<8x96x64xf32>, %d: tensor<8x64x96xf32>) {
+  // expected-error @+1 {{'moe.experts' op expects 'weights' to have element type 'f16', got 'f32'}}
+  %h = moe.experts %rows offsets(%off) weights(%g, %u, %d) : (tensor<?x64xf16>, tensor<9xi32>, tensor<8x96x64xf32>, tensor<8x96x64xf32>, tensor<8x64x96xf32>) -> tensor<?x64xf16>
+  return
+}
+
+// -----
+
+// Tests that the padded buffer keeps the tokens' element type.
+func.func @dispatch_capacity_element_type(%x: tensor<?x16xf16>, %i: tensor<?x2xi32>, %c: index) {
+  // expected-error @+1 {{'moe.dispatch_capacity' op expects 'buffer' to have element type 'f16', got 'bf16'}}
+  %b, %s, %n = moe.dispatch_capacity %x, %i, %c : (tensor<?x16xf16>, tensor<?x2xi32>, index) -> (tensor<4x?x16xbf16>, tensor<?x2xi32>, tensor<4xi32>)
+  return
+}
+
+// -----
+
+// Tests that sorted rows keep the tokens' element type.
+func.func @dispatch_sorted_element_type(%x: tensor<?x16xf32>, %i: tensor<?x2xi32>) {
+  // expected-error @+1 {{'moe.dispatch_sorted' op expects 'rows' to have element type 'f32', got 'bf16'}}
+  %r, %o, %p, %n = moe.dispatch_sorted %x, %i : (tensor<?x16xf32>, tensor<?x2xi32>) -> (tensor<?x16xbf16>, tensor<5xi32>, tensor<?x2xi32>, tensor<4xi32>)
+  return
+}
+
+// -----
+
+// Tests that combine returns the grouped element type.
+func.func @combine_element_type(%g: !moe.grouped<4 x 16 x f32>, %i: tensor<?x2xi32>, %w: tensor<?x2xf32>) {
+  // expected-error @+1 {{'moe.combine' op expects 'result' to have element type 'f32', got 'f16'}}
+  %y = moe.combine %g, %i, %w : (!moe.grouped<4 x 16 x f32>, tensor<?x2xi32>, tensor<?x2xf32>) -> tensor<?x16xf16>
+  return
+}
 
 //===----------------------------------------------------------------------===//
 // Expert weights (moe.layer and moe.experts)
@@ -467,7 +532,7 @@ func.func @layer_shared_down_width(%x: tensor<?x16xf32>, %wg: tensor<4x16xf32>, 
 
 // Tests that the shared-expert gate must be [1, D].
 func.func @layer_shared_expert_gate_rows(%x: tensor<?x16xf32>, %wg: tensor<4x16xf32>, %g: tensor<4x8x16xf32>, %u: tensor<4x8x16xf32>, %d: tensor<4x16x8xf32>, %sg: tensor<24x16xf32>, %su: tensor<24x16xf32>, %sd: tensor<16x24xf32>, %gate: tensor<2x16xf32>) {
-  // expected-error @+1 {{'moe.layer' op expects dimension 0 of 'shared_expert_gate' to be 1 = 1, got 2}}
+  // expected-error @+1 {{'moe.layer' op expects dimension 0 of 'shared_expert_gate' to be a single row = 1, got 2}}
   %y = moe.layer %x, %wg experts(%g, %u, %d) shared(%sg, %su, %sd, %gate) {top_k = 2 : i64} : (tensor<?x16xf32>, tensor<4x16xf32>, tensor<4x8x16xf32>, tensor<4x8x16xf32>, tensor<4x16x8xf32>, tensor<24x16xf32>, tensor<24x16xf32>, tensor<16x24xf32>, tensor<2x16xf32>) -> tensor<?x16xf32>
   return
 }

@@ -10,6 +10,8 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/OpImplementation.h"
 
+#include <cmath>
+
 using namespace mlir;
 using namespace mlir::moe;
 
@@ -22,11 +24,6 @@ namespace {
 struct Dim {
   int64_t value;
 };
-llvm::raw_ostream &operator<<(llvm::raw_ostream &os, Dim d) {
-  if (ShapedType::isDynamic(d.value))
-    return os << "?";
-  return os << d.value;
-}
 Diagnostic &operator<<(Diagnostic &diag, Dim d) {
   if (ShapedType::isDynamic(d.value))
     return diag << "?";
@@ -117,9 +114,11 @@ LogicalResult verifyRouter(OpTy op, int64_t &numTokens, int64_t &hidden,
   if (topK > numExperts)
     return op.emitOpError() << "expects top_k <= number of experts ("
                             << numExperts << "), got top_k = " << topK;
-  if (op.getRoutedScalingFactor().convertToDouble() <= 0.0)
-    return op.emitOpError() << "expects routed_scaling_factor > 0, got "
-                            << op.getRoutedScalingFactor().convertToDouble();
+  double scale = op.getRoutedScalingFactor().convertToDouble();
+  if (!(scale > 0.0) || std::isinf(scale))
+    return op.emitOpError() << "expects a finite routed_scaling_factor > 0, "
+                               "got "
+                            << scale;
 
   bool grouped = op.getSelection() != Selection::Plain;
   if (!grouped) {
@@ -159,18 +158,20 @@ LogicalResult verifyRouter(OpTy op, int64_t &numTokens, int64_t &hidden,
 /// The capacity attribute invariants shared by moe.layer and moe.dispatch.
 template <typename OpTy> LogicalResult verifyCapacity(OpTy op) {
   if (auto cf = op.getCapacityFactor())
-    if (!(cf->convertToDouble() > 0.0))
-      return op.emitOpError() << "expects capacity_factor > 0, got "
+    if (!(cf->convertToDouble() > 0.0) || std::isinf(cf->convertToDouble()))
+      return op.emitOpError() << "expects a finite capacity_factor > 0, got "
                               << cf->convertToDouble();
-  if (auto cap = op.getExpertCapacity())
-    if (*cap <= 0)
-      return op.emitOpError() << "expects expert_capacity > 0, got " << *cap;
+  // The I64Attr getters are unsigned: read the signed value.
+  if (IntegerAttr cap = op.getExpertCapacityAttr())
+    if (cap.getInt() <= 0)
+      return op.emitOpError() << "expects expert_capacity > 0, got "
+                              << cap.getInt();
   if (op.getCapacityFactor() && op.getExpertCapacity())
     return op.emitOpError("expects at most one of 'capacity_factor' and "
                           "'expert_capacity'");
-  if (op.getMinCapacity() < 0)
+  if (op.getMinCapacityAttr().getInt() < 0)
     return op.emitOpError() << "expects min_capacity >= 0, got "
-                            << op.getMinCapacity();
+                            << op.getMinCapacityAttr().getInt();
   return success();
 }
 
@@ -221,6 +222,16 @@ LogicalResult verifyDropPolicy(Operation *op, DropPolicy policy,
   return success();
 }
 
+/// `value`'s element type must be `expected` (the op's token element type).
+LogicalResult sameElementType(Operation *op, StringRef name, Value value,
+                              Type expected) {
+  Type actual = cast<ShapedType>(value.getType()).getElementType();
+  if (actual == expected)
+    return success();
+  return op->emitOpError() << "expects '" << name << "' to have element type "
+                           << expected << ", got " << actual;
+}
+
 } // namespace
 
 //===----------------------------------------------------------------------===//
@@ -257,7 +268,7 @@ LogicalResult LayerOp::verify() {
       return failure();
     if (shared.size() == 4 &&
         failed(check.shape("shared_expert_gate", shared[3], {1, hidden},
-                           {"1", "hidden size D"})))
+                           {"a single row", "hidden size D"})))
       return failure();
   }
   return check.shape("result", getResult(), {numTokens, hidden},
@@ -311,12 +322,23 @@ LogicalResult ExpertsOp::verify() {
                             "type "
                          << tokensType << ", got " << getResult().getType();
   if (auto grouped = dyn_cast<GroupedType>(tokensType)) {
+    for (Value w : getWeights())
+      if (failed(sameElementType(*this, "weights", w,
+                                 grouped.getElementType())))
+        return failure();
     if (getOffsets())
       return emitOpError("'offsets' are only valid with sorted rows "
                          "(a rank-2 tokens tensor)");
     return verifyExpertWeights(*this, getWeights(), grouped.getNumExperts(),
                                grouped.getHidden());
   }
+  Type tokenElement =
+      isa<GroupedType>(tokensType)
+          ? cast<GroupedType>(tokensType).getElementType()
+          : cast<RankedTensorType>(tokensType).getElementType();
+  for (Value w : getWeights())
+    if (failed(sameElementType(*this, "weights", w, tokenElement)))
+      return failure();
   auto tokens = cast<RankedTensorType>(tokensType);
   if (getWeights().empty())
     return emitOpError("expects 3 expert weights (gate, up, down) or 2 (in, "
@@ -329,9 +351,12 @@ LogicalResult ExpertsOp::verify() {
     if (getOffsets())
       return emitOpError("'offsets' are only valid with sorted rows "
                          "(a rank-2 tokens tensor), got a rank-3 buffer");
+    if (failed(check.dim("tokens", getTokens(), 0, numExperts,
+                         "the weights' number of experts E")))
+      return failure();
     return verifyExpertWeights(*this, getWeights(),
                                merge(numExperts, tokens.getDimSize(0)),
-                               tokens.getDimSize(2)) ;
+                               tokens.getDimSize(2));
   }
   if (tokens.getRank() == 2) {
     if (!getOffsets())
@@ -369,7 +394,9 @@ LogicalResult CombineOp::verify() {
       failed(check.shape("result", getResult(),
                          {numTokens, grouped.getHidden()},
                          {"number of tokens T", "hidden size D"})) ||
-      failed(verifyDropPolicy(*this, getDropPolicy(), getHidden())))
+      failed(verifyDropPolicy(*this, getDropPolicy(), getHidden())) ||
+      failed(sameElementType(*this, "result", getResult(),
+                             grouped.getElementType())))
     return failure();
   if (Value hidden = getHidden())
     return check.shape("passthrough", hidden,
@@ -404,7 +431,8 @@ LogicalResult DispatchCapacityOp::verify() {
     return failure();
   if (ShapedType::isDynamic(numExperts))
     return emitOpError("expects a static number of experts");
-  return success();
+  return sameElementType(*this, "buffer", getBuffer(),
+                         getHidden().getType().getElementType());
 }
 
 LogicalResult CombineCapacityOp::verify() {
@@ -462,7 +490,8 @@ LogicalResult DispatchSortedOp::verify() {
       failed(check.shape("offsets", getOffsets(), {numExperts + 1},
                          {"E + 1"})))
     return failure();
-  return success();
+  return sameElementType(*this, "rows", getRows(),
+                         getHidden().getType().getElementType());
 }
 
 LogicalResult CombineSortedOp::verify() {

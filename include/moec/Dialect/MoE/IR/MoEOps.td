@@ -369,9 +369,9 @@ def MoE_CombineSortedOp : MoE_Op<"combine_sorted", [Pure]> {
 def MoE_AllToAllOp : MoE_Op<"all_to_all"> {
   let summary = "exchange per-destination chunks between ranks";
   let description = [{
-    Each of `world_size` ranks sends rows `send_offsets`-style chunks of
-    `payload` ([N, D]) to every rank: `send_counts` ([W], i32) rows to rank r,
-    in rank order. Returns the rows received from every rank, in source rank
+    Each of `world_size` ranks sends consecutive chunks of the rows of
+    `payload` ([N, D]) to every rank, in rank order: `send_counts[r]` ([W],
+    i32) rows to rank r. Returns the rows received from every rank, in source rank
     order, and `recv_counts` ([W], i32). Counts are exchanged first, then the
     payload. `stage` says which ranks take part: all of them (`flat`), the
     `ranks_per_node` ranks of this node (`intra_node`), or one rank per node
