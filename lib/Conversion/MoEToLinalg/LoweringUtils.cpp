@@ -17,11 +17,7 @@ using namespace mlir::moe::lowering;
 
 Value lowering::readBuffer(ImplicitLocOpBuilder &b, Value tensor) {
   auto type = cast<RankedTensorType>(tensor.getType());
-  SmallVector<int64_t> strides(type.getRank(), ShapedType::kDynamic);
-  auto layout = StridedLayoutAttr::get(b.getContext(), ShapedType::kDynamic,
-                                       strides);
-  auto memrefType =
-      MemRefType::get(type.getShape(), type.getElementType(), layout);
+  auto memrefType = MemRefType::get(type.getShape(), type.getElementType());
   return bufferization::ToBufferOp::create(b, memrefType, tensor,
                                            /*read_only=*/true);
 }
@@ -123,23 +119,81 @@ Value lowering::fastMul(ImplicitLocOpBuilder &b, Value x, Value y) {
   return arith::MulFOp::create(b, x, y, reassocContract(b));
 }
 
+namespace {
+
+/// C[i0 + r, j0 + c] for r < rows, c < cols: one register block. The k loop
+/// carries rows * cols accumulators; with reassociation allowed LLVM
+/// vectorizes it, so each loaded A and B vector feeds several FMAs.
+void emitMatmulBlock(ImplicitLocOpBuilder &b, Value i0, Value j0,
+                     int64_t rows, int64_t cols, Value kSize,
+                     const Load2D &loadA, const Load2D &loadB,
+                     const Store2D &storeC) {
+  Value zero = constF32(b, 0.0);
+  SmallVector<Value> inits(rows * cols, zero);
+  auto offset = [&](ImplicitLocOpBuilder &b, Value base, int64_t d) {
+    return d == 0 ? base : arith::AddIOp::create(b, base, constIndex(b, d));
+  };
+  ValueRange acc = reduceLoop(
+      b, constIndex(b, 0), kSize, inits,
+      [&](ImplicitLocOpBuilder &bk, Value k, ValueRange args) {
+        SmallVector<Value> a, bv;
+        for (int64_t r = 0; r < rows; ++r)
+          a.push_back(loadA(bk, offset(bk, i0, r), k));
+        for (int64_t c = 0; c < cols; ++c)
+          bv.push_back(loadB(bk, offset(bk, j0, c), k));
+        SmallVector<Value> next;
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t c = 0; c < cols; ++c)
+            next.push_back(
+                fastAdd(bk, args[r * cols + c], fastMul(bk, a[r], bv[c])));
+        return next;
+      });
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c)
+      storeC(b, offset(b, i0, r), offset(b, j0, c), acc[r * cols + c]);
+}
+
+/// for i in [lb, ub) step `step`: body(i).
+void forStep(ImplicitLocOpBuilder &b, Value lb, Value ub, int64_t step,
+             function_ref<void(ImplicitLocOpBuilder &, Value)> body) {
+  scf::ForOp::create(b, lb, ub, constIndex(b, step), ValueRange{},
+                     [&](OpBuilder &nb, Location loc, Value iv, ValueRange) {
+                       ImplicitLocOpBuilder ib(loc, nb);
+                       body(ib, iv);
+                       scf::YieldOp::create(ib);
+                     });
+}
+
+/// The largest multiple of `step` not above `n`.
+Value roundDown(ImplicitLocOpBuilder &b, Value n, int64_t step) {
+  Value s = constIndex(b, step);
+  return arith::MulIOp::create(b, arith::DivUIOp::create(b, n, s), s);
+}
+
+} // namespace
+
 void lowering::emitMatmulTransposedB(ImplicitLocOpBuilder &b, Value m,
                                      Value n, Value kSize,
                                      const Load2D &loadA, const Load2D &loadB,
                                      const Store2D &storeC) {
-  Value zeroIdx = constIndex(b, 0);
-  Value zero = constF32(b, 0.0);
-  forLoop(b, zeroIdx, m, [&](ImplicitLocOpBuilder &bi, Value i) {
-    forLoop(bi, zeroIdx, n, [&](ImplicitLocOpBuilder &bj, Value j) {
-      Value acc = reduceLoop(
-          bj, zeroIdx, kSize, ValueRange{zero},
-          [&](ImplicitLocOpBuilder &bk, Value k, ValueRange args) {
-            Value prod = fastMul(bk, loadA(bk, i, k), loadB(bk, j, k));
-            return SmallVector<Value>{fastAdd(bk, args[0], prod)};
-          })[0];
-      storeC(bj, i, j, acc);
+  // 4 x 4 blocks, then the row and column remainders with narrower blocks.
+  constexpr int64_t kBlock = 4;
+  Value zero = constIndex(b, 0);
+  Value mMain = roundDown(b, m, kBlock);
+  Value nMain = roundDown(b, n, kBlock);
+  auto rowsOf = [&](ImplicitLocOpBuilder &b, Value lb, Value ub,
+                    int64_t rows) {
+    forStep(b, lb, ub, rows, [&](ImplicitLocOpBuilder &b, Value i) {
+      forStep(b, zero, nMain, kBlock, [&](ImplicitLocOpBuilder &b, Value j) {
+        emitMatmulBlock(b, i, j, rows, kBlock, kSize, loadA, loadB, storeC);
+      });
+      forStep(b, nMain, n, 1, [&](ImplicitLocOpBuilder &b, Value j) {
+        emitMatmulBlock(b, i, j, rows, 1, kSize, loadA, loadB, storeC);
+      });
     });
-  });
+  };
+  rowsOf(b, zero, mMain, kBlock);
+  rowsOf(b, mMain, m, 1);
 }
 
 Value lowering::emitSigmoid(ImplicitLocOpBuilder &b, Value x) {

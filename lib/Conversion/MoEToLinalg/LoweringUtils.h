@@ -19,8 +19,9 @@
 
 namespace mlir::moe::lowering {
 
-/// Reads `tensor` as a (read-only) buffer with a fully dynamic strided
-/// layout, so any bufferization of the operand is accepted.
+/// Reads `tensor` as a read-only identity-layout buffer. Static unit strides
+/// let LLVM vectorize the inner loops; a producer bufferized with another
+/// layout gets a copy from one-shot bufferization.
 Value readBuffer(ImplicitLocOpBuilder &b, Value tensor);
 
 /// A new identity-layout buffer of `type`, its dynamic sizes given in order.
@@ -67,7 +68,9 @@ using Store2D =
     std::function<void(ImplicitLocOpBuilder &, Value, Value, Value)>;
 
 /// C[i, j] = Σ_k A(i, k) · B(j, k) for i < m, j < n, k < kSize: the shape of
-/// every projection of an expert (weights are stored [out, in]).
+/// every projection of an expert (weights are stored [out, in]). Emitted as
+/// 4 x 4 register blocks (each loaded row of A and B feeds four FMAs) with
+/// narrower blocks for the remainders.
 void emitMatmulTransposedB(ImplicitLocOpBuilder &b, Value m, Value n,
                            Value kSize, const Load2D &loadA,
                            const Load2D &loadB, const Store2D &storeC);
