@@ -107,8 +107,10 @@ void lowering::lowerExperts(RewriterBase &rewriter, ExpertsOp op) {
     if (tokensType.isDynamicDim(i))
       outSizes.push_back(dim(b, tokens, i));
   Value out = allocBuffer(b, tokensType, outSizes);
-  if (!padded)
-    fillBuffer(b, out, constF32(b, 0.0)); // Rows past offsets[E] stay zero.
+  // Rows past offsets[E] (sorted) and skipped padding slots stay zero.
+  Value counts = op.getCounts() ? readBuffer(b, op.getCounts()) : Value();
+  if (!padded || counts)
+    fillBuffer(b, out, constF32(b, 0.0));
   auto scratchType = RankedTensorType::get(
       {ShapedType::kDynamic, ShapedType::kDynamic}, b.getF32Type());
   Value hGate = allocBuffer(b, scratchType, {maxRows, ffn});
@@ -118,8 +120,14 @@ void lowering::lowerExperts(RewriterBase &rewriter, ExpertsOp op) {
   Value offsets = op.getOffsets() ? readBuffer(b, op.getOffsets()) : Value();
   forLoop(b, zero, numExperts, [&](ImplicitLocOpBuilder &b, Value e) {
     if (padded) {
+      // Only the filled slots, min(counts[e], C), when the counts are known.
+      Value rows = maxRows;
+      if (counts)
+        rows = arith::MinSIOp::create(
+            b, toIndex(b, memref::LoadOp::create(b, counts, ValueRange{e})),
+            maxRows);
       emitExpertFFN(b, op, tokens, out, weights, e,
-                    RowWindow{{e}, zero, maxRows}, hGate, hUp, hidden, ffn);
+                    RowWindow{{e}, zero, rows}, hGate, hUp, hidden, ffn);
       return;
     }
     Value begin = toIndex(b, memref::LoadOp::create(b, offsets, ValueRange{e}));

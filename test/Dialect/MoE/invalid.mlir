@@ -1162,3 +1162,21 @@ func.func @all_to_all_ranks_per_node_zero(%p: tensor<?x16xf32>, %sc: tensor<4xi3
   %r, %c = moe.all_to_all %p, %sc {world_size = 4 : i64, stage = #moe.stage<inter_node>, ranks_per_node = 0 : i64} : (tensor<?x16xf32>, tensor<4xi32>) -> (tensor<?x16xf32>, tensor<4xi32>)
   return
 }
+
+// -----
+
+// Tests that counts are only accepted with a padded buffer.
+func.func @experts_counts_with_rows(%rows: tensor<?x64xf32>, %off: tensor<9xi32>, %n: tensor<8xi32>, %g: tensor<8x96x64xf32>, %u: tensor<8x96x64xf32>, %d: tensor<8x64x96xf32>) {
+  // expected-error @+1 {{'moe.experts' op 'counts' are only valid with a padded [E, C, D] buffer}}
+  %h = moe.experts %rows offsets(%off) counts(%n) weights(%g, %u, %d) : (tensor<?x64xf32>, tensor<9xi32>, tensor<8xi32>, tensor<8x96x64xf32>, tensor<8x96x64xf32>, tensor<8x64x96xf32>) -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+// Tests that counts must have one entry per expert.
+func.func @experts_counts_shape(%buf: tensor<8x?x64xf32>, %n: tensor<4xi32>, %g: tensor<8x96x64xf32>, %u: tensor<8x96x64xf32>, %d: tensor<8x64x96xf32>) {
+  // expected-error @+1 {{'moe.experts' op expects dimension 0 of 'counts' to be number of experts E = 8, got 4}}
+  %h = moe.experts %buf counts(%n) weights(%g, %u, %d) : (tensor<8x?x64xf32>, tensor<4xi32>, tensor<8x96x64xf32>, tensor<8x96x64xf32>, tensor<8x64x96xf32>) -> tensor<8x?x64xf32>
+  return
+}

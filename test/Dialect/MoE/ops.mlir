@@ -206,6 +206,17 @@ func.func @experts_buffer(%buf: tensor<8x?x64xf32>, %g: tensor<8x96x64xf32>, %u:
   return %h, %h2 : tensor<8x?x64xf32>, tensor<8x5x64xf32>
 }
 
+// Tests moe.experts on a padded buffer with the per-expert counts that let it
+// skip padding slots.
+
+// CHECK-LABEL: func.func @experts_buffer_counts
+// CHECK-SAME: (%[[BUF:[^:]+]]: tensor<8x?x64xf32>, %[[N:[^:]+]]: tensor<8xi32>
+// CHECK: moe.experts %[[BUF]] counts(%[[N]]) weights(%{{[^,]+}}, %{{[^,]+}}, %{{[^)]+}}) : (tensor<8x?x64xf32>, tensor<8xi32>, tensor<8x96x64xf32>, tensor<8x96x64xf32>, tensor<8x64x96xf32>) -> tensor<8x?x64xf32>
+func.func @experts_buffer_counts(%buf: tensor<8x?x64xf32>, %n: tensor<8xi32>, %g: tensor<8x96x64xf32>, %u: tensor<8x96x64xf32>, %d: tensor<8x64x96xf32>) -> tensor<8x?x64xf32> {
+  %h = moe.experts %buf counts(%n) weights(%g, %u, %d) : (tensor<8x?x64xf32>, tensor<8xi32>, tensor<8x96x64xf32>, tensor<8x96x64xf32>, tensor<8x64x96xf32>) -> tensor<8x?x64xf32>
+  return %h : tensor<8x?x64xf32>
+}
+
 // Tests moe.experts on rows sorted by expert: `offsets(...)` comes between the
 // tokens and `weights(...)`.
 

@@ -329,6 +329,9 @@ LogicalResult ExpertsOp::verify() {
     if (getOffsets())
       return emitOpError("'offsets' are only valid with sorted rows "
                          "(a rank-2 tokens tensor)");
+    if (getCounts())
+      return emitOpError("'counts' are only valid with a padded [E, C, D] "
+                         "buffer");
     return verifyExpertWeights(*this, getWeights(), grouped.getNumExperts(),
                                grouped.getHidden());
   }
@@ -354,6 +357,11 @@ LogicalResult ExpertsOp::verify() {
     if (failed(check.dim("tokens", getTokens(), 0, numExperts,
                          "the weights' number of experts E")))
       return failure();
+    if (Value counts = getCounts())
+      if (failed(check.shape("counts", counts,
+                             {merge(numExperts, tokens.getDimSize(0))},
+                             {"number of experts E"})))
+        return failure();
     return verifyExpertWeights(*this, getWeights(),
                                merge(numExperts, tokens.getDimSize(0)),
                                tokens.getDimSize(2));
@@ -362,6 +370,9 @@ LogicalResult ExpertsOp::verify() {
     if (!getOffsets())
       return emitOpError("sorted rows (a rank-2 tokens tensor) require "
                          "'offsets'");
+    if (getCounts())
+      return emitOpError("'counts' are only valid with a padded [E, C, D] "
+                         "buffer");
     if (failed(check.rank("offsets", getOffsets(), 1)) ||
         failed(verifyExpertWeights(*this, getWeights(), numExperts,
                                    tokens.getDimSize(1))))

@@ -46,7 +46,8 @@ Value buildSharedExpert(OpBuilder &b, Location loc, LayerOp layer) {
   SmallVector<Value> weights;
   for (Value w : layer.getSharedWeights().take_front(3))
     weights.push_back(stackAsOneExpert(b, loc, w));
-  return ExpertsOp::create(b, loc, hiddenType, hidden, offsets, weights,
+  return ExpertsOp::create(b, loc, hiddenType, hidden, offsets,
+                           /*counts=*/Value(), weights,
                            layer.getActivationAttr());
 }
 
@@ -149,7 +150,7 @@ void decompose(RewriterBase &rewriter, LayerOp layer) {
       layer.getCapacityFactorAttr(), layer.getExpertCapacityAttr(),
       layer.getMinCapacityAttr());
   auto experts = ExpertsOp::create(rewriter, loc, groupedType, dispatch,
-                                   /*offsets=*/Value(),
+                                   /*offsets=*/Value(), /*counts=*/Value(),
                                    layer.getExpertWeights(),
                                    layer.getActivationAttr());
   bool passthrough = layer.getDropPolicy() == DropPolicy::Passthrough;

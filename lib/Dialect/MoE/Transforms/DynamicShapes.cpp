@@ -44,7 +44,7 @@ public:
         rewriter, loc, rowsType, offsetsType, indicesType.clone(i32),
         countsType, op.getHidden(), op.getIndices(), cap);
     return {dispatch.getRows(), dispatch.getOffsets(),
-            dispatch.getPositions()};
+            dispatch.getPositions(), Value()};
   }
 
   Value lowerCombine(RewriterBase &rewriter, CombineOp op,

@@ -36,7 +36,8 @@ LogicalResult mlir::moe::rewriteGroupedChains(Operation *root,
       ConcreteGroups groups = it->second;
       groups.tokens = ExpertsOp::create(
           rewriter, experts.getLoc(), groups.tokens.getType(), groups.tokens,
-          groups.offsets, experts.getWeights(), experts.getActivationAttr());
+          groups.offsets, groups.counts, experts.getWeights(),
+          experts.getActivationAttr());
       concrete[experts.getResult()] = groups;
       continue;
     }

@@ -22,6 +22,7 @@ struct ConcreteGroups {
   Value tokens;    // [E, C, D] buffer or [N, D] rows.
   Value offsets;   // Sorted layout only: [E + 1].
   Value positions; // Slots ([T, k], capacity) or row positions (sorted).
+  Value counts;    // Capacity layout only: [E] assignments per expert.
 };
 
 /// How a layout pass lowers each link of the chain.

@@ -37,7 +37,9 @@ public:
     auto dispatch = DispatchCapacityOp::create(
         rewriter, loc, bufferType, slotsType, countsType, op.getHidden(),
         op.getIndices(), cap);
-    return {dispatch.getBuffer(), Value(), dispatch.getSlots()};
+    // The counts let moe.experts skip the padding slots of each expert.
+    return {dispatch.getBuffer(), Value(), dispatch.getSlots(),
+            dispatch.getCounts()};
   }
 
   Value lowerCombine(RewriterBase &rewriter, CombineOp op,

@@ -14,8 +14,8 @@
 // CHECK: %[[CEIL:.+]] = math.ceil %[[C]] : f64
 // CHECK: %[[MAX:.+]] = arith.maxsi %{{.+}}, %{{.+}} : index
 // CHECK: %[[CAP:.+]] = arith.minsi %[[MAX]], %[[T]] : index
-// CHECK: %[[BUF:.+]], %[[SLOTS:.+]], %{{.+}} = moe.dispatch_capacity %[[X]], %[[IDX]], %[[CAP]] : (tensor<?x16xf32>, tensor<?x2xi32>, index) -> (tensor<4x?x16xf32>, tensor<?x2xi32>, tensor<4xi32>)
-// CHECK: %[[OUT:.+]] = moe.experts %[[BUF]] weights({{.+}}) : (tensor<4x?x16xf32>, {{.+}}) -> tensor<4x?x16xf32>
+// CHECK: %[[BUF:.+]], %[[SLOTS:.+]], %[[COUNTS:.+]] = moe.dispatch_capacity %[[X]], %[[IDX]], %[[CAP]] : (tensor<?x16xf32>, tensor<?x2xi32>, index) -> (tensor<4x?x16xf32>, tensor<?x2xi32>, tensor<4xi32>)
+// CHECK: %[[OUT:.+]] = moe.experts %[[BUF]] counts(%[[COUNTS]]) weights({{.+}}) : (tensor<4x?x16xf32>, tensor<4xi32>, {{.+}}) -> tensor<4x?x16xf32>
 // CHECK: %[[Y:.+]] = moe.combine_capacity %[[OUT]], %[[SLOTS]], %[[IDX]], %[[W]]
 // CHECK: return %[[Y]]
 // CHECK-NOT: !moe.grouped

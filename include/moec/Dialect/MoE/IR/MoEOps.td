@@ -184,15 +184,18 @@ def MoE_ExpertsOp : MoE_Op<"experts", [Pure, AttrSizedOperandSegments]> {
     stacked expert weights: `(gate, up, down)` gated, `(in, out)` not (see
     `moe.layer`). The grouped tokens are in one of three forms:
     - `!moe.grouped<E x D x T>` (layout-free; result has the same type);
-    - a padded buffer `[E, C, D]` (static capacity; result `[E, C, D]`);
+    - a padded buffer `[E, C, D]` (static capacity; result `[E, C, D]`),
+      optionally with `counts` ([E], i32: assignments routed to each expert,
+      as `moe.dispatch_capacity` returns them): slots at or past
+      min(counts[e], C) are padding, not computed, and zero in the result;
     - rows sorted by expert `[N, D]` with `offsets` ([E + 1], i32): rows
       `offsets[e] .. offsets[e+1]` belong to expert e (result `[N, D]`; rows at
       or past `offsets[E]` are left zero).
 
     ```mlir
-    %h = moe.experts %buf weights(%g, %u, %d)
-        : (tensor<8x?x64xf32>, tensor<8x96x64xf32>, tensor<8x96x64xf32>,
-           tensor<8x64x96xf32>) -> tensor<8x?x64xf32>
+    %h = moe.experts %buf counts(%counts) weights(%g, %u, %d)
+        : (tensor<8x?x64xf32>, tensor<8xi32>, tensor<8x96x64xf32>,
+           tensor<8x96x64xf32>, tensor<8x64x96xf32>) -> tensor<8x?x64xf32>
     %r = moe.experts %rows offsets(%off) weights(%g, %u, %d)
         {activation = #moe.activation<silu>}
         : (tensor<?x64xf32>, tensor<9xi32>, tensor<8x96x64xf32>,
@@ -202,12 +205,14 @@ def MoE_ExpertsOp : MoE_Op<"experts", [Pure, AttrSizedOperandSegments]> {
   let arguments = (ins
       MoE_GroupedOrTensor:$tokens,
       Optional<MoE_IndexTensor>:$offsets,
+      Optional<MoE_IndexTensor>:$counts,
       Variadic<MoE_FloatTensor>:$weights,
       DefaultValuedAttr<MoE_ActivationAttr,
                         "::mlir::moe::Activation::SiLU">:$activation);
   let results = (outs MoE_GroupedOrTensor:$result);
   let assemblyFormat = [{
-    $tokens (`offsets` `(` $offsets^ `)`)? `weights` `(` $weights `)`
+    $tokens (`offsets` `(` $offsets^ `)`)? (`counts` `(` $counts^ `)`)?
+    `weights` `(` $weights `)`
     attr-dict `:` functional-type(operands, results)
   }];
   let extraClassDeclaration = [{

@@ -1,0 +1,196 @@
+#!/usr/bin/env python3
+"""CPU benchmark: moec's compiled layer (both lowerings) vs NumPy and PyTorch.
+
+One run measures, on the same machine and the same weights/inputs:
+  - moec dynamic: moe-compile --lowering=dynamic (dropless sorted segments)
+  - moec static:  moe-compile --lowering=static (padded [E, C, D], dropless
+                  C = T, so every expert runs over T rows: the GShard layout's
+                  cost without a capacity limit)
+  - numpy-ref:    the float64 NumPy reference (python -m moec reference-spec)
+  - torch-eager:  a Hugging Face-style block in PyTorch eager mode: router,
+                  top-k, then a Python loop over experts with index_select /
+                  index_add_ (what transformers' MixtralSparseMoeBlock does)
+It prints a Markdown table (median ms per forward pass and useful GFLOP/s,
+counting 2 FLOPs per multiply-add of the router and the selected experts only).
+
+Run with a Python that has NumPy and PyTorch (Debian: /usr/bin/python3 with
+python3-torch; install libopenblas0-pthread first, see docs/performance.md):
+  /usr/bin/python3 bench/cpu/bench.py --bin build/bin [--tokens 1 32 512 4096]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "python"))
+
+from moec.reference import reference_from_spec  # noqa: E402
+from moec.safetensors_io import Checkpoint  # noqa: E402
+from moec.spec import spec_from_json  # noqa: E402
+from moec.weights import load_operands  # noqa: E402
+
+MODELS = {
+    "mixtral-like": {"D": 1024, "F": 3584, "E": 8, "k": 2, "normalize": True},
+    "qwen3-like": {"D": 1024, "F": 768, "E": 64, "k": 8, "normalize": True},
+    "deepseek-like": {"D": 1024, "F": 512, "E": 64, "k": 6, "scoring": "sigmoid",
+                      "selection": "group_sum_top2", "n_group": 8, "topk_group": 4,
+                      "score_bias": True, "normalize": True,
+                      "routed_scaling_factor": 2.5, "shared_F": 512},
+}
+
+
+def useful_flops(spec: dict, tokens: int) -> float:
+    d, f, e, k = spec["D"], spec["F"], spec["E"], spec["k"]
+    per_token = 2 * e * d + k * 3 * 2 * d * f + 3 * 2 * d * spec.get("shared_F", 0)
+    return float(per_token * tokens)
+
+
+def median_time(fn, iters: int, warmup: int) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(iters):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times)) * 1e3
+
+
+def torch_block(spec: dict, ops: dict):
+    """A Hugging Face-style MoE block in PyTorch eager mode."""
+    import torch
+
+    t = {name: torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32))
+         for name, v in ops.items()}
+    k, e = spec["k"], spec["E"]
+    sigmoid = spec.get("scoring") == "sigmoid"
+
+    def forward(x):
+        logits = x @ t["router"].T
+        scores = logits.sigmoid() if sigmoid else logits.softmax(dim=-1)
+        choice = scores + t["score_bias"] if "score_bias" in t else scores
+        if spec.get("selection") == "group_sum_top2":
+            g = spec["n_group"]
+            group = choice.view(x.shape[0], g, -1).topk(2, dim=-1)[0].sum(-1)
+            keep = group.topk(spec["topk_group"], dim=-1)[1]
+            mask = torch.zeros_like(group).scatter_(1, keep, 1.0)
+            mask = mask.unsqueeze(-1).expand(-1, g, e // g).reshape(x.shape[0], e)
+            choice = choice.masked_fill(mask == 0, 0.0)
+        _, idx = choice.topk(k, dim=-1)
+        w = scores.gather(1, idx)
+        if spec.get("normalize"):
+            w = w / (w.sum(-1, keepdim=True) + (1e-20 if sigmoid else 0.0))
+        w = w * spec.get("routed_scaling_factor", 1.0)
+        out = torch.zeros_like(x)
+        mask = torch.nn.functional.one_hot(idx, e).permute(2, 1, 0)
+        for ex in range(e):
+            slot, tok = torch.where(mask[ex])
+            if tok.numel() == 0:
+                continue
+            h = x[tok]
+            h = torch.nn.functional.silu(h @ t["gate"][ex].T) * (h @ t["up"][ex].T)
+            out.index_add_(0, tok, (h @ t["down"][ex].T) * w[tok, slot, None])
+        if "shared_gate" in t:
+            s = torch.nn.functional.silu(x @ t["shared_gate"].T) * (x @ t["shared_up"].T)
+            out = out + s @ t["shared_down"].T
+        return out
+
+    return forward
+
+
+def run(cmd):
+    return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bin", type=Path, default=REPO / "build" / "bin")
+    parser.add_argument("--tokens", type=int, nargs="+", default=[1, 32, 512, 4096])
+    parser.add_argument("--models", nargs="+", default=list(MODELS))
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--json", type=Path, help="also write the raw results here")
+    args = parser.parse_args()
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    env = dict(os.environ, PYTHONPATH=str(REPO / "python"))
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="moec-bench-") as tmp:
+        tmp = Path(tmp)
+        for name in args.models:
+            spec = MODELS[name]
+            spec_path = tmp / f"{name}.json"
+            spec_path.write_text(json.dumps(spec))
+            mlir, weights = tmp / f"{name}.mlir", tmp / f"{name}.safetensors"
+            subprocess.run([sys.executable, "-m", "moec", "gen-layer", "--spec", spec_path,
+                            "-o", mlir, "--weights", weights, "--input", tmp / "unused.npy",
+                            "--seed", "1"], check=True, env=env)
+            libs = {}
+            for lowering in ("dynamic", "static"):
+                libs[lowering] = tmp / f"{name}-{lowering}.so"
+                run([args.bin / "moe-compile", mlir, "-o", libs[lowering],
+                     f"--lowering={lowering}"])
+            layer, _ = spec_from_json(spec)
+            ops = load_operands(layer, Checkpoint(weights))
+            forward = torch_block(spec, ops)  # operands keyed by role
+            for tokens in args.tokens:
+                x = np.random.default_rng(tokens).standard_normal(
+                    (tokens, spec["D"])).astype(np.float32)
+                xin, yout = tmp / "x.npy", tmp / "y.npy"
+                np.save(xin, x)
+                flops = useful_flops(spec, tokens)
+                iters = 20 if tokens <= 32 else (5 if tokens <= 512 else 2)
+                result = {"model": name, "T": tokens}
+                ref = reference_from_spec(layer, ops, x)[0]
+                for lowering, lib in libs.items():
+                    out = run([args.bin / "moe-run", lib, "--weights", weights,
+                               "--input", xin, "--output", yout, "--iters", str(iters),
+                               "--warmup", "1"])
+                    ms = float(re.search(r"median ([0-9.]+) ms", out).group(1))
+                    y = np.load(yout)
+                    result[f"moec-{lowering}"] = ms
+                    result[f"moec-{lowering}-err"] = float(
+                        np.max(np.abs(y - ref)) / np.max(np.abs(ref)))
+                result["numpy-ref"] = median_time(
+                    lambda: reference_from_spec(layer, ops, x), max(1, iters // 4), 0)
+                xt = torch.from_numpy(x)
+                with torch.no_grad():
+                    result["torch-eager"] = median_time(lambda: forward(xt), iters, 1)
+                    yt = forward(xt).numpy()
+                result["torch-err"] = float(np.max(np.abs(yt - ref)) / np.max(np.abs(ref)))
+                result["gflop"] = flops / 1e9
+                rows.append(result)
+                print(json.dumps(result), file=sys.stderr, flush=True)
+
+    print(f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
+          f"torch {torch.__version__} ({torch.get_num_threads()} threads), "
+          f"numpy {np.__version__}; moec single-threaded.\n")
+    peers = ["moec-dynamic", "moec-static", "numpy-ref", "torch-eager"]
+    print("| model | T | " + " | ".join(f"{p} ms (GFLOP/s)" for p in peers)
+          + " | torch / moec-dynamic | max rel err (dyn, static, torch) |")
+    print("|---|---|" + "---|" * (len(peers) + 2))
+    for r in rows:
+        cells = [f"{r[p]:.2f} ({r['gflop'] / (r[p] / 1e3):.1f})" for p in peers]
+        print(f"| {r['model']} | {r['T']} | " + " | ".join(cells)
+              + f" | {r['torch-eager'] / r['moec-dynamic']:.2f}x"
+              + f" | {r['moec-dynamic-err']:.1e}, {r['moec-static-err']:.1e},"
+                f" {r['torch-err']:.1e} |")
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()
