@@ -15,7 +15,7 @@ APT_PACKAGES=(
   openmpi-bin libopenmpi-dev
   nlohmann-json3-dev libcli11-dev
   libgtest-dev libgmock-dev
-  libopenblas0-pthread
+  libomp-22-dev libopenblas0-pthread
 )
 PYTHON=${PYTHON:-python3}
 

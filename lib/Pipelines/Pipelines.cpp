@@ -34,7 +34,8 @@ void mlir::moe::buildMoETensorPipeline(OpPassManager &pm,
   pm.addPass(createCanonicalizerPass());
 }
 
-void mlir::moe::buildMoECPULoweringPipeline(OpPassManager &pm) {
+void mlir::moe::buildMoECPULoweringPipeline(
+    OpPassManager &pm, const CPULoweringOptions &options) {
   pm.addPass(createMoEEmitCInterface());
   pm.addPass(createMoELowerToLinalg());
   pm.addPass(createCanonicalizerPass());
@@ -57,6 +58,8 @@ void mlir::moe::buildMoECPULoweringPipeline(OpPassManager &pm) {
   pm.addPass(createCanonicalizerPass());
   pm.addPass(memref::createExpandStridedMetadataPass());
   pm.addPass(createLowerAffinePass());
+  if (options.openmp)
+    pm.addPass(createConvertSCFToOpenMPPass());
   pm.addPass(createFinalizeMemRefToLLVMConversionPass());
   pm.addPass(createSCFToControlFlowPass());
   pm.addPass(createConvertMathToLibmPass());
@@ -67,7 +70,9 @@ void mlir::moe::buildMoECPULoweringPipeline(OpPassManager &pm) {
 void mlir::moe::buildMoECPUPipeline(OpPassManager &pm,
                                     const CPUPipelineOptions &options) {
   buildMoETensorPipeline(pm, options);
-  buildMoECPULoweringPipeline(pm);
+  CPULoweringOptions lowering;
+  lowering.openmp = options.openmp;
+  buildMoECPULoweringPipeline(pm, lowering);
 }
 
 void mlir::moe::registerMoEPipelines() {
@@ -75,7 +80,7 @@ void mlir::moe::registerMoEPipelines() {
       "moe-tensor-pipeline",
       "moe.layer to layout-assigned moe ops (decompose, layout, statistics)",
       buildMoETensorPipeline);
-  PassPipelineRegistration<>(
+  PassPipelineRegistration<CPULoweringOptions>(
       "moe-cpu-lowering-pipeline",
       "Layout-assigned moe ops to the LLVM dialect for the CPU",
       buildMoECPULoweringPipeline);

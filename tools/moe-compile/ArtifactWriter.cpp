@@ -161,6 +161,15 @@ LogicalResult link(StringRef object, StringRef output,
   std::string outStr = output.str(), objStr = object.str();
   SmallVector<StringRef> args = {linker, "-shared", "-o", outStr, objStr,
                                  "-lm"};
+  // OpenMP-parallel loops call into LLVM's libomp (the runtime of the
+  // OpenMPIRBuilder that generated them); the rpath finds it at dlopen time.
+  std::string libDir = "-L" MOEC_OPENMP_LIB_DIR;
+  std::string rpath = "-Wl,-rpath," MOEC_OPENMP_LIB_DIR;
+  if (options.openmp) {
+    args.push_back(libDir);
+    args.push_back("-lomp");
+    args.push_back(rpath);
+  }
   std::string error;
   int rc = llvm::sys::ExecuteAndWait(linker, args, std::nullopt, {}, 0, 0,
                                      &error);

@@ -44,6 +44,11 @@ static cl::opt<Lowering> lowering(
 static cl::opt<bool> noStats("no-stats",
                              cl::desc("Do not return routing statistics"),
                              cl::cat(category));
+static cl::opt<bool> openmp(
+    "openmp",
+    cl::desc("Multithread the expert GEMMs with OpenMP (default on; the "
+             "library then needs libomp at run time)"),
+    cl::init(true), cl::cat(category));
 static cl::opt<std::string>
     cpu("mcpu", cl::desc("Target CPU (default x86-64-v3; 'native' for this "
                          "machine)"),
@@ -98,7 +103,9 @@ int main(int argc, char **argv) {
   PassManager tensorStage(&context);
   buildMoETensorPipeline(tensorStage, pipelineOptions);
   PassManager lowerStage(&context);
-  buildMoECPULoweringPipeline(lowerStage);
+  CPULoweringOptions loweringOptions;
+  loweringOptions.openmp = openmp;
+  buildMoECPULoweringPipeline(lowerStage, loweringOptions);
   if (printPipeline) {
     llvm::outs() << "# stage 1 (moe tensor level; metadata is read after it)\n"
                  << "moe-opt --pass-pipeline='" << textualPipeline(tensorStage)
@@ -114,6 +121,7 @@ int main(int argc, char **argv) {
   artifact.cpu = cpu;
   artifact.optLevel = optLevel;
   artifact.linker = linker;
+  artifact.openmp = openmp;
   if (emit == "so")
     artifact.emit = ArtifactOptions::Emit::SharedLibrary;
   else if (emit == "obj")

@@ -19,6 +19,10 @@ namespace moe {
 enum class Lowering { Static, Dynamic };
 
 struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
+  PassOptions::Option<bool> openmp{
+      *this, "openmp",
+      llvm::cl::desc("Run parallel loops on OpenMP threads"),
+      llvm::cl::init(true)};
   PassOptions::Option<Lowering> lowering{
       *this, "lowering",
       llvm::cl::desc("Dispatch layout: padded capacity buffers or sorted "
@@ -35,12 +39,21 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
       llvm::cl::init(true)};
 };
 
+struct CPULoweringOptions : public PassPipelineOptions<CPULoweringOptions> {
+  PassOptions::Option<bool> openmp{
+      *this, "openmp",
+      llvm::cl::desc("Run parallel loops (the expert GEMMs' column blocks) "
+                     "on OpenMP threads; the library then links libomp"),
+      llvm::cl::init(true)};
+};
+
 /// moe.layer -> layout-assigned moe ops (decompose, layout, statistics).
 void buildMoETensorPipeline(OpPassManager &pm,
                             const CPUPipelineOptions &options);
 
 /// Layout-assigned moe ops -> the LLVM dialect, for the CPU.
-void buildMoECPULoweringPipeline(OpPassManager &pm);
+void buildMoECPULoweringPipeline(OpPassManager &pm,
+                                 const CPULoweringOptions &options);
 
 /// The whole CPU pipeline: the two above in sequence.
 void buildMoECPUPipeline(OpPassManager &pm, const CPUPipelineOptions &options);

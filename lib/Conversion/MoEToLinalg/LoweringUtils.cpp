@@ -176,24 +176,31 @@ void lowering::emitMatmulTransposedB(ImplicitLocOpBuilder &b, Value m,
                                      Value n, Value kSize,
                                      const Load2D &loadA, const Load2D &loadB,
                                      const Store2D &storeC) {
-  // 4 x 4 blocks, then the row and column remainders with narrower blocks.
+  // Columns (rows of the weight B) outermost and in parallel: each block of
+  // four weight rows is read from memory once and stays in cache while all
+  // token rows stream past it; threads own disjoint output columns.
   constexpr int64_t kBlock = 4;
   Value zero = constIndex(b, 0);
   Value mMain = roundDown(b, m, kBlock);
   Value nMain = roundDown(b, n, kBlock);
-  auto rowsOf = [&](ImplicitLocOpBuilder &b, Value lb, Value ub,
-                    int64_t rows) {
-    forStep(b, lb, ub, rows, [&](ImplicitLocOpBuilder &b, Value i) {
-      forStep(b, zero, nMain, kBlock, [&](ImplicitLocOpBuilder &b, Value j) {
-        emitMatmulBlock(b, i, j, rows, kBlock, kSize, loadA, loadB, storeC);
-      });
-      forStep(b, nMain, n, 1, [&](ImplicitLocOpBuilder &b, Value j) {
-        emitMatmulBlock(b, i, j, rows, 1, kSize, loadA, loadB, storeC);
-      });
-    });
+  auto columns = [&](Value lb, Value ub, int64_t cols) {
+    scf::ParallelOp::create(
+        b, ValueRange{lb}, ValueRange{ub}, ValueRange{constIndex(b, cols)},
+        [&](OpBuilder &nb, Location loc, ValueRange ivs) {
+          ImplicitLocOpBuilder ib(loc, nb);
+          Value j = ivs[0];
+          forStep(ib, zero, mMain, kBlock, [&](ImplicitLocOpBuilder &b,
+                                               Value i) {
+            emitMatmulBlock(b, i, j, kBlock, cols, kSize, loadA, loadB,
+                            storeC);
+          });
+          forStep(ib, mMain, m, 1, [&](ImplicitLocOpBuilder &b, Value i) {
+            emitMatmulBlock(b, i, j, 1, cols, kSize, loadA, loadB, storeC);
+          });
+        });
   };
-  rowsOf(b, zero, mMain, kBlock);
-  rowsOf(b, mMain, m, 1);
+  columns(zero, nMain, kBlock);
+  columns(nMain, n, 1);
 }
 
 Value lowering::emitSigmoid(ImplicitLocOpBuilder &b, Value x) {
