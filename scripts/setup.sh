@@ -19,6 +19,9 @@ APT_PACKAGES=(
 )
 PYTHON=${PYTHON:-python3}
 
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; fi
+
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" ||
@@ -26,13 +29,13 @@ for pkg in "${APT_PACKAGES[@]}"; do
 done
 if ((${#missing[@]})); then
   echo "setup: installing Debian packages: ${missing[*]}"
-  SUDO=""
-  if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; fi
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 if ! "$PYTHON" -c "import numpy, pytest" 2>/dev/null; then
   echo "setup: installing Python packages: numpy pytest"
-  "$PYTHON" -m pip install -q numpy pytest
+  # A Debian-managed interpreter refuses pip (PEP 668): use its packages.
+  "$PYTHON" -m pip install -q numpy pytest 2>/dev/null ||
+    DEBIAN_FRONTEND=noninteractive ${SUDO:-} apt-get install -y -qq python3-numpy python3-pytest >/dev/null
 fi

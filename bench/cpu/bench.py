@@ -177,7 +177,7 @@ def main():
 
     print(f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
           f"torch {torch.__version__} ({torch.get_num_threads()} threads), "
-          f"numpy {np.__version__}; moec single-threaded.\n")
+          f"numpy {np.__version__}; moec with OpenMP, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset (all cores)')}.\n")
     peers = ["moec-dynamic", "moec-static", "numpy-ref", "torch-eager"]
     print("| model | T | " + " | ".join(f"{p} ms (GFLOP/s)" for p in peers)
           + " | torch / moec-dynamic | max rel err (dyn, static, torch) |")

@@ -69,9 +69,10 @@ using Store2D =
 
 /// C[i, j] = Σ_k A(i, k) · B(j, k) for i < m, j < n, k < kSize: the shape of
 /// every projection of an expert (weights are stored [out, in]). Emitted as
-/// 4 x 4 register blocks (each loaded row of A and B feeds four FMAs) with
-/// narrower blocks for the remainders, under an scf.parallel over blocks of
-/// output columns (OpenMP threads when the pipeline maps it to OpenMP).
+/// 2 x 4 register blocks (each loaded vector feeds several FMAs) with
+/// narrower blocks for the remainders, over cache-sized chunks of rows, under
+/// an scf.parallel over blocks of output columns (OpenMP threads when the
+/// pipeline maps it to OpenMP).
 void emitMatmulTransposedB(ImplicitLocOpBuilder &b, Value m, Value n,
                            Value kSize, const Load2D &loadA,
                            const Load2D &loadB, const Store2D &storeC);

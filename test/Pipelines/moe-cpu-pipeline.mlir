@@ -1,0 +1,34 @@
+// Tests that the registered pipelines take a moe.layer to the LLVM dialect
+// stage by stage (as moe-compile runs them), for both lowerings, and that
+// moe-compile prints the pipelines it runs.
+
+// RUN: moe-opt %s --moe-tensor-pipeline | FileCheck %s --check-prefix=TENSOR
+// TENSOR: moe.route
+// TENSOR: moe.dispatch_sorted
+// TENSOR: moe.experts %{{.+}} offsets(
+// TENSOR: moe.combine_sorted
+// TENSOR: return %{{.+}}, %{{.+}}, %{{.+}} : tensor<?x16xf32>, tensor<4xi32>, tensor<4xi32>
+
+// RUN: moe-opt %s --moe-tensor-pipeline="lowering=static export-stats=false" | FileCheck %s --check-prefix=STATIC
+// STATIC: moe.dispatch_capacity
+// STATIC: moe.experts %{{.+}} counts(
+// STATIC: return %{{.+}} : tensor<?x16xf32>
+
+// RUN: moe-opt %s --moe-tensor-pipeline --moe-cpu-lowering-pipeline | FileCheck %s --check-prefix=LLVM
+// LLVM: llvm.func @forward(
+// LLVM: omp.parallel
+// LLVM: llvm.func @_mlir_ciface_forward(
+// LLVM-NOT: = moe.
+
+// RUN: moe-opt %s --moe-cpu-pipeline="lowering=static openmp=false" | FileCheck %s --check-prefix=SERIAL
+// SERIAL-NOT: omp.
+// SERIAL: llvm.func @_mlir_ciface_forward(
+
+// RUN: moe-compile --print-pipeline --lowering=static | FileCheck %s --check-prefix=PRINT
+// PRINT: moe-opt --pass-pipeline='any(moe-decompose,moe-static-capacity,moe-export-stats,canonicalize
+// PRINT: moe-opt --pass-pipeline='any(moe-emit-c-interface,moe-lower-to-linalg,{{.*}}one-shot-bufferize{{.*}}convert-scf-to-openmp{{.*}}reconcile-unrealized-casts)'
+
+func.func @forward(%x: tensor<?x16xf32>, %wg: tensor<4x16xf32>, %g: tensor<4x24x16xf32>, %u: tensor<4x24x16xf32>, %d: tensor<4x16x24xf32>) -> tensor<?x16xf32> {
+  %y = moe.layer %x, %wg experts(%g, %u, %d) {top_k = 2 : i64, normalize = true} : (tensor<?x16xf32>, tensor<4x16xf32>, tensor<4x24x16xf32>, tensor<4x24x16xf32>, tensor<4x16x24xf32>) -> tensor<?x16xf32>
+  return %y : tensor<?x16xf32>
+}
