@@ -222,6 +222,23 @@ LogicalResult verifyDropPolicy(Operation *op, DropPolicy policy,
   return success();
 }
 
+/// What every combine op checks after finding T, k and D: weights [T, k], the
+/// result [T, D], and the passthrough tokens [T, D] iff the policy needs them.
+LogicalResult verifyCombineOutputs(Operation *op, Value weights, Value result,
+                                   Value passthrough, DropPolicy policy,
+                                   int64_t numTokens, int64_t topK,
+                                   int64_t hidden) {
+  ShapeChecker check(op);
+  SmallVector<StringRef> td = {"number of tokens T", "hidden size D"};
+  if (failed(verifyAssignments(op, "weights", weights, numTokens, topK)) ||
+      failed(check.shape("result", result, {numTokens, hidden}, td)) ||
+      failed(verifyDropPolicy(op, policy, passthrough)))
+    return failure();
+  if (passthrough)
+    return check.shape("passthrough", passthrough, {numTokens, hidden}, td);
+  return success();
+}
+
 /// `value`'s element type must be `expected` (the op's token element type).
 LogicalResult sameElementType(Operation *op, StringRef name, Value value,
                               Type expected) {
@@ -400,20 +417,12 @@ LogicalResult CombineOp::verify() {
   int64_t topK = dimOf(getIndices(), 1);
   if (failed(verifyAssignments(*this, "indices", getIndices(), numTokens,
                                topK)) ||
-      failed(verifyAssignments(*this, "weights", getWeights(), numTokens,
-                               topK)) ||
-      failed(check.shape("result", getResult(),
-                         {numTokens, grouped.getHidden()},
-                         {"number of tokens T", "hidden size D"})) ||
-      failed(verifyDropPolicy(*this, getDropPolicy(), getHidden())) ||
-      failed(sameElementType(*this, "result", getResult(),
-                             grouped.getElementType())))
+      failed(verifyCombineOutputs(*this, getWeights(), getResult(),
+                                  getHidden(), getDropPolicy(), numTokens,
+                                  topK, grouped.getHidden())))
     return failure();
-  if (Value hidden = getHidden())
-    return check.shape("passthrough", hidden,
-                       {numTokens, grouped.getHidden()},
-                       {"number of tokens T", "hidden size D"});
-  return success();
+  return sameElementType(*this, "result", getResult(),
+                         grouped.getElementType());
 }
 
 //===----------------------------------------------------------------------===//
@@ -457,17 +466,10 @@ LogicalResult CombineCapacityOp::verify() {
   int64_t hidden = dimOf(getBuffer(), 2);
   if (failed(verifyAssignments(*this, "slots", getSlots(), numTokens, topK)) ||
       failed(verifyAssignments(*this, "indices", getIndices(), numTokens,
-                               topK)) ||
-      failed(verifyAssignments(*this, "weights", getWeights(), numTokens,
-                               topK)) ||
-      failed(check.shape("result", getResult(), {numTokens, hidden},
-                         {"number of tokens T", "hidden size D"})) ||
-      failed(verifyDropPolicy(*this, getDropPolicy(), getHidden())))
+                               topK)))
     return failure();
-  if (Value tokens = getHidden())
-    return check.shape("passthrough", tokens, {numTokens, hidden},
-                       {"number of tokens T", "hidden size D"});
-  return success();
+  return verifyCombineOutputs(*this, getWeights(), getResult(), getHidden(),
+                              getDropPolicy(), numTokens, topK, hidden);
 }
 
 //===----------------------------------------------------------------------===//
@@ -515,17 +517,10 @@ LogicalResult CombineSortedOp::verify() {
   int64_t topK = dimOf(getPositions(), 1);
   int64_t hidden = dimOf(getRows(), 1);
   if (failed(verifyAssignments(*this, "positions", getPositions(), numTokens,
-                               topK)) ||
-      failed(verifyAssignments(*this, "weights", getWeights(), numTokens,
-                               topK)) ||
-      failed(check.shape("result", getResult(), {numTokens, hidden},
-                         {"number of tokens T", "hidden size D"})) ||
-      failed(verifyDropPolicy(*this, getDropPolicy(), getHidden())))
+                               topK)))
     return failure();
-  if (Value tokens = getHidden())
-    return check.shape("passthrough", tokens, {numTokens, hidden},
-                       {"number of tokens T", "hidden size D"});
-  return success();
+  return verifyCombineOutputs(*this, getWeights(), getResult(), getHidden(),
+                              getDropPolicy(), numTokens, topK, hidden);
 }
 
 //===----------------------------------------------------------------------===//
