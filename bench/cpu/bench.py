@@ -36,18 +36,28 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "python"))
 
-from moec.reference import reference_from_spec  # noqa: E402
-from moec.safetensors_io import Checkpoint  # noqa: E402
-from moec.spec import spec_from_json  # noqa: E402
-from moec.weights import load_operands  # noqa: E402
+from moec.reference import reference_from_spec
+from moec.safetensors_io import Checkpoint
+from moec.spec import spec_from_json
+from moec.weights import load_operands
 
 MODELS = {
     "mixtral-like": {"D": 1024, "F": 3584, "E": 8, "k": 2, "normalize": True},
     "qwen3-like": {"D": 1024, "F": 768, "E": 64, "k": 8, "normalize": True},
-    "deepseek-like": {"D": 1024, "F": 512, "E": 64, "k": 6, "scoring": "sigmoid",
-                      "selection": "group_sum_top2", "n_group": 8, "topk_group": 4,
-                      "score_bias": True, "normalize": True,
-                      "routed_scaling_factor": 2.5, "shared_F": 512},
+    "deepseek-like": {
+        "D": 1024,
+        "F": 512,
+        "E": 64,
+        "k": 6,
+        "scoring": "sigmoid",
+        "selection": "group_sum_top2",
+        "n_group": 8,
+        "topk_group": 4,
+        "score_bias": True,
+        "normalize": True,
+        "routed_scaling_factor": 2.5,
+        "shared_F": 512,
+    },
 }
 
 
@@ -72,8 +82,10 @@ def torch_block(spec: dict, ops: dict):
     """A Hugging Face-style MoE block in PyTorch eager mode."""
     import torch
 
-    t = {name: torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32))
-         for name, v in ops.items()}
+    t = {
+        name: torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32))
+        for name, v in ops.items()
+    }
     k, e = spec["k"], spec["E"]
     sigmoid = spec.get("scoring") == "sigmoid"
 
@@ -103,7 +115,9 @@ def torch_block(spec: dict, ops: dict):
             h = torch.nn.functional.silu(h @ t["gate"][ex].T) * (h @ t["up"][ex].T)
             out.index_add_(0, tok, (h @ t["down"][ex].T) * w[tok, slot, None])
         if "shared_gate" in t:
-            s = torch.nn.functional.silu(x @ t["shared_gate"].T) * (x @ t["shared_up"].T)
+            s = torch.nn.functional.silu(x @ t["shared_gate"].T) * (
+                x @ t["shared_up"].T
+            )
             out = out + s @ t["shared_down"].T
         return out
 
@@ -135,20 +149,47 @@ def main():
             spec_path = tmp / f"{name}.json"
             spec_path.write_text(json.dumps(spec))
             mlir, weights = tmp / f"{name}.mlir", tmp / f"{name}.safetensors"
-            subprocess.run([sys.executable, "-m", "moec", "gen-layer", "--spec", spec_path,
-                            "-o", mlir, "--weights", weights, "--input", tmp / "unused.npy",
-                            "--seed", "1"], check=True, env=env)
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "moec",
+                    "gen-layer",
+                    "--spec",
+                    spec_path,
+                    "-o",
+                    mlir,
+                    "--weights",
+                    weights,
+                    "--input",
+                    tmp / "unused.npy",
+                    "--seed",
+                    "1",
+                ],
+                check=True,
+                env=env,
+            )
             libs = {}
             for lowering in ("dynamic", "static"):
                 libs[lowering] = tmp / f"{name}-{lowering}.so"
-                run([args.bin / "moe-compile", mlir, "-o", libs[lowering],
-                     f"--lowering={lowering}"])
+                run(
+                    [
+                        args.bin / "moe-compile",
+                        mlir,
+                        "-o",
+                        libs[lowering],
+                        f"--lowering={lowering}",
+                    ]
+                )
             layer, _ = spec_from_json(spec)
             ops = load_operands(layer, Checkpoint(weights))
             forward = torch_block(spec, ops)  # operands keyed by role
             for tokens in args.tokens:
-                x = np.random.default_rng(tokens).standard_normal(
-                    (tokens, spec["D"])).astype(np.float32)
+                x = (
+                    np.random.default_rng(tokens)
+                    .standard_normal((tokens, spec["D"]))
+                    .astype(np.float32)
+                )
                 xin, yout = tmp / "x.npy", tmp / "y.npy"
                 np.save(xin, x)
                 flops = useful_flops(spec, tokens)
@@ -156,38 +197,69 @@ def main():
                 result = {"model": name, "T": tokens}
                 ref = reference_from_spec(layer, ops, x)[0]
                 for lowering, lib in libs.items():
-                    out = run([args.bin / "moe-run", lib, "--weights", weights,
-                               "--input", xin, "--output", yout, "--iters", str(iters),
-                               "--warmup", "1"])
+                    out = run(
+                        [
+                            args.bin / "moe-run",
+                            lib,
+                            "--weights",
+                            weights,
+                            "--input",
+                            xin,
+                            "--output",
+                            yout,
+                            "--iters",
+                            str(iters),
+                            "--warmup",
+                            "1",
+                        ]
+                    )
                     ms = float(re.search(r"median ([0-9.]+) ms", out).group(1))
                     y = np.load(yout)
                     result[f"moec-{lowering}"] = ms
                     result[f"moec-{lowering}-err"] = float(
-                        np.max(np.abs(y - ref)) / np.max(np.abs(ref)))
+                        np.max(np.abs(y - ref)) / np.max(np.abs(ref))
+                    )
                 result["numpy-ref"] = median_time(
-                    lambda: reference_from_spec(layer, ops, x), max(1, iters // 4), 0)
+                    lambda layer=layer, ops=ops, x=x: reference_from_spec(
+                        layer, ops, x
+                    ),
+                    max(1, iters // 4),
+                    0,
+                )
                 xt = torch.from_numpy(x)
                 with torch.no_grad():
-                    result["torch-eager"] = median_time(lambda: forward(xt), iters, 1)
+                    result["torch-eager"] = median_time(
+                        lambda forward=forward, xt=xt: forward(xt), iters, 1
+                    )
                     yt = forward(xt).numpy()
-                result["torch-err"] = float(np.max(np.abs(yt - ref)) / np.max(np.abs(ref)))
+                result["torch-err"] = float(
+                    np.max(np.abs(yt - ref)) / np.max(np.abs(ref))
+                )
                 result["gflop"] = flops / 1e9
                 rows.append(result)
                 print(json.dumps(result), file=sys.stderr, flush=True)
 
-    print(f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
-          f"torch {torch.__version__} ({torch.get_num_threads()} threads), "
-          f"numpy {np.__version__}; moec with OpenMP, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset (all cores)')}.\n")
+    print(
+        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
+        f"torch {torch.__version__} ({torch.get_num_threads()} threads), "
+        f"numpy {np.__version__}; moec with OpenMP, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset (all cores)')}.\n"
+    )
     peers = ["moec-dynamic", "moec-static", "numpy-ref", "torch-eager"]
-    print("| model | T | " + " | ".join(f"{p} ms (GFLOP/s)" for p in peers)
-          + " | torch / moec-dynamic | max rel err (dyn, static, torch) |")
+    print(
+        "| model | T | "
+        + " | ".join(f"{p} ms (GFLOP/s)" for p in peers)
+        + " | torch / moec-dynamic | max rel err (dyn, static, torch) |"
+    )
     print("|---|---|" + "---|" * (len(peers) + 2))
     for r in rows:
         cells = [f"{r[p]:.2f} ({r['gflop'] / (r[p] / 1e3):.1f})" for p in peers]
-        print(f"| {r['model']} | {r['T']} | " + " | ".join(cells)
-              + f" | {r['torch-eager'] / r['moec-dynamic']:.2f}x"
-              + f" | {r['moec-dynamic-err']:.1e}, {r['moec-static-err']:.1e},"
-                f" {r['torch-err']:.1e} |")
+        print(
+            f"| {r['model']} | {r['T']} | "
+            + " | ".join(cells)
+            + f" | {r['torch-eager'] / r['moec-dynamic']:.2f}x"
+            + f" | {r['moec-dynamic-err']:.1e}, {r['moec-static-err']:.1e},"
+            f" {r['torch-err']:.1e} |"
+        )
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
 

@@ -1,4 +1,5 @@
-//===- InitAll.h - register everything moe-opt and moe-compile use -*- C++ -*-===//
+//===- InitAll.h - register everything moe-opt and moe-compile use -*- C++
+//-*-===//
 //
 // Part of moec. One place that registers the moe dialect, its passes and
 // pipelines next to all upstream dialects, extensions and passes, so every

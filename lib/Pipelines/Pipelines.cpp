@@ -34,8 +34,8 @@ void mlir::moe::buildMoETensorPipeline(OpPassManager &pm,
   pm.addPass(createCanonicalizerPass());
 }
 
-void mlir::moe::buildMoECPULoweringPipeline(
-    OpPassManager &pm, const CPULoweringOptions &options) {
+void mlir::moe::buildMoECPULoweringPipeline(OpPassManager &pm,
+                                            const CPULoweringOptions &options) {
   pm.addPass(createMoEEmitCInterface());
   pm.addPass(createMoELowerToLinalg());
   pm.addPass(createCanonicalizerPass());

@@ -41,28 +41,66 @@ HAND_WRITTEN = {
         {"D": 70, "F": 30, "E": 60, "k": 4, "shared_F": 50, "shared_gate": True},
         [7, 64],
     ),
-    "qwen3-like": ({"T": 64, "D": 65, "F": 27, "E": 64, "k": 8, "normalize": True}, [64]),
+    "qwen3-like": (
+        {"T": 64, "D": 65, "F": 27, "E": 64, "k": 8, "normalize": True},
+        [64],
+    ),
     "deepseek-v2-group-max": (
-        {"D": 71, "F": 23, "E": 64, "k": 6, "selection": "group_max", "n_group": 8,
-         "topk_group": 3, "routed_scaling_factor": 16.0, "shared_F": 46},
+        {
+            "D": 71,
+            "F": 23,
+            "E": 64,
+            "k": 6,
+            "selection": "group_max",
+            "n_group": 8,
+            "topk_group": 3,
+            "routed_scaling_factor": 16.0,
+            "shared_F": 46,
+        },
         [7, 64],
     ),
     "deepseek-v3-like": (
-        {"D": 61, "F": 19, "E": 128, "k": 8, "scoring": "sigmoid",
-         "selection": "group_sum_top2", "n_group": 8, "topk_group": 4,
-         "score_bias": True, "normalize": True, "routed_scaling_factor": 2.5,
-         "shared_F": 19},
+        {
+            "D": 61,
+            "F": 19,
+            "E": 128,
+            "k": 8,
+            "scoring": "sigmoid",
+            "selection": "group_sum_top2",
+            "n_group": 8,
+            "topk_group": 4,
+            "score_bias": True,
+            "normalize": True,
+            "routed_scaling_factor": 2.5,
+            "shared_F": 19,
+        },
         [1, 64],
     ),
     "switch-capacity-passthrough": (
-        {"T": 64, "D": 35, "F": 43, "E": 8, "k": 1, "gated": False,
-         "activation": "relu", "expert_capacity": 3, "drop_policy": "passthrough",
-         "router_bias": True},
+        {
+            "T": 64,
+            "D": 35,
+            "F": 43,
+            "E": 8,
+            "k": 1,
+            "gated": False,
+            "activation": "relu",
+            "expert_capacity": 3,
+            "drop_policy": "passthrough",
+            "router_bias": True,
+        },
         [64],
     ),
     "capacity-overflow": (
-        {"T": 64, "D": 39, "F": 25, "E": 8, "k": 2, "capacity_factor": 0.5,
-         "normalize": True},
+        {
+            "T": 64,
+            "D": 39,
+            "F": 25,
+            "E": 8,
+            "k": 2,
+            "capacity_factor": 0.5,
+            "normalize": True,
+        },
         [64],
     ),
     "capacity-dynamic-T": (
@@ -70,8 +108,16 @@ HAND_WRITTEN = {
         [1, 7, 64, 1000, 4096],
     ),
     "hot-expert-overflow": (
-        {"T": 64, "D": 41, "F": 21, "E": 8, "k": 2, "router_bias": True,
-         "hot_expert": 3, "capacity_factor": 1.0},
+        {
+            "T": 64,
+            "D": 41,
+            "F": 21,
+            "E": 8,
+            "k": 2,
+            "router_bias": True,
+            "hot_expert": 3,
+            "capacity_factor": 1.0,
+        },
         [64],
     ),
     "hot-expert-dropless": (
@@ -94,14 +140,30 @@ HAND_WRITTEN = {
     ),
     "k-equals-E": ({"D": 19, "F": 7, "E": 4, "k": 4, "normalize": True}, [7]),
     "capacity-passthrough-gated": (
-        {"T": 64, "D": 33, "F": 17, "E": 8, "k": 2, "capacity_factor": 0.5,
-         "drop_policy": "passthrough"},
+        {
+            "T": 64,
+            "D": 33,
+            "F": 17,
+            "E": 8,
+            "k": 2,
+            "capacity_factor": 0.5,
+            "drop_policy": "passthrough",
+        },
         [64],
     ),
     "group-top2-no-bias": (
-        {"T": 64, "D": 47, "F": 11, "E": 64, "k": 6, "scoring": "sigmoid",
-         "selection": "group_sum_top2", "n_group": 8, "topk_group": 2,
-         "normalize": True},
+        {
+            "T": 64,
+            "D": 47,
+            "F": 11,
+            "E": 64,
+            "k": 6,
+            "scoring": "sigmoid",
+            "selection": "group_sum_top2",
+            "n_group": 8,
+            "topk_group": 2,
+            "normalize": True,
+        },
         [64],
     ),
 }
@@ -142,8 +204,11 @@ FAMILY_CONFIGS = sorted((REPO / "python" / "tests" / "configs").glob("*.json"))
 
 def first_moe_layer(config: Path) -> int:
     cfg = json.loads(config.read_text())
-    return int(cfg.get("first_k_dense_replace", 0)) if "deepseek" in config.name else (
-        1 if cfg.get("model_type") == "switch_transformers" else 0)
+    return (
+        int(cfg.get("first_k_dense_replace", 0))
+        if "deepseek" in config.name
+        else (1 if cfg.get("model_type") == "switch_transformers" else 0)
+    )
 
 
 def check_family(config: Path, lowering, dtype, bindir: Path, workdir: Path):
@@ -156,28 +221,61 @@ def check_family(config: Path, lowering, dtype, bindir: Path, workdir: Path):
         mlir, w, so = case_dir / "m.mlir", case_dir / "w.safetensors", case_dir / "m.so"
         x, y, ref = case_dir / "x.npy", case_dir / "y.npy", case_dir / "ref.npy"
         run(moec + ["import", config, "--layer", layer, "-o", mlir])
-        run(moec + ["random-weights", config, "--layer", layer, "--seed", "3",
-                    "--dtype", dtype, "-o", w])
-        hidden = json.loads(config.read_text()).get("hidden_size") or json.loads(
-            config.read_text())["d_model"]
-        np.save(x, np.random.default_rng(5).standard_normal((37, hidden)).astype(np.float32))
+        run(
+            moec
+            + [
+                "random-weights",
+                config,
+                "--layer",
+                layer,
+                "--seed",
+                "3",
+                "--dtype",
+                dtype,
+                "-o",
+                w,
+            ]
+        )
+        hidden = (
+            json.loads(config.read_text()).get("hidden_size")
+            or json.loads(config.read_text())["d_model"]
+        )
+        np.save(
+            x, np.random.default_rng(5).standard_normal((37, hidden)).astype(np.float32)
+        )
         run([bindir / "moe-compile", mlir, "-o", so, f"--lowering={lowering}"])
         run([bindir / "moe-run", so, "--weights", w, "--input", x, "--output", y])
-        run(moec + ["reference", config, "--layer", layer, "--weights", w, "--input", x,
-                    "-o", ref])
+        run(
+            moec
+            + [
+                "reference",
+                config,
+                "--layer",
+                layer,
+                "--weights",
+                w,
+                "--input",
+                x,
+                "-o",
+                ref,
+            ]
+        )
         out, expected = np.load(y), np.load(ref)
         err = float(np.max(np.abs(out - expected.astype(np.float64)))) / max(
-            float(np.max(np.abs(expected))), 1e-30)
+            float(np.max(np.abs(expected))), 1e-30
+        )
         return [(label, err <= TOLERANCE, f"rel err {err:.2e}")]
     except Exception as exc:  # noqa: BLE001 - report every failure, keep going
         return [(label, False, str(exc).strip())]
 
 
 def run(cmd, cwd=None):
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(map(str, cmd))} failed ({proc.returncode}):\n"
-                           f"{proc.stdout}{proc.stderr}")
+        raise RuntimeError(
+            f"{' '.join(map(str, cmd))} failed ({proc.returncode}):\n"
+            f"{proc.stdout}{proc.stderr}"
+        )
     return proc.stdout
 
 
@@ -197,16 +295,63 @@ def check_case(name, spec, tokens, lowering, bindir: Path, workdir: Path):
             spec_path = case_dir / f"spec-{t}.json"
             spec_path.write_text(json.dumps(s))
             mlir, w = case_dir / "model.mlir", case_dir / "w.safetensors"
-            x, y, ref = case_dir / f"x{t}.npy", case_dir / f"y{t}.npy", case_dir / f"ref{t}.npy"
-            stats, ref_stats = case_dir / f"stats{t}.json", case_dir / f"ref-stats{t}.json"
-            run(moec + ["gen-layer", "--spec", spec_path, "-o", mlir, "--weights", w,
-                        "--input", x, "--seed", "7"])
+            x, y, ref = (
+                case_dir / f"x{t}.npy",
+                case_dir / f"y{t}.npy",
+                case_dir / f"ref{t}.npy",
+            )
+            stats, ref_stats = (
+                case_dir / f"stats{t}.json",
+                case_dir / f"ref-stats{t}.json",
+            )
+            run(
+                moec
+                + [
+                    "gen-layer",
+                    "--spec",
+                    spec_path,
+                    "-o",
+                    mlir,
+                    "--weights",
+                    w,
+                    "--input",
+                    x,
+                    "--seed",
+                    "7",
+                ]
+            )
             if not so.exists():
                 run([bindir / "moe-compile", mlir, "-o", so, f"--lowering={lowering}"])
-            run([bindir / "moe-run", so, "--weights", w, "--input", x, "--output", y,
-                 "--stats-json", stats])
-            run(moec + ["reference-spec", "--spec", spec_path, "--weights", w,
-                        "--input", x, "-o", ref, "--stats-json", ref_stats])
+            run(
+                [
+                    bindir / "moe-run",
+                    so,
+                    "--weights",
+                    w,
+                    "--input",
+                    x,
+                    "--output",
+                    y,
+                    "--stats-json",
+                    stats,
+                ]
+            )
+            run(
+                moec
+                + [
+                    "reference-spec",
+                    "--spec",
+                    spec_path,
+                    "--weights",
+                    w,
+                    "--input",
+                    x,
+                    "-o",
+                    ref,
+                    "--stats-json",
+                    ref_stats,
+                ]
+            )
             out, expected = np.load(y), np.load(ref)
             if out.shape != expected.shape:
                 results.append((label, False, f"shape {out.shape} != {expected.shape}"))
@@ -215,12 +360,15 @@ def check_case(name, spec, tokens, lowering, bindir: Path, workdir: Path):
             err = float(np.max(np.abs(out.astype(np.float64) - expected))) / scale
             got_stats = json.loads(stats.read_text())
             want_stats = json.loads(ref_stats.read_text())
-            stats_ok = all(list(got_stats.get(key, [])) == list(want_stats[key])
-                           for key in ("expert_counts", "expert_kept"))
+            stats_ok = all(
+                list(got_stats.get(key, [])) == list(want_stats[key])
+                for key in ("expert_counts", "expert_kept")
+            )
             ok = err <= TOLERANCE and stats_ok
             dropped = sum(want_stats["expert_counts"]) - sum(want_stats["expert_kept"])
-            msg = f"rel err {err:.2e}, {dropped} dropped" + ("" if stats_ok else
-                                          f"; stats {got_stats} != {want_stats}")
+            msg = f"rel err {err:.2e}, {dropped} dropped" + (
+                "" if stats_ok else f"; stats {got_stats} != {want_stats}"
+            )
             results.append((label, ok, msg))
         except Exception as exc:  # noqa: BLE001 - report every failure, keep going
             results.append((label, False, str(exc).strip()))
@@ -234,19 +382,30 @@ def main():
     parser.add_argument("--filter", default="")
     parser.add_argument("--keep", type=Path)
     args = parser.parse_args()
-    os.environ["PYTHONPATH"] = str(REPO / "python") + os.pathsep + os.environ.get(
-        "PYTHONPATH", "")
+    os.environ["PYTHONPATH"] = (
+        str(REPO / "python") + os.pathsep + os.environ.get("PYTHONPATH", "")
+    )
 
     cases = {**HAND_WRITTEN, **random_specs(12)}
-    jobs = [(n, s, t, lowering) for n, (s, t) in cases.items() if args.filter in n
-            for lowering in ("static", "dynamic")]
-    families = [(c, lowering, dtype) for c in FAMILY_CONFIGS if args.filter in c.stem
-                for lowering, dtype in (("static", "f32"), ("dynamic", "bf16"))]
+    jobs = [
+        (n, s, t, lowering)
+        for n, (s, t) in cases.items()
+        if args.filter in n
+        for lowering in ("static", "dynamic")
+    ]
+    families = [
+        (c, lowering, dtype)
+        for c in FAMILY_CONFIGS
+        if args.filter in c.stem
+        for lowering, dtype in (("static", "f32"), ("dynamic", "bf16"))
+    ]
     with tempfile.TemporaryDirectory(prefix="moec-check-") as tmp:
         workdir = args.keep or Path(tmp)
         with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
             futures = [pool.submit(check_case, *job, args.bin, workdir) for job in jobs]
-            futures += [pool.submit(check_family, *f, args.bin, workdir) for f in families]
+            futures += [
+                pool.submit(check_family, *f, args.bin, workdir) for f in families
+            ]
             results = [r for f in futures for r in f.result()]
     passed = sum(ok for _, ok, _ in results)
     for label, ok, msg in results:

@@ -26,8 +26,7 @@ namespace {
 
 /// Adds moert_abi_version, moert_metadata_json and moert_forward, the last
 /// unpacking `void **args` into the `_mlir_ciface_` wrapper's pointers.
-LogicalResult addABIEntryPoints(llvm::Module &module,
-                                const ModelMetadata &meta,
+LogicalResult addABIEntryPoints(llvm::Module &module, const ModelMetadata &meta,
                                 llvm::raw_ostream &errs) {
   llvm::LLVMContext &ctx = module.getContext();
   llvm::IRBuilder<> b(ctx);
@@ -43,8 +42,8 @@ LogicalResult addABIEntryPoints(llvm::Module &module,
                                         llvm::GlobalValue::ExternalLinkage,
                                         "moert_metadata_json", module);
   b.SetInsertPoint(llvm::BasicBlock::Create(ctx, "entry", metaFn));
-  llvm::Constant *text = b.CreateGlobalString(meta.toJSON(), "moert_metadata",
-                                              0, &module);
+  llvm::Constant *text =
+      b.CreateGlobalString(meta.toJSON(), "moert_metadata", 0, &module);
   b.CreateRet(text);
 
   std::string wrapperName = "_mlir_ciface_" + meta.function;
@@ -66,8 +65,7 @@ LogicalResult addABIEntryPoints(llvm::Module &module,
   b.SetInsertPoint(llvm::BasicBlock::Create(ctx, "entry", forwardFn));
   SmallVector<llvm::Value *> callArgs;
   for (unsigned i = 0; i < wrapper->arg_size(); ++i) {
-    llvm::Value *slot =
-        b.CreateConstGEP1_64(ptrTy, forwardFn->getArg(0), i);
+    llvm::Value *slot = b.CreateConstGEP1_64(ptrTy, forwardFn->getArg(0), i);
     callArgs.push_back(b.CreateLoad(ptrTy, slot));
   }
   b.CreateCall(wrapper, callArgs);
@@ -85,9 +83,8 @@ createTargetMachine(const ArtifactOptions &options, llvm::raw_ostream &errs) {
     errs << "moe-compile: error: " << error << "\n";
     return nullptr;
   }
-  std::string cpu = options.cpu == "native"
-                        ? llvm::sys::getHostCPUName().str()
-                        : options.cpu;
+  std::string cpu =
+      options.cpu == "native" ? llvm::sys::getHostCPUName().str() : options.cpu;
   llvm::TargetOptions targetOptions;
   std::unique_ptr<llvm::TargetMachine> tm(target->createTargetMachine(
       triple, cpu, /*Features=*/"", targetOptions, llvm::Reloc::PIC_,
@@ -128,8 +125,8 @@ LogicalResult emitObject(llvm::Module &module, llvm::TargetMachine &tm,
   std::error_code ec;
   llvm::raw_fd_ostream out(path, ec, llvm::sys::fs::OF_None);
   if (ec) {
-    errs << "moe-compile: error: cannot write " << path << ": "
-         << ec.message() << "\n";
+    errs << "moe-compile: error: cannot write " << path << ": " << ec.message()
+         << "\n";
     return failure();
   }
   llvm::legacy::PassManager pm;
@@ -159,8 +156,8 @@ LogicalResult link(StringRef object, StringRef output,
     return failure();
   }
   std::string outStr = output.str(), objStr = object.str();
-  SmallVector<StringRef> args = {linker, "-shared", "-o", outStr, objStr,
-                                 "-lm"};
+  SmallVector<StringRef> args = {linker, "-shared", "-o",
+                                 outStr, objStr,    "-lm"};
   // OpenMP-parallel loops call into LLVM's libomp (the runtime of the
   // OpenMPIRBuilder that generated them); the rpath finds it at dlopen time.
   std::string libDir = "-L" MOEC_OPENMP_LIB_DIR;
@@ -171,8 +168,8 @@ LogicalResult link(StringRef object, StringRef output,
     args.push_back(rpath);
   }
   std::string error;
-  int rc = llvm::sys::ExecuteAndWait(linker, args, std::nullopt, {}, 0, 0,
-                                     &error);
+  int rc =
+      llvm::sys::ExecuteAndWait(linker, args, std::nullopt, {}, 0, 0, &error);
   if (rc != 0) {
     errs << "moe-compile: error: linking " << output << " with " << linker
          << " failed" << (error.empty() ? "" : ": " + error) << "\n";

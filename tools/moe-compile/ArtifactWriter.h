@@ -22,7 +22,7 @@ struct ArtifactOptions {
   unsigned optLevel = 3;
   enum class Emit { SharedLibrary, Object, LLVMIR } emit = Emit::SharedLibrary;
   std::string linker; // Empty: look for cc, then clang, then gcc on PATH.
-  bool openmp = true;  // Link libomp (with an rpath to LLVM's copy).
+  bool openmp = true; // Link libomp (with an rpath to LLVM's copy).
 };
 
 /// Writes `module` (in the LLVM dialect) to `outputPath`. Errors go to

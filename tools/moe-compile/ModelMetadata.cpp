@@ -53,13 +53,12 @@ std::string ModelMetadata::toJSON() const {
                                           {"dtype", arg.dtype},
                                           {"shape", std::move(shape)}});
   }
-  llvm::json::Object doc{
-      {"abi_version", 1},
-      {"function", function},
-      {"args", std::move(argArray)},
-      {"moe", llvm::json::Object{{"num_experts", numExperts},
-                                 {"top_k", topK},
-                                 {"lowering", lowering}}}};
+  llvm::json::Object doc{{"abi_version", 1},
+                         {"function", function},
+                         {"args", std::move(argArray)},
+                         {"moe", llvm::json::Object{{"num_experts", numExperts},
+                                                    {"top_k", topK},
+                                                    {"lowering", lowering}}}};
   std::string text;
   llvm::raw_string_ostream os(text);
   os << llvm::json::Value(std::move(doc));
@@ -72,10 +71,10 @@ FailureOr<func::FuncOp> mlir::moe::findEntryFunction(ModuleOp module) {
     if (!func.isPublic() || func.isExternal())
       continue;
     if (entry)
-      return module.emitError() << "expects exactly one public function "
-                                   "with a body, found @"
-                                << entry.getName() << " and @"
-                                << func.getName();
+      return module.emitError()
+             << "expects exactly one public function "
+                "with a body, found @"
+             << entry.getName() << " and @" << func.getName();
     entry = func;
   }
   if (!entry)
@@ -100,9 +99,8 @@ FailureOr<ModelMetadata> mlir::moe::collectMetadata(func::FuncOp entry,
     if (!role)
       return entry.emitError() << what << " #" << index << " of @"
                                << entry.getName() << " needs a name: one of "
-                               << (what == "argument"
-                                       ? "moe.input, moe.weight"
-                                       : "moe.output, moe.stat")
+                               << (what == "argument" ? "moe.input, moe.weight"
+                                                      : "moe.output, moe.stat")
                                << " = \"...\"";
     auto tensor = dyn_cast<RankedTensorType>(type);
     if (!tensor)

@@ -44,14 +44,15 @@ static cl::opt<Lowering> lowering(
 static cl::opt<bool> noStats("no-stats",
                              cl::desc("Do not return routing statistics"),
                              cl::cat(category));
-static cl::opt<bool> openmp(
-    "openmp",
-    cl::desc("Multithread the expert GEMMs with OpenMP (default on; the "
-             "library then needs libomp at run time)"),
-    cl::init(true), cl::cat(category));
+static cl::opt<bool>
+    openmp("openmp",
+           cl::desc("Multithread the expert GEMMs with OpenMP (default on; the "
+                    "library then needs libomp at run time)"),
+           cl::init(true), cl::cat(category));
 static cl::opt<std::string>
-    cpu("mcpu", cl::desc("Target CPU (default x86-64-v3; 'native' for this "
-                         "machine)"),
+    cpu("mcpu",
+        cl::desc("Target CPU (default x86-64-v3; 'native' for this "
+                 "machine)"),
         cl::init("x86-64-v3"), cl::cat(category));
 static cl::opt<unsigned> optLevel("O", cl::desc("LLVM optimization level"),
                                   cl::init(3), cl::Prefix, cl::cat(category));
@@ -138,8 +139,7 @@ int main(int argc, char **argv) {
   llvm::SourceMgr sourceMgr;
   sourceMgr.AddNewSourceBuffer(std::move(file), llvm::SMLoc());
   SourceMgrDiagnosticHandler diagHandler(sourceMgr, &context);
-  OwningOpRef<ModuleOp> module =
-      parseSourceFile<ModuleOp>(sourceMgr, &context);
+  OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, &context);
   if (!module)
     return 1; // The parser reported the error.
 
@@ -165,8 +165,7 @@ int main(int argc, char **argv) {
     out->keep();
     return 0;
   }
-  if (failed(writeArtifact(*module, *meta, artifact, outputFile,
-                           llvm::errs())))
+  if (failed(writeArtifact(*module, *meta, artifact, outputFile, llvm::errs())))
     return 1;
   return 0;
 }

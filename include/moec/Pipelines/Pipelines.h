@@ -20,8 +20,7 @@ enum class Lowering { Static, Dynamic };
 
 struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
   PassOptions::Option<bool> openmp{
-      *this, "openmp",
-      llvm::cl::desc("Run parallel loops on OpenMP threads"),
+      *this, "openmp", llvm::cl::desc("Run parallel loops on OpenMP threads"),
       llvm::cl::init(true)};
   PassOptions::Option<Lowering> lowering{
       *this, "lowering",

@@ -39,16 +39,16 @@ Value emitCombine(ImplicitLocOpBuilder &b, Operation *op, Value whereTensor,
   Value out = allocBuffer(b, resultType, sizes);
   fillBuffer(b, out, constF32(b, 0.0));
 
-  auto accumulate = [&](ImplicitLocOpBuilder &b, Value t, Value w,
-                        function_ref<Value(ImplicitLocOpBuilder &, Value)>
-                            element) {
-    forLoop(b, zero, hidden, [&](ImplicitLocOpBuilder &b, Value d) {
-      Value acc = memref::LoadOp::create(b, out, ValueRange{t, d});
-      Value v = arith::MulFOp::create(b, w, element(b, d));
-      memref::StoreOp::create(b, arith::AddFOp::create(b, acc, v), out,
-                              ValueRange{t, d});
-    });
-  };
+  auto accumulate =
+      [&](ImplicitLocOpBuilder &b, Value t, Value w,
+          function_ref<Value(ImplicitLocOpBuilder &, Value)> element) {
+        forLoop(b, zero, hidden, [&](ImplicitLocOpBuilder &b, Value d) {
+          Value acc = memref::LoadOp::create(b, out, ValueRange{t, d});
+          Value v = arith::MulFOp::create(b, w, element(b, d));
+          memref::StoreOp::create(b, arith::AddFOp::create(b, acc, v), out,
+                                  ValueRange{t, d});
+        });
+      };
 
   forLoop(b, zero, numTokens, [&](ImplicitLocOpBuilder &b, Value t) {
     forLoop(b, zero, topK, [&](ImplicitLocOpBuilder &b, Value j) {
@@ -87,15 +87,14 @@ void lowering::lowerCombineCapacity(RewriterBase &rewriter,
       b, op, op.getSlots(), op.getWeights(), op.getHidden(),
       [&](ImplicitLocOpBuilder &b, Value t, Value j, Value slot,
           Value d) -> Value {
-        Value e = toIndex(b, memref::LoadOp::create(b, indices,
-                                                    ValueRange{t, j}));
+        Value e =
+            toIndex(b, memref::LoadOp::create(b, indices, ValueRange{t, j}));
         return memref::LoadOp::create(b, buffer, ValueRange{e, slot, d});
       });
   rewriter.replaceOp(op, result);
 }
 
-void lowering::lowerCombineSorted(RewriterBase &rewriter,
-                                  CombineSortedOp op) {
+void lowering::lowerCombineSorted(RewriterBase &rewriter, CombineSortedOp op) {
   rewriter.setInsertionPoint(op);
   ImplicitLocOpBuilder b(op.getLoc(), rewriter);
   Value rows = readBuffer(b, op.getRows());

@@ -22,12 +22,11 @@ void forAssignmentsInPriorityOrder(
     function_ref<void(ImplicitLocOpBuilder &, Value, Value, Value)> body) {
   Value zero = constIndex(b, 0);
   forLoop(b, zero, dim(b, indices, 1), [&](ImplicitLocOpBuilder &b, Value j) {
-    forLoop(b, zero, dim(b, indices, 0),
-            [&](ImplicitLocOpBuilder &b, Value t) {
-              Value e = toIndex(
-                  b, memref::LoadOp::create(b, indices, ValueRange{t, j}));
-              body(b, t, j, e);
-            });
+    forLoop(b, zero, dim(b, indices, 0), [&](ImplicitLocOpBuilder &b, Value t) {
+      Value e =
+          toIndex(b, memref::LoadOp::create(b, indices, ValueRange{t, j}));
+      body(b, t, j, e);
+    });
   });
 }
 
@@ -75,8 +74,7 @@ void lowering::lowerDispatchCapacity(RewriterBase &rewriter,
   fillBuffer(b, counts, constI32(b, 0));
 
   forAssignmentsInPriorityOrder(
-      b, indices,
-      [&](ImplicitLocOpBuilder &b, Value t, Value j, Value e) {
+      b, indices, [&](ImplicitLocOpBuilder &b, Value t, Value j, Value e) {
         Value slot = bumpCounter(b, counts, e);
         Value fits = arith::CmpIOp::create(b, arith::CmpIPredicate::slt,
                                            toIndex(b, slot), capacity);
@@ -84,8 +82,7 @@ void lowering::lowerDispatchCapacity(RewriterBase &rewriter,
             b, fits,
             [&](ImplicitLocOpBuilder &b) {
               memref::StoreOp::create(b, slot, slots, ValueRange{t, j});
-              copyRow(b, x, t, buffer, ValueRange{e, toIndex(b, slot)},
-                      hidden);
+              copyRow(b, x, t, buffer, ValueRange{e, toIndex(b, slot)}, hidden);
             },
             [&](ImplicitLocOpBuilder &b) {
               memref::StoreOp::create(b, constI32(b, -1), slots,
@@ -93,10 +90,10 @@ void lowering::lowerDispatchCapacity(RewriterBase &rewriter,
             });
       });
 
-  rewriter.replaceOp(op, ValueRange{asResult(b, buffer, bufferType),
-                                    asResult(b, slots, op.getSlots().getType()),
-                                    asResult(b, counts,
-                                             op.getCounts().getType())});
+  rewriter.replaceOp(op,
+                     ValueRange{asResult(b, buffer, bufferType),
+                                asResult(b, slots, op.getSlots().getType()),
+                                asResult(b, counts, op.getCounts().getType())});
 }
 
 void lowering::lowerDispatchSorted(RewriterBase &rewriter,
@@ -126,10 +123,9 @@ void lowering::lowerDispatchSorted(RewriterBase &rewriter,
   fillBuffer(b, cursor, constI32(b, 0));
 
   // Counting sort: histogram, then exclusive scan of the kept counts.
-  forAssignmentsInPriorityOrder(
-      b, indices, [&](ImplicitLocOpBuilder &b, Value, Value, Value e) {
-        bumpCounter(b, counts, e);
-      });
+  forAssignmentsInPriorityOrder(b, indices,
+                                [&](ImplicitLocOpBuilder &b, Value, Value,
+                                    Value e) { bumpCounter(b, counts, e); });
   Value capacity = op.getCapacity();
   memref::StoreOp::create(b, constI32(b, 0), offsets, ValueRange{zero});
   reduceLoop(b, zero, experts, ValueRange{constI32(b, 0)},
@@ -148,7 +144,8 @@ void lowering::lowerDispatchSorted(RewriterBase &rewriter,
         Value c = bumpCounter(b, cursor, e);
         Value begin = memref::LoadOp::create(b, offsets, ValueRange{e});
         Value end = memref::LoadOp::create(
-            b, offsets, ValueRange{arith::AddIOp::create(b, e, constIndex(b, 1))});
+            b, offsets,
+            ValueRange{arith::AddIOp::create(b, e, constIndex(b, 1))});
         Value pos = arith::AddIOp::create(b, begin, c);
         Value fits =
             arith::CmpIOp::create(b, arith::CmpIPredicate::slt, pos, end);

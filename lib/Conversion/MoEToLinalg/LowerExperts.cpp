@@ -29,8 +29,8 @@ struct RowWindow {
 /// out rows = FFN_e(in rows), for one expert.
 void emitExpertFFN(ImplicitLocOpBuilder &b, ExpertsOp op, Value tokens,
                    Value out, ArrayRef<Value> weights, Value e,
-                   const RowWindow &rows, Value hGate, Value hUp,
-                   Value hidden, Value ffn) {
+                   const RowWindow &rows, Value hGate, Value hUp, Value hidden,
+                   Value ffn) {
   bool gated = op.isGated();
   auto rowIndex = [&](ImplicitLocOpBuilder &b, Value i) {
     SmallVector<Value> at(rows.prefix);
@@ -114,8 +114,8 @@ void lowering::lowerExperts(RewriterBase &rewriter, ExpertsOp op) {
   auto scratchType = RankedTensorType::get(
       {ShapedType::kDynamic, ShapedType::kDynamic}, b.getF32Type());
   Value hGate = allocBuffer(b, scratchType, {maxRows, ffn});
-  Value hUp = op.isGated() ? allocBuffer(b, scratchType, {maxRows, ffn})
-                           : Value();
+  Value hUp =
+      op.isGated() ? allocBuffer(b, scratchType, {maxRows, ffn}) : Value();
 
   Value offsets = op.getOffsets() ? readBuffer(b, op.getOffsets()) : Value();
   forLoop(b, zero, numExperts, [&](ImplicitLocOpBuilder &b, Value e) {
@@ -126,8 +126,8 @@ void lowering::lowerExperts(RewriterBase &rewriter, ExpertsOp op) {
         rows = arith::MinSIOp::create(
             b, toIndex(b, memref::LoadOp::create(b, counts, ValueRange{e})),
             maxRows);
-      emitExpertFFN(b, op, tokens, out, weights, e,
-                    RowWindow{{e}, zero, rows}, hGate, hUp, hidden, ffn);
+      emitExpertFFN(b, op, tokens, out, weights, e, RowWindow{{e}, zero, rows},
+                    hGate, hUp, hidden, ffn);
       return;
     }
     Value begin = toIndex(b, memref::LoadOp::create(b, offsets, ValueRange{e}));

@@ -58,8 +58,8 @@ void lowering::lowerRoute(RewriterBase &rewriter, RouteOp op) {
   ImplicitLocOpBuilder b(op.getLoc(), rewriter);
   Value x = readBuffer(b, op.getHidden());
   Value wg = readBuffer(b, op.getRouterWeight());
-  Value routerBias = op.getRouterBias() ? readBuffer(b, op.getRouterBias())
-                                        : Value();
+  Value routerBias =
+      op.getRouterBias() ? readBuffer(b, op.getRouterBias()) : Value();
   Value scoreBias =
       op.getScoreBias() ? readBuffer(b, op.getScoreBias()) : Value();
   int64_t numExperts = op.getNumExperts();
@@ -81,9 +81,9 @@ void lowering::lowerRoute(RewriterBase &rewriter, RouteOp op) {
   auto scratch = [&](int64_t n, Type t) {
     return allocBuffer(b, RankedTensorType::get({n}, t), {});
   };
-  Value scores = scratch(numExperts, f32);  // Router scores s (or p).
-  Value choice = scratch(numExperts, f32);  // s' used for selection.
-  Value taken = scratch(numExperts, i32);   // 1 once chosen.
+  Value scores = scratch(numExperts, f32); // Router scores s (or p).
+  Value choice = scratch(numExperts, f32); // s' used for selection.
+  Value taken = scratch(numExperts, i32);  // 1 once chosen.
   int64_t numGroups = op.getNGroup().value_or(1);
   Value groupScore = scratch(numGroups, f32);
   Value groupKept = scratch(numGroups, i32);
@@ -158,10 +158,10 @@ void lowering::lowerRoute(RewriterBase &rewriter, RouteOp op) {
             [&](ImplicitLocOpBuilder &b, Value i, ValueRange acc) {
               Value e = arith::AddIOp::create(b, base, i);
               Value v = memref::LoadOp::create(b, choice, ValueRange{e});
-              Value gt1 = arith::CmpFOp::create(b, arith::CmpFPredicate::OGT,
-                                                v, acc[0]);
-              Value gt2 = arith::CmpFOp::create(b, arith::CmpFPredicate::OGT,
-                                                v, acc[1]);
+              Value gt1 = arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, v,
+                                                acc[0]);
+              Value gt2 = arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, v,
+                                                acc[1]);
               Value top1 = arith::SelectOp::create(b, gt1, v, acc[0]);
               Value second = arith::SelectOp::create(b, gt2, v, acc[1]);
               Value top2 = arith::SelectOp::create(b, gt1, acc[0], second);
@@ -220,15 +220,15 @@ void lowering::lowerRoute(RewriterBase &rewriter, RouteOp op) {
     Value denom = sum;
     if (sigmoid)
       denom = arith::AddFOp::create(b, denom, constF32(b, 1e-20));
-    forLoop(b, zero, constIndex(b, topK), [&](ImplicitLocOpBuilder &b,
-                                               Value j) {
-      Value w = memref::LoadOp::create(b, weights, ValueRange{t, j});
-      if (op.getNormalize())
-        w = arith::DivFOp::create(b, w, denom);
-      if (scale != 1.0)
-        w = arith::MulFOp::create(b, w, constF32(b, scale));
-      memref::StoreOp::create(b, w, weights, ValueRange{t, j});
-    });
+    forLoop(b, zero, constIndex(b, topK),
+            [&](ImplicitLocOpBuilder &b, Value j) {
+              Value w = memref::LoadOp::create(b, weights, ValueRange{t, j});
+              if (op.getNormalize())
+                w = arith::DivFOp::create(b, w, denom);
+              if (scale != 1.0)
+                w = arith::MulFOp::create(b, w, constF32(b, scale));
+              memref::StoreOp::create(b, w, weights, ValueRange{t, j});
+            });
   });
 
   Value indicesTensor = asResult(b, indices, op.getIndices().getType());

@@ -28,8 +28,7 @@ Value lowering::allocBuffer(ImplicitLocOpBuilder &b, RankedTensorType type,
   return memref::AllocOp::create(b, memrefType, dynamicSizes);
 }
 
-void lowering::fillBuffer(ImplicitLocOpBuilder &b, Value buffer,
-                          Value value) {
+void lowering::fillBuffer(ImplicitLocOpBuilder &b, Value buffer, Value value) {
   linalg::FillOp::create(b, ValueRange{value}, ValueRange{buffer});
 }
 
@@ -59,9 +58,8 @@ Value lowering::toI32(ImplicitLocOpBuilder &b, Value index) {
   return arith::IndexCastOp::create(b, b.getI32Type(), index);
 }
 
-void lowering::forLoop(
-    ImplicitLocOpBuilder &b, Value lb, Value ub,
-    function_ref<void(ImplicitLocOpBuilder &, Value)> body) {
+void lowering::forLoop(ImplicitLocOpBuilder &b, Value lb, Value ub,
+                       function_ref<void(ImplicitLocOpBuilder &, Value)> body) {
   Value one = constIndex(b, 1);
   scf::ForOp::create(b, lb, ub, one, ValueRange{},
                      [&](OpBuilder &nb, Location loc, Value iv, ValueRange) {
@@ -85,10 +83,9 @@ ValueRange lowering::reduceLoop(
   return loop.getResults();
 }
 
-void lowering::ifThenElse(
-    ImplicitLocOpBuilder &b, Value cond,
-    function_ref<void(ImplicitLocOpBuilder &)> thenBody,
-    function_ref<void(ImplicitLocOpBuilder &)> elseBody) {
+void lowering::ifThenElse(ImplicitLocOpBuilder &b, Value cond,
+                          function_ref<void(ImplicitLocOpBuilder &)> thenBody,
+                          function_ref<void(ImplicitLocOpBuilder &)> elseBody) {
   auto thenBuilder = [&](OpBuilder &nb, Location loc) {
     ImplicitLocOpBuilder ib(loc, nb);
     thenBody(ib);
@@ -98,18 +95,17 @@ void lowering::ifThenElse(
     scf::IfOp::create(b, cond, thenBuilder);
     return;
   }
-  scf::IfOp::create(b, cond, thenBuilder,
-                    [&](OpBuilder &nb, Location loc) {
-                      ImplicitLocOpBuilder ib(loc, nb);
-                      elseBody(ib);
-                      scf::YieldOp::create(ib);
-                    });
+  scf::IfOp::create(b, cond, thenBuilder, [&](OpBuilder &nb, Location loc) {
+    ImplicitLocOpBuilder ib(loc, nb);
+    elseBody(ib);
+    scf::YieldOp::create(ib);
+  });
 }
 
 static arith::FastMathFlagsAttr reassocContract(ImplicitLocOpBuilder &b) {
-  return arith::FastMathFlagsAttr::get(
-      b.getContext(),
-      arith::FastMathFlags::reassoc | arith::FastMathFlags::contract);
+  return arith::FastMathFlagsAttr::get(b.getContext(),
+                                       arith::FastMathFlags::reassoc |
+                                           arith::FastMathFlags::contract);
 }
 
 Value lowering::fastAdd(ImplicitLocOpBuilder &b, Value x, Value y) {
@@ -124,30 +120,29 @@ namespace {
 /// C[i0 + r, j0 + c] for r < rows, c < cols: one register block. The k loop
 /// carries rows * cols accumulators; with reassociation allowed LLVM
 /// vectorizes it, so each loaded A and B vector feeds several FMAs.
-void emitMatmulBlock(ImplicitLocOpBuilder &b, Value i0, Value j0,
-                     int64_t rows, int64_t cols, Value kSize,
-                     const Load2D &loadA, const Load2D &loadB,
-                     const Store2D &storeC) {
+void emitMatmulBlock(ImplicitLocOpBuilder &b, Value i0, Value j0, int64_t rows,
+                     int64_t cols, Value kSize, const Load2D &loadA,
+                     const Load2D &loadB, const Store2D &storeC) {
   Value zero = constF32(b, 0.0);
   SmallVector<Value> inits(rows * cols, zero);
   auto offset = [&](ImplicitLocOpBuilder &b, Value base, int64_t d) {
     return d == 0 ? base : arith::AddIOp::create(b, base, constIndex(b, d));
   };
-  ValueRange acc = reduceLoop(
-      b, constIndex(b, 0), kSize, inits,
-      [&](ImplicitLocOpBuilder &bk, Value k, ValueRange args) {
-        SmallVector<Value> a, bv;
-        for (int64_t r = 0; r < rows; ++r)
-          a.push_back(loadA(bk, offset(bk, i0, r), k));
-        for (int64_t c = 0; c < cols; ++c)
-          bv.push_back(loadB(bk, offset(bk, j0, c), k));
-        SmallVector<Value> next;
-        for (int64_t r = 0; r < rows; ++r)
-          for (int64_t c = 0; c < cols; ++c)
-            next.push_back(
-                fastAdd(bk, args[r * cols + c], fastMul(bk, a[r], bv[c])));
-        return next;
-      });
+  ValueRange acc =
+      reduceLoop(b, constIndex(b, 0), kSize, inits,
+                 [&](ImplicitLocOpBuilder &bk, Value k, ValueRange args) {
+                   SmallVector<Value> a, bv;
+                   for (int64_t r = 0; r < rows; ++r)
+                     a.push_back(loadA(bk, offset(bk, i0, r), k));
+                   for (int64_t c = 0; c < cols; ++c)
+                     bv.push_back(loadB(bk, offset(bk, j0, c), k));
+                   SmallVector<Value> next;
+                   for (int64_t r = 0; r < rows; ++r)
+                     for (int64_t c = 0; c < cols; ++c)
+                       next.push_back(fastAdd(bk, args[r * cols + c],
+                                              fastMul(bk, a[r], bv[c])));
+                   return next;
+                 });
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t c = 0; c < cols; ++c)
       storeC(b, offset(b, i0, r), offset(b, j0, c), acc[r * cols + c]);
@@ -172,9 +167,9 @@ Value roundDown(ImplicitLocOpBuilder &b, Value n, int64_t step) {
 
 } // namespace
 
-void lowering::emitMatmulTransposedB(ImplicitLocOpBuilder &b, Value m,
-                                     Value n, Value kSize,
-                                     const Load2D &loadA, const Load2D &loadB,
+void lowering::emitMatmulTransposedB(ImplicitLocOpBuilder &b, Value m, Value n,
+                                     Value kSize, const Load2D &loadA,
+                                     const Load2D &loadB,
                                      const Store2D &storeC) {
   // 2 x 4 register blocks: 8 accumulators plus the 6 loaded vectors fit
   // AVX2's 16 registers (4 x 4 spilled and measured 24% slower at T = 4096).
@@ -187,9 +182,9 @@ void lowering::emitMatmulTransposedB(ImplicitLocOpBuilder &b, Value m,
   Value zero = constIndex(b, 0);
   Value mMain = roundDown(b, m, kRows);
   Value nMain = roundDown(b, n, kCols);
-  Value chunk = arith::DivUIOp::create(b, constIndex(b, 262144),
-                                       arith::MaxUIOp::create(b, kSize,
-                                                              constIndex(b, 1)));
+  Value chunk = arith::DivUIOp::create(
+      b, constIndex(b, 262144),
+      arith::MaxUIOp::create(b, kSize, constIndex(b, 1)));
   chunk = roundDown(b, chunk, kRows);
   chunk = arith::MaxUIOp::create(b, chunk, constIndex(b, kRows));
   chunk = arith::MinUIOp::create(b, chunk, constIndex(b, 256));
@@ -216,8 +211,8 @@ void lowering::emitMatmulTransposedB(ImplicitLocOpBuilder &b, Value m,
                         });
                 forStep(ib, tailBegin, rowEnd, 1,
                         [&](ImplicitLocOpBuilder &b, Value i) {
-                          emitMatmulBlock(b, i, j, 1, cols, kSize, loadA,
-                                          loadB, storeC);
+                          emitMatmulBlock(b, i, j, 1, cols, kSize, loadA, loadB,
+                                          storeC);
                         });
               });
         };

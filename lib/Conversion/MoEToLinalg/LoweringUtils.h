@@ -47,11 +47,10 @@ void forLoop(ImplicitLocOpBuilder &b, Value lb, Value ub,
 
 /// A loop-carried reduction: returns the final values of `inits` after
 /// for iv in [lb, ub): args = body(iv, args).
-ValueRange
-reduceLoop(ImplicitLocOpBuilder &b, Value lb, Value ub, ValueRange inits,
-           function_ref<SmallVector<Value>(ImplicitLocOpBuilder &, Value,
-                                           ValueRange)>
-               body);
+ValueRange reduceLoop(
+    ImplicitLocOpBuilder &b, Value lb, Value ub, ValueRange inits,
+    function_ref<SmallVector<Value>(ImplicitLocOpBuilder &, Value, ValueRange)>
+        body);
 
 /// if cond { thenBody } [else { elseBody }].
 void ifThenElse(ImplicitLocOpBuilder &b, Value cond,

@@ -33,8 +33,8 @@ LogicalResult checkSupported(Operation *op) {
     return op->emitOpError(
         "has no layout yet: run moe-static-capacity or moe-dynamic-shapes "
         "before moe-lower-to-linalg");
-  for (Type type : llvm::concat<Type>(op->getOperandTypes(),
-                                      op->getResultTypes())) {
+  for (Type type :
+       llvm::concat<Type>(op->getOperandTypes(), op->getResultTypes())) {
     auto tensor = dyn_cast<RankedTensorType>(type);
     if (!tensor)
       continue;

@@ -37,9 +37,9 @@ void MoEDialect::initialize() {
       >();
 }
 
-LogicalResult
-GroupedType::verify(function_ref<InFlightDiagnostic()> emitError,
-                    int64_t numExperts, int64_t hidden, Type elementType) {
+LogicalResult GroupedType::verify(function_ref<InFlightDiagnostic()> emitError,
+                                  int64_t numExperts, int64_t hidden,
+                                  Type elementType) {
   if (numExperts <= 0)
     return emitError() << "!moe.grouped expects a positive number of experts, "
                           "got "

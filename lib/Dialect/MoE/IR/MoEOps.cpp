@@ -41,13 +41,13 @@ public:
     auto type = cast<RankedTensorType>(value.getType());
     if (type.getRank() == rank)
       return success();
-    return op->emitOpError() << "expects '" << name << "' to have rank "
-                             << rank << ", got " << type;
+    return op->emitOpError() << "expects '" << name << "' to have rank " << rank
+                             << ", got " << type;
   }
 
   /// Dimension `idx` of `value` must equal `expected` (named `what`).
-  LogicalResult dim(StringRef name, Value value, unsigned idx,
-                    int64_t expected, StringRef what) {
+  LogicalResult dim(StringRef name, Value value, unsigned idx, int64_t expected,
+                    StringRef what) {
     auto type = cast<RankedTensorType>(value.getType());
     int64_t actual = type.getDimSize(idx);
     if (ShapedType::isDynamic(actual) || ShapedType::isDynamic(expected) ||
@@ -79,9 +79,7 @@ int64_t dimOf(Value v, unsigned idx) {
 }
 
 /// Merges two possibly-dynamic sizes: the static one wins.
-int64_t merge(int64_t a, int64_t b) {
-  return ShapedType::isDynamic(a) ? b : a;
-}
+int64_t merge(int64_t a, int64_t b) { return ShapedType::isDynamic(a) ? b : a; }
 
 /// The router invariants shared by moe.layer and moe.route. Sets `numTokens`
 /// and `hidden` from the operands.
@@ -129,20 +127,20 @@ LogicalResult verifyRouter(OpTy op, int64_t &numTokens, int64_t &hidden,
     return success();
   }
   if (!op.getNGroup() || !op.getTopkGroup())
-    return op.emitOpError() << "selection = "
-                            << stringifySelection(op.getSelection())
-                            << " requires both 'n_group' and 'topk_group'";
+    return op.emitOpError()
+           << "selection = " << stringifySelection(op.getSelection())
+           << " requires both 'n_group' and 'topk_group'";
   int64_t nGroup = *op.getNGroup();
   int64_t topkGroup = *op.getTopkGroup();
   if (nGroup <= 0)
     return op.emitOpError() << "expects n_group > 0, got " << nGroup;
   if (numExperts % nGroup != 0)
-    return op.emitOpError() << "expects the number of experts (" << numExperts
-                            << ") to be divisible by n_group (" << nGroup
-                            << ")";
+    return op.emitOpError()
+           << "expects the number of experts (" << numExperts
+           << ") to be divisible by n_group (" << nGroup << ")";
   if (topkGroup < 1 || topkGroup > nGroup)
-    return op.emitOpError() << "expects 1 <= topk_group <= n_group ("
-                            << nGroup << "), got topk_group = " << topkGroup;
+    return op.emitOpError() << "expects 1 <= topk_group <= n_group (" << nGroup
+                            << "), got topk_group = " << topkGroup;
   int64_t groupSize = numExperts / nGroup;
   if (topK > topkGroup * groupSize)
     return op.emitOpError()
@@ -164,8 +162,8 @@ template <typename OpTy> LogicalResult verifyCapacity(OpTy op) {
   // The I64Attr getters are unsigned: read the signed value.
   if (IntegerAttr cap = op.getExpertCapacityAttr())
     if (cap.getInt() <= 0)
-      return op.emitOpError() << "expects expert_capacity > 0, got "
-                              << cap.getInt();
+      return op.emitOpError()
+             << "expects expert_capacity > 0, got " << cap.getInt();
   if (op.getCapacityFactor() && op.getExpertCapacity())
     return op.emitOpError("expects at most one of 'capacity_factor' and "
                           "'expert_capacity'");
@@ -211,8 +209,7 @@ LogicalResult verifyAssignments(Operation *op, StringRef name, Value value,
 }
 
 /// Passthrough needs the tokens; zero must not have them.
-LogicalResult verifyDropPolicy(Operation *op, DropPolicy policy,
-                               Value hidden) {
+LogicalResult verifyDropPolicy(Operation *op, DropPolicy policy, Value hidden) {
   if (policy == DropPolicy::Passthrough && !hidden)
     return op->emitOpError("drop_policy = passthrough requires the "
                            "'passthrough' tokens operand");
@@ -259,8 +256,8 @@ LogicalResult LayerOp::verify() {
   int64_t numTokens, hidden, numExperts;
   if (failed(verifyRouter(*this, numTokens, hidden, numExperts)) ||
       failed(verifyCapacity(*this)) ||
-      failed(verifyExpertWeights(*this, getExpertWeights(), numExperts,
-                                 hidden)))
+      failed(
+          verifyExpertWeights(*this, getExpertWeights(), numExperts, hidden)))
     return failure();
   if (getDropPolicy() == DropPolicy::Passthrough && !hasCapacity())
     return emitOpError("drop_policy = passthrough requires a capacity limit "
@@ -340,8 +337,8 @@ LogicalResult ExpertsOp::verify() {
                          << tokensType << ", got " << getResult().getType();
   if (auto grouped = dyn_cast<GroupedType>(tokensType)) {
     for (Value w : getWeights())
-      if (failed(sameElementType(*this, "weights", w,
-                                 grouped.getElementType())))
+      if (failed(
+              sameElementType(*this, "weights", w, grouped.getElementType())))
         return failure();
     if (getOffsets())
       return emitOpError("'offsets' are only valid with sorted rows "
@@ -352,10 +349,9 @@ LogicalResult ExpertsOp::verify() {
     return verifyExpertWeights(*this, getWeights(), grouped.getNumExperts(),
                                grouped.getHidden());
   }
-  Type tokenElement =
-      isa<GroupedType>(tokensType)
-          ? cast<GroupedType>(tokensType).getElementType()
-          : cast<RankedTensorType>(tokensType).getElementType();
+  Type tokenElement = isa<GroupedType>(tokensType)
+                          ? cast<GroupedType>(tokensType).getElementType()
+                          : cast<RankedTensorType>(tokensType).getElementType();
   for (Value w : getWeights())
     if (failed(sameElementType(*this, "weights", w, tokenElement)))
       return failure();
@@ -398,8 +394,7 @@ LogicalResult ExpertsOp::verify() {
     if (!ShapedType::isDynamic(numOffsets) &&
         !ShapedType::isDynamic(numExperts) && numOffsets != numExperts + 1)
       return emitOpError() << "expects 'offsets' to have E + 1 = "
-                           << numExperts + 1 << " entries, got "
-                           << numOffsets;
+                           << numExperts + 1 << " entries, got " << numOffsets;
     return success();
   }
   return emitOpError() << "expects tokens as !moe.grouped, a [E, C, D] "
@@ -415,11 +410,11 @@ LogicalResult CombineOp::verify() {
     return failure();
   int64_t numTokens = merge(dimOf(getResult(), 0), dimOf(getIndices(), 0));
   int64_t topK = dimOf(getIndices(), 1);
-  if (failed(verifyAssignments(*this, "indices", getIndices(), numTokens,
-                               topK)) ||
-      failed(verifyCombineOutputs(*this, getWeights(), getResult(),
-                                  getHidden(), getDropPolicy(), numTokens,
-                                  topK, grouped.getHidden())))
+  if (failed(
+          verifyAssignments(*this, "indices", getIndices(), numTokens, topK)) ||
+      failed(verifyCombineOutputs(*this, getWeights(), getResult(), getHidden(),
+                                  getDropPolicy(), numTokens, topK,
+                                  grouped.getHidden())))
     return failure();
   return sameElementType(*this, "result", getResult(),
                          grouped.getElementType());
@@ -439,8 +434,8 @@ LogicalResult DispatchCapacityOp::verify() {
   int64_t numTokens = dimOf(getHidden(), 0);
   int64_t topK = dimOf(getIndices(), 1);
   int64_t numExperts = merge(dimOf(getBuffer(), 0), dimOf(getCounts(), 0));
-  if (failed(verifyAssignments(*this, "indices", getIndices(), numTokens,
-                               topK)) ||
+  if (failed(
+          verifyAssignments(*this, "indices", getIndices(), numTokens, topK)) ||
       failed(verifyAssignments(*this, "slots", getSlots(), numTokens, topK)) ||
       failed(check.dim("buffer", getBuffer(), 0, numExperts,
                        "number of experts E")) ||
@@ -465,8 +460,8 @@ LogicalResult CombineCapacityOp::verify() {
   int64_t topK = dimOf(getIndices(), 1);
   int64_t hidden = dimOf(getBuffer(), 2);
   if (failed(verifyAssignments(*this, "slots", getSlots(), numTokens, topK)) ||
-      failed(verifyAssignments(*this, "indices", getIndices(), numTokens,
-                               topK)))
+      failed(
+          verifyAssignments(*this, "indices", getIndices(), numTokens, topK)))
     return failure();
   return verifyCombineOutputs(*this, getWeights(), getResult(), getHidden(),
                               getDropPolicy(), numTokens, topK, hidden);
@@ -490,18 +485,17 @@ LogicalResult DispatchSortedOp::verify() {
   if (ShapedType::isDynamic(numExperts))
     return emitOpError("expects a static number of experts (the size of "
                        "'counts')");
-  int64_t numRows = ShapedType::isDynamic(numTokens) ||
-                            ShapedType::isDynamic(topK)
-                        ? ShapedType::kDynamic
-                        : numTokens * topK;
-  if (failed(verifyAssignments(*this, "indices", getIndices(), numTokens,
-                               topK)) ||
+  int64_t numRows =
+      ShapedType::isDynamic(numTokens) || ShapedType::isDynamic(topK)
+          ? ShapedType::kDynamic
+          : numTokens * topK;
+  if (failed(
+          verifyAssignments(*this, "indices", getIndices(), numTokens, topK)) ||
       failed(verifyAssignments(*this, "positions", getPositions(), numTokens,
                                topK)) ||
       failed(check.shape("rows", getRows(), {numRows, dimOf(getHidden(), 1)},
                          {"T * top_k", "hidden size D"})) ||
-      failed(check.shape("offsets", getOffsets(), {numExperts + 1},
-                         {"E + 1"})))
+      failed(check.shape("offsets", getOffsets(), {numExperts + 1}, {"E + 1"})))
     return failure();
   return sameElementType(*this, "rows", getRows(),
                          getHidden().getType().getElementType());

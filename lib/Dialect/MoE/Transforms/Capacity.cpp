@@ -17,8 +17,12 @@ using namespace mlir;
 using namespace mlir::moe;
 
 namespace {
-int64_t numTokensOf(DispatchOp op) { return op.getHidden().getType().getDimSize(0); }
-int64_t topKOf(DispatchOp op) { return op.getIndices().getType().getDimSize(1); }
+int64_t numTokensOf(DispatchOp op) {
+  return op.getHidden().getType().getDimSize(0);
+}
+int64_t topKOf(DispatchOp op) {
+  return op.getIndices().getType().getDimSize(1);
+}
 } // namespace
 
 std::optional<int64_t> mlir::moe::getStaticCapacity(DispatchOp op) {
@@ -63,8 +67,8 @@ Value mlir::moe::buildCapacity(OpBuilder &b, Location loc, DispatchOp op) {
     Value tf = arith::SIToFPOp::create(b, loc, f64, t);
     Value c = arith::MulFOp::create(b, loc, constF(cf->convertToDouble()), tf);
     c = arith::MulFOp::create(b, loc, c, constF(topKOf(op)));
-    c = arith::DivFOp::create(
-        b, loc, c, constF(op.getResult().getType().getNumExperts()));
+    c = arith::DivFOp::create(b, loc, c,
+                              constF(op.getResult().getType().getNumExperts()));
     c = math::CeilOp::create(b, loc, c);
     Value ci = arith::FPToSIOp::create(b, loc, b.getI64Type(), c);
     ci = arith::IndexCastOp::create(b, loc, b.getIndexType(), ci);

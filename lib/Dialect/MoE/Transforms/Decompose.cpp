@@ -26,9 +26,8 @@ Value stackAsOneExpert(OpBuilder &b, Location loc, Value weight) {
   auto type = cast<RankedTensorType>(weight.getType());
   auto stacked = RankedTensorType::get(
       {1, type.getDimSize(0), type.getDimSize(1)}, type.getElementType());
-  return tensor::ExpandShapeOp::create(b, loc, stacked, weight,
-                                       SmallVector<ReassociationIndices>{
-                                           {0, 1}, {2}});
+  return tensor::ExpandShapeOp::create(
+      b, loc, stacked, weight, SmallVector<ReassociationIndices>{{0, 1}, {2}});
 }
 
 /// The shared expert: a dense gated FFN over all T tokens, emitted as a
@@ -38,8 +37,7 @@ Value buildSharedExpert(OpBuilder &b, Location loc, LayerOp layer) {
   auto hiddenType = cast<RankedTensorType>(hidden.getType());
   Value numTokens = tensor::DimOp::create(b, loc, hidden, 0);
   Value zero = arith::ConstantIntOp::create(b, loc, 0, 32);
-  Value end =
-      arith::IndexCastOp::create(b, loc, b.getI32Type(), numTokens);
+  Value end = arith::IndexCastOp::create(b, loc, b.getI32Type(), numTokens);
   Value offsets = tensor::FromElementsOp::create(
       b, loc, RankedTensorType::get({2}, b.getI32Type()),
       ValueRange{zero, end});
@@ -61,8 +59,7 @@ Value buildSharedGate(OpBuilder &b, Location loc, Value hidden, Value w) {
     dynSizes.push_back(tensor::DimOp::create(b, loc, hidden, 0));
   Value empty = tensor::EmptyOp::create(b, loc, gateType, dynSizes);
   Value zero = arith::ConstantOp::create(b, loc, b.getFloatAttr(f, 0.0));
-  Value init =
-      linalg::FillOp::create(b, loc, zero, empty).getResult(0);
+  Value init = linalg::FillOp::create(b, loc, zero, empty).getResult(0);
   MLIRContext *ctx = b.getContext();
   AffineExpr t, d;
   bindDims(ctx, t, d);
@@ -139,8 +136,8 @@ void decompose(RewriterBase &rewriter, LayerOp layer) {
       rewriter, loc, indicesType, weightsType, layer.getHidden(),
       layer.getRouterWeight(), layer.getRouterBias(), layer.getScoreBias(),
       layer.getTopKAttr(), layer.getScoringAttr(), layer.getSelectionAttr(),
-      layer.getNGroupAttr(), layer.getTopkGroupAttr(),
-      layer.getNormalizeAttr(), layer.getRoutedScalingFactorAttr());
+      layer.getNGroupAttr(), layer.getTopkGroupAttr(), layer.getNormalizeAttr(),
+      layer.getRoutedScalingFactorAttr());
 
   auto groupedType =
       GroupedType::get(rewriter.getContext(), layer.getNumExperts(),
@@ -149,15 +146,15 @@ void decompose(RewriterBase &rewriter, LayerOp layer) {
       rewriter, loc, groupedType, layer.getHidden(), route.getIndices(),
       layer.getCapacityFactorAttr(), layer.getExpertCapacityAttr(),
       layer.getMinCapacityAttr());
-  auto experts = ExpertsOp::create(rewriter, loc, groupedType, dispatch,
-                                   /*offsets=*/Value(), /*counts=*/Value(),
-                                   layer.getExpertWeights(),
-                                   layer.getActivationAttr());
+  auto experts =
+      ExpertsOp::create(rewriter, loc, groupedType, dispatch,
+                        /*offsets=*/Value(), /*counts=*/Value(),
+                        layer.getExpertWeights(), layer.getActivationAttr());
   bool passthrough = layer.getDropPolicy() == DropPolicy::Passthrough;
-  Value result = CombineOp::create(
-      rewriter, loc, layer.getType(), experts, route.getIndices(),
-      route.getWeights(), passthrough ? layer.getHidden() : Value(),
-      layer.getDropPolicyAttr());
+  Value result = CombineOp::create(rewriter, loc, layer.getType(), experts,
+                                   route.getIndices(), route.getWeights(),
+                                   passthrough ? layer.getHidden() : Value(),
+                                   layer.getDropPolicyAttr());
 
   if (!layer.getSharedWeights().empty()) {
     Value shared = buildSharedExpert(rewriter, loc, layer);
@@ -172,8 +169,7 @@ void decompose(RewriterBase &rewriter, LayerOp layer) {
   rewriter.replaceOp(layer, result);
 }
 
-struct MoEDecomposePass
-    : public moe::impl::MoEDecomposeBase<MoEDecomposePass> {
+struct MoEDecomposePass : public moe::impl::MoEDecomposeBase<MoEDecomposePass> {
   void runOnOperation() override {
     SmallVector<LayerOp> layers;
     getOperation()->walk([&](LayerOp op) { layers.push_back(op); });

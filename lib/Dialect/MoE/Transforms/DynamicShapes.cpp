@@ -21,8 +21,7 @@ namespace {
 
 class SortedLowering : public LayoutLowering {
 public:
-  ConcreteGroups lowerDispatch(RewriterBase &rewriter,
-                               DispatchOp op) override {
+  ConcreteGroups lowerDispatch(RewriterBase &rewriter, DispatchOp op) override {
     Location loc = op.getLoc();
     GroupedType grouped = op.getResult().getType();
     auto indicesType = op.getIndices().getType();
@@ -43,16 +42,15 @@ public:
     auto dispatch = DispatchSortedOp::create(
         rewriter, loc, rowsType, offsetsType, indicesType.clone(i32),
         countsType, op.getHidden(), op.getIndices(), cap);
-    return {dispatch.getRows(), dispatch.getOffsets(),
-            dispatch.getPositions(), Value()};
+    return {dispatch.getRows(), dispatch.getOffsets(), dispatch.getPositions(),
+            Value()};
   }
 
   Value lowerCombine(RewriterBase &rewriter, CombineOp op,
                      const ConcreteGroups &groups) override {
-    return CombineSortedOp::create(rewriter, op.getLoc(), op.getType(),
-                                   groups.tokens, groups.positions,
-                                   op.getWeights(), op.getHidden(),
-                                   op.getDropPolicyAttr());
+    return CombineSortedOp::create(
+        rewriter, op.getLoc(), op.getType(), groups.tokens, groups.positions,
+        op.getWeights(), op.getHidden(), op.getDropPolicyAttr());
   }
 };
 

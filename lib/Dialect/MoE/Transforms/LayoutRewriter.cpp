@@ -24,7 +24,8 @@ LogicalResult mlir::moe::rewriteGroupedChains(Operation *root,
   for (Operation *op : ops) {
     rewriter.setInsertionPoint(op);
     if (auto dispatch = dyn_cast<DispatchOp>(op)) {
-      concrete[dispatch.getResult()] = lowering.lowerDispatch(rewriter, dispatch);
+      concrete[dispatch.getResult()] =
+          lowering.lowerDispatch(rewriter, dispatch);
       continue;
     }
     if (auto experts = dyn_cast<ExpertsOp>(op)) {
@@ -34,10 +35,10 @@ LogicalResult mlir::moe::rewriteGroupedChains(Operation *root,
             "expects its !moe.grouped tokens to come from moe.dispatch or "
             "moe.experts");
       ConcreteGroups groups = it->second;
-      groups.tokens = ExpertsOp::create(
-          rewriter, experts.getLoc(), groups.tokens.getType(), groups.tokens,
-          groups.offsets, groups.counts, experts.getWeights(),
-          experts.getActivationAttr());
+      groups.tokens =
+          ExpertsOp::create(rewriter, experts.getLoc(), groups.tokens.getType(),
+                            groups.tokens, groups.offsets, groups.counts,
+                            experts.getWeights(), experts.getActivationAttr());
       concrete[experts.getResult()] = groups;
       continue;
     }
@@ -47,8 +48,8 @@ LogicalResult mlir::moe::rewriteGroupedChains(Operation *root,
       return combine.emitOpError(
           "expects its !moe.grouped operand to come from moe.dispatch or "
           "moe.experts");
-    rewriter.replaceOp(combine, lowering.lowerCombine(rewriter, combine,
-                                                      it->second));
+    rewriter.replaceOp(combine,
+                       lowering.lowerCombine(rewriter, combine, it->second));
   }
   // Erase the layout-free producers, users first.
   for (Operation *op : llvm::reverse(ops)) {

@@ -21,12 +21,10 @@ namespace {
 
 class CapacityLowering : public LayoutLowering {
 public:
-  ConcreteGroups lowerDispatch(RewriterBase &rewriter,
-                               DispatchOp op) override {
+  ConcreteGroups lowerDispatch(RewriterBase &rewriter, DispatchOp op) override {
     Location loc = op.getLoc();
     GroupedType grouped = op.getResult().getType();
-    int64_t capacity =
-        getStaticCapacity(op).value_or(ShapedType::kDynamic);
+    int64_t capacity = getStaticCapacity(op).value_or(ShapedType::kDynamic);
     auto bufferType = RankedTensorType::get(
         {grouped.getNumExperts(), capacity, grouped.getHidden()},
         grouped.getElementType());
@@ -44,10 +42,10 @@ public:
 
   Value lowerCombine(RewriterBase &rewriter, CombineOp op,
                      const ConcreteGroups &groups) override {
-    return CombineCapacityOp::create(
-        rewriter, op.getLoc(), op.getType(), groups.tokens, groups.positions,
-        op.getIndices(), op.getWeights(), op.getHidden(),
-        op.getDropPolicyAttr());
+    return CombineCapacityOp::create(rewriter, op.getLoc(), op.getType(),
+                                     groups.tokens, groups.positions,
+                                     op.getIndices(), op.getWeights(),
+                                     op.getHidden(), op.getDropPolicyAttr());
   }
 };
 
