@@ -107,6 +107,12 @@ HAND_WRITTEN = {
         {"D": 29, "F": 15, "E": 8, "k": 2, "capacity_factor": 1.25, "min_capacity": 4},
         [1, 7, 64, 1000, 4096],
     ),
+    # 1.1 * T * 1 / 10 is 11.000000000000002 in f64 at T = 100 and 50: C = 12,
+    # not 11, only if the compiler rounds exactly like the reference.
+    "capacity-rounding": (
+        {"D": 21, "F": 11, "E": 10, "k": 1, "capacity_factor": 1.1},
+        [50, 100],
+    ),
     "hot-expert-overflow": (
         {
             "T": 64,
