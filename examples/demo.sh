@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build}
 PYTHON=${PYTHON:-python3}
 BIN=$BUILD_DIR/bin
-OUT=demo-out
+OUT=${DEMO_OUT:-demo-out}
 CONFIG=examples/configs/mixtral-tiny.json
 TOKENS=${TOKENS:-256}
 export PYTHONPATH=$PWD/python
