@@ -47,6 +47,8 @@ def _activation(
 
 def _check_layer_range(cfg: dict, layer: int, key: str, default: int | None) -> None:
     n = _get(cfg, key, default)
+    if n is not None and (not isinstance(n, int) or isinstance(n, bool)):
+        raise MoecError(f"{key} must be an integer, got {n!r}")
     if layer < 0 or (n is not None and layer >= n):
         raise MoecError(f"layer {layer} is out of range ({key} = {n})")
 

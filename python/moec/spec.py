@@ -124,8 +124,24 @@ class LayerSpec:
             bad(f"expert_capacity must be positive, got {self.expert_capacity!r}")
         if self.min_capacity < 0:
             bad(f"min_capacity must be >= 0, got {self.min_capacity!r}")
-        if not math.isfinite(self.routed_scaling_factor):
-            bad("routed_scaling_factor must be finite")
+        if not (
+            math.isfinite(self.routed_scaling_factor) and self.routed_scaling_factor > 0
+        ):
+            bad(
+                f"routed_scaling_factor must be a finite number > 0, got {self.routed_scaling_factor!r}"
+            )
+        for key in ("n_group", "topk_group", "expert_capacity"):
+            v = getattr(self, key)
+            if v is not None and (not isinstance(v, int) or isinstance(v, bool)):
+                bad(f"{key} must be an integer, got {v!r}")
+        for key in ("min_capacity", "shared_ffn"):
+            v = getattr(self, key)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+                bad(f"{key} must be a non-negative integer, got {v!r}")
+        if self.drop_policy == "passthrough" and not self.has_capacity:
+            bad(
+                "drop_policy passthrough needs a capacity limit (capacity_factor or expert_capacity)"
+            )
         if len(self.expert_names) != (3 if self.gated else 2):
             bad(
                 "expert_names must be (gate, up, down) for gated and (in, out) for non-gated experts"
@@ -234,6 +250,8 @@ def spec_from_json(d: dict) -> tuple[LayerSpec, int]:
         tokens = None
         t_run = d.get("T_run", 16)
     elif isinstance(t, int) and not isinstance(t, bool):
+        if t <= 0:
+            raise MoecError(f'T must be a positive integer or "dynamic", got {t!r}')
         tokens = t
         t_run = d.get("T_run", t)
         if t_run != t:
@@ -242,10 +260,15 @@ def spec_from_json(d: dict) -> tuple[LayerSpec, int]:
         raise MoecError(f'T must be an integer or "dynamic", got {t!r}')
     if not isinstance(t_run, int) or t_run <= 0:
         raise MoecError(f"T_run must be a positive integer, got {t_run!r}")
+    for key in ("normalize", "gated", "router_bias", "score_bias", "shared_gate"):
+        if key in d and not isinstance(d[key], bool):
+            raise MoecError(
+                f"SPEC.json key {key} must be true or false, got {d[key]!r}"
+            )
     if "hot_expert" in d and not d.get("router_bias"):
         raise MoecError("hot_expert needs router_bias = true (it raises that bias)")
     gated = bool(d.get("gated", True))
-    shared_ffn = int(d.get("shared_F", d.get("F_s", 0)) or 0)
+    shared_ffn = d.get("shared_F", d.get("F_s", 0)) or 0
     cf = d.get("capacity_factor")
     spec = LayerSpec(
         hidden=d["D"],

@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "moert/model.h"
+#include "elf_check.h"
 #include "file_util.h"
 #include "moert/error.h"
 
@@ -30,6 +31,7 @@ std::unique_ptr<Model> Model::load(const std::string &Path) {
     throw Error(detail::cannotOpen(Path, errno));
   if (!S_ISREG(St.st_mode))
     throw Error("cannot open '" + Path + "': not a regular file");
+  detail::checkElfComplete(Path);
   // dlopen searches the library path for names without a slash.
   std::string DlPath = Path.find('/') == std::string::npos ? "./" + Path : Path;
   void *Handle = ::dlopen(DlPath.c_str(), RTLD_NOW | RTLD_LOCAL);

@@ -113,6 +113,11 @@ HAND_WRITTEN = {
         {"D": 21, "F": 11, "E": 10, "k": 1, "capacity_factor": 1.1},
         [50, 100],
     ),
+    # A factor so large that cf * T * k / E overflows int64: C must clamp to T.
+    "huge-capacity-factor": (
+        {"D": 16, "F": 8, "E": 4, "k": 2, "capacity_factor": 1e19},
+        [8],
+    ),
     "hot-expert-overflow": (
         {
             "T": 64,

@@ -61,6 +61,10 @@ void lowering::lowerDispatchCapacity(RewriterBase &rewriter,
   Value hidden = dim(b, x, 1);
 
   RankedTensorType bufferType = op.getBuffer().getType();
+  // A static C in the buffer type bounds the slots, whatever the operand says.
+  if (!bufferType.isDynamicDim(1))
+    capacity = arith::MinSIOp::create(
+        b, capacity, constIndex(b, bufferType.getDimSize(1)));
   SmallVector<Value> bufferSizes;
   if (bufferType.isDynamicDim(1))
     bufferSizes.push_back(capacity);

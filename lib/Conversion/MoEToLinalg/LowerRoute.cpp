@@ -22,7 +22,8 @@ using namespace mlir::moe::lowering;
 namespace {
 
 /// The first index i in [0, n) with available(i) and the greatest value(i)
-/// (strict comparison keeps the lower index on ties); -1 if none.
+/// (strict comparison keeps the lower index on ties; NaN ranks lowest); -1
+/// if none is available.
 Value emitArgMax(ImplicitLocOpBuilder &b, Value n,
                  function_ref<Value(ImplicitLocOpBuilder &, Value)> available,
                  function_ref<Value(ImplicitLocOpBuilder &, Value)> value) {
@@ -35,8 +36,16 @@ Value emitArgMax(ImplicitLocOpBuilder &b, Value n,
         Value v = value(bb, i);
         Value noBest = arith::CmpIOp::create(bb, arith::CmpIPredicate::slt,
                                              args[1], constI32(bb, 0));
+        // NaN ranks below every number (as NumPy's sort puts it last): a
+        // number beats a NaN best, a NaN never beats anything.
         Value greater =
             arith::CmpFOp::create(bb, arith::CmpFPredicate::OGT, v, args[0]);
+        Value bestIsNaN = arith::CmpFOp::create(bb, arith::CmpFPredicate::UNO,
+                                                args[0], args[0]);
+        Value vIsNumber =
+            arith::CmpFOp::create(bb, arith::CmpFPredicate::ORD, v, v);
+        greater = arith::OrIOp::create(
+            bb, greater, arith::AndIOp::create(bb, bestIsNaN, vIsNumber));
         Value better = arith::AndIOp::create(
             bb, available(bb, i), arith::OrIOp::create(bb, noBest, greater));
         Value best = arith::SelectOp::create(bb, better, v, args[0]);

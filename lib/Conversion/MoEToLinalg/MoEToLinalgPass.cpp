@@ -48,17 +48,22 @@ LogicalResult checkSupported(Operation *op) {
                                   "tensors only, got "
                                << tensor;
   }
-  auto staticDim = [&](Value v, int64_t i, StringRef what) -> LogicalResult {
-    if (!cast<RankedTensorType>(v.getType()).isDynamicDim(i))
-      return success();
-    return op->emitOpError() << "moe-lower-to-linalg needs a static " << what;
-  };
-  if (auto experts = dyn_cast<ExpertsOp>(op))
-    return staticDim(experts.getWeights()[0], 2, "hidden size");
-  if (auto c = dyn_cast<CombineCapacityOp>(op))
-    return staticDim(c.getResult(), 1, "hidden size");
-  if (auto c = dyn_cast<CombineSortedOp>(op))
-    return staticDim(c.getResult(), 1, "hidden size");
+  // Only the token dimension may be dynamic: dim 0 of [T, ...] and [N, D]
+  // tensors, dim 1 (C) of the padded [E, C, D] buffer and of [E, F, D]
+  // weights; E, k and D size the loops' scratch buffers.
+  for (Type type : llvm::concat<Type>(op->getOperandTypes(),
+                                      op->getResultTypes())) {
+    auto tensor = dyn_cast<RankedTensorType>(type);
+    if (!tensor)
+      continue;
+    int64_t allowed = tensor.getRank() == 2 ? 0 : 1;
+    for (int64_t i = 0; i < tensor.getRank(); ++i)
+      if (tensor.isDynamicDim(i) && (tensor.getRank() == 1 || i != allowed))
+        return op->emitOpError()
+               << "moe-lower-to-linalg needs static shapes except the token "
+                  "count (or capacity), got "
+               << tensor;
+  }
   return success();
 }
 

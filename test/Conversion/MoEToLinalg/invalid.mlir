@@ -33,3 +33,13 @@ func.func @i64(%x: tensor<?x16xf32>, %wg: tensor<4x16xf32>) -> (tensor<?x2xi64>,
   %idx, %w = moe.route %x, %wg {top_k = 2 : i64} : (tensor<?x16xf32>, tensor<4x16xf32>) -> (tensor<?x2xi64>, tensor<?x2xf32>)
   return %idx, %w : tensor<?x2xi64>, tensor<?x2xf32>
 }
+
+// -----
+
+// Tests that a dynamic k (or E, or D) is rejected: only the token count and
+// the capacity may be dynamic.
+func.func @dynamic_k(%x: tensor<?x16xf32>, %wg: tensor<4x16xf32>) -> (tensor<?x?xi32>, tensor<?x?xf32>) {
+  // expected-error @+1 {{'moe.route' op moe-lower-to-linalg needs static shapes except the token count (or capacity), got 'tensor<?x?xi32>'}}
+  %idx, %w = moe.route %x, %wg {top_k = 2 : i64} : (tensor<?x16xf32>, tensor<4x16xf32>) -> (tensor<?x?xi32>, tensor<?x?xf32>)
+  return %idx, %w : tensor<?x?xi32>, tensor<?x?xf32>
+}

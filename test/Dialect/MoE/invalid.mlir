@@ -1180,3 +1180,12 @@ func.func @experts_counts_shape(%buf: tensor<8x?x64xf32>, %n: tensor<4xi32>, %g:
   %h = moe.experts %buf counts(%n) weights(%g, %u, %d) : (tensor<8x?x64xf32>, tensor<4xi32>, tensor<8x96x64xf32>, tensor<8x96x64xf32>, tensor<8x64x96xf32>) -> tensor<8x?x64xf32>
   return
 }
+
+// -----
+
+// Tests that moe.layer needs a static hidden size (it sizes !moe.grouped).
+func.func @layer_dynamic_hidden(%x: tensor<?x?xf32>, %wg: tensor<4x?xf32>, %i: tensor<4x8x?xf32>, %o: tensor<4x?x8xf32>) {
+  // expected-error @+1 {{'moe.layer' op expects a static hidden size D (dimension 1 of 'hidden')}}
+  %y = moe.layer %x, %wg experts(%i, %o) {top_k = 1 : i64} : (tensor<?x?xf32>, tensor<4x?xf32>, tensor<4x8x?xf32>, tensor<4x?x8xf32>) -> tensor<?x?xf32>
+  return
+}

@@ -107,13 +107,13 @@ func.func @layer_qwen2_shared_gate(%x: tensor<?x64xf32>, %wg: tensor<8x64xf32>, 
 // verifier can only compare static sizes.
 
 // CHECK-LABEL: func.func @layer_both_biases_dynamic
-// CHECK-SAME: (%[[X:[^:]+]]: tensor<?x?xf32>, %[[WG:[^:]+]]: tensor<8x?xf32>, %[[RB:[^:]+]]: tensor<8xf32>, %[[SB:[^:]+]]: tensor<?xf32>,
+// CHECK-SAME: (%[[X:[^:]+]]: tensor<?x16xf32>, %[[WG:[^:]+]]: tensor<8x16xf32>, %[[RB:[^:]+]]: tensor<8xf32>, %[[SB:[^:]+]]: tensor<?xf32>,
 // CHECK: moe.layer %[[X]], %[[WG]] router_bias(%[[RB]]) score_bias(%[[SB]]) experts(%{{[a-z0-9_]+}}, %{{[a-z0-9_]+}}, %{{[a-z0-9_]+}})
 // CHECK-SAME: {n_group = 2 : i64, scoring = #moe.scoring<sigmoid>, selection = #moe.selection<group_sum_top2>, top_k = 2 : i64, topk_group = 1 : i64}
-// CHECK-SAME: : (tensor<?x?xf32>, tensor<8x?xf32>, tensor<8xf32>, tensor<?xf32>, tensor<?x?x?xf32>, tensor<?x?x?xf32>, tensor<?x?x?xf32>) -> tensor<?x?xf32>
-func.func @layer_both_biases_dynamic(%x: tensor<?x?xf32>, %wg: tensor<8x?xf32>, %rb: tensor<8xf32>, %sb: tensor<?xf32>, %g: tensor<?x?x?xf32>, %u: tensor<?x?x?xf32>, %d: tensor<?x?x?xf32>) -> tensor<?x?xf32> {
-  %y = moe.layer %x, %wg router_bias(%rb) score_bias(%sb) experts(%g, %u, %d) {top_k = 2 : i64, scoring = #moe.scoring<sigmoid>, selection = #moe.selection<group_sum_top2>, n_group = 2 : i64, topk_group = 1 : i64} : (tensor<?x?xf32>, tensor<8x?xf32>, tensor<8xf32>, tensor<?xf32>, tensor<?x?x?xf32>, tensor<?x?x?xf32>, tensor<?x?x?xf32>) -> tensor<?x?xf32>
-  return %y : tensor<?x?xf32>
+// CHECK-SAME: : (tensor<?x16xf32>, tensor<8x16xf32>, tensor<8xf32>, tensor<?xf32>, tensor<?x?x?xf32>, tensor<?x?x?xf32>, tensor<?x?x?xf32>) -> tensor<?x16xf32>
+func.func @layer_both_biases_dynamic(%x: tensor<?x16xf32>, %wg: tensor<8x16xf32>, %rb: tensor<8xf32>, %sb: tensor<?xf32>, %g: tensor<?x?x?xf32>, %u: tensor<?x?x?xf32>, %d: tensor<?x?x?xf32>) -> tensor<?x16xf32> {
+  %y = moe.layer %x, %wg router_bias(%rb) score_bias(%sb) experts(%g, %u, %d) {top_k = 2 : i64, scoring = #moe.scoring<sigmoid>, selection = #moe.selection<group_sum_top2>, n_group = 2 : i64, topk_group = 1 : i64} : (tensor<?x16xf32>, tensor<8x16xf32>, tensor<8xf32>, tensor<?xf32>, tensor<?x?x?xf32>, tensor<?x?x?xf32>, tensor<?x?x?xf32>) -> tensor<?x16xf32>
+  return %y : tensor<?x16xf32>
 }
 
 //===----------------------------------------------------------------------===//

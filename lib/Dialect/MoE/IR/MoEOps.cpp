@@ -259,6 +259,9 @@ LogicalResult LayerOp::verify() {
       failed(
           verifyExpertWeights(*this, getExpertWeights(), numExperts, hidden)))
     return failure();
+  if (ShapedType::isDynamic(hidden))
+    return emitOpError("expects a static hidden size D (dimension 1 of "
+                       "'hidden')");
   if (getDropPolicy() == DropPolicy::Passthrough && !hasCapacity())
     return emitOpError("drop_policy = passthrough requires a capacity limit "
                        "('capacity_factor' or 'expert_capacity')");

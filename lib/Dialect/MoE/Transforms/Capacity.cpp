@@ -38,6 +38,9 @@ std::optional<int64_t> mlir::moe::getStaticCapacity(DispatchOp op) {
     double c = cf->convertToDouble() * static_cast<double>(numTokens) *
                static_cast<double>(topKOf(op)) /
                static_cast<double>(numExperts);
+    // Clamping to T first keeps the integer conversion defined for huge
+    // factors; ceil(min(c, T)) = min(ceil(c), T) since T is an integer.
+    c = std::min(c, static_cast<double>(numTokens));
     cap = std::max<int64_t>(static_cast<int64_t>(std::ceil(c)),
                             op.getMinCapacity());
   } else {
@@ -69,6 +72,8 @@ Value mlir::moe::buildCapacity(OpBuilder &b, Location loc, DispatchOp op) {
     c = arith::MulFOp::create(b, loc, c, constF(topKOf(op)));
     c = arith::DivFOp::create(b, loc, c,
                               constF(op.getResult().getType().getNumExperts()));
+    // As above: clamp to T before the (otherwise overflowing) conversion.
+    c = arith::MinimumFOp::create(b, loc, c, tf);
     c = math::CeilOp::create(b, loc, c);
     Value ci = arith::FPToSIOp::create(b, loc, b.getI64Type(), c);
     ci = arith::IndexCastOp::create(b, loc, b.getIndexType(), ci);

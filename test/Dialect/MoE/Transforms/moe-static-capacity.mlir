@@ -11,7 +11,8 @@
 // CHECK: %[[A:.+]] = arith.mulf %{{.+}}, %[[TF]] : f64
 // CHECK: %[[B:.+]] = arith.mulf %[[A]], %{{.+}} : f64
 // CHECK: %[[C:.+]] = arith.divf %[[B]], %{{.+}} : f64
-// CHECK: %[[CEIL:.+]] = math.ceil %[[C]] : f64
+// CHECK: %[[CT:.+]] = arith.minimumf %[[C]], %[[TF]] : f64
+// CHECK: %[[CEIL:.+]] = math.ceil %[[CT]] : f64
 // CHECK: %[[MAX:.+]] = arith.maxsi %{{.+}}, %{{.+}} : index
 // CHECK: %[[CAP:.+]] = arith.minsi %[[MAX]], %[[T]] : index
 // CHECK: %[[BUF:.+]], %[[SLOTS:.+]], %[[COUNTS:.+]] = moe.dispatch_capacity %[[X]], %[[IDX]], %[[CAP]] : (tensor<?x16xf32>, tensor<?x2xi32>, index) -> (tensor<4x?x16xf32>, tensor<?x2xi32>, tensor<4xi32>)
