@@ -93,6 +93,10 @@ def cmd_gen_layer(args) -> None:
         # Every token's router logit for this expert dominates: all first
         # choices go to it (the "hot expert" load pattern).
         weights[GEN_NAMES["router_bias"]][int(raw["hot_expert"])] = 30.0
+    if "nan_router_row" in raw:
+        # A corrupt router row: its expert's score is NaN for every token,
+        # which must rank below every number.
+        weights[GEN_NAMES["router"]][int(raw["nan_router_row"])] = np.nan
     save_file(
         args.weights,
         weights,

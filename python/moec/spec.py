@@ -230,6 +230,7 @@ _SPEC_KEYS = {
     "comment",
     "name",
     "hot_expert",
+    "nan_router_row",
 }
 
 

@@ -118,6 +118,11 @@ HAND_WRITTEN = {
         {"D": 16, "F": 8, "E": 4, "k": 2, "capacity_factor": 1e19},
         [8],
     ),
+    # NaN sigmoid scores rank below every number (NumPy sorts NaN last).
+    "nan-router-row": (
+        {"D": 16, "F": 8, "E": 4, "k": 2, "scoring": "sigmoid", "nan_router_row": 0},
+        [7],
+    ),
     "hot-expert-overflow": (
         {
             "T": 64,
