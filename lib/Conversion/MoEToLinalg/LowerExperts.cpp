@@ -107,10 +107,9 @@ void lowering::lowerExperts(RewriterBase &rewriter, ExpertsOp op) {
     if (tokensType.isDynamicDim(i))
       outSizes.push_back(dim(b, tokens, i));
   Value out = allocBuffer(b, tokensType, outSizes);
-  // Rows past offsets[E] (sorted) and skipped padding slots stay zero.
+  // Rows past offsets[E] (sorted) and skipped padding slots stay unwritten:
+  // the combines read only assigned rows.
   Value counts = op.getCounts() ? readBuffer(b, op.getCounts()) : Value();
-  if (!padded || counts)
-    fillBuffer(b, out, constF32(b, 0.0));
   auto scratchType = RankedTensorType::get(
       {ShapedType::kDynamic, ShapedType::kDynamic}, b.getF32Type());
   Value hGate = allocBuffer(b, scratchType, {maxRows, ffn});

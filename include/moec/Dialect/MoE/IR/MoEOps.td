@@ -187,10 +187,10 @@ def MoE_ExpertsOp : MoE_Op<"experts", [Pure, AttrSizedOperandSegments]> {
     - a padded buffer `[E, C, D]` (static capacity; result `[E, C, D]`),
       optionally with `counts` ([E], i32: assignments routed to each expert,
       as `moe.dispatch_capacity` returns them): slots at or past
-      min(counts[e], C) are padding, not computed, and zero in the result;
+      min(counts[e], C) are padding: not computed, unspecified in the result;
     - rows sorted by expert `[N, D]` with `offsets` ([E + 1], i32): rows
       `offsets[e] .. offsets[e+1]` belong to expert e (result `[N, D]`; rows at
-      or past `offsets[E]` are left zero).
+      or past `offsets[E]` are unspecified).
 
     ```mlir
     %h = moe.experts %buf counts(%counts) weights(%g, %u, %d)
@@ -259,7 +259,8 @@ def MoE_DispatchCapacityOp : MoE_Op<"dispatch_capacity", [Pure]> {
     first choices in token order, then all second choices, ...); assignment
     (t, j) takes the next free slot of expert `indices[t, j]` if fewer than
     `capacity` slots are taken, else it is dropped. Results: the buffer
-    `[E, C, D]` (unused slots zero), `slots` ([T, k], i32: the slot of each
+    `[E, C, D]` (slots no assignment takes are unspecified: nothing reads
+    them), `slots` ([T, k], i32: the slot of each
     assignment, -1 when dropped) and `counts` ([E], i32: assignments routed to
     each expert, dropped ones included).
 
@@ -320,7 +321,7 @@ def MoE_DispatchSortedOp : MoE_Op<"dispatch_sorted", [Pure]> {
     order (first choices in token order, then second choices, ...). With the
     optional `capacity`, at most that many rows are kept per expert (the same
     assignments `moe.dispatch_capacity` keeps). Results: `rows` ([T·k, D];
-    rows past `offsets[E]` are zero), `offsets` ([E + 1], i32), `positions`
+    rows past `offsets[E]` are unspecified), `offsets` ([E + 1], i32), `positions`
     ([T, k], i32: the row of each assignment, -1 when dropped) and `counts`
     ([E], i32: assignments routed to each expert, dropped ones included).
 
