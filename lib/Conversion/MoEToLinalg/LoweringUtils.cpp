@@ -59,9 +59,9 @@ Value lowering::toI32(ImplicitLocOpBuilder &b, Value index) {
 }
 
 void lowering::forLoop(ImplicitLocOpBuilder &b, Value lb, Value ub,
-                       function_ref<void(ImplicitLocOpBuilder &, Value)> body) {
-  Value one = constIndex(b, 1);
-  scf::ForOp::create(b, lb, ub, one, ValueRange{},
+                       function_ref<void(ImplicitLocOpBuilder &, Value)> body,
+                       int64_t step) {
+  scf::ForOp::create(b, lb, ub, constIndex(b, step), ValueRange{},
                      [&](OpBuilder &nb, Location loc, Value iv, ValueRange) {
                        ImplicitLocOpBuilder ib(loc, nb);
                        body(ib, iv);
@@ -148,17 +148,6 @@ void emitMatmulBlock(ImplicitLocOpBuilder &b, Value i0, Value j0, int64_t rows,
       storeC(b, offset(b, i0, r), offset(b, j0, c), acc[r * cols + c]);
 }
 
-/// for i in [lb, ub) step `step`: body(i).
-void forStep(ImplicitLocOpBuilder &b, Value lb, Value ub, int64_t step,
-             function_ref<void(ImplicitLocOpBuilder &, Value)> body) {
-  scf::ForOp::create(b, lb, ub, constIndex(b, step), ValueRange{},
-                     [&](OpBuilder &nb, Location loc, Value iv, ValueRange) {
-                       ImplicitLocOpBuilder ib(loc, nb);
-                       body(ib, iv);
-                       scf::YieldOp::create(ib);
-                     });
-}
-
 /// The largest multiple of `step` not above `n`.
 Value roundDown(ImplicitLocOpBuilder &b, Value n, int64_t step) {
   Value s = constIndex(b, step);
@@ -172,7 +161,8 @@ void lowering::emitMatmulTransposedB(ImplicitLocOpBuilder &b, Value m, Value n,
                                      const Load2D &loadB,
                                      const Store2D &storeC) {
   // 2 x 4 register blocks: 8 accumulators plus the 6 loaded vectors fit
-  // AVX2's 16 registers (4 x 4 spilled and measured 24% slower at T = 4096).
+  // AVX2's 16 registers; 4 x 4 (16 accumulators, so presumably spilling)
+  // measured 24% slower at T = 4096.
   // Rows of A go in chunks of about 1 MiB (a multiple of the block height,
   // at most 256 rows) so a chunk stays in cache while it is reused for every
   // column block. Within a chunk, columns (rows of the weight B) are
@@ -204,12 +194,14 @@ void lowering::emitMatmulTransposedB(ImplicitLocOpBuilder &b, Value m, Value n,
               [&](OpBuilder &nb, Location l, ValueRange ivs) {
                 ImplicitLocOpBuilder ib(l, nb);
                 Value j = ivs[0];
-                forStep(ib, rowBegin, blockedEnd, kRows,
-                        [&](ImplicitLocOpBuilder &b, Value i) {
-                          emitMatmulBlock(b, i, j, kRows, cols, kSize, loadA,
-                                          loadB, storeC);
-                        });
-                forStep(ib, tailBegin, rowEnd, 1,
+                forLoop(
+                    ib, rowBegin, blockedEnd,
+                    [&](ImplicitLocOpBuilder &b, Value i) {
+                      emitMatmulBlock(b, i, j, kRows, cols, kSize, loadA, loadB,
+                                      storeC);
+                    },
+                    kRows);
+                forLoop(ib, tailBegin, rowEnd,
                         [&](ImplicitLocOpBuilder &b, Value i) {
                           emitMatmulBlock(b, i, j, 1, cols, kSize, loadA, loadB,
                                           storeC);

@@ -41,9 +41,10 @@ Value dim(ImplicitLocOpBuilder &b, Value buffer, int64_t i);
 Value toIndex(ImplicitLocOpBuilder &b, Value i32);
 Value toI32(ImplicitLocOpBuilder &b, Value index);
 
-/// for iv in [lb, ub): body(iv).
+/// for iv in [lb, ub) step `step`: body(iv).
 void forLoop(ImplicitLocOpBuilder &b, Value lb, Value ub,
-             function_ref<void(ImplicitLocOpBuilder &, Value)> body);
+             function_ref<void(ImplicitLocOpBuilder &, Value)> body,
+             int64_t step = 1);
 
 /// A loop-carried reduction: returns the final values of `inits` after
 /// for iv in [lb, ub): args = body(iv, args).
