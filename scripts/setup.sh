@@ -34,8 +34,14 @@ if ((${#missing[@]})); then
 fi
 
 if ! "$PYTHON" -c "import numpy, pytest" 2>/dev/null; then
-  echo "setup: installing Python packages: numpy pytest"
+  echo "setup: installing Python packages for $("$PYTHON" -c 'import sys; print(sys.executable)'): numpy pytest"
   # A Debian-managed interpreter refuses pip (PEP 668): use its packages.
   "$PYTHON" -m pip install -q numpy pytest 2>/dev/null ||
     DEBIAN_FRONTEND=noninteractive ${SUDO:-} apt-get install -y -qq python3-numpy python3-pytest >/dev/null
+fi
+# The tests run exactly this interpreter (CMake resolves it): fail here, with
+# the reason, rather than in the middle of the test suite.
+if ! "$PYTHON" -c "import numpy, pytest"; then
+  echo "setup: error: $PYTHON still cannot import numpy and pytest" >&2
+  exit 1
 fi

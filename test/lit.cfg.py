@@ -27,7 +27,12 @@ llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.with_environment("PATH", config.moec_tools_dir, append_path=True)
 
 config.substitutions.append(("%moec_src", config.moec_src_root))
-config.substitutions.append(("%python", config.python_executable))
+# lit's default %python is lit's own interpreter, which need not have NumPy:
+# replace it with the one set-up prepared (resolved at configure time).
+config.substitutions = [s for s in config.substitutions if s[0] != "%python"]
+config.substitutions.append(("%python_path", config.python_executable))
+config.substitutions.append(("%python", f'"{config.python_executable}"'))
+config.environment["MOEC_PYTHON"] = config.python_executable
 
 tools = ["moe-opt", "moe-compile", "moe-run"]
 llvm_config.add_tool_substitutions(tools, [config.moec_tools_dir])

@@ -1,31 +1,60 @@
 """Command line: ``python -m moec {import,random-weights,reference,gen-layer,reference-spec}``.
 
-Every user error prints one line ``moec: error: ...`` on stderr and exits with code 2.
+Every failure, usage errors included, prints one line ``moec: error: ...`` on stderr and exits
+with code 2; no traceback reaches the user. ``MOEC_TRACEBACK=1`` re-raises unexpected
+exceptions (for debugging moec itself; the tests set it).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from .configs import layer_spec_from_config
+from .configs import SWITCH_SEMANTICS, layer_spec_from_config
 from .emit_mlir import emit_module
 from .errors import MoecError
 from .reference import reference_from_spec
-from .safetensors_io import Checkpoint, save_file
-from .spec import GEN_NAMES, LayerSpec, spec_from_json
-from .weights import load_operands, random_input, random_weights
+from .safetensors_io import Checkpoint
+from .spec import LAYOUTS, LayerSpec, spec_from_json
+from .weights import (
+    format_size,
+    load_operands,
+    random_input,
+    resolve_sources,
+    write_random_weights,
+)
 
 
 def _read_json(path: str) -> dict:
+    """A config or SPEC.json: UTF-8 JSON without duplicate keys; errors name the file."""
+    data = Path(path).read_bytes()
     try:
-        return json.loads(Path(path).read_text())
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MoecError(f"{path}: not UTF-8 text (invalid byte at offset {exc.start})") from None
+    try:
+        return json.loads(text, object_pairs_hook=_no_duplicate_keys)
     except json.JSONDecodeError as exc:
         raise MoecError(f"{path}: invalid JSON: {exc}") from None
+    except RecursionError:
+        raise MoecError(f"{path}: invalid JSON: nested too deeply") from None
+    except MoecError as exc:
+        raise MoecError(f"{path}: invalid JSON: {exc}") from None
+
+
+def _no_duplicate_keys(pairs: list) -> dict:
+    seen = set()
+    for key, _ in pairs:
+        if key in seen:
+            raise MoecError(f"duplicate key {key!r}")
+        seen.add(key)
+    return dict(pairs)
 
 
 def _config_spec(args) -> LayerSpec:
@@ -35,6 +64,7 @@ def _config_spec(args) -> LayerSpec:
         tokens=getattr(args, "tokens", None),
         capacity_factor=getattr(args, "capacity_factor", None),
         min_capacity=getattr(args, "min_capacity", None),
+        switch_semantics=getattr(args, "switch_semantics", "auto"),
     )
 
 
@@ -42,8 +72,19 @@ def _write_text(path: str, text: str) -> None:
     Path(path).write_text(text)
 
 
+def _save_npy(path: str, a: np.ndarray) -> None:
+    """Exactly ``path`` (np.save on a name would append '.npy')."""
+    with open(path, "wb") as f:
+        np.save(f, a)
+
+
 def _load_input(path: str) -> np.ndarray:
-    x = np.load(path)
+    """A .npy file of floats; never unpickles, and malformed files are one-line errors."""
+    try:
+        with open(path, "rb") as f:
+            x = np.lib.format.read_array(f, allow_pickle=False)
+    except (ValueError, EOFError, OverflowError, SyntaxError, TypeError) as exc:
+        raise MoecError(f"{path}: not a valid .npy array ({exc})") from None
     if not np.issubdtype(x.dtype, np.floating):
         raise MoecError(f"{path}: input must be floating point, got {x.dtype}")
     return x
@@ -52,9 +93,16 @@ def _load_input(path: str) -> np.ndarray:
 def _run_reference(
     spec: LayerSpec, weights: str, inp: str, out: str, stats: str | None
 ) -> None:
-    operands = load_operands(spec, Checkpoint(weights))
-    y, counts, kept = reference_from_spec(spec, operands, _load_input(inp))
-    np.save(out, y.astype(np.float32))
+    checkpoint = Checkpoint(weights)
+    chosen = resolve_sources(spec, checkpoint)  # missing tensors before any reading
+    x = _load_input(inp)
+    if x.ndim != 2 or x.shape[1] != spec.hidden:
+        raise MoecError(
+            f"{inp}: input must be [T, {spec.hidden}], got shape {list(x.shape)}"
+        )
+    operands = load_operands(spec, checkpoint, chosen)
+    y, counts, kept = reference_from_spec(spec, operands, x)
+    _save_npy(out, y.astype(np.float32))
     if stats:
         _write_text(
             stats,
@@ -67,14 +115,23 @@ def cmd_import(args) -> None:
     _write_text(args.output, emit_module(_config_spec(args)))
 
 
+def _announce(path: str):
+    def announce(nbytes: int) -> None:
+        print(f"moec: writing {format_size(nbytes)} to {path}", file=sys.stderr, flush=True)
+
+    return announce
+
+
 def cmd_random_weights(args) -> None:
-    spec = _config_spec(args)
-    tensors = random_weights(spec, args.seed, args.scale)
-    save_file(
+    write_random_weights(
         args.output,
-        tensors,
+        _config_spec(args),
+        args.seed,
+        scale=args.scale,
         dtype=args.dtype,
+        layout=args.layout,
         metadata={"format": "pt", "generator": "moec"},
+        announce=_announce(args.output),
     )
 
 
@@ -84,26 +141,37 @@ def cmd_reference(args) -> None:
     )
 
 
+def _test_patterns(raw: dict):
+    """gen-layer's load patterns, applied to the router tensors as they are generated."""
+
+    def postprocess(role: str, values: np.ndarray) -> None:
+        if role == "router_bias" and "hot_expert" in raw:
+            # Every token's router logit for this expert dominates: all first
+            # choices go to it (the "hot expert" load pattern).
+            values[raw["hot_expert"]] = 30.0
+        if role == "router" and "nan_router_row" in raw:
+            # A corrupt router row: its expert's score is NaN for every token,
+            # which must rank below every number.
+            values[raw["nan_router_row"]] = np.nan
+
+    return postprocess
+
+
 def cmd_gen_layer(args) -> None:
     raw = _read_json(args.spec)
     spec, t_run = spec_from_json(raw)
+    x = random_input(t_run, spec.hidden, args.seed)
     _write_text(args.output, emit_module(spec))
-    weights = random_weights(spec, args.seed, args.scale)
-    if "hot_expert" in raw:
-        # Every token's router logit for this expert dominates: all first
-        # choices go to it (the "hot expert" load pattern).
-        weights[GEN_NAMES["router_bias"]][int(raw["hot_expert"])] = 30.0
-    if "nan_router_row" in raw:
-        # A corrupt router row: its expert's score is NaN for every token,
-        # which must rank below every number.
-        weights[GEN_NAMES["router"]][int(raw["nan_router_row"])] = np.nan
-    save_file(
+    write_random_weights(
         args.weights,
-        weights,
+        spec,
+        args.seed,
+        scale=args.scale,
         dtype=args.dtype,
         metadata={"format": "pt", "generator": "moec gen-layer"},
+        postprocess=_test_patterns(raw),
     )
-    np.save(args.input, random_input(t_run, spec.hidden, args.seed))
+    _save_npy(args.input, x)
 
 
 def cmd_reference_spec(args) -> None:
@@ -111,31 +179,62 @@ def cmd_reference_spec(args) -> None:
     _run_reference(spec, args.weights, args.input, args.output, args.stats_json)
 
 
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+
+
 def _nonneg_int(text: str) -> int:
-    v = int(text)
+    v = _int(text)
     if v < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {v}")
     return v
 
 
 def _pos_int(text: str) -> int:
-    v = int(text)
+    v = _int(text)
     if v <= 0:
         raise argparse.ArgumentTypeError(f"must be > 0, got {v}")
     return v
 
 
+def _pos_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (math.isfinite(v) and v > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return v
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose usage errors are the same one line as every other error."""
+
+    def error(self, message: str):
+        self.exit(2, f"moec: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="moec", description="MoE layer importer, weights and reference"
-    )
+    p = _Parser(prog="moec", description="MoE layer importer, weights and reference")
     sub = p.add_subparsers(dest="command", required=True)
 
-    def config_args(sp):
+    def config_args(sp, switch: bool = True):
         sp.add_argument("config", help="Hugging Face config.json")
         sp.add_argument(
             "--layer", type=_nonneg_int, required=True, help="decoder layer index"
         )
+        if switch:
+            sp.add_argument(
+                "--switch-semantics",
+                choices=SWITCH_SEMANTICS,
+                default="auto",
+                help="Switch Transformers: v4 = expert_capacity with pass-through of dropped "
+                "tokens, v5 = every token computed; auto (default) follows the config's "
+                "transformers_version",
+            )
 
     sp = sub.add_parser("import", help="emit the MoE block of a layer as MLIR")
     config_args(sp)
@@ -144,20 +243,30 @@ def build_parser() -> argparse.ArgumentParser:
         "--tokens", type=_pos_int, help="static token count T (default: dynamic)"
     )
     sp.add_argument(
-        "--capacity-factor", type=float, help="add a capacity limit (drops give zero)"
+        "--capacity-factor", type=_pos_float, help="add a capacity limit (drops give zero)"
     )
     sp.add_argument("--min-capacity", type=_nonneg_int)
     sp.set_defaults(func=cmd_import)
+
+    def weight_args(sp):
+        sp.add_argument("--seed", type=_nonneg_int, required=True)
+        sp.add_argument("--dtype", choices=("f32", "bf16", "f16"), default="f32")
+        sp.add_argument(
+            "--scale", type=_pos_float, default=1.0, help="multiplies the 1/sqrt(fan_in) std"
+        )
 
     sp = sub.add_parser(
         "random-weights", help="random checkpoint-named weights for a layer"
     )
     config_args(sp)
-    sp.add_argument("--seed", type=int, required=True)
     sp.add_argument("-o", "--output", required=True)
-    sp.add_argument("--dtype", choices=("f32", "bf16", "f16"), default="f32")
+    weight_args(sp)
     sp.add_argument(
-        "--scale", type=float, default=1.0, help="multiplies the 1/sqrt(fan_in) std"
+        "--layout",
+        choices=LAYOUTS,
+        default="per-expert",
+        help="per-expert tensors (transformers 4, Hub checkpoints) or the stacked tensors of "
+        "transformers 5 (GPT-OSS has only its stacked form)",
     )
     sp.set_defaults(func=cmd_random_weights)
 
@@ -169,7 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--input", required=True, help=".npy [T, D]")
     sp.add_argument("-o", "--output", required=True, help=".npy [T, D] float32")
     sp.add_argument("--stats-json")
-    sp.add_argument("--capacity-factor", type=float)
+    sp.add_argument("--capacity-factor", type=_pos_float)
     sp.add_argument("--min-capacity", type=_nonneg_int)
     sp.set_defaults(func=cmd_reference)
 
@@ -180,9 +289,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("-o", "--output", required=True)
     sp.add_argument("--weights", required=True)
     sp.add_argument("--input", required=True)
-    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--seed", type=_nonneg_int, default=0)
     sp.add_argument("--dtype", choices=("f32", "bf16", "f16"), default="f32")
-    sp.add_argument("--scale", type=float, default=1.0)
+    sp.add_argument("--scale", type=_pos_float, default=1.0)
     sp.set_defaults(func=cmd_gen_layer)
 
     sp = sub.add_parser(
@@ -197,18 +306,27 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _fail(message: str) -> int:
+    print(f"moec: error: {' '.join(message.split())}", file=sys.stderr)
+    return 2
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
     except MoecError as exc:
-        print(f"moec: error: {exc}", file=sys.stderr)
-        return 2
+        return _fail(str(exc))
     except OSError as exc:
-        print(
-            f"moec: error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr
-        )
-        return 2
+        if exc.filename is not None:
+            return _fail(f"{exc.filename}: {exc.strerror or exc}")
+        return _fail(str(exc))
+    except MemoryError:
+        return _fail("out of memory (the layer or the input is too large for this machine)")
+    except Exception as exc:  # noqa: BLE001 - the one-line contract holds even for bugs
+        if os.environ.get("MOEC_TRACEBACK"):
+            raise
+        return _fail(f"internal error: {type(exc).__name__}: {exc}")
     return 0
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from .errors import MoecError
-from .spec import LayerSpec
+from .spec import DEFAULT_SWIGLU_ALPHA, LayerSpec, Operand
 
 
 def mlir_f64(v: float) -> str:
@@ -26,8 +26,8 @@ def tensor_type(shape: tuple[int | None, ...], elem: str = "f32") -> str:
 
 
 def layer_attributes(spec: LayerSpec) -> list[str]:
-    """Attributes in the dialect's order. top_k, scoring and activation are always written;
-    the others only when they differ from their defaults."""
+    """Attributes in the dialect's order. top_k, scoring and activation are always written,
+    and swiglu_limit with clamped_swiglu; the others only when they differ from their defaults."""
     attrs = [f"top_k = {spec.top_k} : i64", f"scoring = #moe.scoring<{spec.scoring}>"]
     if spec.selection != "plain":
         attrs.append(f"selection = #moe.selection<{spec.selection}>")
@@ -38,6 +38,10 @@ def layer_attributes(spec: LayerSpec) -> list[str]:
     if spec.routed_scaling_factor != 1.0:
         attrs.append(f"routed_scaling_factor = {mlir_f64(spec.routed_scaling_factor)}")
     attrs.append(f"activation = #moe.activation<{spec.activation}>")
+    if spec.activation == "clamped_swiglu":
+        if spec.swiglu_alpha != DEFAULT_SWIGLU_ALPHA:
+            attrs.append(f"swiglu_alpha = {mlir_f64(spec.swiglu_alpha)}")
+        attrs.append(f"swiglu_limit = {mlir_f64(spec.swiglu_limit)}")
     if spec.capacity_factor is not None:
         attrs.append(f"capacity_factor = {mlir_f64(spec.capacity_factor)}")
     if spec.expert_capacity is not None:
@@ -53,15 +57,22 @@ def _quote(s: str) -> str:
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def weight_attributes(op: Operand) -> str:
+    """``moe.weight`` (the argument's unique name), then ``moe.weight_sources`` when the
+    on-disk forms are anything but that name itself."""
+    attrs = f"moe.weight = {_quote(op.name)}"
+    if op.sources_differ:
+        attrs += f", moe.weight_sources = [{', '.join(s.mlir() for s in op.effective_sources)}]"
+    return "{" + attrs + "}"
+
+
 def emit_module(spec: LayerSpec) -> str:
     spec.validate()
     x_type = tensor_type((spec.tokens, spec.hidden))
     ops = spec.operands()
     args = [f'%x: {x_type} {{moe.input = "hidden_states"}}']
     for op in ops:
-        args.append(
-            f"%{op.ssa}: {tensor_type(op.shape)} {{moe.weight = {_quote(op.name)}}}"
-        )
+        args.append(f"%{op.ssa}: {tensor_type(op.shape)} {weight_attributes(op)}")
     by_role = {op.role: op for op in ops}
 
     def group(roles: tuple[str, ...]) -> str:
@@ -72,8 +83,10 @@ def emit_module(spec: LayerSpec) -> str:
         operands += f" router_bias(%{by_role['router_bias'].ssa})"
     if "score_bias" in by_role:
         operands += f" score_bias(%{by_role['score_bias'].ssa})"
-    expert_roles = ("gate", "up", "down") if spec.gated else ("in", "out")
+    expert_roles = spec.expert_roles
     operands += f" experts({group(expert_roles)})"
+    if spec.expert_bias_names:
+        operands += f" expert_biases({group(tuple(f'{r}_bias' for r in expert_roles))})"
     if spec.shared_ffn:
         operands += f" shared({group(('shared_gate', 'shared_up', 'shared_down', 'shared_expert_gate'))})"
     types = ", ".join([x_type] + [tensor_type(op.shape) for op in ops])

@@ -1,4 +1,4 @@
-"""Independent NumPy reference for the MoE semantics of docs/SEMANTICS.md (float64 throughout).
+"""Independent NumPy reference for the MoE semantics of docs/semantics.md (float64 throughout).
 
 Conventions (see docs/python.md):
 - Ties in every top-k (experts and groups) go to the lower index (stable sort on -score).
@@ -10,8 +10,10 @@ Conventions (see docs/python.md):
 - Capacity: C = max(ceil(capacity_factor * T * k / E), min_capacity) evaluated in float64 as
   ((capacity_factor * T) * k) / E, or C = max(expert_capacity, min_capacity). Assignments are
   admitted choice-major (all j = 0 in token order, then j = 1, ...); an assignment to a full
-  expert is dropped. drop_policy "zero": contributes nothing; "passthrough" (HF Switch):
+  expert is dropped. drop_policy "zero": contributes nothing; "passthrough" (HF Switch 4.x):
   contributes w * x[t].
+- Expert biases (GPT-OSS) are added to each projection's output, before any activation or
+  clamp. clamped_swiglu: g = min(h, L), u = clip(u, -L, L), (u + 1) * g * sigmoid(alpha * g).
 """
 
 from __future__ import annotations
@@ -44,8 +46,16 @@ def activate(z: np.ndarray, activation: str) -> np.ndarray:
     if activation == "relu":
         return np.maximum(z, 0.0)
     raise MoecError(
-        f"unsupported activation {activation!r} (supported: silu, gelu, relu)"
+        f"unsupported activation {activation!r} (supported: silu, gelu, relu, clamped_swiglu)"
     )
+
+
+def clamped_swiglu(h: np.ndarray, u: np.ndarray, alpha: float, limit: float) -> np.ndarray:
+    """GPT-OSS's gate: the gate clamped from above, the up projection on both sides (NaN stays
+    NaN, as with torch.clamp), then (u + 1) * g * sigmoid(alpha * g)."""
+    g = np.minimum(h, limit)
+    u = np.clip(u, -limit, limit)
+    return (u + 1.0) * (g * _sigmoid(alpha * g))
 
 
 def topk_lower_index(scores: np.ndarray, k: int) -> np.ndarray:
@@ -134,14 +144,31 @@ def admit(idx: np.ndarray, E: int, cap: int | None) -> np.ndarray:
 
 
 def expert_forward(
-    xs: np.ndarray, weights: tuple[np.ndarray, ...], activation: str
+    xs: np.ndarray,
+    weights: tuple[np.ndarray, ...],
+    activation: str,
+    biases: tuple[np.ndarray, ...] | None = None,
+    swiglu_alpha: float = 1.702,
+    swiglu_limit: float | None = None,
 ) -> np.ndarray:
-    """One expert on rows xs [n,D]: gated (gate [F,D], up [F,D], down [D,F]) or (in, out)."""
+    """One expert on rows xs [n,D]: gated (gate [F,D], up [F,D], down [D,F]) or (in, out),
+    with optional per-projection biases ([F], [F], [D] or [F], [D])."""
+    if biases is None:
+        biases = tuple(np.zeros(w.shape[0]) for w in weights)
     if len(weights) == 3:
-        gate, up, down = weights
-        return (activate(xs @ gate.T, activation) * (xs @ up.T)) @ down.T
-    w_in, w_out = weights
-    return activate(xs @ w_in.T, activation) @ w_out.T
+        (gate, up, down), (bg, bu, bd) = weights, biases
+        h, u = xs @ gate.T + bg, xs @ up.T + bu
+        if activation == "clamped_swiglu":
+            if swiglu_limit is None:
+                raise MoecError("activation clamped_swiglu needs swiglu_limit")
+            mid = clamped_swiglu(h, u, swiglu_alpha, swiglu_limit)
+        else:
+            mid = activate(h, activation) * u
+        return mid @ down.T + bd
+    if activation == "clamped_swiglu":
+        raise MoecError("activation clamped_swiglu needs gated experts")
+    (w_in, w_out), (b_in, b_out) = weights, biases
+    return activate(xs @ w_in.T + b_in, activation) @ w_out.T + b_out
 
 
 def _as_f64(a):
@@ -169,12 +196,17 @@ def moe_layer_reference(
     drop_policy: str = "zero",
     shared=None,
     shared_gate=None,
+    expert_biases=None,
+    swiglu_alpha: float = 1.702,
+    swiglu_limit: float | None = None,
 ):
     """y [T,D] float64, expert_counts [E] int64, expert_kept [E] int64.
 
     ``experts``: stacked (gate [E,F,D], up [E,F,D], down [E,D,F]) or (in [E,F,D], out [E,D,F]).
-    ``shared``: (gate [Fs,D], up [Fs,D], down [D,Fs]) always-on gated expert (same activation);
-    ``shared_gate``: [1,D], scales the shared output by sigmoid(x · shared_gateᵀ).
+    ``expert_biases``: stacked ([E,F], [E,F], [E,D]) or ([E,F], [E,D]), added to each
+    projection. ``shared``: (gate [Fs,D], up [Fs,D], down [D,Fs]) always-on gated expert (same
+    activation, no biases); ``shared_gate``: [1,D], scales the shared output by
+    sigmoid(x · shared_gateᵀ). ``swiglu_alpha``/``swiglu_limit``: clamped_swiglu only.
     """
     f64 = _as_f64
     x = f64(x)
@@ -184,6 +216,11 @@ def moe_layer_reference(
     experts = tuple(f64(a) for a in experts)
     if len(experts) not in (2, 3):
         raise MoecError("experts must be (gate, up, down) or (in, out)")
+    if expert_biases is not None:
+        expert_biases = tuple(f64(b) for b in expert_biases)
+        if len(expert_biases) != len(experts):
+            raise MoecError("expert_biases must match experts (one bias per projection)")
+    act = {"swiglu_alpha": swiglu_alpha, "swiglu_limit": swiglu_limit}
     if drop_policy not in ("zero", "passthrough"):
         raise MoecError(
             f"unsupported drop_policy {drop_policy!r} (supported: zero, passthrough)"
@@ -212,13 +249,16 @@ def moe_layer_reference(
     for e in range(E):
         rows, cols = np.nonzero((idx == e) & keep)
         if rows.size:
-            out = expert_forward(x[rows], tuple(a[e] for a in experts), activation)
+            biases = None if expert_biases is None else tuple(b[e] for b in expert_biases)
+            out = expert_forward(
+                x[rows], tuple(a[e] for a in experts), activation, biases, **act
+            )
             np.add.at(y, rows, w[rows, cols][:, None] * out)
     if drop_policy == "passthrough":
         rows, cols = np.nonzero(~keep)
         np.add.at(y, rows, w[rows, cols][:, None] * x[rows])
     if shared is not None:
-        s_out = expert_forward(x, tuple(f64(a) for a in shared), activation)
+        s_out = expert_forward(x, tuple(f64(a) for a in shared), activation, **act)
         if shared_gate is not None:
             s_out = _sigmoid(x @ f64(shared_gate).T) * s_out
         y += s_out
@@ -236,7 +276,10 @@ def reference_from_spec(
         raise MoecError(
             f"input has {x.shape[0]} tokens, the layer is static with T = {spec.tokens}"
         )
-    expert_roles = ("gate", "up", "down") if spec.gated else ("in", "out")
+    expert_roles = spec.expert_roles
+    expert_biases = None
+    if spec.expert_bias_names:
+        expert_biases = tuple(operands[f"{r}_bias"] for r in expert_roles)
     shared = None
     if spec.shared_ffn:
         shared = tuple(operands[r] for r in ("shared_gate", "shared_up", "shared_down"))
@@ -260,4 +303,7 @@ def reference_from_spec(
         drop_policy=spec.drop_policy,
         shared=shared,
         shared_gate=operands.get("shared_expert_gate"),
+        expert_biases=expert_biases,
+        swiglu_alpha=spec.swiglu_alpha,
+        swiglu_limit=spec.swiglu_limit,
     )

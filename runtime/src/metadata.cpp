@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "moert/metadata.h"
+#include "moert/abi.h"
 #include "moert/error.h"
 
 #include <nlohmann/json.hpp>
@@ -17,13 +18,13 @@ using json = nlohmann::json;
 const char *moert::argRoleName(ArgRole Role) {
   switch (Role) {
   case ArgRole::Input:
-    return "input";
+    return abi::kRoleInput;
   case ArgRole::Weight:
-    return "weight";
+    return abi::kRoleWeight;
   case ArgRole::Output:
-    return "output";
+    return abi::kRoleOutput;
   case ArgRole::Stat:
-    return "stat";
+    return abi::kRoleStat;
   }
   return "?";
 }
@@ -36,7 +37,11 @@ bool ArgInfo::isDynamic() const {
 }
 
 bool ArgInfo::isStacked() const {
-  return Name.find("{e}") != std::string::npos;
+  return Name.find(abi::kExpertPlaceholder) != std::string::npos;
+}
+
+bool WeightSource::isPerExpert() const {
+  return Name.find(abi::kExpertPlaceholder) != std::string::npos;
 }
 
 const ArgInfo *Metadata::find(std::string_view Name) const {
@@ -56,6 +61,52 @@ std::vector<const ArgInfo *> Metadata::argsWithRole(ArgRole Role) const {
 
 [[noreturn]] static void fail(const std::string &What) {
   throw Error("metadata: " + What);
+}
+
+/// One entry of a weight's "sources": {name, transpose, parts, part,
+/// interleave}, the last four optional.
+static WeightSource parseSource(const json &J, const ArgInfo &A,
+                                const std::string &Where) {
+  if (!J.is_object())
+    fail(Where + " is not an object");
+  WeightSource S;
+  auto Name = J.find(abi::kSourceName);
+  if (Name == J.end() || !Name->is_string() ||
+      Name->get<std::string>().empty())
+    fail(Where + ": missing or empty 'name'");
+  S.Name = Name->get<std::string>();
+  auto Flag = [&](const char *Key, bool &Out) {
+    auto It = J.find(Key);
+    if (It == J.end())
+      return;
+    if (!It->is_boolean())
+      fail(Where + ": '" + Key + "' must be true or false");
+    Out = It->get<bool>();
+  };
+  auto Count = [&](const char *Key, int64_t &Out) {
+    auto It = J.find(Key);
+    if (It == J.end())
+      return;
+    if (!It->is_number_integer() ||
+        (It->is_number_unsigned() && It->get<uint64_t>() > 1u << 20))
+      fail(Where + ": '" + Key + "' must be a small integer");
+    Out = It->get<int64_t>();
+  };
+  Flag(abi::kSourceTranspose, S.Transpose);
+  Flag(abi::kSourceInterleave, S.Interleave);
+  Count(abi::kSourceParts, S.Parts);
+  Count(abi::kSourcePart, S.Part);
+  if (S.Parts < 1 || S.Part < 0 || S.Part >= S.Parts)
+    fail(Where + ": expects parts >= 1 and 0 <= part < parts");
+  size_t Rank = A.Shape.size();
+  if (S.Parts > 1 && Rank < 2)
+    fail(Where + ": splitting needs a weight of rank >= 2");
+  if (S.Transpose && Rank < (S.isPerExpert() ? 3u : 2u))
+    fail(Where + ": a transpose needs two dimensions (besides the expert "
+                 "dimension of a '{e}' name)");
+  if (S.isPerExpert() && Rank < 1)
+    fail(Where + ": a '{e}' name needs a leading expert dimension");
+  return S;
 }
 
 static ArgInfo parseArg(const json &J, size_t Index) {
@@ -106,6 +157,20 @@ static ArgInfo parseArg(const json &J, size_t Index) {
     fail(Where + ": a weight cannot have a dynamic (-1) dimension");
   if (A.Role == ArgRole::Weight && A.isStacked() && A.Shape.empty())
     fail(Where + ": a stacked '{e}' weight needs a leading expert dimension");
+  auto Sources = J.find("sources");
+  if (Sources == J.end()) {
+    if (A.Role == ArgRole::Weight)
+      A.Sources.push_back(WeightSource{A.Name});
+    return A;
+  }
+  if (A.Role != ArgRole::Weight)
+    fail(Where + ": only weights have 'sources'");
+  if (!Sources->is_array() || Sources->empty())
+    fail(Where + ": 'sources' must be a non-empty array");
+  for (size_t I = 0; I < Sources->size(); ++I)
+    A.Sources.push_back(parseSource((*Sources)[I], A,
+                                    Where + ".sources[" + std::to_string(I) +
+                                        "]"));
   return A;
 }
 

@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "moert/tensor.h"
+#include "moert/abi.h"
 #include "moert/error.h"
 
 #include <cstring>
@@ -33,15 +34,15 @@ size_t moert::dtypeSize(DType Type) {
 const char *moert::dtypeName(DType Type) {
   switch (Type) {
   case DType::F32:
-    return "f32";
+    return abi::kDTypeF32;
   case DType::F16:
-    return "f16";
+    return abi::kDTypeF16;
   case DType::BF16:
-    return "bf16";
+    return abi::kDTypeBF16;
   case DType::I32:
-    return "i32";
+    return abi::kDTypeI32;
   case DType::I64:
-    return "i64";
+    return abi::kDTypeI64;
   }
   return "?";
 }

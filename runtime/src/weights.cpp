@@ -7,6 +7,9 @@
 #include "moert/weights.h"
 #include "moert/error.h"
 
+#include <algorithm>
+#include <cstring>
+
 using namespace moert;
 
 /// \p Pattern with every `{e}` replaced by \p Expert.
@@ -24,34 +27,129 @@ static std::string expertName(const std::string &Pattern, int64_t Expert) {
   return Out;
 }
 
+/// The on-disk shape of \p Src for an argument of shape \p Arg: axis 1
+/// multiplied by the number of parts, then the last two axes swapped.
+static std::vector<int64_t> diskShape(const WeightSource &Src,
+                                      std::vector<int64_t> Shape) {
+  if (Src.Parts > 1)
+    Shape[1] *= Src.Parts;
+  if (Src.Transpose)
+    std::swap(Shape[Shape.size() - 1], Shape[Shape.size() - 2]);
+  return Shape;
+}
+
+/// " (expert slice of 'w.{e}')" or "" for messages.
+static std::string sliceNote(const WeightSource &Src) {
+  return Src.isPerExpert() ? " (expert slice of '" + Src.Name + "')" : "";
+}
+
 /// Finds \p Name in \p File and checks its shape against \p Shape.
 static const SafetensorsEntry &findChecked(const SafetensorsFile &File,
                                            const std::string &Name,
                                            const std::vector<int64_t> &Shape,
-                                           const ArgInfo &Arg) {
+                                           const WeightSource &Src) {
   const SafetensorsEntry *E = File.find(Name);
-  std::string For =
-      Arg.isStacked() ? " (expert slice of '" + Arg.Name + "')" : "";
   if (!E)
-    throw Error(File.name() + ": missing weight '" + Name + "'" + For);
+    throw Error(File.name() + ": missing weight '" + Name + "'" +
+                sliceNote(Src));
   if (E->Shape != Shape)
-    throw Error(File.name() + ": weight '" + Name + "'" + For + " has shape " +
-                formatShape(E->Shape) + ", expected " + formatShape(Shape));
+    throw Error(File.name() + ": weight '" + Name + "'" + sliceNote(Src) +
+                " has shape " + formatShape(E->Shape) + ", expected " +
+                formatShape(Shape));
   return *E;
 }
 
-Tensor moert::loadWeight(const SafetensorsFile &File, const ArgInfo &Arg) {
-  Tensor T(Arg.Type, Arg.Shape);
-  if (!Arg.isStacked()) {
-    File.readInto(findChecked(File, Arg.Name, Arg.Shape, Arg), Arg.Type,
-                  T.data());
+/// Reads \p Src whole, in its on-disk shape \p Shape, converted to \p Type.
+static Tensor readSource(const SafetensorsFile &File, const WeightSource &Src,
+                         DType Type, const std::vector<int64_t> &Shape) {
+  Tensor T(Type, Shape);
+  if (!Src.isPerExpert()) {
+    File.readInto(findChecked(File, Src.Name, Shape, Src), Type, T.data());
     return T;
   }
-  std::vector<int64_t> Slice(Arg.Shape.begin() + 1, Arg.Shape.end());
-  size_t SliceBytes = checkedByteSize(Slice, Arg.Type, Arg.Name);
+  std::vector<int64_t> Slice(Shape.begin() + 1, Shape.end());
+  size_t SliceBytes = checkedByteSize(Slice, Type, Src.Name);
   auto *Dst = static_cast<std::byte *>(T.data());
-  for (int64_t E = 0; E < Arg.Shape[0]; ++E)
-    File.readInto(findChecked(File, expertName(Arg.Name, E), Slice, Arg),
-                  Arg.Type, Dst + E * SliceBytes);
+  for (int64_t E = 0; E < Shape[0]; ++E)
+    File.readInto(findChecked(File, expertName(Src.Name, E), Slice, Src), Type,
+                  Dst + E * SliceBytes);
   return T;
+}
+
+/// Copies the argument out of \p Disk (shape diskShape(Src, Arg.Shape)):
+/// arg[e, i, ..., j, k] = disk[e, row(i), ..., k, j] (transposed) or
+/// disk[e, row(i), ..., j, k], with row(i) = i·parts + part (interleaved)
+/// or part·n + i (blocks).
+static void extract(const Tensor &Disk, const WeightSource &Src,
+                    Tensor &Out) {
+  const std::vector<int64_t> &Shape = Out.shape();
+  const std::vector<int64_t> &DShape = Disk.shape();
+  size_t Rank = Shape.size(); // >= 2: the metadata parser checks it.
+  size_t Elem = dtypeSize(Out.dtype());
+  std::vector<int64_t> DStride(Rank, 1);
+  for (size_t I = Rank - 1; I-- > 0;)
+    DStride[I] = DStride[I + 1] * DShape[I + 1];
+  // The disk stride of each argument axis (the transpose swaps the last two).
+  std::vector<int64_t> Stride = DStride;
+  if (Src.Transpose)
+    std::swap(Stride[Rank - 1], Stride[Rank - 2]);
+  int64_t RowStep = Src.Interleave ? Src.Parts : 1;
+  int64_t RowBase = Src.Interleave ? Src.Part : Src.Part * Shape[1];
+  // The on-disk index along argument axis A of argument index I.
+  auto Mapped = [&](size_t A, int64_t I) {
+    return A == 1 ? RowBase + I * RowStep : I;
+  };
+  auto *Dst = static_cast<std::byte *>(Out.data());
+  const auto *From = static_cast<const std::byte *>(Disk.data());
+  size_t Last = Rank - 1;
+  std::vector<int64_t> Index(Last, 0);
+  int64_t Outer = Out.numElements() / std::max<int64_t>(Shape[Last], 1);
+  for (int64_t O = 0; O < Outer; ++O) {
+    int64_t Base = 0;
+    for (size_t A = 0; A < Last; ++A)
+      Base += Mapped(A, Index[A]) * Stride[A];
+    for (int64_t K = 0; K < Shape[Last]; ++K) {
+      std::memcpy(Dst, From + (Base + Mapped(Last, K) * Stride[Last]) * Elem,
+                  Elem);
+      Dst += Elem;
+    }
+    for (size_t A = Last; A-- > 0;) {
+      if (++Index[A] < Shape[A])
+        break;
+      Index[A] = 0;
+    }
+  }
+}
+
+/// Whether \p Src's tensor (expert 0's for a `{e}` name) is in \p File.
+static bool present(const SafetensorsFile &File, const WeightSource &Src) {
+  return File.find(Src.isPerExpert() ? expertName(Src.Name, 0) : Src.Name);
+}
+
+Tensor moert::loadWeight(const SafetensorsFile &File, const ArgInfo &Arg) {
+  std::vector<WeightSource> Sources = Arg.Sources;
+  if (Sources.empty())
+    Sources.push_back(WeightSource{Arg.Name});
+  const WeightSource *Chosen = nullptr;
+  for (const WeightSource &Src : Sources)
+    if (present(File, Src)) {
+      Chosen = &Src;
+      break;
+    }
+  if (!Chosen) {
+    if (Sources.size() == 1) // Reports the exact tensor that is missing.
+      return readSource(File, Sources[0], Arg.Type, Arg.Shape);
+    std::string Names;
+    for (const WeightSource &Src : Sources)
+      Names += (Names.empty() ? "'" : ", '") + Src.Name + "'";
+    throw Error(File.name() + ": missing weight '" + Arg.Name +
+                "': none of " + Names + " is in the file");
+  }
+  if (Chosen->isPlain())
+    return readSource(File, *Chosen, Arg.Type, Arg.Shape);
+  Tensor Disk =
+      readSource(File, *Chosen, Arg.Type, diskShape(*Chosen, Arg.Shape));
+  Tensor Out(Arg.Type, Arg.Shape);
+  extract(Disk, *Chosen, Out);
+  return Out;
 }

@@ -6,11 +6,14 @@
 
 #include "ArtifactWriter.h"
 
+#include "moert/abi.h"
+
 #include "mlir/Target/LLVMIR/Export.h"
 
 #include "llvm/IR/IRBuilder.h"
 #include "llvm/IR/LegacyPassManager.h"
 #include "llvm/IR/Module.h"
+#include "llvm/MC/MCSubtargetInfo.h"
 #include "llvm/MC/TargetRegistry.h"
 #include "llvm/Passes/PassBuilder.h"
 #include "llvm/Support/FileSystem.h"
@@ -34,13 +37,13 @@ LogicalResult addABIEntryPoints(llvm::Module &module, const ModelMetadata &meta,
 
   auto *versionFn = llvm::Function::Create(
       llvm::FunctionType::get(b.getInt32Ty(), false),
-      llvm::GlobalValue::ExternalLinkage, "moert_abi_version", module);
+      llvm::GlobalValue::ExternalLinkage, moert::abi::kVersionSymbol, module);
   b.SetInsertPoint(llvm::BasicBlock::Create(ctx, "entry", versionFn));
-  b.CreateRet(b.getInt32(1));
+  b.CreateRet(b.getInt32(moert::abi::kVersion));
 
   auto *metaFn = llvm::Function::Create(llvm::FunctionType::get(ptrTy, false),
                                         llvm::GlobalValue::ExternalLinkage,
-                                        "moert_metadata_json", module);
+                                        moert::abi::kMetadataSymbol, module);
   b.SetInsertPoint(llvm::BasicBlock::Create(ctx, "entry", metaFn));
   llvm::Constant *text =
       b.CreateGlobalString(meta.toJSON(), "moert_metadata", 0, &module);
@@ -61,7 +64,7 @@ LogicalResult addABIEntryPoints(llvm::Module &module, const ModelMetadata &meta,
   }
   auto *forwardFn = llvm::Function::Create(
       llvm::FunctionType::get(b.getVoidTy(), {ptrTy}, false),
-      llvm::GlobalValue::ExternalLinkage, "moert_forward", module);
+      llvm::GlobalValue::ExternalLinkage, moert::abi::kForwardSymbol, module);
   b.SetInsertPoint(llvm::BasicBlock::Create(ctx, "entry", forwardFn));
   SmallVector<llvm::Value *> callArgs;
   for (unsigned i = 0; i < wrapper->arg_size(); ++i) {
@@ -89,9 +92,18 @@ createTargetMachine(const ArtifactOptions &options, llvm::raw_ostream &errs) {
   std::unique_ptr<llvm::TargetMachine> tm(target->createTargetMachine(
       triple, cpu, /*Features=*/"", targetOptions, llvm::Reloc::PIC_,
       std::nullopt, llvm::CodeGenOptLevel::Aggressive));
-  if (!tm)
+  if (!tm) {
     errs << "moe-compile: error: cannot create a target machine for CPU '"
          << cpu << "'\n";
+    return nullptr;
+  }
+  // LLVM only warns about an unknown CPU and later aborts: refuse it here.
+  if (!tm->getMCSubtargetInfo()->isCPUStringValid(cpu)) {
+    errs << "moe-compile: error: unknown --mcpu '" << cpu << "' for "
+         << triple.str()
+         << " (use a CPU name such as x86-64-v3 or znver4, or 'native')\n";
+    return nullptr;
+  }
   return tm;
 }
 

@@ -7,6 +7,7 @@
 #include "ModelMetadata.h"
 
 #include "moec/Dialect/MoE/IR/MoE.h"
+#include "moert/abi.h"
 
 #include "llvm/Support/JSON.h"
 
@@ -16,16 +17,17 @@ using namespace mlir::moe;
 namespace {
 
 FailureOr<std::string> dtypeName(Type type) {
+  namespace abi = moert::abi;
   if (type.isF32())
-    return std::string("f32");
+    return std::string(abi::kDTypeF32);
   if (type.isF16())
-    return std::string("f16");
+    return std::string(abi::kDTypeF16);
   if (type.isBF16())
-    return std::string("bf16");
+    return std::string(abi::kDTypeBF16);
   if (type.isInteger(32))
-    return std::string("i32");
+    return std::string(abi::kDTypeI32);
   if (type.isInteger(64))
-    return std::string("i64");
+    return std::string(abi::kDTypeI64);
   return failure();
 }
 
@@ -40,6 +42,74 @@ roleOf(DictionaryAttr attrs, ArrayRef<StringRef> roles) {
   return std::nullopt;
 }
 
+/// Parses `moe.weight_sources` of a weight with shape `shape`: a non-empty
+/// array of dictionaries {name, transpose?, parts?, part?, interleave?}.
+FailureOr<std::vector<WeightSource>>
+parseSources(func::FuncOp entry, Attribute attr, StringRef argName,
+             ArrayRef<int64_t> shape) {
+  auto fail = [&](const Twine &why) {
+    return entry.emitError() << "moe.weight_sources of weight '" << argName
+                             << "': " << why;
+  };
+  auto array = dyn_cast<ArrayAttr>(attr);
+  if (!array || array.empty())
+    return fail("expects a non-empty array of dictionaries"), failure();
+  std::vector<WeightSource> sources;
+  for (auto [i, element] : llvm::enumerate(array)) {
+    std::string where = "entry " + std::to_string(i);
+    auto dict = dyn_cast<DictionaryAttr>(element);
+    if (!dict)
+      return fail(where + " is not a dictionary"), failure();
+    WeightSource src;
+    for (NamedAttribute field : dict) {
+      StringRef key = field.getName().getValue();
+      Attribute value = field.getValue();
+      if (key == "name") {
+        auto text = dyn_cast<StringAttr>(value);
+        if (!text || text.getValue().empty())
+          return fail(where + ": 'name' must be a non-empty string"),
+                 failure();
+        src.name = text.str();
+      } else if (key == "transpose" || key == "interleave") {
+        auto flag = dyn_cast<BoolAttr>(value);
+        if (!flag)
+          return fail(where + ": '" + key + "' must be a bool"), failure();
+        (key == "transpose" ? src.transpose : src.interleave) =
+            flag.getValue();
+      } else if (key == "parts" || key == "part") {
+        auto number = dyn_cast<IntegerAttr>(value);
+        if (!number || !number.getType().isInteger())
+          return fail(where + ": '" + key + "' must be an integer"),
+                 failure();
+        (key == "parts" ? src.parts : src.part) = number.getInt();
+      } else {
+        return fail(where + ": unknown key '" + key +
+                    "' (name, transpose, parts, part, interleave)"),
+               failure();
+      }
+    }
+    if (src.name.empty())
+      return fail(where + " has no 'name'"), failure();
+    if (src.parts < 1 || src.part < 0 || src.part >= src.parts)
+      return fail(where + ": expects parts >= 1 and 0 <= part < parts, got "
+                          "parts = " +
+                  Twine(src.parts) + ", part = " + Twine(src.part)),
+             failure();
+    bool perExpert = StringRef(src.name).contains(moert::abi::kExpertPlaceholder);
+    // Axis 1 of the stacked argument is split; a transpose swaps the last
+    // two axes; both need the axes to exist (in a per-expert slice too).
+    size_t rankNeeded = std::max<size_t>(src.parts > 1 ? 2 : 0,
+                                         src.transpose ? (perExpert ? 3 : 2)
+                                                       : 0);
+    if (shape.size() < rankNeeded)
+      return fail(where + ": a weight of rank " + Twine(shape.size()) +
+                  " cannot be " + (src.transpose ? "transposed" : "split")),
+             failure();
+    sources.push_back(std::move(src));
+  }
+  return sources;
+}
+
 } // namespace
 
 std::string ModelMetadata::toJSON() const {
@@ -48,12 +118,25 @@ std::string ModelMetadata::toJSON() const {
     llvm::json::Array shape;
     for (int64_t d : arg.shape)
       shape.push_back(d);
-    argArray.push_back(llvm::json::Object{{"role", arg.role},
-                                          {"name", arg.name},
-                                          {"dtype", arg.dtype},
-                                          {"shape", std::move(shape)}});
+    llvm::json::Object entry{{"role", arg.role},
+                             {"name", arg.name},
+                             {"dtype", arg.dtype},
+                             {"shape", std::move(shape)}};
+    if (!arg.sources.empty()) {
+      namespace abi = moert::abi;
+      llvm::json::Array sources;
+      for (const WeightSource &src : arg.sources)
+        sources.push_back(llvm::json::Object{
+            {abi::kSourceName, src.name},
+            {abi::kSourceTranspose, src.transpose},
+            {abi::kSourceParts, src.parts},
+            {abi::kSourcePart, src.part},
+            {abi::kSourceInterleave, src.interleave}});
+      entry["sources"] = std::move(sources);
+    }
+    argArray.push_back(std::move(entry));
   }
-  llvm::json::Object doc{{"abi_version", 1},
+  llvm::json::Object doc{{"abi_version", moert::abi::kVersion},
                          {"function", function},
                          {"args", std::move(argArray)},
                          {"moe", llvm::json::Object{{"num_experts", numExperts},
@@ -121,6 +204,29 @@ FailureOr<ModelMetadata> mlir::moe::collectMetadata(func::FuncOp entry,
                << tensor;
       info.shape.push_back(ShapedType::isDynamic(d) ? -1 : d);
     }
+    if (info.name.empty())
+      return entry.emitError()
+             << what << " #" << index << " of @" << entry.getName()
+             << " has an empty " << "moe." << info.role << " name";
+    for (const ArgumentInfo &other : meta.args)
+      if (other.name == info.name)
+        return entry.emitError()
+               << what << " #" << index << " of @" << entry.getName()
+               << ": the name '" << info.name << "' is already used by "
+               << (other.role == moert::abi::kRoleStat
+                       ? "a routing statistics result (rename the output)"
+                       : "another " + other.role);
+    if (Attribute sources = attrs.get("moe.weight_sources")) {
+      if (info.role != moert::abi::kRoleWeight)
+        return entry.emitError() << what << " #" << index
+                                 << ": moe.weight_sources is only valid on "
+                                    "a moe.weight argument";
+      FailureOr<std::vector<WeightSource>> parsed =
+          parseSources(entry, sources, info.name, info.shape);
+      if (failed(parsed))
+        return failure();
+      info.sources = std::move(*parsed);
+    }
     meta.args.push_back(std::move(info));
     return success();
   };
@@ -137,7 +243,7 @@ FailureOr<ModelMetadata> mlir::moe::collectMetadata(func::FuncOp entry,
 }
 
 void mlir::moe::stripNameAttributes(func::FuncOp entry) {
-  for (StringRef name : {"moe.input", "moe.weight"})
+  for (StringRef name : {"moe.input", "moe.weight", "moe.weight_sources"})
     for (unsigned i = 0; i < entry.getNumArguments(); ++i)
       entry.removeArgAttr(i, name);
   for (StringRef name : {"moe.output", "moe.stat"})

@@ -18,11 +18,22 @@
 
 namespace mlir::moe {
 
+/// One on-disk form of a weight (docs/abi.md, "sources"): a tensor name
+/// (`{e}`: one per expert), and how the argument is cut out of it.
+struct WeightSource {
+  std::string name;
+  bool transpose = false; // The last two dimensions are swapped on disk.
+  int64_t parts = 1;      // Axis 1 (stacked) holds `parts` arguments...
+  int64_t part = 0;       // ...of which this is `part`,
+  bool interleave = false; // as every parts-th row rather than a block.
+};
+
 struct ArgumentInfo {
   std::string role; // input, weight, output or stat.
   std::string name;
   std::string dtype;
   std::vector<int64_t> shape; // -1: the token count T.
+  std::vector<WeightSource> sources; // Weights only; empty: just `name`.
 };
 
 struct ModelMetadata {
@@ -41,12 +52,13 @@ FailureOr<func::FuncOp> findEntryFunction(ModuleOp module);
 
 /// Collects the metadata of `entry` at the tensor level (after the layout
 /// and statistics passes, before bufferization). Emits a diagnostic and
-/// fails on an unnamed argument or result, an unsupported element type, or
-/// a dynamic dimension other than T.
+/// fails on an unnamed, empty-named or duplicate-named argument or result
+/// (statistics results included), a malformed `moe.weight_sources`, an
+/// unsupported element type, or a dynamic dimension other than T.
 FailureOr<ModelMetadata> collectMetadata(func::FuncOp entry,
                                          StringRef lowering);
 
-/// Removes the moe.* naming attributes from `entry`'s arguments and results
+/// Removes the moe.* naming attributes (and weight sources) from `entry`'s arguments and results
 /// once the metadata holds them (LLVM IR translation has no use for them).
 void stripNameAttributes(func::FuncOp entry);
 

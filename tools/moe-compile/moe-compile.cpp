@@ -117,6 +117,13 @@ int main(int argc, char **argv) {
   }
   if (outputFile.empty())
     return fail("no output file: pass -o model.so");
+  if (optLevel > 3)
+    return fail("-O" + Twine(optLevel) +
+                " is not an optimization level (0, 1, 2 or 3)");
+  bool binary = emit == "so" || emit == "obj";
+  if (binary && outputFile == "-")
+    return fail("-o -: a shared library or object cannot be written to "
+                "standard output; give a file name (or --emit=mlir/llvm)");
 
   ArtifactOptions artifact;
   artifact.cpu = cpu;

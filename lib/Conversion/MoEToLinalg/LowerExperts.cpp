@@ -2,8 +2,8 @@
 //
 // Part of moec. For each expert e, the rows that belong to it (a [C, D]
 // slice of the padded buffer, or the segment offsets[e]..offsets[e+1] of
-// the sorted rows) go through gate/up projections, the activation, and the
-// down projection. Scratch [rows, F] buffers are allocated once and reused.
+// the sorted rows) go through gate/up projections (plus biases), the
+// activation, and the down projection (plus bias). Scratch [rows, F] buffers are allocated once and reused.
 //
 //===----------------------------------------------------------------------===//
 
@@ -27,11 +27,40 @@ struct RowWindow {
 };
 
 /// out rows = FFN_e(in rows), for one expert.
+/// h = act(g) ⊙ u (gated; g, u with their biases added), or act(g).
+Value emitGatedActivation(ImplicitLocOpBuilder &b, ExpertsOp op, Value g,
+                          Value u) {
+  if (op.getActivation() != Activation::ClampedSwiGLU) {
+    Value h = emitActivation(b, op.getActivation(), g);
+    return u ? arith::MulFOp::create(b, h, u) : h;
+  }
+  // GPT-OSS: g = min(g, L); u = clamp(u, -L, L);
+  // h = g · σ(α · g) · (u + 1). The clamps propagate NaN, as torch.clamp does.
+  double limit = op.getSwigluLimit()->convertToDouble();
+  Value hi = constF32(b, limit);
+  g = arith::MinimumFOp::create(b, g, hi);
+  u = arith::MaximumFOp::create(
+      b, arith::MinimumFOp::create(b, u, hi), constF32(b, -limit));
+  Value alphaG =
+      arith::MulFOp::create(b, constF32(b, op.getSwigluAlphaOrDefault()), g);
+  Value glu = arith::MulFOp::create(b, g, emitSigmoid(b, alphaG));
+  return arith::MulFOp::create(
+      b, glu, arith::AddFOp::create(b, u, constF32(b, 1.0)));
+}
+
 void emitExpertFFN(ImplicitLocOpBuilder &b, ExpertsOp op, Value tokens,
-                   Value out, ArrayRef<Value> weights, Value e,
-                   const RowWindow &rows, Value hGate, Value hUp, Value hidden,
-                   Value ffn) {
+                   Value out, ArrayRef<Value> weights, ArrayRef<Value> biases,
+                   Value e, const RowWindow &rows, Value hGate, Value hUp,
+                   Value hidden, Value ffn) {
   bool gated = op.isGated();
+  // v + bias[e, j] when the experts have biases.
+  auto addBias = [&](ImplicitLocOpBuilder &b, size_t which, Value j,
+                     Value v) -> Value {
+    if (biases.empty())
+      return v;
+    return arith::AddFOp::create(
+        b, v, memref::LoadOp::create(b, biases[which], ValueRange{e, j}));
+  };
   auto rowIndex = [&](ImplicitLocOpBuilder &b, Value i) {
     SmallVector<Value> at(rows.prefix);
     at.push_back(arith::AddIOp::create(b, rows.base, i));
@@ -62,12 +91,13 @@ void emitExpertFFN(ImplicitLocOpBuilder &b, ExpertsOp op, Value tokens,
   Value zero = constIndex(b, 0);
   forLoop(b, zero, rows.count, [&](ImplicitLocOpBuilder &b, Value i) {
     forLoop(b, zero, ffn, [&](ImplicitLocOpBuilder &b, Value f) {
-      Value g = memref::LoadOp::create(b, hGate, ValueRange{i, f});
-      Value h = emitActivation(b, op.getActivation(), g);
+      Value g = addBias(b, 0, f,
+                        memref::LoadOp::create(b, hGate, ValueRange{i, f}));
+      Value u;
       if (gated)
-        h = arith::MulFOp::create(
-            b, h, memref::LoadOp::create(b, hUp, ValueRange{i, f}));
-      memref::StoreOp::create(b, h, hGate, ValueRange{i, f});
+        u = addBias(b, 1, f, memref::LoadOp::create(b, hUp, ValueRange{i, f}));
+      memref::StoreOp::create(b, emitGatedActivation(b, op, g, u), hGate,
+                              ValueRange{i, f});
     });
   });
   // out = h · downᵀ.
@@ -80,7 +110,8 @@ void emitExpertFFN(ImplicitLocOpBuilder &b, ExpertsOp op, Value tokens,
       [&](ImplicitLocOpBuilder &b, Value i, Value d, Value v) {
         SmallVector<Value> at = rowIndex(b, i);
         at.push_back(d);
-        memref::StoreOp::create(b, v, out, at);
+        memref::StoreOp::create(b, addBias(b, weights.size() - 1, d, v), out,
+                                at);
       });
 }
 
@@ -91,9 +122,11 @@ void lowering::lowerExperts(RewriterBase &rewriter, ExpertsOp op) {
   ImplicitLocOpBuilder b(op.getLoc(), rewriter);
   auto tokensType = cast<RankedTensorType>(op.getTokens().getType());
   Value tokens = readBuffer(b, op.getTokens());
-  SmallVector<Value> weights;
+  SmallVector<Value> weights, biases;
   for (Value w : op.getWeights())
     weights.push_back(readBuffer(b, w));
+  for (Value bias : op.getBiases())
+    biases.push_back(readBuffer(b, bias));
   Value zero = constIndex(b, 0);
   Value numExperts = dim(b, weights[0], 0);
   Value ffn = dim(b, weights[0], 1);
@@ -125,7 +158,8 @@ void lowering::lowerExperts(RewriterBase &rewriter, ExpertsOp op) {
         rows = arith::MinSIOp::create(
             b, toIndex(b, memref::LoadOp::create(b, counts, ValueRange{e})),
             maxRows);
-      emitExpertFFN(b, op, tokens, out, weights, e, RowWindow{{e}, zero, rows},
+      emitExpertFFN(b, op, tokens, out, weights, biases, e,
+                    RowWindow{{e}, zero, rows},
                     hGate, hUp, hidden, ffn);
       return;
     }
@@ -134,7 +168,8 @@ void lowering::lowerExperts(RewriterBase &rewriter, ExpertsOp op) {
     Value end =
         toIndex(b, memref::LoadOp::create(b, offsets, ValueRange{next}));
     Value count = arith::SubIOp::create(b, end, begin);
-    emitExpertFFN(b, op, tokens, out, weights, e, RowWindow{{}, begin, count},
+    emitExpertFFN(b, op, tokens, out, weights, biases, e,
+                  RowWindow{{}, begin, count},
                   hGate, hUp, hidden, ffn);
   });
   rewriter.replaceOp(op, asResult(b, out, tokensType));

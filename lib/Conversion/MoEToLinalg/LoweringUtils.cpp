@@ -235,6 +235,9 @@ Value lowering::emitActivation(ImplicitLocOpBuilder &b, Activation act,
   }
   case Activation::ReLU:
     return arith::MaximumFOp::create(b, x, constF32(b, 0.0));
+  case Activation::ClampedSwiGLU:
+    llvm_unreachable("clamped_swiglu combines gate and up: the experts "
+                     "lowering emits it");
   }
   llvm_unreachable("unknown activation");
 }

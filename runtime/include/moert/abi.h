@@ -7,7 +7,8 @@
 /// \file
 /// The single source of the constants of the contract between moe-compile and
 /// the runtime (docs/abi.md): the ABI version, the exported symbol names and
-/// their signatures, and the layout of MLIR strided memref descriptors. This
+/// their signatures, the metadata's spellings, and the layout of MLIR strided
+/// memref descriptors. This
 /// header is self-contained so that the compiler can include it without
 /// linking the runtime.
 ///
@@ -32,6 +33,34 @@ inline constexpr const char *kVersionSymbol = "moert_abi_version";
 inline constexpr const char *kMetadataSymbol = "moert_metadata_json";
 /// `void moert_forward(void **args)`.
 inline constexpr const char *kForwardSymbol = "moert_forward";
+
+/// Metadata spellings of the element types.
+inline constexpr const char *kDTypeF32 = "f32";
+inline constexpr const char *kDTypeF16 = "f16";
+inline constexpr const char *kDTypeBF16 = "bf16";
+inline constexpr const char *kDTypeI32 = "i32";
+inline constexpr const char *kDTypeI64 = "i64";
+
+/// Metadata spellings of the argument roles.
+inline constexpr const char *kRoleInput = "input";
+inline constexpr const char *kRoleWeight = "weight";
+inline constexpr const char *kRoleOutput = "output";
+inline constexpr const char *kRoleStat = "stat";
+
+/// The routing statistics a model may return (role "stat").
+inline constexpr const char *kExpertCountsStat = "expert_counts";
+inline constexpr const char *kExpertKeptStat = "expert_kept";
+
+/// In a weight name or source name: the expert index, for one tensor per
+/// expert stacked at load.
+inline constexpr const char *kExpertPlaceholder = "{e}";
+
+/// Keys of one entry of a weight argument's "sources" list.
+inline constexpr const char *kSourceName = "name";
+inline constexpr const char *kSourceTranspose = "transpose";
+inline constexpr const char *kSourceParts = "parts";
+inline constexpr const char *kSourcePart = "part";
+inline constexpr const char *kSourceInterleave = "interleave";
 
 using VersionFn = uint32_t (*)();
 using MetadataFn = const char *(*)();

@@ -33,6 +33,25 @@ enum class ArgRole { Input, Weight, Output, Stat };
 /// The metadata spelling of \p Role.
 const char *argRoleName(ArgRole Role);
 
+/// One on-disk form of a weight argument (docs/abi.md, "sources").
+struct WeightSource {
+  /// A tensor name; with `{e}`, one tensor per expert, stacked at load.
+  std::string Name;
+  /// The on-disk tensor's last two dimensions are swapped.
+  bool Transpose = false;
+  /// After the transpose, axis 1 of the stacked tensor holds \c Parts
+  /// arguments' rows, and this argument is part \c Part of them: a block of
+  /// rows, or with \c Interleave every Parts-th row from \c Part.
+  int64_t Parts = 1;
+  int64_t Part = 0;
+  bool Interleave = false;
+
+  /// True if the name has `{e}`.
+  bool isPerExpert() const;
+  /// True if the tensor is the argument as it stands (no transpose/split).
+  bool isPlain() const { return !Transpose && Parts == 1; }
+};
+
 /// One argument of `moert_forward`.
 struct ArgInfo {
   ArgRole Role = ArgRole::Input;
@@ -40,6 +59,9 @@ struct ArgInfo {
   DType Type = DType::F32;
   /// Dimensions; kDynamicDim stands for T.
   std::vector<int64_t> Shape;
+  /// A weight's on-disk forms, tried in order; one plain source named
+  /// \c Name when the metadata lists none.
+  std::vector<WeightSource> Sources;
 
   /// True if some dimension is T.
   bool isDynamic() const;

@@ -13,6 +13,7 @@
 #ifndef MOERT_STATS_H
 #define MOERT_STATS_H
 
+#include "moert/abi.h"
 #include "moert/tensor.h"
 
 #include <cstdint>
@@ -23,8 +24,8 @@
 namespace moert {
 
 /// The stat names docs/abi.md defines.
-inline constexpr const char *kExpertCountsStat = "expert_counts";
-inline constexpr const char *kExpertKeptStat = "expert_kept";
+using abi::kExpertCountsStat;
+using abi::kExpertKeptStat;
 
 /// Per-expert assignment counts and, if the model reports it, how many of
 /// them were computed.

@@ -11,6 +11,7 @@
 #include "mlir/IR/OpImplementation.h"
 
 #include <cmath>
+#include <iterator>
 
 using namespace mlir;
 using namespace mlir::moe;
@@ -201,6 +202,65 @@ LogicalResult verifyExpertWeights(Operation *op, ValueRange weights,
   return check.shape(downName, down, {numExperts, hidden, ffn}, edf);
 }
 
+/// Expert biases, if any: one per expert weight, [E, F] for the gate/up/in
+/// projections and [E, D] for down/out.
+LogicalResult verifyExpertBiases(Operation *op, ValueRange biases,
+                                 ValueRange weights) {
+  if (biases.empty())
+    return success();
+  if (biases.size() != weights.size())
+    return op->emitOpError()
+           << "expects one expert bias per expert weight (" << weights.size()
+           << "), got " << biases.size();
+  ShapeChecker check(op);
+  bool gated = weights.size() == 3;
+  int64_t numExperts = dimOf(weights.front(), 0);
+  int64_t ffn = dimOf(weights.front(), 1);
+  int64_t hidden = dimOf(weights.back(), 1);
+  SmallVector<StringRef> names =
+      gated ? SmallVector<StringRef>{"gate bias", "up bias", "down bias"}
+            : SmallVector<StringRef>{"in bias", "out bias"};
+  for (auto [i, bias] : llvm::enumerate(biases)) {
+    bool last = i + 1 == biases.size();
+    if (failed(check.shape(names[i], bias,
+                           {numExperts, last ? hidden : ffn},
+                           {"number of experts E", last ? "hidden size D"
+                                                        : "intermediate "
+                                                          "size F"})))
+      return failure();
+  }
+  return success();
+}
+
+/// The activation and its attributes: clamped_swiglu needs gated experts
+/// and a limit; the swiglu attributes mean nothing to other activations.
+template <typename OpTy> LogicalResult verifyActivation(OpTy op, bool gated) {
+  bool clamped = op.getActivation() == Activation::ClampedSwiGLU;
+  if (!clamped) {
+    if (op.getSwigluAlpha() || op.getSwigluLimit())
+      return op.emitOpError()
+             << "'swiglu_alpha' and 'swiglu_limit' require activation = "
+                "clamped_swiglu, got activation = "
+             << stringifyActivation(op.getActivation());
+    return success();
+  }
+  if (!gated)
+    return op.emitOpError("activation = clamped_swiglu requires gated "
+                          "experts (gate, up, down)");
+  if (!op.getSwigluLimit())
+    return op.emitOpError("activation = clamped_swiglu requires "
+                          "'swiglu_limit'");
+  double limit = op.getSwigluLimit()->convertToDouble();
+  if (!(limit > 0.0) || std::isinf(limit))
+    return op.emitOpError() << "expects a finite swiglu_limit > 0, got "
+                            << limit;
+  double alpha = op.getSwigluAlphaOrDefault();
+  if (!(alpha > 0.0) || std::isinf(alpha))
+    return op.emitOpError() << "expects a finite swiglu_alpha > 0, got "
+                            << alpha;
+  return success();
+}
+
 /// `name` ([T, k] integer) must agree with the token count and top_k.
 LogicalResult verifyAssignments(Operation *op, StringRef name, Value value,
                                 int64_t numTokens, int64_t topK) {
@@ -252,6 +312,23 @@ LogicalResult sameElementType(Operation *op, StringRef name, Value value,
 // moe.layer
 //===----------------------------------------------------------------------===//
 
+/// The name of operand \p index of a moe.layer, for diagnostics: the
+/// operand group, with the position inside a variadic group.
+static std::string layerOperandName(LayerOp op, unsigned index) {
+  static constexpr const char *kGroups[] = {
+      "hidden",        "router_weight", "router_bias",  "score_bias",
+      "expert weight", "expert bias",   "shared weight"};
+  for (unsigned group = 0; group < std::size(kGroups); ++group) {
+    auto [start, length] = op.getODSOperandIndexAndLength(group);
+    if (index < start || index >= start + length)
+      continue;
+    if (group < 4)
+      return kGroups[group];
+    return std::string(kGroups[group]) + " #" + std::to_string(index - start);
+  }
+  return "operand #" + std::to_string(index);
+}
+
 LogicalResult LayerOp::verify() {
   int64_t numTokens, hidden, numExperts;
   if (failed(verifyRouter(*this, numTokens, hidden, numExperts)) ||
@@ -265,6 +342,21 @@ LogicalResult LayerOp::verify() {
   if (getDropPolicy() == DropPolicy::Passthrough && !hasCapacity())
     return emitOpError("drop_policy = passthrough requires a capacity limit "
                        "('capacity_factor' or 'expert_capacity')");
+  if (failed(verifyExpertBiases(*this, getExpertBiases(),
+                                getExpertWeights())) ||
+      failed(verifyActivation(*this, isGated())))
+    return failure();
+  // The passes carry one element type from the tokens through every stage;
+  // a mix has no lowering, so it is rejected here, not deep in a pass.
+  Type element = getHidden().getType().getElementType();
+  for (OpOperand &operand : getOperation()->getOpOperands()) {
+    unsigned index = operand.getOperandNumber();
+    if (failed(sameElementType(*this, layerOperandName(*this, index), operand.get(),
+                               element)))
+      return failure();
+  }
+  if (failed(sameElementType(*this, "result", getResult(), element)))
+    return failure();
 
   ShapeChecker check(*this);
   ValueRange shared = getSharedWeights();
@@ -332,6 +424,22 @@ LogicalResult DispatchOp::verify() {
 }
 
 LogicalResult ExpertsOp::verify() {
+  if (failed(verifyTokensAndWeights()) ||
+      failed(verifyExpertBiases(*this, getBiases(), getWeights())) ||
+      failed(verifyActivation(*this, isGated())))
+    return failure();
+  Type tokensType = getTokens().getType();
+  Type element =
+      isa<GroupedType>(tokensType)
+          ? cast<GroupedType>(tokensType).getElementType()
+          : cast<RankedTensorType>(tokensType).getElementType();
+  for (Value bias : getBiases())
+    if (failed(sameElementType(*this, "biases", bias, element)))
+      return failure();
+  return success();
+}
+
+LogicalResult ExpertsOp::verifyTokensAndWeights() {
   ShapeChecker check(*this);
   Type tokensType = getTokens().getType();
   if (tokensType != getResult().getType())

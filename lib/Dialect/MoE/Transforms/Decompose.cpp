@@ -45,8 +45,10 @@ Value buildSharedExpert(OpBuilder &b, Location loc, LayerOp layer) {
   for (Value w : layer.getSharedWeights().take_front(3))
     weights.push_back(stackAsOneExpert(b, loc, w));
   return ExpertsOp::create(b, loc, hiddenType, hidden, offsets,
-                           /*counts=*/Value(), weights,
-                           layer.getActivationAttr());
+                           /*counts=*/Value(), weights, /*biases=*/ValueRange(),
+                           layer.getActivationAttr(),
+                           layer.getSwigluAlphaAttr(),
+                           layer.getSwigluLimitAttr());
 }
 
 /// gate[t] = sigmoid(Σ_d hidden[t, d] · w[0, d]), as a [T] tensor.
@@ -146,10 +148,11 @@ void decompose(RewriterBase &rewriter, LayerOp layer) {
       rewriter, loc, groupedType, layer.getHidden(), route.getIndices(),
       layer.getCapacityFactorAttr(), layer.getExpertCapacityAttr(),
       layer.getMinCapacityAttr());
-  auto experts =
-      ExpertsOp::create(rewriter, loc, groupedType, dispatch,
-                        /*offsets=*/Value(), /*counts=*/Value(),
-                        layer.getExpertWeights(), layer.getActivationAttr());
+  auto experts = ExpertsOp::create(
+      rewriter, loc, groupedType, dispatch,
+      /*offsets=*/Value(), /*counts=*/Value(), layer.getExpertWeights(),
+      layer.getExpertBiases(), layer.getActivationAttr(),
+      layer.getSwigluAlphaAttr(), layer.getSwigluLimitAttr());
   bool passthrough = layer.getDropPolicy() == DropPolicy::Passthrough;
   Value result = CombineOp::create(rewriter, loc, layer.getType(), experts,
                                    route.getIndices(), route.getWeights(),

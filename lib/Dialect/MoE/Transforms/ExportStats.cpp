@@ -6,6 +6,7 @@
 
 #include "moec/Dialect/MoE/IR/MoE.h"
 #include "moec/Dialect/MoE/Transforms/Passes.h"
+#include "moert/abi.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/PatternMatch.h"
@@ -79,9 +80,9 @@ struct MoEExportStatsPass
       std::string prefix =
           dispatches.size() == 1 ? "" : "layer" + std::to_string(i) + ".";
       stats.push_back(counts);
-      names.push_back(prefix + "expert_counts");
+      names.push_back(prefix + moert::abi::kExpertCountsStat);
       stats.push_back(buildKept(b, op->getLoc(), counts, capacity));
-      names.push_back(prefix + "expert_kept");
+      names.push_back(prefix + moert::abi::kExpertKeptStat);
     }
     if (stats.empty())
       return success();

@@ -12,6 +12,9 @@ using namespace mlir::moe;
 LogicalResult mlir::moe::rewriteGroupedChains(Operation *root,
                                               LayoutLowering &lowering) {
   SmallVector<Operation *> ops;
+  // The layout-free dispatch and experts ops, erased at the end. Combines
+  // are replaced (and so freed) as they are visited: never kept here.
+  SmallVector<Operation *> producers;
   root->walk([&](Operation *op) {
     if (isa<DispatchOp, CombineOp>(op) ||
         (isa<ExpertsOp>(op) &&
@@ -23,6 +26,8 @@ LogicalResult mlir::moe::rewriteGroupedChains(Operation *root,
   llvm::DenseMap<Value, ConcreteGroups> concrete;
   for (Operation *op : ops) {
     rewriter.setInsertionPoint(op);
+    if (!isa<CombineOp>(op))
+      producers.push_back(op);
     if (auto dispatch = dyn_cast<DispatchOp>(op)) {
       concrete[dispatch.getResult()] =
           lowering.lowerDispatch(rewriter, dispatch);
@@ -35,10 +40,11 @@ LogicalResult mlir::moe::rewriteGroupedChains(Operation *root,
             "expects its !moe.grouped tokens to come from moe.dispatch or "
             "moe.experts");
       ConcreteGroups groups = it->second;
-      groups.tokens =
-          ExpertsOp::create(rewriter, experts.getLoc(), groups.tokens.getType(),
-                            groups.tokens, groups.offsets, groups.counts,
-                            experts.getWeights(), experts.getActivationAttr());
+      groups.tokens = ExpertsOp::create(
+          rewriter, experts.getLoc(), groups.tokens.getType(), groups.tokens,
+          groups.offsets, groups.counts, experts.getWeights(),
+          experts.getBiases(), experts.getActivationAttr(),
+          experts.getSwigluAlphaAttr(), experts.getSwigluLimitAttr());
       concrete[experts.getResult()] = groups;
       continue;
     }
@@ -52,9 +58,7 @@ LogicalResult mlir::moe::rewriteGroupedChains(Operation *root,
                        lowering.lowerCombine(rewriter, combine, it->second));
   }
   // Erase the layout-free producers, users first.
-  for (Operation *op : llvm::reverse(ops)) {
-    if (isa<CombineOp>(op))
-      continue;
+  for (Operation *op : llvm::reverse(producers)) {
     if (!op->use_empty())
       return op->emitOpError("has a !moe.grouped result used outside a "
                              "dispatch -> experts -> combine chain");

@@ -38,7 +38,10 @@ def MoE_SelectionAttr : EnumAttr<MoE_Dialect, MoE_Selection, "selection"> {
 def MoE_Activation : I32EnumAttr<"Activation", "expert activation", [
     I32EnumAttrCase<"SiLU", 0, "silu">,
     I32EnumAttrCase<"GELU", 1, "gelu">,
-    I32EnumAttrCase<"ReLU", 2, "relu">]> {
+    I32EnumAttrCase<"ReLU", 2, "relu">,
+    // GPT-OSS: min(g, limit) · σ(alpha · min(g, limit)) · (clamp(u, ±limit) + 1)
+    // on the gate and up projections; gated experts only.
+    I32EnumAttrCase<"ClampedSwiGLU", 3, "clamped_swiglu">]> {
   let cppNamespace = "::mlir::moe";
   let genSpecializedAttr = 0;
 }

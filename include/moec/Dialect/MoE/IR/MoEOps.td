@@ -29,6 +29,22 @@ defvar MoE_RouterAttrs = (ins
     DefaultValuedAttr<BoolAttr, "false">:$normalize,
     DefaultValuedAttr<F64Attr, "1.0">:$routed_scaling_factor);
 
+// Expert activation attributes shared by moe.layer and moe.experts.
+defvar MoE_ActivationAttrs = (ins
+    DefaultValuedAttr<MoE_ActivationAttr,
+                      "::mlir::moe::Activation::SiLU">:$activation,
+    OptionalAttr<F64Attr>:$swiglu_alpha,
+    OptionalAttr<F64Attr>:$swiglu_limit);
+
+// Accessors for MoE_ActivationAttrs.
+defvar MoE_ActivationAccessors = [{
+    /// α of clamped_swiglu (1.702 when not given, as in GPT-OSS).
+    double getSwigluAlphaOrDefault() {
+      auto alpha = getSwigluAlpha();
+      return alpha ? alpha->convertToDouble() : 1.702;
+    }
+}];
+
 // Capacity attributes shared by moe.layer and the dispatch ops.
 defvar MoE_CapacityAttrs = (ins
     OptionalAttr<F64Attr>:$capacity_factor,
@@ -58,6 +74,11 @@ def MoE_LayerOp : MoE_Op<"layer", [Pure, AttrSizedOperandSegments]> {
     - Experts: `experts(gate, up, down)` is gated (down · (act(gate·x) ⊙
       up·x)), `experts(in, out)` is not (out · act(in·x)); weights are stacked
       [E, F, D] and [E, D, F]; `activation` is silu, gelu (erf) or relu.
+      Optional `expert_biases` ([E, F] per gate/up/in projection, [E, D] for
+      down/out) are added to each projection's output.
+      `clamped_swiglu` (GPT-OSS, gated only) replaces act(g) ⊙ u with
+      min(g, L) · σ(α · min(g, L)) · (clamp(u, −L, L) + 1), where
+      L = `swiglu_limit` (required) and α = `swiglu_alpha` (default 1.702).
     - Capacity: `capacity_factor` gives C = max(ceil(cf·T·k/E), min_capacity),
       `expert_capacity` a fixed C; absent both, the layer is dropless. First
       choices go before second choices, token order within; a dropped
@@ -66,6 +87,19 @@ def MoE_LayerOp : MoE_Op<"layer", [Pure, AttrSizedOperandSegments]> {
     - Shared expert: `shared(gate, up, down)` ([Fs, D], [Fs, D], [D, Fs]) is a
       dense gated FFN added to every token; a fourth operand [1, D] gates it
       with sigmoid(x · w_sgᵀ) (Qwen2-MoE).
+
+    Example (GPT-OSS-shaped, router and expert biases, clamped SwiGLU):
+    ```mlir
+    %y = moe.layer %x, %wr router_bias(%br) experts(%wg, %wu, %wd)
+           expert_biases(%bg, %bu, %bd)
+           {top_k = 2 : i64, normalize = true,
+            activation = #moe.activation<clamped_swiglu>,
+            swiglu_limit = 7.0 : f64}
+         : (tensor<?x64xf32>, tensor<8x64xf32>, tensor<8xf32>,
+            tensor<8x96x64xf32>, tensor<8x96x64xf32>, tensor<8x64x96xf32>,
+            tensor<8x96xf32>, tensor<8x96xf32>, tensor<8x64xf32>)
+         -> tensor<?x64xf32>
+    ```
 
     Example (Mixtral-shaped):
     ```mlir
@@ -81,10 +115,10 @@ def MoE_LayerOp : MoE_Op<"layer", [Pure, AttrSizedOperandSegments]> {
       Optional<MoE_FloatTensor>:$router_bias,
       Optional<MoE_FloatTensor>:$score_bias,
       Variadic<MoE_FloatTensor>:$expert_weights,
+      Variadic<MoE_FloatTensor>:$expert_biases,
       Variadic<MoE_FloatTensor>:$shared_weights),
     MoE_RouterAttrs,
-    (ins DefaultValuedAttr<MoE_ActivationAttr,
-                           "::mlir::moe::Activation::SiLU">:$activation),
+    MoE_ActivationAttrs,
     MoE_CapacityAttrs,
     (ins DefaultValuedAttr<MoE_DropPolicyAttr,
                            "::mlir::moe::DropPolicy::Zero">:$drop_policy));
@@ -94,10 +128,11 @@ def MoE_LayerOp : MoE_Op<"layer", [Pure, AttrSizedOperandSegments]> {
     (`router_bias` `(` $router_bias^ `)`)?
     (`score_bias` `(` $score_bias^ `)`)?
     `experts` `(` $expert_weights `)`
+    (`expert_biases` `(` $expert_biases^ `)`)?
     (`shared` `(` $shared_weights^ `)`)?
     attr-dict `:` functional-type(operands, results)
   }];
-  let extraClassDeclaration = [{
+  let extraClassDeclaration = !strconcat([{
     /// Whether the experts are gated (three expert weights).
     bool isGated() { return getExpertWeights().size() == 3; }
     int64_t getNumExperts() {
@@ -108,7 +143,7 @@ def MoE_LayerOp : MoE_Op<"layer", [Pure, AttrSizedOperandSegments]> {
     bool hasCapacity() {
       return getCapacityFactor().has_value() || getExpertCapacity().has_value();
     }
-  }];
+  }], MoE_ActivationAccessors);
   let hasVerifier = 1;
 }
 
@@ -191,6 +226,7 @@ def MoE_ExpertsOp : MoE_Op<"experts", [Pure, AttrSizedOperandSegments]> {
     - rows sorted by expert `[N, D]` with `offsets` ([E + 1], i32): rows
       `offsets[e] .. offsets[e+1]` belong to expert e (result `[N, D]`; rows at
       or past `offsets[E]` are unspecified).
+    Optional `biases` and the activation attributes are those of `moe.layer`.
 
     ```mlir
     %h = moe.experts %buf counts(%counts) weights(%g, %u, %d)
@@ -202,22 +238,24 @@ def MoE_ExpertsOp : MoE_Op<"experts", [Pure, AttrSizedOperandSegments]> {
            tensor<8x96x64xf32>, tensor<8x64x96xf32>) -> tensor<?x64xf32>
     ```
   }];
-  let arguments = (ins
+  let arguments = !con((ins
       MoE_GroupedOrTensor:$tokens,
       Optional<MoE_IndexTensor>:$offsets,
       Optional<MoE_IndexTensor>:$counts,
       Variadic<MoE_FloatTensor>:$weights,
-      DefaultValuedAttr<MoE_ActivationAttr,
-                        "::mlir::moe::Activation::SiLU">:$activation);
+      Variadic<MoE_FloatTensor>:$biases),
+    MoE_ActivationAttrs);
   let results = (outs MoE_GroupedOrTensor:$result);
   let assemblyFormat = [{
     $tokens (`offsets` `(` $offsets^ `)`)? (`counts` `(` $counts^ `)`)?
-    `weights` `(` $weights `)`
+    `weights` `(` $weights `)` (`biases` `(` $biases^ `)`)?
     attr-dict `:` functional-type(operands, results)
   }];
-  let extraClassDeclaration = [{
+  let extraClassDeclaration = !strconcat([{
     bool isGated() { return getWeights().size() == 3; }
-  }];
+    /// The tokens, offsets/counts and weights part of the verifier.
+    ::mlir::LogicalResult verifyTokensAndWeights();
+  }], MoE_ActivationAccessors);
   let hasVerifier = 1;
 }
 
