@@ -36,15 +36,26 @@ def test_mixtral_exact(tmp_path):
     assert text.startswith(
         'func.func @forward(%x: tensor<?x64xf32> {moe.input = "hidden_states"},'
     )
+    # moe.weight keeps the transformers-4 name; moe.weight_sources adds transformers 5's
+    # renamed router and fused experts (mlp.experts.gate_up_proj = [gate; up], down_proj).
     assert (
-        '%router: tensor<8x64xf32> {moe.weight = "model.layers.0.block_sparse_moe.gate.weight"}'
-        in text
-    )
+        '%router: tensor<8x64xf32> {moe.weight = "model.layers.0.block_sparse_moe.gate.weight", '
+        'moe.weight_sources = [{name = "model.layers.0.block_sparse_moe.gate.weight"}, '
+        '{name = "model.layers.0.mlp.gate.weight"}]}'
+    ) in text
+    fused = {
+        "w1": ', parts = 2 : i64}',
+        "w3": ', parts = 2 : i64, part = 1 : i64}',
+        "w2": "}",
+    }
     for w, shape in (("w1", "8x96x64"), ("w3", "8x96x64"), ("w2", "8x64x96")):
+        per_expert = f"model.layers.0.block_sparse_moe.experts.{{e}}.{w}.weight"
+        stacked = "gate_up_proj" if w != "w2" else "down_proj"
         assert (
-            f'tensor<{shape}xf32> {{moe.weight = "model.layers.0.block_sparse_moe.experts.{{e}}.{w}.weight"}}'
-            in text
-        )
+            f'tensor<{shape}xf32> {{moe.weight = "{per_expert}", moe.weight_sources = '
+            f'[{{name = "{per_expert}"}}, {{name = "model.layers.0.mlp.experts.{stacked}"'
+            f"{fused[w]}]}}"
+        ) in text
     assert '-> (tensor<?x64xf32> {moe.output = "output"}) {' in text
     assert (
         "%y = moe.layer %x, %router experts(%w_gate, %w_up, %w_down) {top_k = 2 : i64, "
@@ -122,9 +133,10 @@ def test_olmoe(tmp_path):
         == "top_k = 4 : i64, scoring = #moe.scoring<softmax>, activation = #moe.activation<silu>"
     )
     assert (
-        '%w_down: tensor<16x64x32xf32> {moe.weight = "model.layers.1.mlp.experts.{e}.down_proj.weight"}'
-        in text
-    )
+        '%w_down: tensor<16x64x32xf32> {moe.weight = "model.layers.1.mlp.experts.{e}.down_proj.weight", '
+        'moe.weight_sources = [{name = "model.layers.1.mlp.experts.{e}.down_proj.weight"}, '
+        '{name = "model.layers.1.mlp.experts.down_proj"}]}'
+    ) in text
 
 
 def test_deepseek_v2(tmp_path):

@@ -49,7 +49,7 @@ def test_gen_layer_rejects(tmp_path, extra, message):
     ("key", "value", "message"),
     [
         ("num_hidden_layers", "x", "num_hidden_layers must be an integer, got 'x'"),
-        ("n_shared_experts", 1.5, "shared_ffn must be a non-negative integer"),
+        ("n_shared_experts", 1.5, "n_shared_experts must be an integer, got 1.5"),
         (
             "routed_scaling_factor",
             -1,

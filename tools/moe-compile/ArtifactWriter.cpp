@@ -192,6 +192,12 @@ LogicalResult link(StringRef object, StringRef output,
 
 } // namespace
 
+LogicalResult mlir::moe::checkTargetCPU(const ArtifactOptions &options,
+                                        llvm::raw_ostream &errs) {
+  llvm::InitializeNativeTarget();
+  return success(createTargetMachine(options, errs) != nullptr);
+}
+
 LogicalResult mlir::moe::writeArtifact(ModuleOp module,
                                        const ModelMetadata &meta,
                                        const ArtifactOptions &options,

@@ -27,6 +27,11 @@ struct ArtifactOptions {
 
 /// Writes `module` (in the LLVM dialect) to `outputPath`. Errors go to
 /// `errs` as one line each.
+/// Checks that `options.cpu` names a CPU of the host target (before any
+/// work is done); reports on `errs` and fails otherwise.
+LogicalResult checkTargetCPU(const ArtifactOptions &options,
+                             llvm::raw_ostream &errs);
+
 LogicalResult writeArtifact(ModuleOp module, const ModelMetadata &meta,
                             const ArtifactOptions &options,
                             StringRef outputPath, llvm::raw_ostream &errs);

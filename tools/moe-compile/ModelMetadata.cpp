@@ -208,14 +208,20 @@ FailureOr<ModelMetadata> mlir::moe::collectMetadata(func::FuncOp entry,
       return entry.emitError()
              << what << " #" << index << " of @" << entry.getName()
              << " has an empty " << "moe." << info.role << " name";
-    for (const ArgumentInfo &other : meta.args)
-      if (other.name == info.name)
+    for (const ArgumentInfo &other : meta.args) {
+      if (other.name != info.name)
+        continue;
+      if (info.role == moert::abi::kRoleStat)
         return entry.emitError()
-               << what << " #" << index << " of @" << entry.getName()
-               << ": the name '" << info.name << "' is already used by "
-               << (other.role == moert::abi::kRoleStat
-                       ? "a routing statistics result (rename the output)"
-                       : "another " + other.role);
+               << "the " << other.role << " '" << info.name
+               << "' has the name of a routing statistics result that "
+                  "moe-compile adds: rename the "
+               << other.role << " (or compile with --no-stats)";
+      return entry.emitError()
+             << what << " #" << index << " of @" << entry.getName()
+             << ": the name '" << info.name << "' is already used by another "
+             << other.role;
+    }
     if (Attribute sources = attrs.get("moe.weight_sources")) {
       if (info.role != moert::abi::kRoleWeight)
         return entry.emitError() << what << " #" << index

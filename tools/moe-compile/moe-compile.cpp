@@ -139,6 +139,9 @@ int main(int argc, char **argv) {
   else if (emit != "mlir")
     return fail("unknown --emit=" + emit + " (so, obj, llvm, mlir)");
 
+  if (emit != "mlir" && failed(checkTargetCPU(artifact, llvm::errs())))
+    return 1;
+
   std::string errorMessage;
   auto file = openInputFile(inputFile, &errorMessage);
   if (!file)

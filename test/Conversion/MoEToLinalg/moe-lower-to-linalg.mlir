@@ -89,3 +89,42 @@ func.func @capacity(%x: tensor<10x16xf32>, %idx: tensor<10x1xi32>, %w: tensor<10
   %y = moe.combine_capacity %out, %slots, %idx, %w : (tensor<4x?x16xf32>, tensor<10x1xi32>, tensor<10x1xi32>, tensor<10x1xf32>) -> tensor<10x16xf32>
   return %y : tensor<10x16xf32>
 }
+
+// -----
+
+// Tests the clamped SwiGLU with biases: after both projections, each element
+// adds its gate and up bias (loaded at [e, f]), clamps the gate above at the
+// limit and the up to [-limit, limit], multiplies the gate by σ(α·gate) and
+// by (up + 1); the down projection adds its bias at [e, d] before the store.
+
+// CHECK-LABEL: func.func @clamped_swiglu
+// CHECK-SAME: %[[BG:[^:]+]]: tensor<4x8xf32>, %[[BU:[^:]+]]: tensor<4x8xf32>, %[[BD:[^:]+]]: tensor<4x16xf32>
+// CHECK: %[[MBG:.+]] = bufferization.to_buffer %[[BG]]
+// CHECK: %[[MBU:.+]] = bufferization.to_buffer %[[BU]]
+// CHECK: %[[MBD:.+]] = bufferization.to_buffer %[[BD]]
+// CHECK: %[[GB:.+]] = memref.load %[[MBG]][%[[E:.+]], %[[F:.+]]] : memref<4x8xf32>
+// CHECK-NEXT: %[[G:.+]] = arith.addf %{{.+}}, %[[GB]] : f32
+// CHECK-NEXT: memref.load
+// CHECK-NEXT: %[[UB:.+]] = memref.load %[[MBU]][%[[E]], %[[F]]] : memref<4x8xf32>
+// CHECK-NEXT: %[[U:.+]] = arith.addf %{{.+}}, %[[UB]] : f32
+// CHECK-NEXT: %[[LIM:.+]] = arith.constant 3.000000e+00 : f32
+// CHECK-NEXT: %[[GC:.+]] = arith.minimumf %[[G]], %[[LIM]] : f32
+// CHECK-NEXT: %[[UC0:.+]] = arith.minimumf %[[U]], %[[LIM]] : f32
+// CHECK-NEXT: %[[NLIM:.+]] = arith.constant -3.000000e+00 : f32
+// CHECK-NEXT: %[[UC:.+]] = arith.maximumf %[[UC0]], %[[NLIM]] : f32
+// CHECK-NEXT: %[[ALPHA:.+]] = arith.constant 1.702000e+00 : f32
+// CHECK-NEXT: %[[AG:.+]] = arith.mulf %[[ALPHA]], %[[GC]] : f32
+// CHECK: arith.negf %[[AG]]
+// CHECK: %[[SIG:.+]] = arith.divf
+// CHECK-NEXT: %[[GLU:.+]] = arith.mulf %[[GC]], %[[SIG]] : f32
+// CHECK-NEXT: %[[ONE:.+]] = arith.constant 1.000000e+00 : f32
+// CHECK-NEXT: %[[UP1:.+]] = arith.addf %[[UC]], %[[ONE]] : f32
+// CHECK-NEXT: %[[H:.+]] = arith.mulf %[[GLU]], %[[UP1]] : f32
+// CHECK-NEXT: memref.store %[[H]]
+// CHECK: %[[DB:.+]] = memref.load %[[MBD]][%[[E]], %{{.+}}] : memref<4x16xf32>
+// CHECK-NEXT: arith.addf %{{.+}}, %[[DB]] : f32
+// CHECK-NOT: moe.
+func.func @clamped_swiglu(%rows: tensor<?x16xf32>, %off: tensor<5xi32>, %g: tensor<4x8x16xf32>, %u: tensor<4x8x16xf32>, %d: tensor<4x16x8xf32>, %bg: tensor<4x8xf32>, %bu: tensor<4x8xf32>, %bd: tensor<4x16xf32>) -> tensor<?x16xf32> {
+  %out = moe.experts %rows offsets(%off) weights(%g, %u, %d) biases(%bg, %bu, %bd) {activation = #moe.activation<clamped_swiglu>, swiglu_limit = 3.0 : f64} : (tensor<?x16xf32>, tensor<5xi32>, tensor<4x8x16xf32>, tensor<4x8x16xf32>, tensor<4x16x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x16xf32>) -> tensor<?x16xf32>
+  return %out : tensor<?x16xf32>
+}

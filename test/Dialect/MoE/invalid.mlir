@@ -1189,3 +1189,151 @@ func.func @layer_dynamic_hidden(%x: tensor<?x?xf32>, %wg: tensor<4x?xf32>, %i: t
   %y = moe.layer %x, %wg experts(%i, %o) {top_k = 1 : i64} : (tensor<?x?xf32>, tensor<4x?xf32>, tensor<4x8x?xf32>, tensor<4x?x8xf32>) -> tensor<?x?xf32>
   return
 }
+
+//===----------------------------------------------------------------------===//
+// Expert biases, clamped SwiGLU and element types of moe.layer
+//===----------------------------------------------------------------------===//
+
+// -----
+
+// Tests that clamped_swiglu needs gated experts.
+func.func @swiglu_non_gated(%x: tensor<?x16xf32>, %wr: tensor<4x16xf32>, %i: tensor<4x8x16xf32>, %o: tensor<4x16x8xf32>) {
+  // expected-error @+1 {{'moe.layer' op activation = clamped_swiglu requires gated experts (gate, up, down)}}
+  %y = moe.layer %x, %wr experts(%i, %o) {top_k = 1 : i64, activation = #moe.activation<clamped_swiglu>, swiglu_limit = 7.0 : f64} : (tensor<?x16xf32>, tensor<4x16xf32>, tensor<4x8x16xf32>, tensor<4x16x8xf32>) -> tensor<?x16xf32>
+  return
+}
+
+// -----
+
+// Tests that clamped_swiglu needs its limit.
+func.func @swiglu_no_limit(%x: tensor<?x16xf32>, %wr: tensor<4x16xf32>, %g: tensor<4x8x16xf32>, %u: tensor<4x8x16xf32>, %d: tensor<4x16x8xf32>) {
+  // expected-error @+1 {{'moe.layer' op activation = clamped_swiglu requires 'swiglu_limit'}}
+  %y = moe.layer %x, %wr experts(%g, %u, %d) {top_k = 2 : i64, activation = #moe.activation<clamped_swiglu>} : (tensor<?x16xf32>, tensor<4x16xf32>, tensor<4x8x16xf32>, tensor<4x8x16xf32>, tensor<4x16x8xf32>) -> tensor<?x16xf32>
+  return
+}
+
+// -----
+
+// Tests that the limit must be a finite positive number.
+func.func @swiglu_bad_limit(%x: tensor<?x16xf32>, %wr: tensor<4x16xf32>, %g: tensor<4x8x16xf32>, %u: tensor<4x8x16xf32>, %d: tensor<4x16x8xf32>) {
+  // expected-error @+1 {{'moe.layer' op expects a finite swiglu_limit > 0, got -1.000000e+00}}
+  %y = moe.layer %x, %wr experts(%g, %u, %d) {top_k = 2 : i64, activation = #moe.activation<clamped_swiglu>, swiglu_limit = -1.0 : f64} : (tensor<?x16xf32>, tensor<4x16xf32>, tensor<4x8x16xf32>, tensor<4x8x16xf32>, tensor<4x16x8xf32>) -> tensor<?x16xf32>
+  return
+}
+
+// -----
+
+// Tests that alpha must be a finite positive number.
+func.func @swiglu_bad_alpha(%x: tensor<?x16xf32>, %wr: tensor<4x16xf32>, %g: tensor<4x8x16xf32>, %u: tensor<4x8x16xf32>, %d: tensor<4x16x8xf32>) {
+  // expected-error @+1 {{'moe.layer' op expects a finite swiglu_alpha > 0, got 0.000000e+00}}
+  %y = moe.layer %x, %wr experts(%g, %u, %d) {top_k = 2 : i64, activation = #moe.activation<clamped_swiglu>, swiglu_alpha = 0.0 : f64, swiglu_limit = 7.0 : f64} : (tensor<?x16xf32>, tensor<4x16xf32>, tensor<4x8x16xf32>, tensor<4x8x16xf32>, tensor<4x16x8xf32>) -> tensor<?x16xf32>
+  return
+}
+
+// -----
+
+// Tests that the swiglu attributes are rejected on other activations.
+func.func @swiglu_attr_on_silu(%x: tensor<?x16xf32>, %wr: tensor<4x16xf32>, %g: tensor<4x8x16xf32>, %u: tensor<4x8x16xf32>, %d: tensor<4x16x8xf32>) {
+  // expected-error @+1 {{'moe.layer' op 'swiglu_alpha' and 'swiglu_limit' require activation = clamped_swiglu, got activation = silu}}
+  %y = moe.layer %x, %wr experts(%g, %u, %d) {top_k = 2 : i64, swiglu_limit = 7.0 : f64} : (tensor<?x16xf32>, tensor<4x16xf32>, tensor<4x8x16xf32>, tensor<4x8x16xf32>, tensor<4x16x8xf32>) -> tensor<?x16xf32>
+  return
+}
+
+// -----
+
+// Tests that there is one expert bias per expert weight.
+func.func @bias_count(%x: tensor<?x16xf32>, %wr: tensor<4x16xf32>, %g: tensor<4x8x16xf32>, %u: tensor<4x8x16xf32>, %d: tensor<4x16x8xf32>, %bg: tensor<4x8xf32>, %bu: tensor<4x8xf32>) {
+  // expected-error @+1 {{'moe.layer' op expects one expert bias per expert weight (3), got 2}}
+  %y = moe.layer %x, %wr experts(%g, %u, %d) expert_biases(%bg, %bu) {top_k = 2 : i64} : (tensor<?x16xf32>, tensor<4x16xf32>, tensor<4x8x16xf32>, tensor<4x8x16xf32>, tensor<4x16x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>) -> tensor<?x16xf32>
+  return
+}
+
+// -----
+
+// Tests that the down bias is [E, D].
+func.func @bias_down_shape(%x: tensor<?x16xf32>, %wr: tensor<4x16xf32>, %g: tensor<4x8x16xf32>, %u: tensor<4x8x16xf32>, %d: tensor<4x16x8xf32>, %bg: tensor<4x8xf32>, %bu: tensor<4x8xf32>, %bd: tensor<4x8xf32>) {
+  // expected-error @+1 {{'moe.layer' op expects dimension 1 of 'down bias' to be hidden size D = 16, got 8}}
+  %y = moe.layer %x, %wr experts(%g, %u, %d) expert_biases(%bg, %bu, %bd) {top_k = 2 : i64} : (tensor<?x16xf32>, tensor<4x16xf32>, tensor<4x8x16xf32>, tensor<4x8x16xf32>, tensor<4x16x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>) -> tensor<?x16xf32>
+  return
+}
+
+// -----
+
+// Tests that an expert bias has rank 2.
+func.func @bias_gate_rank(%x: tensor<?x16xf32>, %wr: tensor<4x16xf32>, %g: tensor<4x8x16xf32>, %u: tensor<4x8x16xf32>, %d: tensor<4x16x8xf32>, %bg: tensor<8xf32>, %bu: tensor<4x8xf32>, %bd: tensor<4x16xf32>) {
+  // expected-error @+1 {{'moe.layer' op expects 'gate bias' to have rank 2, got 'tensor<8xf32>'}}
+  %y = moe.layer %x, %wr experts(%g, %u, %d) expert_biases(%bg, %bu, %bd) {top_k = 2 : i64} : (tensor<?x16xf32>, tensor<4x16xf32>, tensor<4x8x16xf32>, tensor<4x8x16xf32>, tensor<4x16x8xf32>, tensor<8xf32>, tensor<4x8xf32>, tensor<4x16xf32>) -> tensor<?x16xf32>
+  return
+}
+
+// -----
+
+// Tests that expert weights of another element type than the tokens are rejected (the passes carry one element type throughout).
+func.func @mixed_expert_weight(%x: tensor<?x16xf32>, %wr: tensor<4x16xf32>, %g: tensor<4x8x16xbf16>, %u: tensor<4x8x16xf32>, %d: tensor<4x16x8xf32>) {
+  // expected-error @+1 {{'moe.layer' op expects 'expert weight #0' to have element type 'f32', got 'bf16'}}
+  %y = moe.layer %x, %wr experts(%g, %u, %d) {top_k = 2 : i64} : (tensor<?x16xf32>, tensor<4x16xf32>, tensor<4x8x16xbf16>, tensor<4x8x16xf32>, tensor<4x16x8xf32>) -> tensor<?x16xf32>
+  return
+}
+
+// -----
+
+// Tests that an expert bias of another element type is rejected.
+func.func @mixed_bias(%x: tensor<?x16xf32>, %wr: tensor<4x16xf32>, %g: tensor<4x8x16xf32>, %u: tensor<4x8x16xf32>, %d: tensor<4x16x8xf32>, %bg: tensor<4x8xf32>, %bu: tensor<4x8xf32>, %bd: tensor<4x16xf16>) {
+  // expected-error @+1 {{'moe.layer' op expects 'expert bias #2' to have element type 'f32', got 'f16'}}
+  %y = moe.layer %x, %wr experts(%g, %u, %d) expert_biases(%bg, %bu, %bd) {top_k = 2 : i64} : (tensor<?x16xf32>, tensor<4x16xf32>, tensor<4x8x16xf32>, tensor<4x8x16xf32>, tensor<4x16x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x16xf16>) -> tensor<?x16xf32>
+  return
+}
+
+// -----
+
+// Tests that a result of another element type is rejected.
+func.func @mixed_result(%x: tensor<?x16xf32>, %wr: tensor<4x16xf32>, %g: tensor<4x8x16xf32>, %u: tensor<4x8x16xf32>, %d: tensor<4x16x8xf32>) {
+  // expected-error @+1 {{'moe.layer' op expects 'result' to have element type 'f32', got 'bf16'}}
+  %y = moe.layer %x, %wr experts(%g, %u, %d) {top_k = 2 : i64} : (tensor<?x16xf32>, tensor<4x16xf32>, tensor<4x8x16xf32>, tensor<4x8x16xf32>, tensor<4x16x8xf32>) -> tensor<?x16xbf16>
+  return
+}
+
+// -----
+
+// Tests that a shared-expert weight of another element type is rejected.
+func.func @mixed_shared(%x: tensor<?x16xf32>, %wr: tensor<4x16xf32>, %g: tensor<4x8x16xf32>, %u: tensor<4x8x16xf32>, %d: tensor<4x16x8xf32>, %sg: tensor<8x16xf32>, %su: tensor<8x16xbf16>, %sd: tensor<16x8xf32>) {
+  // expected-error @+1 {{'moe.layer' op expects 'shared weight #1' to have element type 'f32', got 'bf16'}}
+  %y = moe.layer %x, %wr experts(%g, %u, %d) shared(%sg, %su, %sd) {top_k = 2 : i64} : (tensor<?x16xf32>, tensor<4x16xf32>, tensor<4x8x16xf32>, tensor<4x8x16xf32>, tensor<4x16x8xf32>, tensor<8x16xf32>, tensor<8x16xbf16>, tensor<16x8xf32>) -> tensor<?x16xf32>
+  return
+}
+
+// -----
+
+// Tests that a router weight of another element type is rejected.
+func.func @mixed_router(%x: tensor<?x16xbf16>, %wr: tensor<4x16xf32>, %g: tensor<4x8x16xf32>, %u: tensor<4x8x16xf32>, %d: tensor<4x16x8xf32>) {
+  // expected-error @+1 {{'moe.layer' op expects 'router_weight' to have element type 'bf16', got 'f32'}}
+  %y = moe.layer %x, %wr experts(%g, %u, %d) {top_k = 2 : i64} : (tensor<?x16xbf16>, tensor<4x16xf32>, tensor<4x8x16xf32>, tensor<4x8x16xf32>, tensor<4x16x8xf32>) -> tensor<?x16xbf16>
+  return
+}
+
+// -----
+
+// Tests that moe.experts checks its biases like moe.layer.
+func.func @experts_bias_shape(%rows: tensor<?x16xf32>, %off: tensor<5xi32>, %i: tensor<4x8x16xf32>, %o: tensor<4x16x8xf32>, %bi: tensor<4x16xf32>, %bo: tensor<4x16xf32>) {
+  // expected-error @+1 {{'moe.experts' op expects dimension 1 of 'in bias' to be intermediate size F = 8, got 16}}
+  %a = moe.experts %rows offsets(%off) weights(%i, %o) biases(%bi, %bo) : (tensor<?x16xf32>, tensor<5xi32>, tensor<4x8x16xf32>, tensor<4x16x8xf32>, tensor<4x16xf32>, tensor<4x16xf32>) -> tensor<?x16xf32>
+  return
+}
+
+// -----
+
+// Tests that moe.experts biases must have the tokens' element type.
+func.func @experts_bias_type(%rows: tensor<?x16xf32>, %off: tensor<5xi32>, %i: tensor<4x8x16xf32>, %o: tensor<4x16x8xf32>, %bi: tensor<4x8xbf16>, %bo: tensor<4x16xf32>) {
+  // expected-error @+1 {{'moe.experts' op expects 'biases' to have element type 'f32', got 'bf16'}}
+  %a = moe.experts %rows offsets(%off) weights(%i, %o) biases(%bi, %bo) : (tensor<?x16xf32>, tensor<5xi32>, tensor<4x8x16xf32>, tensor<4x16x8xf32>, tensor<4x8xbf16>, tensor<4x16xf32>) -> tensor<?x16xf32>
+  return
+}
+
+// -----
+
+// Tests that moe.experts checks its activation attributes like moe.layer.
+func.func @experts_swiglu_nongated(%rows: tensor<?x16xf32>, %off: tensor<5xi32>, %i: tensor<4x8x16xf32>, %o: tensor<4x16x8xf32>) {
+  // expected-error @+1 {{'moe.experts' op activation = clamped_swiglu requires gated experts (gate, up, down)}}
+  %a = moe.experts %rows offsets(%off) weights(%i, %o) {activation = #moe.activation<clamped_swiglu>, swiglu_limit = 1.0 : f64} : (tensor<?x16xf32>, tensor<5xi32>, tensor<4x8x16xf32>, tensor<4x16x8xf32>) -> tensor<?x16xf32>
+  return
+}

@@ -334,3 +334,30 @@ func.func @all_to_all_rank3(%p: tensor<10x4x8xf32>, %sc: tensor<2xi64>) -> (tens
   %r, %c = moe.all_to_all %p, %sc {world_size = 2 : i64} : (tensor<10x4x8xf32>, tensor<2xi64>) -> (tensor<?x4x8xf32>, tensor<2xi64>)
   return %r, %c : tensor<?x4x8xf32>, tensor<2xi64>
 }
+
+//===----------------------------------------------------------------------===//
+// Expert biases and clamped SwiGLU (GPT-OSS)
+//===----------------------------------------------------------------------===//
+
+// Tests a GPT-OSS-shaped layer: a router bias, expert biases after the
+// expert weights, and the clamped SwiGLU with its limit (alpha left at its
+// default is not printed).
+
+// CHECK-LABEL: func.func @layer_gpt_oss
+// CHECK: moe.layer %{{.+}}, %{{.+}} router_bias(%{{.+}}) experts(%{{.+}}, %{{.+}}, %{{.+}}) expert_biases(%[[BG:.+]], %[[BU:.+]], %[[BD:.+]]) {activation = #moe.activation<clamped_swiglu>, normalize = true, swiglu_limit = 7.000000e+00 : f64, top_k = 2 : i64}
+func.func @layer_gpt_oss(%x: tensor<?x16xf32>, %wr: tensor<4x16xf32>, %br: tensor<4xf32>, %g: tensor<4x8x16xf32>, %u: tensor<4x8x16xf32>, %d: tensor<4x16x8xf32>, %bg: tensor<4x8xf32>, %bu: tensor<4x8xf32>, %bd: tensor<4x16xf32>) -> tensor<?x16xf32> {
+  %y = moe.layer %x, %wr router_bias(%br) experts(%g, %u, %d) expert_biases(%bg, %bu, %bd) {top_k = 2 : i64, normalize = true, activation = #moe.activation<clamped_swiglu>, swiglu_limit = 7.0 : f64} : (tensor<?x16xf32>, tensor<4x16xf32>, tensor<4xf32>, tensor<4x8x16xf32>, tensor<4x8x16xf32>, tensor<4x16x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x16xf32>) -> tensor<?x16xf32>
+  return %y : tensor<?x16xf32>
+}
+
+// Tests moe.experts with biases on sorted rows, non-gated, and an explicit
+// swiglu_alpha on a gated padded buffer.
+
+// CHECK-LABEL: func.func @experts_biases
+// CHECK: moe.experts %{{.+}} offsets(%{{.+}}) weights(%{{.+}}, %{{.+}}) biases(%{{.+}}, %{{.+}}) {activation = #moe.activation<relu>}
+// CHECK: moe.experts %{{.+}} weights(%{{.+}}, %{{.+}}, %{{.+}}) biases(%{{.+}}, %{{.+}}, %{{.+}}) {activation = #moe.activation<clamped_swiglu>, swiglu_alpha = 1.500000e+00 : f64, swiglu_limit = 3.000000e+00 : f64}
+func.func @experts_biases(%rows: tensor<?x16xf32>, %off: tensor<5xi32>, %i: tensor<4x8x16xf32>, %o: tensor<4x16x8xf32>, %bi: tensor<4x8xf32>, %bo: tensor<4x16xf32>, %buf: tensor<4x?x16xf32>, %g: tensor<4x8x16xf32>, %u: tensor<4x8x16xf32>, %d: tensor<4x16x8xf32>, %bg: tensor<4x8xf32>, %bu: tensor<4x8xf32>, %bd: tensor<4x16xf32>) -> (tensor<?x16xf32>, tensor<4x?x16xf32>) {
+  %a = moe.experts %rows offsets(%off) weights(%i, %o) biases(%bi, %bo) {activation = #moe.activation<relu>} : (tensor<?x16xf32>, tensor<5xi32>, tensor<4x8x16xf32>, tensor<4x16x8xf32>, tensor<4x8xf32>, tensor<4x16xf32>) -> tensor<?x16xf32>
+  %b = moe.experts %buf weights(%g, %u, %d) biases(%bg, %bu, %bd) {activation = #moe.activation<clamped_swiglu>, swiglu_alpha = 1.5 : f64, swiglu_limit = 3.0 : f64} : (tensor<4x?x16xf32>, tensor<4x8x16xf32>, tensor<4x8x16xf32>, tensor<4x16x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x16xf32>) -> tensor<4x?x16xf32>
+  return %a, %b : tensor<?x16xf32>, tensor<4x?x16xf32>
+}

@@ -30,6 +30,50 @@
 // RUN: not moe-compile %t/two.mlir -o %t/x.so --lowering=padded 2>&1 | FileCheck %s --check-prefix=LOWERING
 // LOWERING: Cannot find option named 'padded'!
 
+// RUN: not moe-compile %t/dup.mlir -o %t/x.so 2>&1 | FileCheck %s --check-prefix=DUP
+// DUP: error: argument #3 of @forward: the name 'w' is already used by another weight
+
+// RUN: not moe-compile %t/empty.mlir -o %t/x.so 2>&1 | FileCheck %s --check-prefix=EMPTY
+// EMPTY: error: argument #1 of @forward has an empty moe.weight name
+
+// RUN: not moe-compile %t/statname.mlir -o %t/x.so 2>&1 | FileCheck %s --check-prefix=STATNAME
+// STATNAME: error: result #1 of @forward: the name 'expert_counts' is already used by another output
+// RUN: not moe-compile %t/statname2.mlir -o %t/x.so 2>&1 | FileCheck %s --check-prefix=STATNAME2
+// STATNAME2: error: the output 'expert_counts' has the name of a routing statistics result that moe-compile adds: rename the output (or compile with --no-stats)
+// RUN: moe-compile %t/statname2.mlir -o %t/x.so --no-stats
+
+// RUN: not moe-compile %t/sources.mlir -o %t/x.so 2>&1 | FileCheck %s --check-prefix=SOURCES
+// SOURCES: error: moe.weight_sources of weight 'o': entry 0: expects parts >= 1 and 0 <= part < parts, got parts = 2, part = 2
+// RUN: sed -e 's/parts = 2 : i64, part = 2 : i64/stride = 2 : i64/' %t/sources.mlir > %t/sources2.mlir
+// RUN: not moe-compile %t/sources2.mlir -o %t/x.so 2>&1 | FileCheck %s --check-prefix=SOURCES2
+// SOURCES2: error: moe.weight_sources of weight 'o': entry 0: unknown key 'stride' (name, transpose, parts, part, interleave)
+// RUN: sed -e 's/\[{name = "o_fused", parts = 2 : i64, part = 2 : i64}\]/"o_fused"/' %t/sources.mlir > %t/sources3.mlir
+// RUN: not moe-compile %t/sources3.mlir -o %t/x.so 2>&1 | FileCheck %s --check-prefix=SOURCES3
+// SOURCES3: error: moe.weight_sources of weight 'o': expects a non-empty array of dictionaries
+// RUN: sed -e 's/name = "o_fused", parts = 2 : i64, part = 2 : i64/transpose = true/' %t/sources.mlir > %t/sources4.mlir
+// RUN: not moe-compile %t/sources4.mlir -o %t/x.so 2>&1 | FileCheck %s --check-prefix=SOURCES4
+// SOURCES4: error: moe.weight_sources of weight 'o': entry 0 has no 'name'
+// RUN: sed -e 's/%wg: tensor<4x16xf32> {moe.weight = "wg"}/%wg: tensor<4x16xf32> {moe.weight = "wg", moe.weight_sources = [{name = "wg", transpose = 1 : i64}]}/' %t/sources.mlir > %t/sources5.mlir
+// RUN: not moe-compile %t/sources5.mlir -o %t/x.so 2>&1 | FileCheck %s --check-prefix=SOURCES5
+// SOURCES5: error: moe.weight_sources of weight 'wg': entry 0: 'transpose' must be a bool
+// RUN: sed -e 's/%x: tensor<?x16xf32> {moe.input = "x"}/%x: tensor<?x16xf32> {moe.input = "x", moe.weight_sources = [{name = "x"}]}/' %t/dup.mlir > %t/sources6.mlir
+// RUN: not moe-compile %t/sources6.mlir -o %t/x.so 2>&1 | FileCheck %s --check-prefix=SOURCES6
+// SOURCES6: error: argument #0: moe.weight_sources is only valid on a moe.weight argument
+
+// RUN: not moe-compile %t/invalid.mlir -o %t/x.so --mcpu=pentium9000 2>&1 | FileCheck %s --check-prefix=MCPU
+// MCPU-NOT: LLVM ERROR
+// MCPU: moe-compile: error: unknown --mcpu 'pentium9000'
+// RUN: sed -e 's/top_k = 5/top_k = 2/' %t/invalid.mlir > %t/valid.mlir
+// RUN: not moe-compile %t/valid.mlir -o %t/x.so --mcpu=pentium9000 2>&1 | FileCheck %s --check-prefix=MCPU
+
+// RUN: not moe-compile %t/valid.mlir -o - 2>&1 | FileCheck %s --check-prefix=STDOUT
+// STDOUT: moe-compile: error: -o -: a shared library or object cannot be written to standard output; give a file name (or --emit=mlir/llvm)
+// RUN: moe-compile %t/valid.mlir -o - --emit=mlir | FileCheck %s --check-prefix=STDOUT-MLIR
+// STDOUT-MLIR: llvm.func
+
+// RUN: not moe-compile %t/valid.mlir -o %t/x.so -O 9 2>&1 | FileCheck %s --check-prefix=OPT
+// OPT: moe-compile: error: -O9 is not an optimization level (0, 1, 2 or 3)
+
 //--- unnamed.mlir
 func.func @forward(%x: tensor<?x16xf32> {moe.input = "x"}, %w: tensor<4x16xf32>) -> (tensor<?x16xf32> {moe.output = "y"}) {
   return %x : tensor<?x16xf32>
@@ -58,4 +102,34 @@ func.func @forward(%x: tensor<?x16xf32> {moe.input = "x"}, %wg: tensor<4x16xf32>
 func.func @forward(%x: tensor<?x16xbf16> {moe.input = "x"}, %wg: tensor<4x16xbf16> {moe.weight = "wg"}, %i: tensor<4x8x16xbf16> {moe.weight = "i"}, %o: tensor<4x16x8xbf16> {moe.weight = "o"}) -> (tensor<?x16xbf16> {moe.output = "y"}) {
   %y = moe.layer %x, %wg experts(%i, %o) {top_k = 1 : i64} : (tensor<?x16xbf16>, tensor<4x16xbf16>, tensor<4x8x16xbf16>, tensor<4x16x8xbf16>) -> tensor<?x16xbf16>
   return %y : tensor<?x16xbf16>
+}
+
+//--- dup.mlir
+func.func @forward(%x: tensor<?x16xf32> {moe.input = "x"}, %wg: tensor<4x16xf32> {moe.weight = "wg"}, %i: tensor<4x8x16xf32> {moe.weight = "w"}, %o: tensor<4x16x8xf32> {moe.weight = "w"}) -> (tensor<?x16xf32> {moe.output = "y"}) {
+  %y = moe.layer %x, %wg experts(%i, %o) {top_k = 2 : i64} : (tensor<?x16xf32>, tensor<4x16xf32>, tensor<4x8x16xf32>, tensor<4x16x8xf32>) -> tensor<?x16xf32>
+  return %y : tensor<?x16xf32>
+}
+
+//--- empty.mlir
+func.func @forward(%x: tensor<?x16xf32> {moe.input = "x"}, %wg: tensor<4x16xf32> {moe.weight = ""}, %i: tensor<4x8x16xf32> {moe.weight = "i"}, %o: tensor<4x16x8xf32> {moe.weight = "o"}) -> (tensor<?x16xf32> {moe.output = "y"}) {
+  %y = moe.layer %x, %wg experts(%i, %o) {top_k = 2 : i64} : (tensor<?x16xf32>, tensor<4x16xf32>, tensor<4x8x16xf32>, tensor<4x16x8xf32>) -> tensor<?x16xf32>
+  return %y : tensor<?x16xf32>
+}
+
+//--- statname.mlir
+func.func @forward(%x: tensor<?x16xf32> {moe.input = "x"}, %wg: tensor<4x16xf32> {moe.weight = "wg"}, %i: tensor<4x8x16xf32> {moe.weight = "i"}, %o: tensor<4x16x8xf32> {moe.weight = "o"}) -> (tensor<?x16xf32> {moe.output = "expert_counts"}, tensor<?x16xf32> {moe.output = "expert_counts"}) {
+  %y = moe.layer %x, %wg experts(%i, %o) {top_k = 2 : i64} : (tensor<?x16xf32>, tensor<4x16xf32>, tensor<4x8x16xf32>, tensor<4x16x8xf32>) -> tensor<?x16xf32>
+  return %y, %y : tensor<?x16xf32>, tensor<?x16xf32>
+}
+
+//--- statname2.mlir
+func.func @forward(%x: tensor<?x16xf32> {moe.input = "x"}, %wg: tensor<4x16xf32> {moe.weight = "wg"}, %i: tensor<4x8x16xf32> {moe.weight = "i"}, %o: tensor<4x16x8xf32> {moe.weight = "o"}) -> (tensor<?x16xf32> {moe.output = "expert_counts"}) {
+  %y = moe.layer %x, %wg experts(%i, %o) {top_k = 2 : i64} : (tensor<?x16xf32>, tensor<4x16xf32>, tensor<4x8x16xf32>, tensor<4x16x8xf32>) -> tensor<?x16xf32>
+  return %y : tensor<?x16xf32>
+}
+
+//--- sources.mlir
+func.func @forward(%x: tensor<?x16xf32> {moe.input = "x"}, %wg: tensor<4x16xf32> {moe.weight = "wg"}, %i: tensor<4x8x16xf32> {moe.weight = "i"}, %o: tensor<4x16x8xf32> {moe.weight = "o", moe.weight_sources = [{name = "o_fused", parts = 2 : i64, part = 2 : i64}]}) -> (tensor<?x16xf32> {moe.output = "y"}) {
+  %y = moe.layer %x, %wg experts(%i, %o) {top_k = 2 : i64} : (tensor<?x16xf32>, tensor<4x16xf32>, tensor<4x8x16xf32>, tensor<4x16x8xf32>) -> tensor<?x16xf32>
+  return %y : tensor<?x16xf32>
 }

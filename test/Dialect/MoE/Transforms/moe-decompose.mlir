@@ -66,3 +66,14 @@ func.func @switch_passthrough(%x: tensor<32x16xf32>, %wg: tensor<4x16xf32>, %wi:
   %y = moe.layer %x, %wg experts(%wi, %wo) {top_k = 1 : i64, activation = #moe.activation<relu>, expert_capacity = 5 : i64, drop_policy = #moe.drop_policy<passthrough>} : (tensor<32x16xf32>, tensor<4x16xf32>, tensor<4x8x16xf32>, tensor<4x16x8xf32>) -> tensor<32x16xf32>
   return %y : tensor<32x16xf32>
 }
+
+// -----
+
+// Tests that expert biases and the clamped SwiGLU attributes reach moe.experts.
+
+// CHECK-LABEL: func.func @gpt_oss
+// CHECK: moe.experts %{{.+}} weights(%{{.+}}, %{{.+}}, %{{.+}}) biases(%[[BG:[^,]+]], %[[BU:[^,]+]], %[[BD:[^)]+]]) {activation = #moe.activation<clamped_swiglu>, swiglu_alpha = 1.500000e+00 : f64, swiglu_limit = 7.000000e+00 : f64}
+func.func @gpt_oss(%x: tensor<?x16xf32>, %wr: tensor<4x16xf32>, %br: tensor<4xf32>, %g: tensor<4x8x16xf32>, %u: tensor<4x8x16xf32>, %d: tensor<4x16x8xf32>, %bg: tensor<4x8xf32>, %bu: tensor<4x8xf32>, %bd: tensor<4x16xf32>) -> tensor<?x16xf32> {
+  %y = moe.layer %x, %wr router_bias(%br) experts(%g, %u, %d) expert_biases(%bg, %bu, %bd) {top_k = 2 : i64, normalize = true, activation = #moe.activation<clamped_swiglu>, swiglu_alpha = 1.5 : f64, swiglu_limit = 7.0 : f64} : (tensor<?x16xf32>, tensor<4x16xf32>, tensor<4xf32>, tensor<4x8x16xf32>, tensor<4x8x16xf32>, tensor<4x16x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x16xf32>) -> tensor<?x16xf32>
+  return %y : tensor<?x16xf32>
+}
