@@ -3,23 +3,38 @@
 #   make test   set up, build, run every test (ctest summary at the end)
 
 BUILD_DIR ?= build
+SAN_BUILD_DIR ?= build-sanitize
 PYTHON ?= $(shell command -v python3)
 JOBS ?= $(shell nproc)
 
-.PHONY: all setup configure build demo test clean
+.PHONY: all setup configure build sanitize-build demo test clean
 
 all: build
 
 setup:
 	@PYTHON=$(PYTHON) scripts/setup.sh
 
-$(BUILD_DIR)/build.ninja:
-	cmake -S . -B $(BUILD_DIR) -G Ninja \
-	  -DCMAKE_BUILD_TYPE=Release \
+CMAKE_COMMON = -G Ninja \
 	  -DMLIR_DIR=/usr/lib/llvm-22/lib/cmake/mlir \
 	  -DCMAKE_C_COMPILER=clang-22 -DCMAKE_CXX_COMPILER=clang++-22 \
 	  -DLLVM_EXTERNAL_LIT=/usr/lib/llvm-22/bin/lit \
 	  -DPython3_EXECUTABLE=$(PYTHON)
+
+$(BUILD_DIR)/build.ninja:
+	cmake -S . -B $(BUILD_DIR) $(CMAKE_COMMON) -DCMAKE_BUILD_TYPE=Release \
+	  -DMOEC_SANITIZER_BUILD_DIR=$(abspath $(SAN_BUILD_DIR))
+
+# ASan + UBSan build of the tools and the runtime tests (-O1: it only runs
+# tests); `make test` runs its suites through the main build's ctest.
+$(SAN_BUILD_DIR)/build.ninja:
+	cmake -S . -B $(SAN_BUILD_DIR) $(CMAKE_COMMON) -DCMAKE_BUILD_TYPE=Release \
+	  -DCMAKE_CXX_FLAGS_RELEASE="-O1" -DCMAKE_C_FLAGS_RELEASE="-O1" \
+	  -DMOEC_SANITIZE=ON -DMOERT_BUILD_FUZZERS=OFF
+
+sanitize-build: setup $(SAN_BUILD_DIR)/build.ninja
+	ninja -C $(SAN_BUILD_DIR) -j $(JOBS) moe-opt moe-compile moe-run moert-tests \
+	  fake_model fake_model_abi2 fake_model_no_forward fake_model_no_stats \
+	  fake_model_bad_metadata
 
 configure: setup $(BUILD_DIR)/build.ninja
 
@@ -29,8 +44,8 @@ build: configure
 demo: build
 	@PYTHON=$(PYTHON) BUILD_DIR=$(BUILD_DIR) examples/demo.sh
 
-test: build
+test: build sanitize-build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
 
 clean:
-	rm -rf $(BUILD_DIR) demo-out
+	rm -rf $(BUILD_DIR) $(SAN_BUILD_DIR) demo-out

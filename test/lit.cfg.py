@@ -16,7 +16,15 @@ config.test_exec_root = os.path.join(config.moec_obj_root, "test")
 config.excludes = ["CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py", "Inputs"]
 
 # lit scrubs the environment; pass through what the tools need.
-for var in ["CUDA_HOME", "HOME", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"]:
+for var in [
+    "CUDA_HOME",
+    "HOME",
+    "OPENBLAS_CORETYPE",
+    "OPENBLAS_L2_SIZE",
+    "ASAN_OPTIONS",
+    "UBSAN_OPTIONS",
+    "LSAN_OPTIONS",
+]:
     if var in os.environ:
         config.environment[var] = os.environ[var]
 config.environment["PYTHONPATH"] = os.path.join(config.moec_src_root, "python")

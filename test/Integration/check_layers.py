@@ -5,7 +5,7 @@ For each layer spec below and each lowering (static, dynamic), this generates
 a layer with random weights (`python -m moec gen-layer`), compiles it with
 moe-compile, runs it with moe-run on one or more token counts, and compares
 the output and the routing statistics with `python -m moec reference-spec`
-(an independent float64 NumPy implementation of SEMANTICS.md).
+(an independent float64 NumPy implementation of docs/semantics.md).
 
 Metric: normwise relative error  max|y - ref| / max|ref|  <= 1e-5 (fp32
 compute vs. a float64 reference); statistics must match exactly.
@@ -150,6 +150,51 @@ HAND_WRITTEN = {
         {"D": 53, "F": 35, "E": 32, "k": 4, "router_bias": True, "normalize": True},
         [7, 64],
     ),
+    # GPT-OSS's block with a limit small enough that both clamps bind for
+    # many elements, stacked tensors (fused gate/up) on disk.
+    "clamped-swiglu-biases": (
+        {
+            "D": 37,
+            "F": 19,
+            "E": 8,
+            "k": 2,
+            "router_bias": True,
+            "normalize": True,
+            "expert_bias": True,
+            "activation": "clamped_swiglu",
+            "swiglu_limit": 0.25,
+            "swiglu_alpha": 1.3,
+            "layout": "stacked",
+        },
+        [1, 13, 64],
+    ),
+    "clamped-swiglu-capacity": (
+        {
+            "T": 64,
+            "D": 29,
+            "F": 11,
+            "E": 4,
+            "k": 2,
+            "expert_bias": True,
+            "activation": "clamped_swiglu",
+            "swiglu_limit": 0.5,
+            "capacity_factor": 0.75,
+        },
+        [64],
+    ),
+    "nongated-biases": (
+        {
+            "D": 23,
+            "F": 13,
+            "E": 4,
+            "k": 1,
+            "gated": False,
+            "activation": "gelu",
+            "expert_bias": True,
+            "layout": "stacked",
+        },
+        [7, 64],
+    ),
     "sigmoid-score-bias": (
         {"D": 27, "F": 11, "E": 16, "k": 2, "scoring": "sigmoid", "score_bias": True},
         [64],
@@ -212,77 +257,116 @@ def random_specs(count: int, seed: int = 2026):
     return specs
 
 
-# Hugging Face configs through the user's path: import (checkpoint names,
-# per-expert tensors stacked at load), random-weights in a stored dtype,
-# compile, run, and the config-level reference.
+# Hugging Face configs through the user's path: import (checkpoint names),
+# random-weights in both on-disk layouts and a stored dtype, compile once per
+# lowering, run at T = 1, 13 and 300 (the last with a hot expert), and compare
+# with the config-level reference. The configs are written in the style of
+# transformers 4 (`-t4`) and 5 (`-t5`) for every family.
 FAMILY_CONFIGS = sorted((REPO / "python" / "tests" / "configs").glob("*.json"))
+FAMILY_TOKENS = (1, 13, 300)
+HOT_TOKENS = 300  # this run's tokens all lean towards one expert
+
+_ST_DTYPES = {"F32": np.float32, "F16": np.float16, "BF16": np.uint16}
+
+
+def make_expert_hot(path: Path, router: str, expert: int, direction: np.ndarray):
+    """Rewrites row `expert` of the [E, D] router tensor in a safetensors file
+    (any stored float dtype) to 3 * direction, in place."""
+    raw = bytearray(path.read_bytes())
+    n = int.from_bytes(raw[:8], "little")
+    entry = json.loads(raw[8 : 8 + n])[router]
+    begin = 8 + n + entry["data_offsets"][0]
+    rows, cols = entry["shape"]
+    dtype = _ST_DTYPES[entry["dtype"]]
+    row = (3.0 * direction).astype(np.float32)
+    if entry["dtype"] == "BF16":
+        row = (row.view(np.uint32) >> 16).astype(np.uint16)
+    else:
+        row = row.astype(dtype)
+    itemsize = np.dtype(dtype).itemsize
+    at = begin + expert * cols * itemsize
+    raw[at : at + cols * itemsize] = row.tobytes()
+    path.write_bytes(bytes(raw))
 
 
 def first_moe_layer(config: Path) -> int:
     cfg = json.loads(config.read_text())
-    return (
-        int(cfg.get("first_k_dense_replace", 0))
-        if "deepseek" in config.name
-        else (1 if cfg.get("model_type") == "switch_transformers" else 0)
-    )
+    if "deepseek" in config.name:
+        return int(cfg.get("first_k_dense_replace", 0))
+    return 1 if cfg.get("model_type") == "switch_transformers" else 0
 
 
-def check_family(config: Path, lowering, dtype, bindir: Path, workdir: Path):
+def family_layouts(config: Path):
+    cfg = json.loads(config.read_text())
+    return ("stacked",) if cfg.get("model_type") == "gpt_oss" else ("per-expert", "stacked")
+
+
+def check_family(config: Path, lowering, bindir: Path, workdir: Path):
+    """One compile of `config`'s first MoE layer; every layout and T against it."""
+    from moec.configs import layer_spec_from_config
+
     moec = [sys.executable, "-m", "moec"]
-    case_dir = workdir / f"{config.stem}-{lowering}-{dtype}"
+    case_dir = workdir / f"{config.stem}-{lowering}"
     case_dir.mkdir(parents=True, exist_ok=True)
-    label = f"{config.stem} [{lowering}, {dtype} weights, T=37]"
+    dtype = "f32" if lowering == "static" else "bf16"
+    layer = str(first_moe_layer(config))
+    cfg = json.loads(config.read_text())
+    mlir, so = case_dir / "m.mlir", case_dir / "m.so"
     try:
-        layer = str(first_moe_layer(config))
-        mlir, w, so = case_dir / "m.mlir", case_dir / "w.safetensors", case_dir / "m.so"
-        x, y, ref = case_dir / "x.npy", case_dir / "y.npy", case_dir / "ref.npy"
         run(moec + ["import", config, "--layer", layer, "-o", mlir])
-        run(
-            moec
-            + [
-                "random-weights",
-                config,
-                "--layer",
-                layer,
-                "--seed",
-                "3",
-                "--dtype",
-                dtype,
-                "-o",
-                w,
-            ]
-        )
-        hidden = (
-            json.loads(config.read_text()).get("hidden_size")
-            or json.loads(config.read_text())["d_model"]
-        )
-        np.save(
-            x, np.random.default_rng(5).standard_normal((37, hidden)).astype(np.float32)
-        )
         run([bindir / "moe-compile", mlir, "-o", so, f"--lowering={lowering}"])
-        run([bindir / "moe-run", so, "--weights", w, "--input", x, "--output", y])
-        run(
-            moec
-            + [
-                "reference",
-                config,
-                "--layer",
-                layer,
-                "--weights",
-                w,
-                "--input",
-                x,
-                "-o",
-                ref,
-            ]
-        )
-        out, expected = np.load(y), np.load(ref)
-        err = float(np.max(np.abs(out - expected.astype(np.float64)))) / max(
-            float(np.max(np.abs(expected))), 1e-30
-        )
-        return [(label, err <= TOLERANCE, f"rel err {err:.2e}")]
+        spec = layer_spec_from_config(cfg, int(layer))
     except Exception as exc:  # noqa: BLE001 - report every failure, keep going
-        return [(label, False, str(exc).strip())]
+        return [(f"{config.stem} [{lowering}]", False, str(exc).strip())]
+    results = []
+    for layout in family_layouts(config):
+        for t in FAMILY_TOKENS:
+            label = f"{config.stem} [{lowering}, {layout} {dtype} weights, T={t}]"
+            try:
+                w = case_dir / f"w-{layout}-{t}.safetensors"
+                x, y, ref = (case_dir / f"{n}-{layout}-{t}.npy" for n in ("x", "y", "ref"))
+                stats, ref_stats = (
+                    case_dir / f"{n}-{layout}-{t}.json" for n in ("stats", "ref-stats")
+                )
+                run(
+                    moec
+                    + ["random-weights", config, "--layer", layer, "--seed", "3"]
+                    + ["--dtype", dtype, "--layout", layout, "-o", w]
+                )
+                rng = np.random.default_rng(5 + t)
+                xs = rng.standard_normal((t, spec.hidden))
+                if t == HOT_TOKENS:
+                    u = rng.standard_normal(spec.hidden)
+                    u /= np.linalg.norm(u)
+                    xs += 4.0 * u
+                    make_expert_hot(w, spec.router_name, spec.num_experts - 1, u)
+                np.save(x, xs.astype(np.float32))
+                run(
+                    [bindir / "moe-run", so, "--weights", w, "--input", x]
+                    + ["--output", y, "--stats-json", stats]
+                )
+                run(
+                    moec
+                    + ["reference", config, "--layer", layer, "--weights", w]
+                    + ["--input", x, "-o", ref, "--stats-json", ref_stats]
+                )
+                out, expected = np.load(y), np.load(ref).astype(np.float64)
+                err = float(np.max(np.abs(out - expected))) / max(
+                    float(np.max(np.abs(expected))), 1e-30
+                )
+                got, want = json.loads(stats.read_text()), json.loads(ref_stats.read_text())
+                stats_ok = all(
+                    list(got.get(k, [])) == list(want[k])
+                    for k in ("expert_counts", "expert_kept")
+                )
+                hot = max(want["expert_counts"]) if t == HOT_TOKENS else None
+                msg = f"rel err {err:.2e}" + (f", hot expert {hot}/{t}" if hot else "")
+                if not stats_ok:
+                    msg += f"; stats {got} != {want}"
+                results.append((label, err <= TOLERANCE and stats_ok, msg))
+            except Exception as exc:  # noqa: BLE001 - report every failure, keep going
+                results.append((label, False, str(exc).strip()))
+    return results
 
 
 def run(cmd, cwd=None):
@@ -401,6 +485,7 @@ def main():
     os.environ["PYTHONPATH"] = (
         str(REPO / "python") + os.pathsep + os.environ.get("PYTHONPATH", "")
     )
+    sys.path.insert(0, str(REPO / "python"))
 
     cases = {**HAND_WRITTEN, **random_specs(12)}
     jobs = [
@@ -410,10 +495,10 @@ def main():
         for lowering in ("static", "dynamic")
     ]
     families = [
-        (c, lowering, dtype)
+        (c, lowering)
         for c in FAMILY_CONFIGS
         if args.filter in c.stem
-        for lowering, dtype in (("static", "f32"), ("dynamic", "bf16"))
+        for lowering in ("static", "dynamic")
     ]
     with tempfile.TemporaryDirectory(prefix="moec-check-") as tmp:
         workdir = args.keep or Path(tmp)
