@@ -37,7 +37,9 @@ def _read_json(path: str) -> dict:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise MoecError(f"{path}: not UTF-8 text (invalid byte at offset {exc.start})") from None
+        raise MoecError(
+            f"{path}: not UTF-8 text (invalid byte at offset {exc.start})"
+        ) from None
     try:
         return json.loads(text, object_pairs_hook=_no_duplicate_keys)
     except json.JSONDecodeError as exc:
@@ -80,11 +82,16 @@ def _save_npy(path: str, a: np.ndarray) -> None:
 
 def _load_input(path: str) -> np.ndarray:
     """A .npy file of floats; never unpickles, and malformed files are one-line errors."""
-    try:
-        with open(path, "rb") as f:
+    with open(path, "rb") as f:
+        try:
             x = np.lib.format.read_array(f, allow_pickle=False)
-    except (ValueError, EOFError, OverflowError, SyntaxError, TypeError) as exc:
-        raise MoecError(f"{path}: not a valid .npy array ({exc})") from None
+        except MemoryError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - NumPy's header parser raises many kinds
+            # (ValueError, EOFError, tokenize.TokenError, SyntaxError, ...) on bad files
+            raise MoecError(
+                f"{path}: not a valid .npy array ({type(exc).__name__}: {exc})"
+            ) from None
     if not np.issubdtype(x.dtype, np.floating):
         raise MoecError(f"{path}: input must be floating point, got {x.dtype}")
     return x
@@ -117,7 +124,11 @@ def cmd_import(args) -> None:
 
 def _announce(path: str):
     def announce(nbytes: int) -> None:
-        print(f"moec: writing {format_size(nbytes)} to {path}", file=sys.stderr, flush=True)
+        print(
+            f"moec: writing {format_size(nbytes)} to {path}",
+            file=sys.stderr,
+            flush=True,
+        )
 
     return announce
 
@@ -231,9 +242,10 @@ def build_parser() -> argparse.ArgumentParser:
                 "--switch-semantics",
                 choices=SWITCH_SEMANTICS,
                 default="auto",
-                help="Switch Transformers: v4 = expert_capacity with pass-through of dropped "
-                "tokens, v5 = every token computed; auto (default) follows the config's "
-                "transformers_version",
+                help="Switch Transformers: what a token past expert_capacity contributes: "
+                "passthrough (p·x; alias v4: transformers < 4.52), zero (4.52-4.x, >= 5.23) or "
+                "dropless (no capacity; alias v5: 5.0-5.17); auto (default) follows the "
+                "config's transformers_version",
             )
 
     sp = sub.add_parser("import", help="emit the MoE block of a layer as MLIR")
@@ -243,7 +255,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--tokens", type=_pos_int, help="static token count T (default: dynamic)"
     )
     sp.add_argument(
-        "--capacity-factor", type=_pos_float, help="add a capacity limit (drops give zero)"
+        "--capacity-factor",
+        type=_pos_float,
+        help="add a capacity limit (drops give zero)",
     )
     sp.add_argument("--min-capacity", type=_nonneg_int)
     sp.set_defaults(func=cmd_import)
@@ -252,7 +266,10 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--seed", type=_nonneg_int, required=True)
         sp.add_argument("--dtype", choices=("f32", "bf16", "f16"), default="f32")
         sp.add_argument(
-            "--scale", type=_pos_float, default=1.0, help="multiplies the 1/sqrt(fan_in) std"
+            "--scale",
+            type=_pos_float,
+            default=1.0,
+            help="multiplies the 1/sqrt(fan_in) std",
         )
 
     sp = sub.add_parser(
@@ -265,8 +282,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--layout",
         choices=LAYOUTS,
         default="per-expert",
-        help="per-expert tensors (transformers 4, Hub checkpoints) or the stacked tensors of "
-        "transformers 5 (GPT-OSS has only its stacked form)",
+        help="per-expert tensors (Hub checkpoints, save_pretrained) or the fused tensors "
+        "transformers 5 holds in memory; GPT-OSS and Switch have one form only",
     )
     sp.set_defaults(func=cmd_random_weights)
 
@@ -322,8 +339,10 @@ def main(argv: list[str] | None = None) -> int:
             return _fail(f"{exc.filename}: {exc.strerror or exc}")
         return _fail(str(exc))
     except MemoryError:
-        return _fail("out of memory (the layer or the input is too large for this machine)")
-    except Exception as exc:  # noqa: BLE001 - the one-line contract holds even for bugs
+        return _fail(
+            "out of memory (the layer or the input is too large for this machine)"
+        )
+    except Exception as exc:
         if os.environ.get("MOEC_TRACEBACK"):
             raise
         return _fail(f"internal error: {type(exc).__name__}: {exc}")

@@ -19,7 +19,21 @@ from .errors import MoecError
 from .spec import MAX_DIM, LayerSpec, Source, is_number
 
 _ACTIVATIONS = {"silu": "silu", "swish": "silu", "gelu": "gelu", "relu": "relu"}
-SWITCH_SEMANTICS = ("auto", "v4", "v5")
+# What Switch Transformers does with a token past an expert's capacity: "passthrough" (kept
+# as p·x), "zero" (contributes nothing) or "dropless" (capacity never binds). v4 and v5 name
+# the behaviour of the 4.x releases before 4.52 and of 5.0-5.17.
+SWITCH_SEMANTICS = ("auto", "passthrough", "zero", "dropless", "v4", "v5")
+_SWITCH_ALIASES = {"v4": "passthrough", "v5": "dropless"}
+# (first transformers release, behaviour). Each boundary was read off the released code of
+# SwitchTransformersSparseMLP / Top1Router in the wheels on both sides of it (4.51.3 | 4.52.0,
+# 4.57.1 | 5.0.0, 5.17.0 | 5.18.0), and 4.51.3, 4.57.1, 5.17.0 and 5.23.0 were run on the
+# fixtures of test/Integration/transformers.
+SWITCH_HISTORY: tuple[tuple[tuple[int, int], str], ...] = (
+    ((0, 0), "passthrough"),  # next_states = hidden_states.clone(): p·x for a dropped token
+    ((4, 52), "zero"),  # next_states starts from zeros: a dropped token contributes 0
+    ((5, 0), "dropless"),  # the capacity cumsum runs over a size-1 axis: nothing is dropped
+    ((5, 18), "zero"),  # the cumsum runs over the tokens again; drops contribute 0
+)
 
 # family -> canonical key -> every spelling transformers has written or accepts for it
 # (canonical first). From the config classes' ``attribute_map`` in transformers 4.x and 5.x:
@@ -189,7 +203,9 @@ class _Config:
         return any(s in self.cfg for s in self.spellings(key))
 
     def get(self, key: str, default=None):
-        found = [(s, self.cfg[s]) for s in self.spellings(key) if self.cfg.get(s) is not None]
+        found = [
+            (s, self.cfg[s]) for s in self.spellings(key) if self.cfg.get(s) is not None
+        ]
         if len({json.dumps(v) for _, v in found}) > 1:
             listed = " and ".join(f"{s} = {_shown(v)}" for s, v in found)
             raise MoecError(
@@ -206,9 +222,7 @@ class _Config:
             )
 
 
-def _choice(
-    c: _Config, key: str, default: str, supported: dict[str, str]
-) -> str:
+def _choice(c: _Config, key: str, default: str, supported: dict[str, str]) -> str:
     value = c.get(key, default)
     if value not in supported:
         raise MoecError(
@@ -240,9 +254,10 @@ def _gated_names(prefix: str, gate: str, up: str, down: str) -> tuple[str, str, 
 def _dual_layout_sources(
     per_expert: tuple[str, str, str], fused_prefix: str
 ) -> dict[str, tuple[Source, ...]]:
-    """Gated experts stored per expert (transformers 4, the Hub checkpoints) or fused as
-    transformers 5's ``*Experts`` modules hold them: ``gate_up_proj`` [E, 2F, D] with gate the
-    first half (``chunk(2)``) and ``down_proj`` [E, D, F]."""
+    """Gated experts stored per expert (the Hub checkpoints, and what save_pretrained writes in
+    transformers 4 and 5) or fused as transformers 5's ``*Experts`` modules hold them in memory:
+    ``gate_up_proj`` [E, 2F, D] with gate the first half (``chunk(2)``), ``down_proj``
+    [E, D, F]."""
     gate, up, down = per_expert
     fused = f"{fused_prefix}.experts.gate_up_proj"
     return {
@@ -275,11 +290,16 @@ def _sizes(c: _Config, *keys: str) -> list[int]:
 
 def _mixtral(c: _Config, layer: int, _opts: dict) -> LayerSpec:
     D, F, E, k = _sizes(
-        c, "hidden_size", "intermediate_size", "num_local_experts", "num_experts_per_tok"
+        c,
+        "hidden_size",
+        "intermediate_size",
+        "num_local_experts",
+        "num_experts_per_tok",
     )
     _check_layer_range(c, layer, "num_hidden_layers", None)
-    # transformers 4 (and the Hub checkpoints) name the block block_sparse_moe; transformers 5
-    # renames it mlp (conversion_mapping: ".block_sparse_moe.gate" -> ".mlp.gate").
+    # The checkpoints name the block block_sparse_moe (transformers 5's save_pretrained writes
+    # those names back too); in memory transformers 5 calls it mlp (conversion_mapping:
+    # ".block_sparse_moe.gate" -> ".mlp.gate") and fuses the experts.
     p4 = f"model.layers.{layer}.block_sparse_moe"
     p5 = f"model.layers.{layer}.mlp"
     names = _gated_names(p4, "w1", "w3", "w2")
@@ -317,7 +337,12 @@ def _qwen_is_moe(c: _Config, layer: int, num_experts: int) -> None:
 def _qwen(c: _Config, layer: int, _opts: dict) -> LayerSpec:
     """Qwen2-MoE (shared expert with a sigmoid gate) and Qwen3-MoE (no shared expert)."""
     qwen2 = c.family == "qwen2_moe"
-    keys = ["hidden_size", "moe_intermediate_size", "num_experts", "num_experts_per_tok"]
+    keys = [
+        "hidden_size",
+        "moe_intermediate_size",
+        "num_experts",
+        "num_experts_per_tok",
+    ]
     c.require(*keys, *(["shared_expert_intermediate_size"] if qwen2 else []))
     _check_layer_range(c, layer, "num_hidden_layers", None)
     _qwen_is_moe(c, layer, c.get("num_experts"))
@@ -326,7 +351,9 @@ def _qwen(c: _Config, layer: int, _opts: dict) -> LayerSpec:
     names = _gated_names(p, "gate_proj", "up_proj", "down_proj")
     fs = c.get("shared_expert_intermediate_size", 0) if qwen2 else 0
     if fs < 0 or fs > MAX_DIM:
-        raise MoecError(f"config key shared_expert_intermediate_size is out of range: {fs}")
+        raise MoecError(
+            f"config key shared_expert_intermediate_size is out of range: {fs}"
+        )
     return LayerSpec(
         hidden=D,
         ffn=F,
@@ -339,7 +366,8 @@ def _qwen(c: _Config, layer: int, _opts: dict) -> LayerSpec:
         activation=_activation(c),
         shared_ffn=fs,
         shared_names=tuple(
-            f"{p}.shared_expert.{n}.weight" for n in ("gate_proj", "up_proj", "down_proj")
+            f"{p}.shared_expert.{n}.weight"
+            for n in ("gate_proj", "up_proj", "down_proj")
         )
         if fs
         else (),
@@ -377,7 +405,9 @@ def _deepseek_routing(c: _Config, k: int) -> dict:
     scale = float(c.get("routed_scaling_factor", 2.5 if v3 else 1.0))
     if v3:
         scoring = _choice(c, "scoring_func", "sigmoid", {"sigmoid": "sigmoid"})
-        selection = _choice(c, "topk_method", "noaux_tc", {"noaux_tc": "group_sum_top2"})
+        selection = _choice(
+            c, "topk_method", "noaux_tc", {"noaux_tc": "group_sum_top2"}
+        )
         # Reference code: normalization only when top_k > 1; the scale is always applied.
         normalize = norm and k > 1
     else:
@@ -398,7 +428,9 @@ def _deepseek_routing(c: _Config, k: int) -> dict:
             n_group, topk_group = c.get("n_group", 8), c.get("topk_group", 4)
         else:
             c.require(
-                "n_group", "topk_group", what=f"{c.family} (topk_method group_limited_greedy)"
+                "n_group",
+                "topk_group",
+                what=f"{c.family} (topk_method group_limited_greedy)",
             )
             n_group, topk_group = c.get("n_group"), c.get("topk_group")
     return {
@@ -425,10 +457,16 @@ def _deepseek(c: _Config, layer: int, _opts: dict) -> LayerSpec:
         raise _not_moe(c.family, layer, f"first_k_dense_replace = {first_dense}")
     if freq <= 0 or layer % freq != 0:
         raise _not_moe(
-            c.family, layer, f"moe_layer_freq = {freq}: MoE layers satisfy layer % freq == 0"
+            c.family,
+            layer,
+            f"moe_layer_freq = {freq}: MoE layers satisfy layer % freq == 0",
         )
     D, F, E, k = _sizes(
-        c, "hidden_size", "moe_intermediate_size", "n_routed_experts", "num_experts_per_tok"
+        c,
+        "hidden_size",
+        "moe_intermediate_size",
+        "n_routed_experts",
+        "num_experts_per_tok",
     )
     p = f"model.layers.{layer}.mlp"
     if "n_shared_experts" in c.cfg:
@@ -450,7 +488,8 @@ def _deepseek(c: _Config, layer: int, _opts: dict) -> LayerSpec:
         score_bias_name=f"{p}.gate.e_score_correction_bias" if v3 else None,
         shared_ffn=fs,
         shared_names=tuple(
-            f"{p}.shared_experts.{n}.weight" for n in ("gate_proj", "up_proj", "down_proj")
+            f"{p}.shared_experts.{n}.weight"
+            for n in ("gate_proj", "up_proj", "down_proj")
         )
         if fs
         else (),
@@ -470,30 +509,38 @@ _VERSION = re.compile(
 )
 
 
-def transformers_major(version: str) -> int:
-    """The major version of a PEP 440 version string ("5.17.0", "4.46.0.dev0", "5.0.0rc1")."""
+def transformers_release(version: str) -> tuple[int, int]:
+    """(major, minor) of a PEP 440 version string ("5.17.0", "4.46.0.dev0", "5.0.0rc1")."""
     m = _VERSION.fullmatch(version.strip()) if isinstance(version, str) else None
     if not m:
         raise MoecError(
             f"config key transformers_version is not a version number: {_shown(version)} "
-            "(expected e.g. \"4.46.0\" or \"5.0.0.dev0\"; --switch-semantics v4|v5 skips it)"
+            '(expected e.g. "4.46.0" or "5.0.0.dev0"; --switch-semantics skips it)'
         )
-    return int(m.group(1))
+    parts = version.strip().split(".")
+    minor = re.match(r"\d+", parts[1]) if len(parts) > 1 else None
+    return int(m.group(1)), int(minor.group(0)) if minor else 0
+
+
+def transformers_major(version: str) -> int:
+    return transformers_release(version)[0]
 
 
 def switch_semantics(c: _Config, requested: str) -> str:
-    """"v4" (expert_capacity, dropped tokens pass through as p·x) or "v5" (every token is
-    computed): forced, or from the transformers version that wrote the config."""
+    """ "passthrough", "zero" or "dropless": forced, or what the transformers release that
+    wrote the config computes (no transformers_version: the old behaviour, passthrough)."""
     if requested not in SWITCH_SEMANTICS:
         raise MoecError(
             f"unsupported switch semantics {requested!r} (supported: {', '.join(SWITCH_SEMANTICS)})"
         )
     if requested != "auto":
-        return requested
+        return _SWITCH_ALIASES.get(requested, requested)
     version = c.get("transformers_version")
     if version is None:
-        return "v4"
-    return "v5" if transformers_major(version) >= 5 else "v4"
+        return "passthrough"
+    release = transformers_release(version)
+    behaviour = next(b for first, b in reversed(SWITCH_HISTORY) if release >= first)
+    return behaviour
 
 
 def _switch(c: _Config, layer: int, opts: dict) -> LayerSpec:
@@ -514,7 +561,7 @@ def _switch(c: _Config, layer: int, opts: dict) -> LayerSpec:
     capacity = c.get("expert_capacity", 64)
     if capacity <= 0:
         raise MoecError(f"config key expert_capacity must be positive, got {capacity}")
-    v4 = switch_semantics(c, opts.get("switch_semantics", "auto")) == "v4"
+    behaviour = switch_semantics(c, opts.get("switch_semantics", "auto"))
     p = f"encoder.block.{layer}.layer.1.mlp"
     return LayerSpec(
         hidden=D,
@@ -528,16 +575,15 @@ def _switch(c: _Config, layer: int, opts: dict) -> LayerSpec:
         ),
         activation=_activation(c, key="dense_act_fn", default="relu"),
         gated=False,
-        # transformers 4: a fixed capacity, dropped tokens pass through (p·x). transformers 5
-        # flattens the tokens before the router, so its capacity cumsum runs over a size-1 axis
-        # and never drops: every token is computed.
-        expert_capacity=capacity if v4 else None,
-        drop_policy="passthrough" if v4 else "zero",
+        # Capacity counted in token order over the sequence; what a dropped token contributes
+        # depends on the transformers release (SWITCH_HISTORY).
+        expert_capacity=None if behaviour == "dropless" else capacity,
+        drop_policy="passthrough" if behaviour == "passthrough" else "zero",
         router_bias_name=f"{p}.router.classifier.bias"
         if c.get("router_bias", False)
         else None,
         family=c.family,
-        extra={"switch_semantics": "v4" if v4 else "v5"},
+        extra={"switch_semantics": behaviour},
     )
 
 
@@ -546,7 +592,11 @@ def _gpt_oss(c: _Config, layer: int, _opts: dict) -> LayerSpec:
     all E, top-k, renormalize); experts with biases and the clamped SwiGLU, stored fused,
     transposed ([in, out]) and with gate/up interleaved."""
     D, F, E, k = _sizes(
-        c, "hidden_size", "intermediate_size", "num_local_experts", "num_experts_per_tok"
+        c,
+        "hidden_size",
+        "intermediate_size",
+        "num_local_experts",
+        "num_experts_per_tok",
     )
     _check_layer_range(c, layer, "num_hidden_layers", None)
     p = f"model.layers.{layer}.mlp"
@@ -568,7 +618,9 @@ def _gpt_oss(c: _Config, layer: int, _opts: dict) -> LayerSpec:
         swiglu_limit=float(c.get("swiglu_limit", 7.0)),
         sources={
             "gate": (gate_up,),
-            "up": (Source(gate_up.name, transpose=True, parts=2, part=1, interleave=True),),
+            "up": (
+                Source(gate_up.name, transpose=True, parts=2, part=1, interleave=True),
+            ),
             "down": (Source(f"{x}.down_proj", transpose=True),),
             "gate_bias": (gate_up_bias,),
             "up_bias": (Source(gate_up_bias.name, parts=2, part=1, interleave=True),),
@@ -601,7 +653,8 @@ def layer_spec_from_config(
 ) -> LayerSpec:
     """The MoE block of decoder layer ``layer``; optional capacity limit (drops contribute zero).
 
-    ``switch_semantics``: "auto" (from ``transformers_version``), "v4" or "v5"; Switch only."""
+    ``switch_semantics``: "auto" (from ``transformers_version``) or one of ``SWITCH_SEMANTICS``;
+    Switch only."""
     if not isinstance(cfg, dict):
         raise MoecError("config must be a JSON object")
     model_type = cfg.get("model_type")

@@ -32,7 +32,10 @@ def _softmax(z: np.ndarray) -> np.ndarray:
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return np.exp(-np.logaddexp(0.0, -z))
+    with np.errstate(
+        invalid="ignore"
+    ):  # NaN in (a corrupt router row), NaN out: no warning
+        return np.exp(-np.logaddexp(0.0, -z))
 
 
 _erf = np.frompyfunc(math.erf, 1, 1)
@@ -50,7 +53,9 @@ def activate(z: np.ndarray, activation: str) -> np.ndarray:
     )
 
 
-def clamped_swiglu(h: np.ndarray, u: np.ndarray, alpha: float, limit: float) -> np.ndarray:
+def clamped_swiglu(
+    h: np.ndarray, u: np.ndarray, alpha: float, limit: float
+) -> np.ndarray:
     """GPT-OSS's gate: the gate clamped from above, the up projection on both sides (NaN stays
     NaN, as with torch.clamp), then (u + 1) * g * sigmoid(alpha * g)."""
     g = np.minimum(h, limit)
@@ -219,7 +224,9 @@ def moe_layer_reference(
     if expert_biases is not None:
         expert_biases = tuple(f64(b) for b in expert_biases)
         if len(expert_biases) != len(experts):
-            raise MoecError("expert_biases must match experts (one bias per projection)")
+            raise MoecError(
+                "expert_biases must match experts (one bias per projection)"
+            )
     act = {"swiglu_alpha": swiglu_alpha, "swiglu_limit": swiglu_limit}
     if drop_policy not in ("zero", "passthrough"):
         raise MoecError(
@@ -249,7 +256,9 @@ def moe_layer_reference(
     for e in range(E):
         rows, cols = np.nonzero((idx == e) & keep)
         if rows.size:
-            biases = None if expert_biases is None else tuple(b[e] for b in expert_biases)
+            biases = (
+                None if expert_biases is None else tuple(b[e] for b in expert_biases)
+            )
             out = expert_forward(
                 x[rows], tuple(a[e] for a in experts), activation, biases, **act
             )

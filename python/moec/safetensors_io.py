@@ -8,6 +8,7 @@ to/from float32 by bit manipulation (round to nearest even on write).
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import struct
@@ -195,9 +196,7 @@ class SafetensorsFile:
         if not isinstance(meta, dict) or not all(
             isinstance(v, str) for v in meta.values()
         ):
-            raise MoecError(
-                f"{self.path}: __metadata__ must be an object of strings"
-            )
+            raise MoecError(f"{self.path}: __metadata__ must be an object of strings")
         return meta
 
     def _entry(self, name: str, e) -> dict:
@@ -236,7 +235,13 @@ class SafetensorsFile:
                 f"{what}: data_offsets [{begin}, {end}] span {end - begin} bytes but shape "
                 f"{shape} of {dtype} needs {need}"
             )
-        return {"dtype": dtype, "shape": tuple(shape), "begin": begin, "end": end, "count": count}
+        return {
+            "dtype": dtype,
+            "shape": tuple(shape),
+            "begin": begin,
+            "end": end,
+            "count": count,
+        }
 
     def _check_overlaps(self) -> None:
         spans = sorted(
@@ -244,7 +249,7 @@ class SafetensorsFile:
             for name, e in self._entries.items()
             if e["end"] > e["begin"]
         )
-        for (b0, e0, n0), (b1, e1, n1) in zip(spans, spans[1:]):
+        for (b0, e0, n0), (b1, e1, n1) in itertools.pairwise(spans):
             if b1 < e0:
                 raise MoecError(
                     f"{self.path}: tensors {n0!r} and {n1!r} overlap "
@@ -334,7 +339,7 @@ class Checkpoint:
             isinstance(v, str) and v for v in weight_map.values()
         ):
             raise MoecError(
-                f"{index}: not a safetensors index (needs a \"weight_map\" object of file names)"
+                f'{index}: not a safetensors index (needs a "weight_map" object of file names)'
             )
         for name, shard in weight_map.items():
             self._where[name] = index.parent / shard
@@ -355,5 +360,7 @@ class Checkpoint:
                 ) from None
         f = self._files[str(p)]
         if name not in f:
-            raise MoecError(f"{p}: the index lists {name!r} but the shard has no such tensor")
+            raise MoecError(
+                f"{p}: the index lists {name!r} but the shard has no such tensor"
+            )
         return f.get(name)

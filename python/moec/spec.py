@@ -25,8 +25,10 @@ MAX_DIM = 2**31 - 1
 
 GATED_ROLES = ("gate", "up", "down")
 NONGATED_ROLES = ("in", "out")
-EXPERT_ROLES = GATED_ROLES + NONGATED_ROLES + tuple(
-    f"{r}_bias" for r in GATED_ROLES + NONGATED_ROLES
+EXPERT_ROLES = (
+    GATED_ROLES
+    + NONGATED_ROLES
+    + tuple(f"{r}_bias" for r in GATED_ROLES + NONGATED_ROLES)
 )
 
 
@@ -116,7 +118,9 @@ class Operand:
 
     role: str  # router, router_bias, score_bias, gate, up, down, in, out, *_bias, shared_*, ...
     ssa: str  # SSA name without '%'
-    name: str  # unique argument name (moe.weight); contains '{e}' when stored per expert
+    name: (
+        str  # unique argument name (moe.weight); contains '{e}' when stored per expert
+    )
     shape: tuple[int, ...]  # full (stacked) shape
     sources: tuple[Source, ...] = ()  # on-disk forms; empty = the name itself
 
@@ -170,8 +174,12 @@ class LayerSpec:
     expert_bias_names: tuple[str, ...] = ()
     shared_ffn: int = 0  # F_s; 0 = no shared expert
     shared_names: tuple[str, ...] = ()  # (gate, up, down) of the shared expert
-    shared_gate_name: str | None = None  # [1, D] sigmoid gate on the shared expert output
-    sources: dict[str, tuple[Source, ...]] = field(default_factory=dict)  # role -> forms
+    shared_gate_name: str | None = (
+        None  # [1, D] sigmoid gate on the shared expert output
+    )
+    sources: dict[str, tuple[Source, ...]] = field(
+        default_factory=dict
+    )  # role -> forms
     family: str = "raw"
     extra: dict = field(default_factory=dict)  # descriptive only
 
@@ -274,7 +282,9 @@ class LayerSpec:
         alpha, limit = self.swiglu_alpha, self.swiglu_limit
         if self.activation != "clamped_swiglu":
             if limit is not None or alpha != DEFAULT_SWIGLU_ALPHA:
-                bad("swiglu_alpha and swiglu_limit apply to activation clamped_swiglu only")
+                bad(
+                    "swiglu_alpha and swiglu_limit apply to activation clamped_swiglu only"
+                )
             return
         if not self.gated:
             bad("activation clamped_swiglu needs gated experts")
@@ -295,7 +305,9 @@ class LayerSpec:
         names: dict[str, str] = {}
         for op in ops:
             if op.name in names:
-                bad(f"operands {names[op.name]} and {op.role} share the name {op.name!r}")
+                bad(
+                    f"operands {names[op.name]} and {op.role} share the name {op.name!r}"
+                )
             names[op.name] = op.role
             for src in op.effective_sources:
                 src.check(op.shape)
@@ -313,7 +325,9 @@ class LayerSpec:
         router, router_bias?, score_bias?, expert weights, expert biases, shared weights."""
         E, D, F = self.num_experts, self.hidden, self.ffn
         src = self.sources
-        ops = [Operand("router", "router", self.router_name, (E, D), src.get("router", ()))]
+        ops = [
+            Operand("router", "router", self.router_name, (E, D), src.get("router", ()))
+        ]
         for role, name in (
             ("router_bias", self.router_bias_name),
             ("score_bias", self.score_bias_name),
@@ -354,7 +368,11 @@ GEN_NAMES = {
     "score_bias": "score_bias",
     "gated": ("experts.{e}.gate", "experts.{e}.up", "experts.{e}.down"),
     "nongated": ("experts.{e}.in", "experts.{e}.out"),
-    "gated_bias": ("experts.{e}.gate_bias", "experts.{e}.up_bias", "experts.{e}.down_bias"),
+    "gated_bias": (
+        "experts.{e}.gate_bias",
+        "experts.{e}.up_bias",
+        "experts.{e}.down_bias",
+    ),
     "nongated_bias": ("experts.{e}.in_bias", "experts.{e}.out_bias"),
     "shared": ("shared.gate", "shared.up", "shared.down"),
     "shared_expert_gate": "shared_expert_gate",
@@ -491,7 +509,9 @@ def spec_from_json(d: dict) -> tuple[LayerSpec, int]:
         raise MoecError("hot_expert needs router_bias = true (it raises that bias)")
     layout = d.get("layout", "per-expert")
     if layout not in LAYOUTS:
-        raise MoecError(f"unsupported layout {layout!r} (supported: {', '.join(LAYOUTS)})")
+        raise MoecError(
+            f"unsupported layout {layout!r} (supported: {', '.join(LAYOUTS)})"
+        )
     activation = d.get("activation", "silu")
     if activation != "clamped_swiglu" and ("swiglu_alpha" in d or "swiglu_limit" in d):
         raise MoecError("swiglu_alpha and swiglu_limit need activation clamped_swiglu")

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import struct
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import MoecError
-from .safetensors_io import FLOAT_DTYPES, float32_to_bf16_bits
+from .safetensors_io import FLOAT_DTYPES, MAX_HEADER, float32_to_bf16_bits
 from .spec import LAYOUTS, LayerSpec, Operand, Source
 
 BIAS_STD = 0.2  # router / score-correction / expert biases: large enough to matter
@@ -49,7 +49,9 @@ def pick_source(op: Operand, layout: str) -> Source:
     """The source ``random-weights --layout`` writes: the first one tagged with the layout,
     else the first one (GPT-OSS has only its stacked form; routers usually one name)."""
     if layout not in LAYOUTS:
-        raise MoecError(f"unsupported layout {layout!r} (supported: {', '.join(LAYOUTS)})")
+        raise MoecError(
+            f"unsupported layout {layout!r} (supported: {', '.join(LAYOUTS)})"
+        )
     sources = op.effective_sources
     return next((s for s in sources if s.layout == layout), sources[0])
 
@@ -115,7 +117,9 @@ def plan(spec: LayerSpec, layout: str) -> tuple[dict[str, DiskTensor], list[Piec
     return tensors, pieces
 
 
-def _region(target: np.ndarray, src: Source, expert: int | None, slice_form: bool) -> np.ndarray:
+def _region(
+    target: np.ndarray, src: Source, expert: int | None, slice_form: bool
+) -> np.ndarray:
     """The view of ``target`` (an on-disk tensor) that holds an operand's values, in the
     operand's layout: expert ``expert``'s slice of a stacked tensor, or the whole operand.
     ``slice_form``: ``target`` is one expert's own tensor (a ``{e}`` source)."""
@@ -140,7 +144,6 @@ def _piece_region(target: np.ndarray, piece: Piece) -> np.ndarray:
 
 
 def _generate(
-    spec: LayerSpec,
     pieces: list[Piece],
     seed: int,
     scale: float,
@@ -171,7 +174,7 @@ def random_weights(
     operand values for the same spec, whichever layout stores them."""
     tensors, pieces = plan(spec, layout)
     out = {name: np.zeros(t.shape, np.float32) for name, t in tensors.items()}
-    for piece, values in _generate(spec, pieces, seed, scale, postprocess):
+    for piece, values in _generate(pieces, seed, scale, postprocess):
         _piece_region(out[piece.tensor], piece)[...] = values
     return out
 
@@ -198,7 +201,12 @@ def check_allocation(nbytes: int, what: str) -> None:
 
 
 def format_size(nbytes: int) -> str:
-    for unit, size in (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+    for unit, size in (
+        ("TiB", 1 << 40),
+        ("GiB", 1 << 30),
+        ("MiB", 1 << 20),
+        ("KiB", 1 << 10),
+    ):
         if nbytes >= size:
             return f"{nbytes / size:.1f} {unit}"
     return f"{nbytes} bytes"
@@ -227,7 +235,9 @@ def write_plan(
 ) -> WritePlan:
     tag = FLOAT_DTYPES.get(dtype)
     if tag is None:
-        raise MoecError(f"unsupported dtype {dtype!r} (supported: {', '.join(FLOAT_DTYPES)})")
+        raise MoecError(
+            f"unsupported dtype {dtype!r} (supported: {', '.join(FLOAT_DTYPES)})"
+        )
     tensors, pieces = plan(spec, layout)
     itemsize = _STORAGE[tag].itemsize
     header: dict[str, object] = {}
@@ -244,6 +254,11 @@ def write_plan(
         relative[name], offset = offset, offset + size
     text = json.dumps(header, separators=(",", ":")).encode("utf-8")
     text += b" " * (-len(text) % 8)
+    if len(text) > MAX_HEADER:
+        raise MoecError(
+            f"the safetensors header would be {len(text)} bytes, over the loaders' limit of "
+            f"{MAX_HEADER}; use --layout stacked"
+        )
     start = 8 + len(text)
     return WritePlan(
         header=struct.pack("<Q", len(text)) + text,
@@ -255,12 +270,38 @@ def write_plan(
     )
 
 
+def data_bytes(spec: LayerSpec, dtype: str) -> int:
+    """The size of the data section (every layout stores each operand value once)."""
+    tag = FLOAT_DTYPES.get(dtype)
+    if tag is None:
+        raise MoecError(
+            f"unsupported dtype {dtype!r} (supported: {', '.join(FLOAT_DTYPES)})"
+        )
+    count = sum(int(np.prod(op.shape, dtype=object)) for op in spec.operands())
+    return count * _STORAGE[tag].itemsize
+
+
+def check_tensor_count(spec: LayerSpec, layout: str) -> None:
+    """One tensor per expert must still fit the loaders' header limit (100 MB)."""
+    count = sum(
+        op.shape[0] if pick_source(op, layout).per_expert else 1
+        for op in spec.operands()
+    )
+    if count * 64 > MAX_HEADER:
+        raise MoecError(
+            f"{count} tensors do not fit one safetensors header (limit {MAX_HEADER} bytes); "
+            "use --layout stacked"
+        )
+
+
 def check_disk_space(path: str | os.PathLike, nbytes: int) -> None:
     directory = Path(path).resolve().parent
     try:
         free = shutil.disk_usage(directory).free
     except OSError as exc:
-        raise MoecError(f"{directory}: cannot check free disk space: {exc.strerror or exc}") from None
+        raise MoecError(
+            f"{directory}: cannot check free disk space: {exc.strerror or exc}"
+        ) from None
     if nbytes > free:
         raise MoecError(
             f"not enough free disk space for {path}: it needs {format_size(nbytes)}, "
@@ -290,7 +331,13 @@ class _FileSink:
             return
         if self.mapped is None or self.mapped[0] != piece.tensor:
             self.close()
-            mm = np.memmap(self.f, dtype=_STORAGE[self.wp.tag], mode="r+", offset=base, shape=t.shape)
+            mm = np.memmap(
+                self.f,
+                dtype=_STORAGE[self.wp.tag],
+                mode="r+",
+                offset=base,
+                shape=t.shape,
+            )
             self.mapped = (piece.tensor, mm)
         _piece_region(self.mapped[1], piece)[...] = data
 
@@ -316,18 +363,23 @@ def write_random_weights(
 
     The free disk space is checked first; ``announce(total_bytes)`` is called before writing.
     The file appears under ``path`` only when complete. Returns its size."""
+    # Cheap checks first: planning an absurd layer (millions of tensors) would take long.
+    check_disk_space(path, data_bytes(spec, dtype))
+    check_tensor_count(spec, layout)
     wp = write_plan(spec, dtype, layout, metadata)
     check_disk_space(path, wp.total)
     if announce is not None:
         announce(wp.total)
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.resolve().parent, prefix=f".{path.name}.", suffix=".tmp")
+    # A hidden sibling (same file system, so the rename is atomic), created with the usual
+    # permissions (mkstemp would make it 0600).
+    tmp = path.resolve().parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
     try:
-        with os.fdopen(fd, "w+b") as f:
+        with open(tmp, "x+b") as f:
             f.write(wp.header)
             f.truncate(wp.total)
             sink = _FileSink(f, wp)
-            for piece, values in _generate(spec, wp.pieces, seed, scale, postprocess):
+            for piece, values in _generate(wp.pieces, seed, scale, postprocess):
                 sink.put(piece, values)
             sink.close()
         os.replace(tmp, path)

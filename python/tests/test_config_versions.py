@@ -37,11 +37,18 @@ def test_t4_and_t5_configs_give_the_same_layer(stem, layer):
     a, b = emit_module(spec_of(t4, layer)), emit_module(spec_of(t5, layer))
     if stem == "switch-tiny":
         # transformers 5 never drops a Switch token; 4.x has a capacity and passes drops through
-        assert "expert_capacity = 3 : i64, drop_policy = #moe.drop_policy<passthrough>" in a
+        assert (
+            "expert_capacity = 3 : i64, drop_policy = #moe.drop_policy<passthrough>"
+            in a
+        )
         assert "expert_capacity" not in b and "drop_policy" not in b
-        assert a.replace(
-            ", expert_capacity = 3 : i64, drop_policy = #moe.drop_policy<passthrough>", ""
-        ) == b
+        assert (
+            a.replace(
+                ", expert_capacity = 3 : i64, drop_policy = #moe.drop_policy<passthrough>",
+                "",
+            )
+            == b
+        )
     else:
         assert a == b
 
@@ -106,7 +113,9 @@ def test_missing_key_names_every_spelling(family, canonical, alias):
     name, layer = FAMILY_CONFIG[family]
     cfg = load_config(name)
     del cfg[canonical]
-    if canonical == "num_layers":  # optional for Switch (default 12): nothing is missing
+    if (
+        canonical == "num_layers"
+    ):  # optional for Switch (default 12): nothing is missing
         assert spec_of(cfg, layer).num_experts == 4
         return
     with pytest.raises(MoecError, match="missing required key") as exc:
@@ -117,7 +126,13 @@ def test_missing_key_names_every_spelling(family, canonical, alias):
 @pytest.mark.parametrize(
     "name,layer,key,value,expected",
     [
-        ("qwen3-moe-tiny.json", 0, "norm_topk_prob", "false", "a JSON boolean (true or false)"),
+        (
+            "qwen3-moe-tiny.json",
+            0,
+            "norm_topk_prob",
+            "false",
+            "a JSON boolean (true or false)",
+        ),
         ("olmoe-tiny.json", 0, "norm_topk_prob", 0, "a JSON boolean (true or false)"),
         ("qwen3-moe-tiny.json", 0, "num_experts", "16", "an integer"),
         ("qwen3-moe-tiny.json", 0, "num_experts", 16.0, "an integer"),
@@ -129,7 +144,13 @@ def test_missing_key_names_every_spelling(family, canonical, alias):
         ("deepseek-v3-tiny.json", 1, "routed_scaling_factor", True, "a number"),
         ("deepseek-v3-tiny.json", 1, "routed_scaling_factor", "2.5", "a number"),
         ("deepseek-v2-tiny.json", 1, "topk_method", 3, "a string"),
-        ("switch-tiny.json", 1, "router_bias", "true", "a JSON boolean (true or false)"),
+        (
+            "switch-tiny.json",
+            1,
+            "router_bias",
+            "true",
+            "a JSON boolean (true or false)",
+        ),
         ("switch-tiny.json", 1, "d_model", {"x": 1}, "an integer"),
         ("gpt-oss-tiny-t5.json", 0, "swiglu_limit", "7", "a number"),
         ("gpt-oss-tiny-t5.json", 0, "transformers_version", 5, "a string"),
@@ -151,7 +172,8 @@ def test_strict_types_message_shows_value_and_kind(tmp_path, write_config):
     cfg["norm_topk_prob"] = "false"
     r = run_cli("import", write_config(cfg), "--layer", 0, "-o", tmp_path / "o.mlir")
     one_error_line(
-        r, "config key norm_topk_prob must be a JSON boolean (true or false), got 'false' (a string)"
+        r,
+        "config key norm_topk_prob must be a JSON boolean (true or false), got 'false' (a string)",
     )
 
 
@@ -214,6 +236,49 @@ def test_switch_semantics(tmp_path, name, option, capacity):
         )
 
 
+PASSTHROUGH = (
+    ", expert_capacity = 3 : i64, drop_policy = #moe.drop_policy<passthrough>}"
+)
+ZERO = ", expert_capacity = 3 : i64}"
+DROPLESS = "activation = #moe.activation<relu>}"
+
+
+@pytest.mark.parametrize(
+    "version,tail",
+    [
+        ("4.46.0", PASSTHROUGH),
+        ("4.51.3", PASSTHROUGH),  # checked against transformers 4.51.3's own outputs
+        ("4.52.0.dev0", ZERO),
+        ("4.57.1", ZERO),  # checked against 4.57.1
+        ("5.0.0", DROPLESS),
+        ("5.17.0", DROPLESS),  # checked against 5.17.0
+        ("5.18.0", ZERO),  # same code as 5.23.0
+        ("5.23.0", ZERO),  # checked against 5.23.0
+        ("6.1", ZERO),
+    ],
+)
+def test_switch_behaviour_follows_the_transformers_release(version, tail):
+    cfg = load_config("switch-tiny.json")
+    cfg["transformers_version"] = version
+    attrs = emit_module(spec_of(cfg, 1)).split("{top_k", 1)[1].split(" : (", 1)[0]
+    assert attrs.endswith(tail), attrs
+
+
+def test_switch_explicit_choice_ignores_the_release():
+    cfg = load_config("switch-tiny.json")
+    cfg["transformers_version"] = "5.20.0"
+    assert spec_of(cfg, 1).expert_capacity == 3  # 5.18 and later apply the capacity
+    for option, capacity, policy in (
+        ("zero", 3, "zero"),
+        ("dropless", None, "zero"),
+        ("passthrough", 3, "passthrough"),
+        ("v4", 3, "passthrough"),
+        ("v5", None, "zero"),
+    ):
+        spec = spec_of(cfg, 1, switch_semantics=option)
+        assert (spec.expert_capacity, spec.drop_policy) == (capacity, policy), option
+
+
 def test_switch_semantics_option_errors(tmp_path):
     r = run_cli(
         "import",
@@ -250,11 +315,16 @@ def test_switch_v5_reference_is_dropless_without_passthrough():
     ck = _Dict(random_weights(v4, 2))
     ops = load_operands(v4, ck)
     x = np.random.default_rng(0).standard_normal((16, 32))
-    common = dict(top_k=1, activation="relu")
+    common = {"top_k": 1, "activation": "relu"}
     experts = (ops["in"], ops["out"])
     y5, c5, k5 = moe_layer_reference(x, ops["router"], experts, **common)
     y4, c4, k4 = moe_layer_reference(
-        x, ops["router"], experts, expert_capacity=3, drop_policy="passthrough", **common
+        x,
+        ops["router"],
+        experts,
+        expert_capacity=3,
+        drop_policy="passthrough",
+        **common,
     )
     assert k5.tolist() == c5.tolist() and sum(k4) < sum(c4)
     from moec.reference import reference_from_spec

@@ -86,10 +86,14 @@ def test_random_weights_on_disk_layout(tmp_path, layout):
     gub = f.get(f"{p}.experts.gate_up_proj_bias")
     np.testing.assert_array_equal(ops["gate"], gu[..., 0::2].swapaxes(1, 2))
     np.testing.assert_array_equal(ops["up"], gu[..., 1::2].swapaxes(1, 2))
-    np.testing.assert_array_equal(ops["down"], f.get(f"{p}.experts.down_proj").swapaxes(1, 2))
+    np.testing.assert_array_equal(
+        ops["down"], f.get(f"{p}.experts.down_proj").swapaxes(1, 2)
+    )
     np.testing.assert_array_equal(ops["gate_bias"], gub[:, 0::2])
     np.testing.assert_array_equal(ops["up_bias"], gub[:, 1::2])
-    np.testing.assert_array_equal(ops["down_bias"], f.get(f"{p}.experts.down_proj_bias"))
+    np.testing.assert_array_equal(
+        ops["down_bias"], f.get(f"{p}.experts.down_proj_bias")
+    )
     assert ops["gate"].shape == (8, 32, 64) and ops["down"].shape == (8, 64, 32)
 
 
@@ -127,13 +131,21 @@ def test_mxfp4_checkpoint_is_refused(tmp_path):
 
 
 def test_clamped_swiglu_by_hand():
-    s = lambda z: 1.0 / (1.0 + math.exp(-z))  # noqa: E731
+    s = lambda z: 1.0 / (1.0 + math.exp(-z))
     # gate above the limit is cut to 7; up below -7 is lifted to -7
-    got = clamped_swiglu(np.array([8.0, -3.0, 1.0]), np.array([-9.0, 9.0, 0.5]), 1.702, 7.0)
-    want = [(-7 + 1) * 7 * s(1.702 * 7), (7 + 1) * -3 * s(1.702 * -3), 1.5 * 1 * s(1.702)]
+    got = clamped_swiglu(
+        np.array([8.0, -3.0, 1.0]), np.array([-9.0, 9.0, 0.5]), 1.702, 7.0
+    )
+    want = [
+        (-7 + 1) * 7 * s(1.702 * 7),
+        (7 + 1) * -3 * s(1.702 * -3),
+        1.5 * 1 * s(1.702),
+    ]
     np.testing.assert_allclose(got, want, rtol=1e-14)
     with np.errstate(invalid="ignore"):  # NaN propagates, as torch.clamp does
-        assert np.isnan(clamped_swiglu(np.array([np.nan]), np.array([0.0]), 1.702, 7.0))[0]
+        assert np.isnan(
+            clamped_swiglu(np.array([np.nan]), np.array([0.0]), 1.702, 7.0)
+        )[0]
 
 
 def naive_gpt_oss(x, W, b, gate_up, gate_up_b, down, down_b, k, alpha=1.702, limit=7.0):

@@ -44,8 +44,8 @@ def test_mixtral_exact(tmp_path):
         '{name = "model.layers.0.mlp.gate.weight"}]}'
     ) in text
     fused = {
-        "w1": ', parts = 2 : i64}',
-        "w3": ', parts = 2 : i64, part = 1 : i64}',
+        "w1": ", parts = 2 : i64}",
+        "w3": ", parts = 2 : i64, part = 1 : i64}",
         "w2": "}",
     }
     for w, shape in (("w1", "8x96x64"), ("w3", "8x96x64"), ("w2", "8x64x96")):

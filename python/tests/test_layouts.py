@@ -10,7 +10,7 @@ from moec.__main__ import main
 from moec.configs import layer_spec_from_config
 from moec.emit_mlir import emit_module
 from moec.errors import MoecError
-from moec.safetensors_io import Checkpoint, SafetensorsFile, save_file
+from moec.safetensors_io import Checkpoint, SafetensorsFile
 from moec.spec import LayerSpec, Source, spec_from_json
 from moec.weights import load_operands, plan, random_weights
 
@@ -46,7 +46,9 @@ def test_both_layouts_load_the_same_operands(name, layer):
     assert a.keys() == b.keys()
     for role in a:
         np.testing.assert_array_equal(a[role], b[role], err_msg=role)
-        assert a[role].shape == next(op.shape for op in spec.operands() if op.role == role)
+        assert a[role].shape == next(
+            op.shape for op in spec.operands() if op.role == role
+        )
     if spec.family in ("switch_transformers", "gpt_oss"):
         assert per_expert.keys() == stacked.keys()  # one on-disk form only
     else:
@@ -90,12 +92,18 @@ def test_stacked_layout_is_transformers_5(tmp_path, name, layer, stacked_names):
     # per-expert layout with the same seed
     assert main([*args, "--layout", "per-expert", "-o", str(tmp_path / "p.st")]) == 0
     p = SafetensorsFile(tmp_path / "p.st")
-    prefix = f"model.layers.{layer}." + ("block_sparse_moe" if "mixtral" in name else "mlp")
+    prefix = f"model.layers.{layer}." + (
+        "block_sparse_moe" if "mixtral" in name else "mlp"
+    )
     gate_name, up_name = ("w1", "w3") if "mixtral" in name else ("gate_proj", "up_proj")
     gu = f.get(f"model.layers.{layer}.mlp.experts.gate_up_proj")
     F = gu.shape[1] // 2
-    np.testing.assert_array_equal(gu[2, :F], p.get(f"{prefix}.experts.2.{gate_name}.weight"))
-    np.testing.assert_array_equal(gu[2, F:], p.get(f"{prefix}.experts.2.{up_name}.weight"))
+    np.testing.assert_array_equal(
+        gu[2, :F], p.get(f"{prefix}.experts.2.{gate_name}.weight")
+    )
+    np.testing.assert_array_equal(
+        gu[2, F:], p.get(f"{prefix}.experts.2.{up_name}.weight")
+    )
 
 
 def test_sources_hand_made():
@@ -155,8 +163,12 @@ def test_first_present_source_wins():
     spec, per_expert, stacked = _two_source_spec()
     both = DictCheckpoint({**stacked, **per_expert})
     got = load_operands(spec, both)
-    np.testing.assert_array_equal(got["gate"], load_operands(spec, DictCheckpoint(per_expert))["gate"])
-    assert not np.array_equal(got["gate"], load_operands(spec, DictCheckpoint(stacked))["gate"])
+    np.testing.assert_array_equal(
+        got["gate"], load_operands(spec, DictCheckpoint(per_expert))["gate"]
+    )
+    assert not np.array_equal(
+        got["gate"], load_operands(spec, DictCheckpoint(stacked))["gate"]
+    )
 
 
 def test_missing_weight_lists_every_name_looked_for():
@@ -181,7 +193,10 @@ def test_shape_mismatch_names_the_tensor():
     ck = DictCheckpoint(stacked)
     name = "model.layers.0.mlp.experts.gate_up_proj"
     ck[name] = ck[name][:, :-1]
-    with pytest.raises(MoecError, match=rf"tensor '{name}' has shape \[16, 95, 64\], expected \[16, 96, 64\]"):
+    with pytest.raises(
+        MoecError,
+        match=rf"tensor '{name}' has shape \[16, 95, 64\], expected \[16, 96, 64\]",
+    ):
         load_operands(spec, ck)
 
 
@@ -272,8 +287,15 @@ def test_gen_layer_gpt_oss_like_both_layouts(tmp_path):
     ys = []
     for d, w, x in ((tmp_path / "a", w_a, x_a), (tmp_path / "b", w_b, x_b)):
         r = run_cli(
-            "reference-spec", "--spec", d / "spec.json", "--weights", w, "--input", x,
-            "-o", d / "y.out",
+            "reference-spec",
+            "--spec",
+            d / "spec.json",
+            "--weights",
+            w,
+            "--input",
+            x,
+            "-o",
+            d / "y.out",
         )
         assert r.returncode == 0, r.stderr
         ys.append(np.load(d / "y.out"))
@@ -282,8 +304,16 @@ def test_gen_layer_gpt_oss_like_both_layouts(tmp_path):
 
 
 def test_gen_layer_nongated_stacked_with_biases(tmp_path):
-    spec = {"D": 8, "F": 6, "E": 4, "k": 1, "gated": False, "activation": "relu",
-            "expert_bias": True, "layout": "stacked"}
+    spec = {
+        "D": 8,
+        "F": 6,
+        "E": 4,
+        "k": 1,
+        "gated": False,
+        "activation": "relu",
+        "expert_bias": True,
+        "layout": "stacked",
+    }
     text, w, _ = gen(tmp_path, spec)
     assert "experts(%w_in, %w_out) expert_biases(%b_in, %b_out)" in text
     assert "moe.weight_sources" not in text
@@ -302,24 +332,45 @@ def test_gen_layer_nongated_stacked_with_biases(tmp_path):
     [
         ({"activation": "clamped_swiglu"}, "needs swiglu_limit"),
         ({"swiglu_limit": 7.0}, "need activation clamped_swiglu"),
-        ({"activation": "clamped_swiglu", "swiglu_limit": 7, "gated": False}, "needs gated experts"),
-        ({"activation": "clamped_swiglu", "swiglu_limit": -1}, "swiglu_limit must be a finite number > 0"),
-        ({"activation": "clamped_swiglu", "swiglu_limit": "7"}, "swiglu_limit must be a number"),
+        (
+            {"activation": "clamped_swiglu", "swiglu_limit": 7, "gated": False},
+            "needs gated experts",
+        ),
+        (
+            {"activation": "clamped_swiglu", "swiglu_limit": -1},
+            "swiglu_limit must be a finite number > 0",
+        ),
+        (
+            {"activation": "clamped_swiglu", "swiglu_limit": "7"},
+            "swiglu_limit must be a number",
+        ),
         ({"layout": "fused"}, "unsupported layout 'fused'"),
         ({"expert_bias": 1}, "expert_bias must be true or false"),
         ({"hot_expert": 9, "router_bias": True}, "hot_expert must be an expert index"),
         ({"nan_router_row": -1}, "nan_router_row must be an expert index"),
-        ({"min_capacity": "2", "capacity_factor": 1.0}, "min_capacity must be a non-negative integer"),
+        (
+            {"min_capacity": "2", "capacity_factor": 1.0},
+            "min_capacity must be a non-negative integer",
+        ),
         ({"routed_scaling_factor": "2"}, "routed_scaling_factor must be a number"),
         ({"routed_scaling_factor": 10**400}, "routed_scaling_factor must be a number"),
         ({"D": 2**40}, "hidden = 1099511627776 is too large"),
     ],
 )
 def test_gen_layer_spec_errors(tmp_path, extra, msg):
-    (tmp_path / "spec.json").write_text(json.dumps({"D": 8, "F": 4, "E": 4, "k": 2, **extra}))
+    (tmp_path / "spec.json").write_text(
+        json.dumps({"D": 8, "F": 4, "E": 4, "k": 2, **extra})
+    )
     r = run_cli(
-        "gen-layer", "--spec", tmp_path / "spec.json", "-o", tmp_path / "m.mlir",
-        "--weights", tmp_path / "w.st", "--input", tmp_path / "x.npy",
+        "gen-layer",
+        "--spec",
+        tmp_path / "spec.json",
+        "-o",
+        tmp_path / "m.mlir",
+        "--weights",
+        tmp_path / "w.st",
+        "--input",
+        tmp_path / "x.npy",
     )
     one_error_line(r, msg)
     assert not (tmp_path / "w.st").exists()
@@ -329,17 +380,52 @@ def test_emitted_sources_round_trip_through_files(tmp_path):
     """random-weights --layout stacked, then reference (file-based, Checkpoint) equals the
     per-expert file's reference for a family with both forms."""
     cfg = CONFIGS / "mixtral-tiny-t5.json"
-    np.save(tmp_path / "x.npy", np.random.default_rng(1).standard_normal((5, 64)).astype(np.float32))
+    np.save(
+        tmp_path / "x.npy",
+        np.random.default_rng(1).standard_normal((5, 64)).astype(np.float32),
+    )
     ys = []
     for layout in ("per-expert", "stacked"):
         w = tmp_path / f"{layout}.safetensors"
-        assert main(["random-weights", str(cfg), "--layer", "1", "--seed", "9",
-                     "--layout", layout, "-o", str(w)]) == 0
+        assert (
+            main(
+                [
+                    "random-weights",
+                    str(cfg),
+                    "--layer",
+                    "1",
+                    "--seed",
+                    "9",
+                    "--layout",
+                    layout,
+                    "-o",
+                    str(w),
+                ]
+            )
+            == 0
+        )
         out = tmp_path / f"{layout}.npy"
-        assert main(["reference", str(cfg), "--layer", "1", "--weights", str(w),
-                     "--input", str(tmp_path / "x.npy"), "-o", str(out)]) == 0
+        assert (
+            main(
+                [
+                    "reference",
+                    str(cfg),
+                    "--layer",
+                    "1",
+                    "--weights",
+                    str(w),
+                    "--input",
+                    str(tmp_path / "x.npy"),
+                    "-o",
+                    str(out),
+                ]
+            )
+            == 0
+        )
         ys.append(np.load(out))
     np.testing.assert_array_equal(ys[0], ys[1])
     spec = layer_spec_from_config(load_config("mixtral-tiny-t5.json"), 1)
     assert "moe.weight_sources" in emit_module(spec)
-    assert load_operands(spec, Checkpoint(tmp_path / "stacked.safetensors"))["router"].shape == (8, 64)
+    assert load_operands(spec, Checkpoint(tmp_path / "stacked.safetensors"))[
+        "router"
+    ].shape == (8, 64)

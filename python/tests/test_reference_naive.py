@@ -20,16 +20,26 @@ def naive_matvec(m, v):
     return [sum(m[r][c] * v[c] for c in range(len(v))) for r in range(len(m))]
 
 
-def naive_expert(x, ws, act):
+def naive_expert(x, ws, act, bs=None, alpha=1.702, limit=None):
+    """One expert; ``bs`` biases per projection; clamped_swiglu spelled out per element."""
+    bs = bs or [[0.0] * len(w) for w in ws]
+
+    def proj(w, b, v):
+        return [a + c for a, c in zip(naive_matvec(w, v), b)]
+
     if len(ws) == 3:
-        g, u, d = ws
-        h = [
-            naive_act(a, act) * b
-            for a, b in zip(naive_matvec(g, x), naive_matvec(u, x))
-        ]
-        return naive_matvec(d, h)
-    wi, wo = ws
-    return naive_matvec(wo, [naive_act(a, act) for a in naive_matvec(wi, x)])
+        (g, u, d), (bg, bu, bd) = ws, bs
+        h = []
+        for a, b in zip(proj(g, bg, x), proj(u, bu, x)):
+            if act == "clamped_swiglu":
+                a = min(limit, a)
+                b = -limit if b < -limit else (min(b, limit))
+                h.append((b + 1.0) * a / (1.0 + math.exp(-alpha * a)))
+            else:
+                h.append(naive_act(a, act) * b)
+        return proj(d, bd, h)
+    (wi, wo), (bi, bo) = ws, bs
+    return proj(wo, bo, [naive_act(a, act) for a in proj(wi, bi, x)])
 
 
 def naive_best(values, n):
@@ -112,10 +122,20 @@ def naive_layer(x, router, experts, p, shared=None, shared_gate=None):
                 if p.get("drop_policy") == "passthrough":
                     acc = [a + w[j] * b for a, b in zip(acc, x[t])]
                 continue
-            out = naive_expert(x[t], [m[idx[j]] for m in experts], p["act"])
+            bs = None if p.get("biases") is None else [b[idx[j]] for b in p["biases"]]
+            out = naive_expert(
+                x[t],
+                [m[idx[j]] for m in experts],
+                p["act"],
+                bs,
+                p.get("alpha", 1.702),
+                p.get("limit"),
+            )
             acc = [a + w[j] * b for a, b in zip(acc, out)]
         if shared is not None:
-            out = naive_expert(x[t], shared, p["act"])
+            out = naive_expert(
+                x[t], shared, p["act"], None, p.get("alpha", 1.702), p.get("limit")
+            )
             gate = 1.0
             if shared_gate is not None:
                 gate = 1.0 / (1.0 + math.exp(-naive_matvec(shared_gate, x[t])[0]))
@@ -225,6 +245,46 @@ CASES = [
         "drop_policy": "passthrough",
         "router_bias": True,
     },
+    {  # GPT-OSS-like: router bias, expert biases, clamped SwiGLU hitting both clamps
+        "scoring": "softmax",
+        "selection": "plain",
+        "normalize": True,
+        "rsf": 1.0,
+        "act": "clamped_swiglu",
+        "alpha": 1.702,
+        "limit": 1.5,
+        "k": 2,
+        "E": 6,
+        "router_bias": True,
+        "expert_bias": True,
+    },
+    {  # clamped SwiGLU with capacity, a shared expert (same activation, no biases)
+        "scoring": "softmax",
+        "selection": "plain",
+        "normalize": False,
+        "rsf": 1.0,
+        "act": "clamped_swiglu",
+        "alpha": 0.9,
+        "limit": 0.7,
+        "k": 2,
+        "E": 4,
+        "expert_bias": True,
+        "capacity_factor": 0.5,
+        "shared": True,
+    },
+    {  # non-gated experts with biases, passthrough drops
+        "scoring": "softmax",
+        "selection": "plain",
+        "normalize": False,
+        "rsf": 1.0,
+        "act": "relu",
+        "k": 1,
+        "E": 4,
+        "gated": False,
+        "expert_bias": True,
+        "capacity_factor": 0.5,
+        "drop_policy": "passthrough",
+    },
 ]
 
 
@@ -255,7 +315,12 @@ def test_reference_matches_naive(case, seed):
             rng.standard_normal((D, 4)),
         )
     sgate = rng.standard_normal((1, D)) if p.get("shared_gate") else None
+    biases = None
+    if p.get("expert_bias"):
+        widths = (F, F, D) if p.get("gated", True) else (F, D)
+        biases = tuple(rng.standard_normal((E, w)) for w in widths)
     p["router_bias"], p["score_bias"] = rb, sb
+    p["biases"] = None if biases is None else [b.tolist() for b in biases]
 
     y, counts, kept = moe_layer_reference(
         x,
@@ -276,6 +341,9 @@ def test_reference_matches_naive(case, seed):
         drop_policy=p.get("drop_policy", "zero"),
         shared=shared,
         shared_gate=sgate,
+        expert_biases=biases,
+        swiglu_alpha=p.get("alpha", 1.702),
+        swiglu_limit=p.get("limit"),
     )
     y_naive, counts_naive, kept_naive = naive_layer(
         x.tolist(),

@@ -1,8 +1,8 @@
 """safetensors writer/reader round trips (f32, f16, bf16) and the on-disk format."""
 
 import itertools
-import re
 import json
+import re
 import struct
 
 import numpy as np
@@ -138,14 +138,22 @@ def entry(dtype="F32", shape=(2,), offsets=(0, 8)):
         ({"a": entry(offsets=(-8, 0))}, b"\0" * 8, "not non-negative integers"),
         ({"a": entry(offsets=(8, 0))}, b"\0" * 8, "begin > end"),
         ({"a": entry(offsets=(0, 16))}, b"\0" * 8, "out of bounds"),
-        ({"a": entry(offsets=(0, 4))}, b"\0" * 8, "span 4 bytes but shape [2] of F32 needs 8"),
+        (
+            {"a": entry(offsets=(0, 4))},
+            b"\0" * 8,
+            "span 4 bytes but shape [2] of F32 needs 8",
+        ),
         ({"a": entry(shape=(3,))}, b"\0" * 8, "needs 12"),
         ({"a": entry(dtype="F12")}, b"\0" * 8, "unknown dtype 'F12'"),
         ({"a": entry(dtype=7)}, b"\0" * 8, "non-string 'dtype'"),
         ({"a": entry(shape=(-2,))}, b"\0" * 8, "not a non-negative integer"),
         ({"a": entry(shape=(True, 2))}, b"\0" * 8, "not a non-negative integer"),
         ({"a": entry(shape=(2.0,))}, b"\0" * 8, "not a non-negative integer"),
-        ({"a": {"dtype": "F32", "data_offsets": [0, 8]}}, b"\0" * 8, "non-array 'shape'"),
+        (
+            {"a": {"dtype": "F32", "data_offsets": [0, 8]}},
+            b"\0" * 8,
+            "non-array 'shape'",
+        ),
         ({"a": {"dtype": "F32", "shape": [2]}}, b"\0" * 8, "not a [begin, end] pair"),
         ({"a": entry(offsets=(0, 8, 8))}, b"\0" * 8, "not a [begin, end] pair"),
         ({"a": entry(offsets=(0, 2**64))}, b"\0" * 8, "not non-negative integers"),
@@ -211,11 +219,15 @@ def test_bad_index_files(tmp_path):
         (tmp_path / name).write_bytes(raw)
         with pytest.raises(MoecError, match="not a safetensors index"):
             Checkpoint(tmp_path / name)
-    (tmp_path / "missing.json").write_text(json.dumps({"weight_map": {"x": "nope.safetensors", "y": "a.safetensors"}}))
+    (tmp_path / "missing.json").write_text(
+        json.dumps({"weight_map": {"x": "nope.safetensors", "y": "a.safetensors"}})
+    )
     ck = Checkpoint(tmp_path / "missing.json")
     with pytest.raises(MoecError, match="cannot open the shard holding 'x'"):
         ck.get("x")
-    with pytest.raises(MoecError, match="the index lists 'y' but the shard has no such tensor"):
+    with pytest.raises(
+        MoecError, match="the index lists 'y' but the shard has no such tensor"
+    ):
         ck.get("y")
 
 
@@ -239,14 +251,18 @@ def test_fuzz_only_moec_errors(tmp_path):
                 i = int(rng.integers(0, len(data)))
                 data[i] ^= 1 << int(rng.integers(0, 8))
             elif kind == 2 and data:  # truncate
-                del data[int(rng.integers(0, len(data))):]
+                del data[int(rng.integers(0, len(data))) :]
             elif kind == 3:  # insert junk
                 i = int(rng.integers(0, len(data) + 1))
                 data[i:i] = rng.bytes(int(rng.integers(1, 16)))
             elif kind == 4:  # another header length
-                data[:8] = struct.pack("<Q", int(rng.choice([0, 1, n - 1, n + 1, n + 8, 2**63, len(data)])))
+                data[:8] = struct.pack(
+                    "<Q", int(rng.choice([0, 1, n - 1, n + 1, n + 8, 2**63, len(data)]))
+                )
             elif kind == 5:  # replace a digit in the header (offsets, shapes)
-                digits = [i for i in range(8, min(8 + n, len(data))) if chr(data[i]).isdigit()]
+                digits = [
+                    i for i in range(8, min(8 + n, len(data))) if chr(data[i]).isdigit()
+                ]
                 if digits:
                     data[int(rng.choice(digits))] = ord(str(int(rng.integers(0, 10))))
         p.write_bytes(bytes(data))

@@ -8,10 +8,10 @@ import tracemalloc
 import numpy as np
 import pytest
 from conftest import CONFIGS, load_config, run_cli
+from moec import weights
 from moec.__main__ import main
 from moec.configs import layer_spec_from_config
 from moec.errors import MoecError
-from moec import weights
 from moec.safetensors_io import SafetensorsFile, load_file, save_file
 from moec.spec import spec_from_json
 from moec.weights import random_weights, write_plan, write_random_weights
@@ -22,14 +22,23 @@ def test_same_values_as_in_memory_generator(tmp_path):
     for dtype in ("f32", "bf16", "f16"):
         for layout in ("per-expert", "stacked"):
             streamed = tmp_path / f"s-{dtype}-{layout}.st"
-            write_random_weights(streamed, spec, 7, dtype=dtype, layout=layout, scale=2.0)
+            write_random_weights(
+                streamed, spec, 7, dtype=dtype, layout=layout, scale=2.0
+            )
             saved = tmp_path / f"m-{dtype}-{layout}.st"
-            save_file(saved, random_weights(spec, 7, scale=2.0, layout=layout), dtype=dtype)
+            save_file(
+                saved, random_weights(spec, 7, scale=2.0, layout=layout), dtype=dtype
+            )
             a, b = load_file(streamed), load_file(saved)
             assert a.keys() == b.keys()
             for k in a:
-                np.testing.assert_array_equal(a[k], b[k], err_msg=f"{k} {dtype} {layout}")
-            assert SafetensorsFile(streamed).dtype(next(iter(a))) == {"f32": "F32", "bf16": "BF16", "f16": "F16"}[dtype]
+                np.testing.assert_array_equal(
+                    a[k], b[k], err_msg=f"{k} {dtype} {layout}"
+                )
+            assert (
+                SafetensorsFile(streamed).dtype(next(iter(a)))
+                == {"f32": "F32", "bf16": "BF16", "f16": "F16"}[dtype]
+            )
 
 
 def test_per_expert_f32_values_unchanged_from_the_original_generator():
@@ -42,20 +51,24 @@ def test_per_expert_f32_values_unchanged_from_the_original_generator():
         std = 0.2 if op.role.endswith("bias") else 1.0 / np.sqrt(op.shape[-1])
         if op.stacked:
             for e in range(spec.num_experts):
-                want[op.name.replace("{e}", str(e))] = (rng.standard_normal(op.shape[1:]) * std).astype(np.float32)
+                want[op.name.replace("{e}", str(e))] = (
+                    rng.standard_normal(op.shape[1:]) * std
+                ).astype(np.float32)
         else:
             want[op.name] = (rng.standard_normal(op.shape) * std).astype(np.float32)
     got = random_weights(spec, 3)
     assert got.keys() == want.keys()
-    for k in want:
-        np.testing.assert_array_equal(got[k], want[k])
+    for k, value in want.items():
+        np.testing.assert_array_equal(got[k], value)
 
 
 @pytest.mark.parametrize("layout", ["per-expert", "stacked"])
 def test_memory_stays_at_one_expert_slice(tmp_path, layout):
     # E=32, F=256, D=128: an expert slice is 32768 values (256 KiB in float64); each
     # projection 4 MiB in f32, the fused gate_up 8 MiB, the file ~12 MiB.
-    spec = spec_from_json({"D": 128, "F": 256, "E": 32, "k": 2, "layout": layout, "expert_bias": True})[0]
+    spec = spec_from_json(
+        {"D": 128, "F": 256, "E": 32, "k": 2, "layout": layout, "expert_bias": True}
+    )[0]
     out = tmp_path / "w.st"
     tracemalloc.start()
     try:
@@ -65,15 +78,25 @@ def test_memory_stays_at_one_expert_slice(tmp_path, layout):
         tracemalloc.stop()
     assert total == out.stat().st_size > 12 * 2**20
     slice_f64 = 256 * 128 * 8
-    assert peak < 3 * slice_f64, f"peak {peak} bytes: more than one expert slice in memory"
+    assert peak < 3 * slice_f64, (
+        f"peak {peak} bytes: more than one expert slice in memory"
+    )
 
 
-def test_real_deepseek_v3_size_is_planned_and_checked_without_allocating(tmp_path, monkeypatch):
+def test_real_deepseek_v3_size_is_planned_and_checked_without_allocating(
+    tmp_path, monkeypatch
+):
     """E=256, D=7168, F=2048 (~45 GB in f32): the plan and the disk-space check happen before
     anything is generated; nothing is written when the space is missing."""
     cfg = load_config("deepseek-v3-tiny.json")
-    cfg.update(hidden_size=7168, moe_intermediate_size=2048, n_routed_experts=256,
-               num_experts_per_tok=8, n_group=8, topk_group=4)
+    cfg.update(
+        hidden_size=7168,
+        moe_intermediate_size=2048,
+        n_routed_experts=256,
+        num_experts_per_tok=8,
+        n_group=8,
+        topk_group=4,
+    )
     spec = layer_spec_from_config(cfg, 3)
     wp = write_plan(spec, "f32", "per-expert")
     E, D, F = 256, 7168, 2048
@@ -86,13 +109,20 @@ def test_real_deepseek_v3_size_is_planned_and_checked_without_allocating(tmp_pat
     out = tmp_path / "w.safetensors"
     tracemalloc.start()
     try:
-        with pytest.raises(MoecError, match=r"not enough free disk space .* needs 42\.\d GiB, .* has 10\.0 GiB free"):
+        with pytest.raises(
+            MoecError,
+            match=r"not enough free disk space .* needs 42\.\d GiB, .* has 10\.0 GiB free",
+        ):
             write_random_weights(out, spec, 0)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     # the plan and header only (a single expert slice would be 117 MB in float64)
-    assert peak < 8 * 2**20 and not out.exists() and os.listdir(tmp_path) == ["config.json"]
+    assert (
+        peak < 8 * 2**20
+        and not out.exists()
+        and os.listdir(tmp_path) == ["config.json"]
+    )
 
 
 class _Usage:
@@ -103,17 +133,41 @@ class _Usage:
 def test_cli_disk_space_error_is_one_line(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(weights.shutil, "disk_usage", lambda p: _Usage(1000))
     out = tmp_path / "w.st"
-    rc = main(["random-weights", str(CONFIGS / "mixtral-tiny.json"), "--layer", "0",
-               "--seed", "1", "-o", str(out)])
+    rc = main(
+        [
+            "random-weights",
+            str(CONFIGS / "mixtral-tiny.json"),
+            "--layer",
+            "0",
+            "--seed",
+            "1",
+            "-o",
+            str(out),
+        ]
+    )
     err = capsys.readouterr().err
-    assert rc == 2 and err.count("\n") == 1 and err.startswith("moec: error: not enough free disk space")
+    assert (
+        rc == 2
+        and err.count("\n") == 1
+        and err.startswith("moec: error: not enough free disk space")
+    )
     assert not out.exists()
 
 
 def test_size_is_announced(tmp_path):
     out = tmp_path / "w.safetensors"
-    r = run_cli("random-weights", CONFIGS / "mixtral-tiny.json", "--layer", 0, "--seed", 1,
-                "--dtype", "bf16", "-o", out)
+    r = run_cli(
+        "random-weights",
+        CONFIGS / "mixtral-tiny.json",
+        "--layer",
+        0,
+        "--seed",
+        1,
+        "--dtype",
+        "bf16",
+        "-o",
+        out,
+    )
     assert r.returncode == 0
     size = out.stat().st_size
     assert r.stderr == f"moec: writing {weights.format_size(size)} to {out}\n"

@@ -1,6 +1,6 @@
 //===- MoEAttrs.td - moe dialect enum attributes -----------*- tablegen -*-===//
 //
-// Part of moec. The router, expert and capacity variants of SEMANTICS.md as
+// Part of moec. The router, expert and capacity variants of docs/semantics.md as
 // enum attributes.
 //
 //===----------------------------------------------------------------------===//

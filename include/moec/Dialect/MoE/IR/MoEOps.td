@@ -61,7 +61,7 @@ def MoE_LayerOp : MoE_Op<"layer", [Pure, AttrSizedOperandSegments]> {
     Routes each of the T tokens of `hidden` ([T, D], T static or dynamic) to
     `top_k` of E experts, runs the chosen expert FFNs and sums their outputs
     weighted by the router, plus an optional shared expert. Every variant of
-    SEMANTICS.md is an attribute or an optional operand:
+    docs/semantics.md is an attribute or an optional operand:
 
     - Router: `logits = hidden · router_weightᵀ (+ router_bias)` in fp32;
       `scoring` softmax or sigmoid; `selection` plain top-k or group-limited
