@@ -4,8 +4,8 @@ Conventions (see docs/python.md):
 - Ties in every top-k (experts and groups) go to the lower index (stable sort on -score).
 - Group selection: choice scores c = s (+ score_bias); group score = max c (group_max) or the
   sum of the top-2 c (group_sum_top2); the ``topk_group`` best groups are kept and c of the
-  experts in the other groups is set to 0.0 (exactly as the reference code, even when kept
-  scores are negative); then top-k of c. Weights are the unbiased scores s at the chosen experts.
+  experts in the other groups is set to -inf (as transformers does: they never win, even when
+  every kept biased score is negative); then top-k of c. Weights are the unbiased scores s at the chosen experts.
 - normalize: w /= Σw (softmax) or w /= (Σw + 1e-20) (sigmoid); then w *= routed_scaling_factor.
 - Capacity: C = max(ceil(capacity_factor * T * k / E), min_capacity) evaluated in float64 as
   ((capacity_factor * T) * k) / E, or C = max(expert_capacity, min_capacity). Assignments are
@@ -120,7 +120,7 @@ def route(
         keep_groups = topk_lower_index(gscore, topk_group)
         mask = np.zeros((T, n_group), dtype=bool)
         np.put_along_axis(mask, keep_groups, True, axis=-1)
-        choice = np.where(np.repeat(mask, E // n_group, axis=-1), choice, 0.0)
+        choice = np.where(np.repeat(mask, E // n_group, axis=-1), choice, -np.inf)
     idx = topk_lower_index(choice, top_k)
     w = np.take_along_axis(s, idx, axis=-1)
     if normalize:

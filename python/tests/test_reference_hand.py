@@ -159,10 +159,10 @@ def test_group_sum_top2_filter_changes_the_choice():
     )
 
 
-def test_masked_groups_score_zero_even_against_negative_biased_scores():
-    # s = 0.5 everywhere; biased s' = [-0.1, -1.5, -4.5, -4.5]. Group {0,1} is kept, but its
-    # scores are negative while the masked experts score exactly 0.0, so they win (lowest index
-    # first), as in the DeepSeek-V3 reference code (masked_fill(..., 0.0) then topk).
+def test_masked_groups_never_win_even_against_negative_biased_scores():
+    # s = 0.5 everywhere; biased s' = [-0.1, -1.5, -4.5, -4.5]. Group {0,1} is kept; its scores
+    # are negative, but the masked experts score -inf (transformers' masked_fill(..., -inf)), so
+    # the kept experts are chosen. (A 0.0 mask, as in deepseek-ai's remote code, would pick 2, 3.)
     logits = np.array([[0.0, 0.0, 0.0, 0.0]])
     bias = np.array([-0.6, -2.0, -5.0, -5.0])
     idx, _ = route(
@@ -175,7 +175,7 @@ def test_masked_groups_score_zero_even_against_negative_biased_scores():
         n_group=2,
         topk_group=1,
     )
-    assert idx.tolist() == [[2, 3]]
+    assert idx.tolist() == [[0, 1]]
 
 
 def test_sigmoid_bias_changes_selection_not_weights():

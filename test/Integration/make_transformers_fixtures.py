@@ -90,6 +90,16 @@ FAMILIES = {
              norm_topk_prob=True),
         1, "model.layers.1.mlp", False,
     ),
+    # Every biased selection score below zero: the experts of the dropped groups must not win
+    # (transformers masks them with -inf; a 0.0 mask would pick them).
+    "deepseek_v3_negative_bias": (
+        "deepseek_v3",
+        dict(MLA, num_hidden_layers=2, first_k_dense_replace=1, n_routed_experts=8,
+             num_experts_per_tok=3, moe_intermediate_size=16, intermediate_size=24,
+             n_shared_experts=1, n_group=4, topk_group=2, routed_scaling_factor=2.5,
+             norm_topk_prob=True),
+        1, "model.layers.1.mlp", False,
+    ),
     "gpt_oss": (
         "gpt_oss",
         dict(ATTENTION, num_hidden_layers=1, num_local_experts=4, num_experts_per_tok=2,
@@ -126,16 +136,16 @@ def router_weight(block) -> torch.Tensor:
     raise SystemExit(f"no router in {type(block).__name__}")
 
 
-def randomize_biases(block) -> None:
-    """Zero-initialised biases (router, score correction) get values that matter."""
+def randomize_biases(block, shift: float = 0.0) -> None:
+    """Zero-initialised biases (router, score correction) get values that matter; `shift` is
+    added to the score-correction bias."""
     g = torch.Generator().manual_seed(1)
-    for name, p in block.named_parameters():
-        if name.endswith("bias") or "e_score_correction_bias" in name:
+    tensors = [(n, p) for n, p in block.named_parameters()] + list(block.named_buffers())
+    for name, p in tensors:
+        correction = "e_score_correction_bias" in name
+        if name.endswith("bias") or correction:
             with torch.no_grad():
-                p.copy_(torch.randn(p.shape, generator=g) * 0.5)
-    for name, b in block.named_buffers():
-        if "e_score_correction_bias" in name:
-            b.copy_(torch.randn(b.shape, generator=g) * 0.5)
+                p.copy_(torch.randn(p.shape, generator=g) * 0.5 + (shift if correction else 0.0))
 
 
 def block_output(block, x: np.ndarray) -> np.ndarray:
@@ -154,7 +164,7 @@ def make(family: str, root: Path, tag: str = "") -> None:
     auto = AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM
     model = auto.from_config(cfg).float().eval()
     block = module_at(model, path)
-    randomize_biases(block)
+    randomize_biases(block, shift=-1.5 if family.endswith("negative_bias") else 0.0)
     rng = np.random.default_rng(2026)
     u = rng.standard_normal(D)
     u /= np.linalg.norm(u)

@@ -152,8 +152,9 @@ void lowering::lowerRoute(RewriterBase &rewriter, RouteOp op) {
       memref::StoreOp::create(b, constI32(b, 0), taken, ValueRange{e});
     });
 
-    // Group-limited selection: keep the topk_group best groups, zero the
-    // selection scores of the others (0.0, as the reference models do).
+    // Group-limited selection: keep the topk_group best groups and mask the
+    // selection scores of the others with -inf (as transformers does), so
+    // they cannot win even when every kept biased score is negative.
     if (op.getSelection() != Selection::Plain) {
       int64_t groupSize = numExperts / numGroups;
       Value groups = constIndex(b, numGroups);
@@ -198,7 +199,9 @@ void lowering::lowerRoute(RewriterBase &rewriter, RouteOp op) {
       forLoop(b, zero, experts, [&](ImplicitLocOpBuilder &b, Value e) {
         Value g = arith::DivUIOp::create(b, e, size);
         ifThenElse(b, isZero(b, groupKept, g), [&](ImplicitLocOpBuilder &b) {
-          memref::StoreOp::create(b, constF32(b, 0.0), choice, ValueRange{e});
+          memref::StoreOp::create(
+              b, constF32(b, -std::numeric_limits<double>::infinity()), choice,
+              ValueRange{e});
         });
       });
     }
