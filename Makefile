@@ -4,7 +4,10 @@
 
 BUILD_DIR ?= build
 SAN_BUILD_DIR ?= build-sanitize
-PYTHON ?= $(shell command -v python3)
+# The interpreter itself, not a shim (pyenv's resolves per environment, and
+# the tests run with a scrubbed one): set-up prepares it, CMake and the tests
+# use it.
+PYTHON ?= $(shell python3 -c 'import sys; print(sys.executable)' 2>/dev/null || command -v python3)
 JOBS ?= $(shell nproc)
 
 .PHONY: all setup configure build sanitize-build demo test clean

@@ -269,12 +269,14 @@ HOT_TOKENS = 300  # this run's tokens all lean towards one expert
 _ST_DTYPES = {"F32": np.float32, "F16": np.float16, "BF16": np.uint16}
 
 
-def make_expert_hot(path: Path, router: str, expert: int, direction: np.ndarray):
-    """Rewrites row `expert` of the [E, D] router tensor in a safetensors file
-    (any stored float dtype) to 3 * direction, in place."""
+def make_expert_hot(path: Path, routers: list[str], expert: int, direction: np.ndarray):
+    """Rewrites row `expert` of the [E, D] router tensor (the first of the candidate names
+    `routers` in the file) in a safetensors file (any stored float dtype) to 3 * direction,
+    in place."""
     raw = bytearray(path.read_bytes())
     n = int.from_bytes(raw[:8], "little")
-    entry = json.loads(raw[8 : 8 + n])[router]
+    header = json.loads(raw[8 : 8 + n])
+    entry = header[next(name for name in routers if name in header)]
     begin = 8 + n + entry["data_offsets"][0]
     rows, cols = entry["shape"]
     dtype = _ST_DTYPES[entry["dtype"]]
@@ -339,7 +341,9 @@ def check_family(config: Path, lowering, bindir: Path, workdir: Path):
                     u = rng.standard_normal(spec.hidden)
                     u /= np.linalg.norm(u)
                     xs += 4.0 * u
-                    make_expert_hot(w, spec.router_name, spec.num_experts - 1, u)
+                    router = next(op for op in spec.operands() if op.role == "router")
+                    names = [src.name for src in router.effective_sources]
+                    make_expert_hot(w, names, spec.num_experts - 1, u)
                 np.save(x, xs.astype(np.float32))
                 run(
                     [bindir / "moe-run", so, "--weights", w, "--input", x]
