@@ -47,6 +47,12 @@ MLA = dict(  # DeepSeek's multi-head latent attention, tiny
     v_head_dim=8,
 )
 
+DEEPSEEK_V3 = dict(
+    MLA, num_hidden_layers=2, first_k_dense_replace=1, n_routed_experts=8, num_experts_per_tok=3,
+    moe_intermediate_size=16, intermediate_size=24, n_shared_experts=1, n_group=4, topk_group=2,
+    routed_scaling_factor=2.5, norm_topk_prob=True,
+)
+
 # family -> (model_type, config kwargs, MoE layer index, path of the MoE block, seq2seq)
 FAMILIES = {
     "mixtral": (
@@ -82,24 +88,10 @@ FAMILIES = {
              routed_scaling_factor=1.5),
         1, "model.layers.1.mlp", False,
     ),
-    "deepseek_v3": (
-        "deepseek_v3",
-        dict(MLA, num_hidden_layers=2, first_k_dense_replace=1, n_routed_experts=8,
-             num_experts_per_tok=3, moe_intermediate_size=16, intermediate_size=24,
-             n_shared_experts=1, n_group=4, topk_group=2, routed_scaling_factor=2.5,
-             norm_topk_prob=True),
-        1, "model.layers.1.mlp", False,
-    ),
+    "deepseek_v3": ("deepseek_v3", DEEPSEEK_V3, 1, "model.layers.1.mlp", False),
     # Every biased selection score below zero: the experts of the dropped groups must not win
     # (transformers masks them with -inf; a 0.0 mask would pick them).
-    "deepseek_v3_negative_bias": (
-        "deepseek_v3",
-        dict(MLA, num_hidden_layers=2, first_k_dense_replace=1, n_routed_experts=8,
-             num_experts_per_tok=3, moe_intermediate_size=16, intermediate_size=24,
-             n_shared_experts=1, n_group=4, topk_group=2, routed_scaling_factor=2.5,
-             norm_topk_prob=True),
-        1, "model.layers.1.mlp", False,
-    ),
+    "deepseek_v3_negative_bias": ("deepseek_v3", DEEPSEEK_V3, 1, "model.layers.1.mlp", False),
     "gpt_oss": (
         "gpt_oss",
         dict(ATTENTION, num_hidden_layers=1, num_local_experts=4, num_experts_per_tok=2,
