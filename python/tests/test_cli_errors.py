@@ -14,24 +14,16 @@ from moec.configs import KEY_ALIASES, SCHEMAS
 MIXTRAL = CONFIGS / "mixtral-tiny.json"
 
 
+def write_mixtral_weights(path):
+    """Random weights of the Mixtral test config's layer 0 at `path`."""
+    args = ["random-weights", str(MIXTRAL), "--layer", "0", "--seed", "1", "-o", str(path)]
+    assert cli.main(args) == 0
+
+
 @pytest.fixture
 def weights_and_input(tmp_path):
     w = tmp_path / "w.safetensors"
-    assert (
-        cli.main(
-            [
-                "random-weights",
-                str(MIXTRAL),
-                "--layer",
-                "0",
-                "--seed",
-                "1",
-                "-o",
-                str(w),
-            ]
-        )
-        == 0
-    )
+    write_mixtral_weights(w)
     x = tmp_path / "x.npy"
     np.save(x, np.random.default_rng(0).standard_normal((5, 64)).astype(np.float32))
     return w, x
@@ -432,21 +424,7 @@ def build_cases(tmp_path, count=80, seed=20261):
     r = random.Random(seed)
     configs = sorted(CONFIGS.glob("*.json"))
     w = tmp_path / "w.safetensors"
-    assert (
-        cli.main(
-            [
-                "random-weights",
-                str(MIXTRAL),
-                "--layer",
-                "0",
-                "--seed",
-                "1",
-                "-o",
-                str(w),
-            ]
-        )
-        == 0
-    )
+    write_mixtral_weights(w)
     good_w = w.read_bytes()
     x = tmp_path / "x.npy"
     np.save(x, np.zeros((3, 64), np.float32))
