@@ -71,8 +71,7 @@ static WeightSource parseSource(const json &J, const ArgInfo &A,
     fail(Where + " is not an object");
   WeightSource S;
   auto Name = J.find(abi::kSourceName);
-  if (Name == J.end() || !Name->is_string() ||
-      Name->get<std::string>().empty())
+  if (Name == J.end() || !Name->is_string() || Name->get<std::string>().empty())
     fail(Where + ": missing or empty 'name'");
   S.Name = Name->get<std::string>();
   auto Flag = [&](const char *Key, bool &Out) {
@@ -168,9 +167,8 @@ static ArgInfo parseArg(const json &J, size_t Index) {
   if (!Sources->is_array() || Sources->empty())
     fail(Where + ": 'sources' must be a non-empty array");
   for (size_t I = 0; I < Sources->size(); ++I)
-    A.Sources.push_back(parseSource((*Sources)[I], A,
-                                    Where + ".sources[" + std::to_string(I) +
-                                        "]"));
+    A.Sources.push_back(parseSource(
+        (*Sources)[I], A, Where + ".sources[" + std::to_string(I) + "]"));
   return A;
 }
 

@@ -80,8 +80,7 @@ static Tensor readSource(const SafetensorsFile &File, const WeightSource &Src,
 /// arg[e, i, ..., j, k] = disk[e, row(i), ..., k, j] (transposed) or
 /// disk[e, row(i), ..., j, k], with row(i) = i·parts + part (interleaved)
 /// or part·n + i (blocks).
-static void extract(const Tensor &Disk, const WeightSource &Src,
-                    Tensor &Out) {
+static void extract(const Tensor &Disk, const WeightSource &Src, Tensor &Out) {
   const std::vector<int64_t> &Shape = Out.shape();
   const std::vector<int64_t> &DShape = Disk.shape();
   size_t Rank = Shape.size(); // >= 2: the metadata parser checks it.
@@ -142,8 +141,8 @@ Tensor moert::loadWeight(const SafetensorsFile &File, const ArgInfo &Arg) {
     std::string Names;
     for (const WeightSource &Src : Sources)
       Names += (Names.empty() ? "'" : ", '") + Src.Name + "'";
-    throw Error(File.name() + ": missing weight '" + Arg.Name +
-                "': none of " + Names + " is in the file");
+    throw Error(File.name() + ": missing weight '" + Arg.Name + "': none of " +
+                Names + " is in the file");
   }
   if (Chosen->isPlain())
     return readSource(File, *Chosen, Arg.Type, Arg.Shape);

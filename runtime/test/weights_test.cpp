@@ -125,8 +125,8 @@ TEST(WeightSources, Transposed) {
 TEST(WeightSources, PerExpertTransformed) {
   SafetensorsFile File =
       fileOf({iota("x.0.gu", {D, 2 * F}), iota("x.1.gu", {D, 2 * F})});
-  Tensor T =
-      loadWeight(File, weight("w", {E, F, D}, {{"x.{e}.gu", true, 2, 0, true}}));
+  Tensor T = loadWeight(
+      File, weight("w", {E, F, D}, {{"x.{e}.gu", true, 2, 0, true}}));
   expect3(T, [&](int64_t, int64_t f, int64_t d) {
     return float(d * 2 * F + 2 * f);
   });
@@ -135,8 +135,8 @@ TEST(WeightSources, PerExpertTransformed) {
 // The first source present is used; earlier absent ones are skipped.
 TEST(WeightSources, FirstPresentSourceWins) {
   SafetensorsFile File = fileOf({iota("stacked", {E, F, D})});
-  Tensor T = loadWeight(File, weight("w", {E, F, D},
-                                     {{"per.{e}.w"}, {"stacked"}}));
+  Tensor T =
+      loadWeight(File, weight("w", {E, F, D}, {{"per.{e}.w"}, {"stacked"}}));
   expect3(T, [&](int64_t e, int64_t f, int64_t d) {
     return float(e * F * D + f * D + d);
   });
@@ -144,8 +144,7 @@ TEST(WeightSources, FirstPresentSourceWins) {
 
 TEST(WeightSources, Errors) {
   SafetensorsFile File = fileOf({iota("gate_up", {E, 2 * F + 1, D})});
-  EXPECT_EQ(loadError(File, weight("w", {E, F, D},
-                                   {{"per.{e}.w"}, {"other"}})),
+  EXPECT_EQ(loadError(File, weight("w", {E, F, D}, {{"per.{e}.w"}, {"other"}})),
             "w.st: missing weight 'w': none of 'per.{e}.w', 'other' is in the "
             "file");
   // A present source of the wrong shape is an error, not a fall-through.

@@ -43,68 +43,68 @@ roleOf(DictionaryAttr attrs, ArrayRef<StringRef> roles) {
 }
 
 /// Parses `moe.weight_sources` of a weight with shape `shape`: a non-empty
-/// array of dictionaries {name, transpose?, parts?, part?, interleave?}.
-FailureOr<std::vector<WeightSource>>
-parseSources(func::FuncOp entry, Attribute attr, StringRef argName,
-             ArrayRef<int64_t> shape) {
-  auto fail = [&](const Twine &why) {
-    return entry.emitError() << "moe.weight_sources of weight '" << argName
-                             << "': " << why;
+/// array of dictionaries {name, transpose?, parts?, part?, interleave?}
+/// (the keys of moert/abi.h).
+FailureOr<std::vector<WeightSource>> parseSources(func::FuncOp entry,
+                                                  Attribute attr,
+                                                  StringRef argName,
+                                                  ArrayRef<int64_t> shape) {
+  namespace abi = moert::abi;
+  auto fail = [&](const Twine &why) -> FailureOr<std::vector<WeightSource>> {
+    entry.emitError() << "moe.weight_sources of weight '" << argName
+                      << "': " << why;
+    return failure();
   };
   auto array = dyn_cast<ArrayAttr>(attr);
   if (!array || array.empty())
-    return fail("expects a non-empty array of dictionaries"), failure();
+    return fail("expects a non-empty array of dictionaries");
   std::vector<WeightSource> sources;
   for (auto [i, element] : llvm::enumerate(array)) {
     std::string where = "entry " + std::to_string(i);
     auto dict = dyn_cast<DictionaryAttr>(element);
     if (!dict)
-      return fail(where + " is not a dictionary"), failure();
+      return fail(where + " is not a dictionary");
     WeightSource src;
     for (NamedAttribute field : dict) {
       StringRef key = field.getName().getValue();
       Attribute value = field.getValue();
-      if (key == "name") {
+      if (key == abi::kSourceName) {
         auto text = dyn_cast<StringAttr>(value);
         if (!text || text.getValue().empty())
-          return fail(where + ": 'name' must be a non-empty string"),
-                 failure();
+          return fail(where + ": 'name' must be a non-empty string");
         src.name = text.str();
-      } else if (key == "transpose" || key == "interleave") {
+      } else if (key == abi::kSourceTranspose ||
+                 key == abi::kSourceInterleave) {
         auto flag = dyn_cast<BoolAttr>(value);
         if (!flag)
-          return fail(where + ": '" + key + "' must be a bool"), failure();
-        (key == "transpose" ? src.transpose : src.interleave) =
+          return fail(where + ": '" + key + "' must be a bool");
+        (key == abi::kSourceTranspose ? src.transpose : src.interleave) =
             flag.getValue();
-      } else if (key == "parts" || key == "part") {
+      } else if (key == abi::kSourceParts || key == abi::kSourcePart) {
         auto number = dyn_cast<IntegerAttr>(value);
         if (!number || !number.getType().isInteger())
-          return fail(where + ": '" + key + "' must be an integer"),
-                 failure();
-        (key == "parts" ? src.parts : src.part) = number.getInt();
+          return fail(where + ": '" + key + "' must be an integer");
+        (key == abi::kSourceParts ? src.parts : src.part) = number.getInt();
       } else {
         return fail(where + ": unknown key '" + key +
-                    "' (name, transpose, parts, part, interleave)"),
-               failure();
+                    "' (name, transpose, parts, part, interleave)");
       }
     }
     if (src.name.empty())
-      return fail(where + " has no 'name'"), failure();
+      return fail(where + " has no 'name'");
     if (src.parts < 1 || src.part < 0 || src.part >= src.parts)
-      return fail(where + ": expects parts >= 1 and 0 <= part < parts, got "
-                          "parts = " +
-                  Twine(src.parts) + ", part = " + Twine(src.part)),
-             failure();
-    bool perExpert = StringRef(src.name).contains(moert::abi::kExpertPlaceholder);
+      return fail(where +
+                  ": expects parts >= 1 and 0 <= part < parts, got "
+                  "parts = " +
+                  Twine(src.parts) + ", part = " + Twine(src.part));
+    bool perExpert = StringRef(src.name).contains(abi::kExpertPlaceholder);
     // Axis 1 of the stacked argument is split; a transpose swaps the last
     // two axes; both need the axes to exist (in a per-expert slice too).
-    size_t rankNeeded = std::max<size_t>(src.parts > 1 ? 2 : 0,
-                                         src.transpose ? (perExpert ? 3 : 2)
-                                                       : 0);
+    size_t rankNeeded = std::max<size_t>(
+        src.parts > 1 ? 2 : 0, src.transpose ? (perExpert ? 3 : 2) : 0);
     if (shape.size() < rankNeeded)
       return fail(where + ": a weight of rank " + Twine(shape.size()) +
-                  " cannot be " + (src.transpose ? "transposed" : "split")),
-             failure();
+                  " cannot be " + (src.transpose ? "transposed" : "split"));
     sources.push_back(std::move(src));
   }
   return sources;
@@ -126,12 +126,12 @@ std::string ModelMetadata::toJSON() const {
       namespace abi = moert::abi;
       llvm::json::Array sources;
       for (const WeightSource &src : arg.sources)
-        sources.push_back(llvm::json::Object{
-            {abi::kSourceName, src.name},
-            {abi::kSourceTranspose, src.transpose},
-            {abi::kSourceParts, src.parts},
-            {abi::kSourcePart, src.part},
-            {abi::kSourceInterleave, src.interleave}});
+        sources.push_back(
+            llvm::json::Object{{abi::kSourceName, src.name},
+                               {abi::kSourceTranspose, src.transpose},
+                               {abi::kSourceParts, src.parts},
+                               {abi::kSourcePart, src.part},
+                               {abi::kSourceInterleave, src.interleave}});
       entry["sources"] = std::move(sources);
     }
     argArray.push_back(std::move(entry));
@@ -205,9 +205,9 @@ FailureOr<ModelMetadata> mlir::moe::collectMetadata(func::FuncOp entry,
       info.shape.push_back(ShapedType::isDynamic(d) ? -1 : d);
     }
     if (info.name.empty())
-      return entry.emitError()
-             << what << " #" << index << " of @" << entry.getName()
-             << " has an empty " << "moe." << info.role << " name";
+      return entry.emitError() << what << " #" << index << " of @"
+                               << entry.getName() << " has an empty "
+                               << "moe." << info.role << " name";
     for (const ArgumentInfo &other : meta.args) {
       if (other.name != info.name)
         continue;
@@ -217,10 +217,9 @@ FailureOr<ModelMetadata> mlir::moe::collectMetadata(func::FuncOp entry,
                << "' has the name of a routing statistics result that "
                   "moe-compile adds: rename the "
                << other.role << " (or compile with --no-stats)";
-      return entry.emitError()
-             << what << " #" << index << " of @" << entry.getName()
-             << ": the name '" << info.name << "' is already used by another "
-             << other.role;
+      return entry.emitError() << what << " #" << index << " of @"
+                               << entry.getName() << ": the name '" << info.name
+                               << "' is already used by another " << other.role;
     }
     if (Attribute sources = attrs.get("moe.weight_sources")) {
       if (info.role != moert::abi::kRoleWeight)

@@ -22,9 +22,9 @@ namespace mlir::moe {
 /// (`{e}`: one per expert), and how the argument is cut out of it.
 struct WeightSource {
   std::string name;
-  bool transpose = false; // The last two dimensions are swapped on disk.
-  int64_t parts = 1;      // Axis 1 (stacked) holds `parts` arguments...
-  int64_t part = 0;       // ...of which this is `part`,
+  bool transpose = false;  // The last two dimensions are swapped on disk.
+  int64_t parts = 1;       // Axis 1 (stacked) holds `parts` arguments...
+  int64_t part = 0;        // ...of which this is `part`,
   bool interleave = false; // as every parts-th row rather than a block.
 };
 
@@ -58,8 +58,9 @@ FailureOr<func::FuncOp> findEntryFunction(ModuleOp module);
 FailureOr<ModelMetadata> collectMetadata(func::FuncOp entry,
                                          StringRef lowering);
 
-/// Removes the moe.* naming attributes (and weight sources) from `entry`'s arguments and results
-/// once the metadata holds them (LLVM IR translation has no use for them).
+/// Removes the moe.* naming attributes (and weight sources) from `entry`'s
+/// arguments and results once the metadata holds them (LLVM IR translation has
+/// no use for them).
 void stripNameAttributes(func::FuncOp entry);
 
 } // namespace mlir::moe

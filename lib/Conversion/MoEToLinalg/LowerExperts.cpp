@@ -3,7 +3,8 @@
 // Part of moec. For each expert e, the rows that belong to it (a [C, D]
 // slice of the padded buffer, or the segment offsets[e]..offsets[e+1] of
 // the sorted rows) go through gate/up projections (plus biases), the
-// activation, and the down projection (plus bias). Scratch [rows, F] buffers are allocated once and reused.
+// activation, and the down projection (plus bias). Scratch [rows, F] buffers
+// are allocated once and reused.
 //
 //===----------------------------------------------------------------------===//
 
@@ -39,13 +40,13 @@ Value emitGatedActivation(ImplicitLocOpBuilder &b, ExpertsOp op, Value g,
   double limit = op.getSwigluLimit()->convertToDouble();
   Value hi = constF32(b, limit);
   g = arith::MinimumFOp::create(b, g, hi);
-  u = arith::MaximumFOp::create(
-      b, arith::MinimumFOp::create(b, u, hi), constF32(b, -limit));
+  u = arith::MaximumFOp::create(b, arith::MinimumFOp::create(b, u, hi),
+                                constF32(b, -limit));
   Value alphaG =
       arith::MulFOp::create(b, constF32(b, op.getSwigluAlphaOrDefault()), g);
   Value glu = arith::MulFOp::create(b, g, emitSigmoid(b, alphaG));
-  return arith::MulFOp::create(
-      b, glu, arith::AddFOp::create(b, u, constF32(b, 1.0)));
+  return arith::MulFOp::create(b, glu,
+                               arith::AddFOp::create(b, u, constF32(b, 1.0)));
 }
 
 void emitExpertFFN(ImplicitLocOpBuilder &b, ExpertsOp op, Value tokens,
@@ -91,8 +92,8 @@ void emitExpertFFN(ImplicitLocOpBuilder &b, ExpertsOp op, Value tokens,
   Value zero = constIndex(b, 0);
   forLoop(b, zero, rows.count, [&](ImplicitLocOpBuilder &b, Value i) {
     forLoop(b, zero, ffn, [&](ImplicitLocOpBuilder &b, Value f) {
-      Value g = addBias(b, 0, f,
-                        memref::LoadOp::create(b, hGate, ValueRange{i, f}));
+      Value g =
+          addBias(b, 0, f, memref::LoadOp::create(b, hGate, ValueRange{i, f}));
       Value u;
       if (gated)
         u = addBias(b, 1, f, memref::LoadOp::create(b, hUp, ValueRange{i, f}));
@@ -159,8 +160,7 @@ void lowering::lowerExperts(RewriterBase &rewriter, ExpertsOp op) {
             b, toIndex(b, memref::LoadOp::create(b, counts, ValueRange{e})),
             maxRows);
       emitExpertFFN(b, op, tokens, out, weights, biases, e,
-                    RowWindow{{e}, zero, rows},
-                    hGate, hUp, hidden, ffn);
+                    RowWindow{{e}, zero, rows}, hGate, hUp, hidden, ffn);
       return;
     }
     Value begin = toIndex(b, memref::LoadOp::create(b, offsets, ValueRange{e}));
@@ -169,8 +169,7 @@ void lowering::lowerExperts(RewriterBase &rewriter, ExpertsOp op) {
         toIndex(b, memref::LoadOp::create(b, offsets, ValueRange{next}));
     Value count = arith::SubIOp::create(b, end, begin);
     emitExpertFFN(b, op, tokens, out, weights, biases, e,
-                  RowWindow{{}, begin, count},
-                  hGate, hUp, hidden, ffn);
+                  RowWindow{{}, begin, count}, hGate, hUp, hidden, ffn);
   });
   rewriter.replaceOp(op, asResult(b, out, tokensType));
 }

@@ -209,9 +209,8 @@ LogicalResult verifyExpertBiases(Operation *op, ValueRange biases,
   if (biases.empty())
     return success();
   if (biases.size() != weights.size())
-    return op->emitOpError()
-           << "expects one expert bias per expert weight (" << weights.size()
-           << "), got " << biases.size();
+    return op->emitOpError() << "expects one expert bias per expert weight ("
+                             << weights.size() << "), got " << biases.size();
   ShapeChecker check(op);
   bool gated = weights.size() == 3;
   int64_t numExperts = dimOf(weights.front(), 0);
@@ -222,8 +221,7 @@ LogicalResult verifyExpertBiases(Operation *op, ValueRange biases,
             : SmallVector<StringRef>{"in bias", "out bias"};
   for (auto [i, bias] : llvm::enumerate(biases)) {
     bool last = i + 1 == biases.size();
-    if (failed(check.shape(names[i], bias,
-                           {numExperts, last ? hidden : ffn},
+    if (failed(check.shape(names[i], bias, {numExperts, last ? hidden : ffn},
                            {"number of experts E", last ? "hidden size D"
                                                         : "intermediate "
                                                           "size F"})))
@@ -252,12 +250,12 @@ template <typename OpTy> LogicalResult verifyActivation(OpTy op, bool gated) {
                           "'swiglu_limit'");
   double limit = op.getSwigluLimit()->convertToDouble();
   if (!(limit > 0.0) || std::isinf(limit))
-    return op.emitOpError() << "expects a finite swiglu_limit > 0, got "
-                            << limit;
+    return op.emitOpError()
+           << "expects a finite swiglu_limit > 0, got " << limit;
   double alpha = op.getSwigluAlphaOrDefault();
   if (!(alpha > 0.0) || std::isinf(alpha))
-    return op.emitOpError() << "expects a finite swiglu_alpha > 0, got "
-                            << alpha;
+    return op.emitOpError()
+           << "expects a finite swiglu_alpha > 0, got " << alpha;
   return success();
 }
 
@@ -342,8 +340,8 @@ LogicalResult LayerOp::verify() {
   if (getDropPolicy() == DropPolicy::Passthrough && !hasCapacity())
     return emitOpError("drop_policy = passthrough requires a capacity limit "
                        "('capacity_factor' or 'expert_capacity')");
-  if (failed(verifyExpertBiases(*this, getExpertBiases(),
-                                getExpertWeights())) ||
+  if (failed(
+          verifyExpertBiases(*this, getExpertBiases(), getExpertWeights())) ||
       failed(verifyActivation(*this, isGated())))
     return failure();
   // The passes carry one element type from the tokens through every stage;
@@ -351,8 +349,8 @@ LogicalResult LayerOp::verify() {
   Type element = getHidden().getType().getElementType();
   for (OpOperand &operand : getOperation()->getOpOperands()) {
     unsigned index = operand.getOperandNumber();
-    if (failed(sameElementType(*this, layerOperandName(*this, index), operand.get(),
-                               element)))
+    if (failed(sameElementType(*this, layerOperandName(*this, index),
+                               operand.get(), element)))
       return failure();
   }
   if (failed(sameElementType(*this, "result", getResult(), element)))
@@ -429,10 +427,9 @@ LogicalResult ExpertsOp::verify() {
       failed(verifyActivation(*this, isGated())))
     return failure();
   Type tokensType = getTokens().getType();
-  Type element =
-      isa<GroupedType>(tokensType)
-          ? cast<GroupedType>(tokensType).getElementType()
-          : cast<RankedTensorType>(tokensType).getElementType();
+  Type element = isa<GroupedType>(tokensType)
+                     ? cast<GroupedType>(tokensType).getElementType()
+                     : cast<RankedTensorType>(tokensType).getElementType();
   for (Value bias : getBiases())
     if (failed(sameElementType(*this, "biases", bias, element)))
       return failure();
