@@ -136,6 +136,13 @@ Tensor moert::loadWeight(const SafetensorsFile &File, const ArgInfo &Arg) {
       break;
     }
   if (!Chosen) {
+    // GPT-OSS releases store experts as MXFP4 `<name>_blocks`/`_scales`.
+    for (const WeightSource &Src : Sources)
+      if (!Src.isPerExpert() && File.find(Src.Name + "_blocks"))
+        throw Error(File.name() + ": weight '" + Arg.Name +
+                    "': the file has '" + Src.Name +
+                    "_blocks' (an MXFP4-quantized checkpoint), which moec "
+                    "does not load; dequantize it to bf16 or f32 first");
     if (Sources.size() == 1) // Reports the exact tensor that is missing.
       return readSource(File, Sources[0], Arg.Type, Arg.Shape);
     std::string Names;

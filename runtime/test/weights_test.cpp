@@ -158,6 +158,17 @@ TEST(WeightSources, Errors) {
             "w.st: missing weight 'p.1.w' (expert slice of 'p.{e}.w')");
 }
 
+// MXFP4-quantized GPT-OSS checkpoints are named, not reported as missing.
+TEST(WeightSources, QuantizedCheckpoint) {
+  SafetensorsFile File = fileOf({iota("gate_up_proj_blocks", {E, 4})});
+  EXPECT_EQ(
+      loadError(File,
+                weight("w", {E, F, D}, {{"gate_up_proj", true, 2, 0, true}})),
+      "w.st: weight 'w': the file has 'gate_up_proj_blocks' (an "
+      "MXFP4-quantized checkpoint), which moec does not load; dequantize it "
+      "to bf16 or f32 first");
+}
+
 TEST(WeightSources, MetadataParsing) {
   auto Parse = [](const std::string &Sources, const char *Role = "weight") {
     return "{\"abi_version\": 1, \"args\": [{\"role\": \"input\", \"name\": "
