@@ -243,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
                 choices=SWITCH_SEMANTICS,
                 default="auto",
                 help="Switch Transformers: what a token past expert_capacity contributes: "
-                "passthrough (p·x; alias v4: transformers < 4.52), zero (4.52-4.x, >= 5.23) or "
+                "passthrough (p·x; alias v4: transformers < 4.52), zero (4.52-4.x, >= 5.18) or "
                 "dropless (no capacity; alias v5: 5.0-5.17); auto (default) follows the "
                 "config's transformers_version",
             )

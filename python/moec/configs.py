@@ -29,9 +29,15 @@ _SWITCH_ALIASES = {"v4": "passthrough", "v5": "dropless"}
 # 4.57.1 | 5.0.0, 5.17.0 | 5.18.0), and 4.51.3, 4.57.1, 5.17.0 and 5.23.0 were run on the
 # fixtures of test/Integration/transformers.
 SWITCH_HISTORY: tuple[tuple[tuple[int, int], str], ...] = (
-    ((0, 0), "passthrough"),  # next_states = hidden_states.clone(): p·x for a dropped token
+    (
+        (0, 0),
+        "passthrough",
+    ),  # next_states = hidden_states.clone(): p·x for a dropped token
     ((4, 52), "zero"),  # next_states starts from zeros: a dropped token contributes 0
-    ((5, 0), "dropless"),  # the capacity cumsum runs over a size-1 axis: nothing is dropped
+    (
+        (5, 0),
+        "dropless",
+    ),  # the capacity cumsum runs over a size-1 axis: nothing is dropped
     ((5, 18), "zero"),  # the cumsum runs over the tokens again; drops contribute 0
 )
 
@@ -398,6 +404,21 @@ def _olmoe(c: _Config, layer: int, _opts: dict) -> LayerSpec:
     )
 
 
+def _deepseek_group_mask(c: _Config) -> str:
+    """What the experts of dropped groups score: 0.0 in deepseek-ai's remote code and in
+    transformers before 5.6 (checked: 4.51.3, 4.57.1, 5.0.0, 5.5.0), -inf from 5.6 (checked:
+    5.6.0 - 5.23.0). A config without transformers_version is taken as remote-code's.
+    DeepSeek-V2 masks with 0.0 everywhere (its softmax scores are > 0, so it rarely matters)."""
+    version = c.get("transformers_version")
+    if (
+        c.family == "deepseek_v2"
+        or version is None
+        or transformers_release(version) < (5, 6)
+    ):
+        return "zero"
+    return "neg_inf"
+
+
 def _deepseek_routing(c: _Config, k: int) -> dict:
     """scoring, selection, normalization and scale of DeepSeek-V2/V3's reference code."""
     v3 = c.family == "deepseek_v3"
@@ -438,6 +459,7 @@ def _deepseek_routing(c: _Config, k: int) -> dict:
         "selection": selection,
         "n_group": n_group,
         "topk_group": topk_group,
+        "group_mask": _deepseek_group_mask(c) if selection != "plain" else "neg_inf",
         "normalize": normalize,
         "routed_scaling_factor": scale,
     }

@@ -33,6 +33,8 @@ def layer_attributes(spec: LayerSpec) -> list[str]:
         attrs.append(f"selection = #moe.selection<{spec.selection}>")
         attrs.append(f"n_group = {spec.n_group} : i64")
         attrs.append(f"topk_group = {spec.topk_group} : i64")
+        if spec.group_mask != "neg_inf":
+            attrs.append(f"group_mask = #moe.group_mask<{spec.group_mask}>")
     if spec.normalize:
         attrs.append("normalize = true")
     if spec.routed_scaling_factor != 1.0:

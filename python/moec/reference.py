@@ -4,8 +4,8 @@ Conventions (see docs/python.md):
 - Ties in every top-k (experts and groups) go to the lower index (stable sort on -score).
 - Group selection: choice scores c = s (+ score_bias); group score = max c (group_max) or the
   sum of the top-2 c (group_sum_top2); the ``topk_group`` best groups are kept and c of the
-  experts in the other groups is set to -inf (as transformers does: they never win, even when
-  every kept biased score is negative); then top-k of c. Weights are the unbiased scores s at the chosen experts.
+  experts in the other groups is set to -inf (``group_mask`` "neg_inf": they never win) or
+  0.0 ("zero": they win over negative biased scores); then top-k of c. Weights are the unbiased scores s at the chosen experts.
 - normalize: w /= Σw (softmax) or w /= (Σw + 1e-20) (sigmoid); then w *= routed_scaling_factor.
 - Capacity: C = max(ceil(capacity_factor * T * k / E), min_capacity) evaluated in float64 as
   ((capacity_factor * T) * k) / E, or C = max(expert_capacity, min_capacity). Assignments are
@@ -92,6 +92,7 @@ def route(
     routed_scaling_factor: float = 1.0,
     router_bias: np.ndarray | None = None,
     score_bias: np.ndarray | None = None,
+    group_mask: str = "neg_inf",
 ) -> tuple[np.ndarray, np.ndarray]:
     """(indices [T,k] best first, weights [T,k]) for float64 x [T,D], router [E,D]."""
     logits = x @ router_w.T
@@ -120,7 +121,8 @@ def route(
         keep_groups = topk_lower_index(gscore, topk_group)
         mask = np.zeros((T, n_group), dtype=bool)
         np.put_along_axis(mask, keep_groups, True, axis=-1)
-        choice = np.where(np.repeat(mask, E // n_group, axis=-1), choice, -np.inf)
+        masked = 0.0 if group_mask == "zero" else -np.inf
+        choice = np.where(np.repeat(mask, E // n_group, axis=-1), choice, masked)
     idx = topk_lower_index(choice, top_k)
     w = np.take_along_axis(s, idx, axis=-1)
     if normalize:
@@ -190,6 +192,7 @@ def moe_layer_reference(
     selection: str = "plain",
     n_group: int | None = None,
     topk_group: int | None = None,
+    group_mask: str = "neg_inf",
     normalize: bool = False,
     routed_scaling_factor: float = 1.0,
     activation: str = "silu",
@@ -246,6 +249,7 @@ def moe_layer_reference(
         routed_scaling_factor=routed_scaling_factor,
         router_bias=f64(router_bias),
         score_bias=f64(score_bias),
+        group_mask=group_mask,
     )
     cap = capacity(T, top_k, E, capacity_factor, expert_capacity, min_capacity)
     keep = admit(idx, E, cap)
@@ -301,6 +305,7 @@ def reference_from_spec(
         selection=spec.selection,
         n_group=spec.n_group,
         topk_group=spec.topk_group,
+        group_mask=spec.group_mask,
         normalize=spec.normalize,
         routed_scaling_factor=spec.routed_scaling_factor,
         activation=spec.activation,

@@ -15,6 +15,8 @@ from .errors import MoecError
 
 SCORINGS = ("softmax", "sigmoid")
 SELECTIONS = ("plain", "group_sum_top2", "group_max")
+# Selection score of the experts of dropped groups: -inf (never chosen) or 0.0.
+GROUP_MASKS = ("neg_inf", "zero")
 ACTIVATIONS = ("silu", "gelu", "relu", "clamped_swiglu")
 DROP_POLICIES = ("zero", "passthrough")
 LAYOUTS = ("per-expert", "stacked")
@@ -157,6 +159,7 @@ class LayerSpec:
     selection: str = "plain"
     n_group: int | None = None
     topk_group: int | None = None
+    group_mask: str = "neg_inf"  # GROUP_MASKS
     normalize: bool = False
     routed_scaling_factor: float = 1.0
     activation: str = "silu"
@@ -204,6 +207,7 @@ class LayerSpec:
         for key, allowed in (
             ("scoring", SCORINGS),
             ("selection", SELECTIONS),
+            ("group_mask", GROUP_MASKS),
             ("activation", ACTIVATIONS),
             ("drop_policy", DROP_POLICIES),
         ):
@@ -242,6 +246,8 @@ class LayerSpec:
                 and self.num_experts // self.n_group < 2
             ):
                 bad("group_sum_top2 needs at least 2 experts per group")
+        elif self.group_mask != "neg_inf":
+            bad("group_mask applies to a group-limited selection only")
         if self.capacity_factor is not None and self.expert_capacity is not None:
             bad("give capacity_factor or expert_capacity, not both")
         if self.capacity_factor is not None and not (
@@ -393,6 +399,7 @@ GEN_STACKED = {
 _SPEC_TYPES = {
     "scoring": "str",
     "selection": "str",
+    "group_mask": "str",
     "activation": "str",
     "drop_policy": "str",
     "layout": "str",
@@ -529,6 +536,7 @@ def spec_from_json(d: dict) -> tuple[LayerSpec, int]:
         selection=d.get("selection", "plain"),
         n_group=d.get("n_group"),
         topk_group=d.get("topk_group"),
+        group_mask=d.get("group_mask", "neg_inf"),
         normalize=d.get("normalize", False),
         routed_scaling_factor=float(d.get("routed_scaling_factor", 1.0)),
         activation=activation,

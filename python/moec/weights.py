@@ -415,7 +415,14 @@ def _read_source(checkpoint, op: Operand, src: Source, num_experts: int) -> np.n
         names, want = [src.name], disk
     parts = []
     for name in names:
-        a = np.asarray(checkpoint.get(name), dtype=np.float64)
+        raw = np.asarray(checkpoint.get(name))
+        # As the runtime: weights widen from F32, F16 or BF16 (read as float32) only.
+        if raw.dtype not in (np.float32, np.float16):
+            raise MoecError(
+                f"tensor {name!r} has dtype {raw.dtype}, which cannot be loaded as f32 "
+                "(only F32, F16 and BF16 weights are)"
+            )
+        a = raw.astype(np.float64)
         if a.shape != tuple(want):
             slice_note = f" (expert slice of {src.name!r})" if src.per_expert else ""
             raise MoecError(

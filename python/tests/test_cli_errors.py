@@ -16,7 +16,16 @@ MIXTRAL = CONFIGS / "mixtral-tiny.json"
 
 def write_mixtral_weights(path):
     """Random weights of the Mixtral test config's layer 0 at `path`."""
-    args = ["random-weights", str(MIXTRAL), "--layer", "0", "--seed", "1", "-o", str(path)]
+    args = [
+        "random-weights",
+        str(MIXTRAL),
+        "--layer",
+        "0",
+        "--seed",
+        "1",
+        "-o",
+        str(path),
+    ]
     assert cli.main(args) == 0
 
 

@@ -340,3 +340,25 @@ def test_config_reading_errors_are_one_line(tmp_path, write_config):
     r = run_cli("import", write_config(cfg), "--layer", 1, "-o", tmp_path / "o.mlir")
     one_error_line(r, "n_routed_experts = 16", "num_local_experts = 8")
     assert json.loads(json.dumps(cfg))  # the config itself is valid JSON
+
+
+@pytest.mark.parametrize(
+    "version,mask",
+    [
+        (None, "zero"),  # deepseek-ai's remote code
+        ("4.57.1", "zero"),  # checked against transformers 4.57.1's own outputs
+        ("5.5.0", "zero"),
+        ("5.6.0", "neg_inf"),
+        ("5.23.0", "neg_inf"),  # checked against 5.23.0
+    ],
+)
+def test_deepseek_v3_group_mask_follows_the_transformers_release(version, mask):
+    cfg = load_config("deepseek-v3-tiny.json")
+    cfg.pop("transformers_version", None)
+    if version:
+        cfg["transformers_version"] = version
+    layer = cfg.get("first_k_dense_replace", 3)
+    spec = spec_of(cfg, layer)
+    assert spec.group_mask == mask
+    text = emit_module(spec)
+    assert ("group_mask = #moe.group_mask<zero>" in text) == (mask == "zero")

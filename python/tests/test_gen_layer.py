@@ -228,6 +228,7 @@ def test_same_spec_from_config_and_json_agree():
             "routed_scaling_factor": 2.5,
             "score_bias": True,
             "shared_F": 32,
+            "group_mask": "zero",  # the config has no transformers_version: remote code's
         }
     )
 

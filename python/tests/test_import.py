@@ -143,7 +143,8 @@ def test_deepseek_v2(tmp_path):
     text = import_text(tmp_path, CONFIGS / "deepseek-v2-tiny.json", 1)
     assert attrs_of(text) == (
         "top_k = 4 : i64, scoring = #moe.scoring<softmax>, selection = #moe.selection<group_max>, "
-        "n_group = 4 : i64, topk_group = 2 : i64, routed_scaling_factor = 16.0 : f64, "
+        "n_group = 4 : i64, topk_group = 2 : i64, group_mask = #moe.group_mask<zero>, "
+        "routed_scaling_factor = 16.0 : f64, "
         "activation = #moe.activation<silu>"
     )
     # 2 shared experts of width 32 -> one shared MLP of width 64, no gate
@@ -168,7 +169,8 @@ def test_deepseek_v3(tmp_path):
     text = import_text(tmp_path, CONFIGS / "deepseek-v3-tiny.json", 2)
     assert attrs_of(text) == (
         "top_k = 4 : i64, scoring = #moe.scoring<sigmoid>, selection = #moe.selection<group_sum_top2>, "
-        "n_group = 4 : i64, topk_group = 2 : i64, normalize = true, routed_scaling_factor = 2.5 : f64, "
+        "n_group = 4 : i64, topk_group = 2 : i64, group_mask = #moe.group_mask<zero>, "
+        "normalize = true, routed_scaling_factor = 2.5 : f64, "
         "activation = #moe.activation<silu>"
     )
     assert (

@@ -109,7 +109,7 @@ def test_stacked_layout_is_transformers_5(tmp_path, name, layer, stacked_names):
 def test_sources_hand_made():
     """arg [E=2, n=2, m=3] from on-disk tensors of each kind."""
     E, n, m = 2, 2, 3
-    gate = np.arange(E * n * m, dtype=np.float64).reshape(E, n, m)
+    gate = np.arange(E * n * m, dtype=np.float32).reshape(E, n, m)
     up = 100 + gate
 
     def spec_with(sources):
@@ -123,11 +123,13 @@ def test_sources_hand_made():
             sources=sources,
         )
 
-    ck = DictCheckpoint(r=np.zeros((E, m)), d=np.zeros((E, m, n)))
+    ck = DictCheckpoint(
+        r=np.zeros((E, m), np.float32), d=np.zeros((E, m, n), np.float32)
+    )
     # fused [E, 2n, m], blocks
     ck["blocks"] = np.concatenate([gate, up], axis=1)
     # fused, transposed [E, m, 2n], interleaved columns g0 u0 g1 u1
-    inter = np.empty((E, 2 * n, m))
+    inter = np.empty((E, 2 * n, m), np.float32)
     inter[:, 0::2], inter[:, 1::2] = gate, up
     ck["inter_t"] = inter.swapaxes(1, 2).copy()
     # per expert, transposed [m, n]
@@ -429,3 +431,19 @@ def test_emitted_sources_round_trip_through_files(tmp_path):
     assert load_operands(spec, Checkpoint(tmp_path / "stacked.safetensors"))[
         "router"
     ].shape == (8, 64)
+
+
+def test_weights_must_be_float_like_the_runtime(tmp_path):
+    """F64 or integer tensors are refused (the runtime only widens F32/F16/BF16)."""
+    from moec.configs import layer_spec_from_config
+    from moec.safetensors_io import Checkpoint, save_file
+    from moec.weights import load_operands, random_weights
+
+    spec = layer_spec_from_config(load_config("mixtral-tiny.json"), 0)
+    tensors = random_weights(spec, 0)
+    router = spec.router_name
+    tensors[router] = tensors[router].astype(np.float64)
+    path = tmp_path / "w.safetensors"
+    save_file(path, tensors)
+    with pytest.raises(MoecError, match="cannot be loaded as f32"):
+        load_operands(spec, Checkpoint(path))

@@ -178,6 +178,25 @@ def test_masked_groups_never_win_even_against_negative_biased_scores():
     assert idx.tolist() == [[0, 1]]
 
 
+def test_zero_group_mask_lets_masked_experts_win_over_negative_scores():
+    # The same scores with group_mask "zero" (deepseek-ai's remote code, transformers < 5.6):
+    # the masked experts score exactly 0.0 and beat the kept negative ones (lowest index first).
+    logits = np.array([[0.0, 0.0, 0.0, 0.0]])
+    bias = np.array([-0.6, -2.0, -5.0, -5.0])
+    idx, _ = route(
+        logits,
+        np.eye(4),
+        top_k=2,
+        scoring="sigmoid",
+        score_bias=bias,
+        selection="group_sum_top2",
+        n_group=2,
+        topk_group=1,
+        group_mask="zero",
+    )
+    assert idx.tolist() == [[2, 3]]
+
+
 def test_sigmoid_bias_changes_selection_not_weights():
     logits = np.array([[2.0, 1.0, 0.0, -1.0]])
     bias = np.array([0.0, 0.0, 5.0, 0.0])

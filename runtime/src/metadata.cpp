@@ -87,7 +87,8 @@ static WeightSource parseSource(const json &J, const ArgInfo &A,
     if (It == J.end())
       return;
     if (!It->is_number_integer() ||
-        (It->is_number_unsigned() && It->get<uint64_t>() > 1u << 20))
+        (It->is_number_unsigned() &&
+         It->get<uint64_t>() > uint64_t(abi::kMaxSourceParts)))
       fail(Where + ": '" + Key + "' must be a small integer");
     Out = It->get<int64_t>();
   };

@@ -153,9 +153,11 @@ Tensor moert::loadWeight(const SafetensorsFile &File, const ArgInfo &Arg) {
   }
   if (Chosen->isPlain())
     return readSource(File, *Chosen, Arg.Type, Arg.Shape);
+  // Allocating the argument first bounds its dimensions, so the on-disk
+  // shape (axis 1 times at most 2^20 parts) cannot overflow.
+  Tensor Out(Arg.Type, Arg.Shape);
   Tensor Disk =
       readSource(File, *Chosen, Arg.Type, diskShape(*Chosen, Arg.Shape));
-  Tensor Out(Arg.Type, Arg.Shape);
   extract(Disk, *Chosen, Out);
   return Out;
 }

@@ -158,6 +158,15 @@ TEST(WeightSources, Errors) {
             "w.st: missing weight 'p.1.w' (expert slice of 'p.{e}.w')");
 }
 
+// An argument too large to allocate is refused before its on-disk shape
+// (axis 1 times the parts) is computed, which would overflow.
+TEST(WeightSources, HugeSplitArgument) {
+  SafetensorsFile File = fileOf({iota("a", {2, 0})});
+  ArgInfo A = weight("w", {2, int64_t(1) << 62}, {{"a", false, 4, 0, false}});
+  A.Type = DType::F32;
+  EXPECT_THAT(loadError(File, A), HasSubstr("too large"));
+}
+
 // MXFP4-quantized GPT-OSS checkpoints are named, not reported as missing.
 TEST(WeightSources, QuantizedCheckpoint) {
   SafetensorsFile File = fileOf({iota("gate_up_proj_blocks", {E, 4})});

@@ -299,8 +299,13 @@ def first_moe_layer(config: Path) -> int:
 
 
 def family_layouts(config: Path):
-    cfg = json.loads(config.read_text())
-    return ("stacked",) if cfg.get("model_type") == "gpt_oss" else ("per-expert", "stacked")
+    """The on-disk layouts a family has: GPT-OSS is stacked only, Switch per-expert only."""
+    model_type = json.loads(config.read_text()).get("model_type")
+    if model_type == "gpt_oss":
+        return ("stacked",)
+    if model_type == "switch_transformers":
+        return ("per-expert",)
+    return ("per-expert", "stacked")
 
 
 def check_family(config: Path, lowering, bindir: Path, workdir: Path):

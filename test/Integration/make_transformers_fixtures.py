@@ -89,9 +89,12 @@ FAMILIES = {
         1, "model.layers.1.mlp", False,
     ),
     "deepseek_v3": ("deepseek_v3", DEEPSEEK_V3, 1, "model.layers.1.mlp", False),
-    # Every biased selection score below zero: the experts of the dropped groups must not win
-    # (transformers masks them with -inf; a 0.0 mask would pick them).
-    "deepseek_v3_negative_bias": ("deepseek_v3", DEEPSEEK_V3, 1, "model.layers.1.mlp", False),
+    # Every biased selection score below zero: with a -inf mask (transformers >= 5.6) the
+    # experts of the dropped groups never win, with a 0.0 mask (< 5.6) they all do. k = 4 is
+    # exactly the 4 experts of the dropped groups, so the choice has no ties either way.
+    "deepseek_v3_negative_bias": (
+        "deepseek_v3", dict(DEEPSEEK_V3, num_experts_per_tok=4), 1, "model.layers.1.mlp", False,
+    ),
     "gpt_oss": (
         "gpt_oss",
         dict(ATTENTION, num_hidden_layers=1, num_local_experts=4, num_experts_per_tok=2,

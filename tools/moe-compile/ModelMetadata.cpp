@@ -97,14 +97,21 @@ FailureOr<std::vector<WeightSource>> parseSources(func::FuncOp entry,
                   ": expects parts >= 1 and 0 <= part < parts, got "
                   "parts = " +
                   Twine(src.parts) + ", part = " + Twine(src.part));
+    if (src.parts > abi::kMaxSourceParts)
+      return fail(where + ": expects parts <= " + Twine(abi::kMaxSourceParts) +
+                  ", got " + Twine(src.parts));
     bool perExpert = StringRef(src.name).contains(abi::kExpertPlaceholder);
     // Axis 1 of the stacked argument is split; a transpose swaps the last
     // two axes; both need the axes to exist (in a per-expert slice too).
-    size_t rankNeeded = std::max<size_t>(
-        src.parts > 1 ? 2 : 0, src.transpose ? (perExpert ? 3 : 2) : 0);
+    size_t rankNeeded =
+        std::max<size_t>({src.parts > 1 ? 2u : 0u, perExpert ? 1u : 0u,
+                          src.transpose ? (perExpert ? 3u : 2u) : 0u});
     if (shape.size() < rankNeeded)
       return fail(where + ": a weight of rank " + Twine(shape.size()) +
-                  " cannot be " + (src.transpose ? "transposed" : "split"));
+                  " cannot be " +
+                  (src.transpose    ? "transposed"
+                   : src.parts > 1 ? "split"
+                                   : "stacked from '{e}' tensors"));
     sources.push_back(std::move(src));
   }
   return sources;

@@ -153,10 +153,13 @@ void lowering::lowerRoute(RewriterBase &rewriter, RouteOp op) {
     });
 
     // Group-limited selection: keep the topk_group best groups and mask the
-    // selection scores of the others with -inf (as transformers does), so
-    // they cannot win even when every kept biased score is negative.
+    // selection scores of the others: -inf (never chosen) or, with
+    // group_mask = zero, 0.0 (chosen over negative biased scores).
     if (op.getSelection() != Selection::Plain) {
       int64_t groupSize = numExperts / numGroups;
+      double masked = op.getGroupMask() == GroupMask::Zero
+                          ? 0.0
+                          : -std::numeric_limits<double>::infinity();
       Value groups = constIndex(b, numGroups);
       Value size = constIndex(b, groupSize);
       Value negInf = constF32(b, -std::numeric_limits<double>::infinity());
@@ -199,9 +202,8 @@ void lowering::lowerRoute(RewriterBase &rewriter, RouteOp op) {
       forLoop(b, zero, experts, [&](ImplicitLocOpBuilder &b, Value e) {
         Value g = arith::DivUIOp::create(b, e, size);
         ifThenElse(b, isZero(b, groupKept, g), [&](ImplicitLocOpBuilder &b) {
-          memref::StoreOp::create(
-              b, constF32(b, -std::numeric_limits<double>::infinity()), choice,
-              ValueRange{e});
+          memref::StoreOp::create(b, constF32(b, masked), choice,
+                                  ValueRange{e});
         });
       });
     }

@@ -61,6 +61,8 @@ inline constexpr const char *kSourceTranspose = "transpose";
 inline constexpr const char *kSourceParts = "parts";
 inline constexpr const char *kSourcePart = "part";
 inline constexpr const char *kSourceInterleave = "interleave";
+/// The largest "parts" a source may have.
+inline constexpr int64_t kMaxSourceParts = int64_t(1) << 20;
 
 using VersionFn = uint32_t (*)();
 using MetadataFn = const char *(*)();

@@ -33,10 +33,27 @@ func.func @route(%x: tensor<?x16xf32>, %wg: tensor<4x16xf32>) -> (tensor<?x2xi32
 // CHECK: math.exp
 // CHECK: arith.divf
 // CHECK: arith.addf
+// The experts of dropped groups get -inf as their selection score.
+// CHECK: scf.if
+// CHECK-NEXT: %[[NEGINF:.+]] = arith.constant 0xFF800000 : f32
+// CHECK-NEXT: memref.store %[[NEGINF]]
 // CHECK: arith.constant 9.99999968E-21 : f32
 // CHECK: arith.constant 2.500000e+00 : f32
 func.func @route_grouped(%x: tensor<?x16xf32>, %wg: tensor<8x16xf32>, %b: tensor<8xf32>) -> (tensor<?x2xi32>, tensor<?x2xf32>) {
   %idx, %w = moe.route %x, %wg score_bias(%b) {top_k = 2 : i64, scoring = #moe.scoring<sigmoid>, selection = #moe.selection<group_sum_top2>, n_group = 4 : i64, topk_group = 2 : i64, normalize = true, routed_scaling_factor = 2.5 : f64} : (tensor<?x16xf32>, tensor<8x16xf32>, tensor<8xf32>) -> (tensor<?x2xi32>, tensor<?x2xf32>)
+  return %idx, %w : tensor<?x2xi32>, tensor<?x2xf32>
+}
+
+// -----
+
+// Tests that group_mask = zero gives the experts of dropped groups 0.0.
+
+// CHECK-LABEL: func.func @route_group_mask_zero
+// CHECK: scf.if
+// CHECK-NEXT: %[[ZERO:.+]] = arith.constant 0.000000e+00 : f32
+// CHECK-NEXT: memref.store %[[ZERO]]
+func.func @route_group_mask_zero(%x: tensor<?x16xf32>, %wg: tensor<8x16xf32>, %b: tensor<8xf32>) -> (tensor<?x2xi32>, tensor<?x2xf32>) {
+  %idx, %w = moe.route %x, %wg score_bias(%b) {top_k = 2 : i64, scoring = #moe.scoring<sigmoid>, selection = #moe.selection<group_sum_top2>, n_group = 4 : i64, topk_group = 2 : i64, group_mask = #moe.group_mask<zero>} : (tensor<?x16xf32>, tensor<8x16xf32>, tensor<8xf32>) -> (tensor<?x2xi32>, tensor<?x2xf32>)
   return %idx, %w : tensor<?x2xi32>, tensor<?x2xf32>
 }
 

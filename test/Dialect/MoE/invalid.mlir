@@ -1337,3 +1337,12 @@ func.func @experts_swiglu_nongated(%rows: tensor<?x16xf32>, %off: tensor<5xi32>,
   %a = moe.experts %rows offsets(%off) weights(%i, %o) {activation = #moe.activation<clamped_swiglu>, swiglu_limit = 1.0 : f64} : (tensor<?x16xf32>, tensor<5xi32>, tensor<4x8x16xf32>, tensor<4x16x8xf32>) -> tensor<?x16xf32>
   return
 }
+
+// -----
+
+// Tests that a zero group mask needs a group-limited selection.
+func.func @group_mask_plain(%x: tensor<?x16xf32>, %wg: tensor<4x16xf32>) {
+  // expected-error @+1 {{'moe.route' op group_mask = zero requires a group-limited selection (group_sum_top2 or group_max), got selection = plain}}
+  %i, %w = moe.route %x, %wg {top_k = 2 : i64, group_mask = #moe.group_mask<zero>} : (tensor<?x16xf32>, tensor<4x16xf32>) -> (tensor<?x2xi32>, tensor<?x2xf32>)
+  return
+}

@@ -361,3 +361,15 @@ func.func @experts_biases(%rows: tensor<?x16xf32>, %off: tensor<5xi32>, %i: tens
   %b = moe.experts %buf weights(%g, %u, %d) biases(%bg, %bu, %bd) {activation = #moe.activation<clamped_swiglu>, swiglu_alpha = 1.5 : f64, swiglu_limit = 3.0 : f64} : (tensor<4x?x16xf32>, tensor<4x8x16xf32>, tensor<4x8x16xf32>, tensor<4x16x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x16xf32>) -> tensor<4x?x16xf32>
   return %a, %b : tensor<?x16xf32>, tensor<4x?x16xf32>
 }
+
+// Tests the group mask of a group-limited router: zero (deepseek-ai's remote
+// code, transformers < 5.6) is printed, neg_inf (the default) is elided.
+
+// CHECK-LABEL: func.func @route_group_mask
+// CHECK: moe.route %{{.+}}, %{{.+}} score_bias(%{{.+}}) {group_mask = #moe.group_mask<zero>, n_group = 2 : i64, scoring = #moe.scoring<sigmoid>, selection = #moe.selection<group_sum_top2>, top_k = 2 : i64, topk_group = 1 : i64}
+// CHECK: moe.route %{{.+}}, %{{.+}} score_bias(%{{.+}}) {n_group = 2 : i64, scoring = #moe.scoring<sigmoid>, selection = #moe.selection<group_sum_top2>, top_k = 2 : i64, topk_group = 1 : i64}
+func.func @route_group_mask(%x: tensor<?x16xf32>, %wg: tensor<4x16xf32>, %b: tensor<4xf32>) -> (tensor<?x2xi32>, tensor<?x2xi32>) {
+  %i0, %w0 = moe.route %x, %wg score_bias(%b) {top_k = 2 : i64, scoring = #moe.scoring<sigmoid>, selection = #moe.selection<group_sum_top2>, n_group = 2 : i64, topk_group = 1 : i64, group_mask = #moe.group_mask<zero>} : (tensor<?x16xf32>, tensor<4x16xf32>, tensor<4xf32>) -> (tensor<?x2xi32>, tensor<?x2xf32>)
+  %i1, %w1 = moe.route %x, %wg score_bias(%b) {top_k = 2 : i64, scoring = #moe.scoring<sigmoid>, selection = #moe.selection<group_sum_top2>, n_group = 2 : i64, topk_group = 1 : i64, group_mask = #moe.group_mask<neg_inf>} : (tensor<?x16xf32>, tensor<4x16xf32>, tensor<4xf32>) -> (tensor<?x2xi32>, tensor<?x2xf32>)
+  return %i0, %i1 : tensor<?x2xi32>, tensor<?x2xi32>
+}

@@ -56,6 +56,11 @@
 // RUN: sed -e 's/%wg: tensor<4x16xf32> {moe.weight = "wg"}/%wg: tensor<4x16xf32> {moe.weight = "wg", moe.weight_sources = [{name = "wg", transpose = 1 : i64}]}/' %t/sources.mlir > %t/sources5.mlir
 // RUN: not moe-compile %t/sources5.mlir -o %t/x.so 2>&1 | FileCheck %s --check-prefix=SOURCES5
 // SOURCES5: error: moe.weight_sources of weight 'wg': entry 0: 'transpose' must be a bool
+// RUN: sed -e 's/parts = 2 : i64, part = 2 : i64/parts = 4194304 : i64/' %t/sources.mlir > %t/sources7.mlir
+// RUN: not moe-compile %t/sources7.mlir -o %t/x.so 2>&1 | FileCheck %s --check-prefix=SOURCES7
+// SOURCES7: error: moe.weight_sources of weight 'o': entry 0: expects parts <= 1048576, got 4194304
+// RUN: not moe-compile %t/rank0.mlir -o %t/x.so 2>&1 | FileCheck %s --check-prefix=SOURCES8
+// SOURCES8: error: moe.weight_sources of weight 'w': entry 0: a weight of rank 0 cannot be stacked from '{e}' tensors
 // RUN: sed -e 's/%x: tensor<?x16xf32> {moe.input = "x"}/%x: tensor<?x16xf32> {moe.input = "x", moe.weight_sources = [{name = "x"}]}/' %t/dup.mlir > %t/sources6.mlir
 // RUN: not moe-compile %t/sources6.mlir -o %t/x.so 2>&1 | FileCheck %s --check-prefix=SOURCES6
 // SOURCES6: error: argument #0: moe.weight_sources is only valid on a moe.weight argument
@@ -132,4 +137,9 @@ func.func @forward(%x: tensor<?x16xf32> {moe.input = "x"}, %wg: tensor<4x16xf32>
 func.func @forward(%x: tensor<?x16xf32> {moe.input = "x"}, %wg: tensor<4x16xf32> {moe.weight = "wg"}, %i: tensor<4x8x16xf32> {moe.weight = "i"}, %o: tensor<4x16x8xf32> {moe.weight = "o", moe.weight_sources = [{name = "o_fused", parts = 2 : i64, part = 2 : i64}]}) -> (tensor<?x16xf32> {moe.output = "y"}) {
   %y = moe.layer %x, %wg experts(%i, %o) {top_k = 2 : i64} : (tensor<?x16xf32>, tensor<4x16xf32>, tensor<4x8x16xf32>, tensor<4x16x8xf32>) -> tensor<?x16xf32>
   return %y : tensor<?x16xf32>
+}
+
+//--- rank0.mlir
+func.func @forward(%x: tensor<?x4xf32> {moe.input = "x"}, %w: tensor<f32> {moe.weight = "w", moe.weight_sources = [{name = "a.{e}"}]}) -> (tensor<?x4xf32> {moe.output = "y"}) {
+  return %x : tensor<?x4xf32>
 }

@@ -125,6 +125,10 @@ LogicalResult verifyRouter(OpTy op, int64_t &numTokens, int64_t &hidden,
       return op.emitOpError("'n_group' and 'topk_group' require a "
                             "group-limited selection (group_sum_top2 or "
                             "group_max), got selection = plain");
+    if (op.getGroupMask() != GroupMask::NegInf)
+      return op.emitOpError("group_mask = zero requires a group-limited "
+                            "selection (group_sum_top2 or group_max), got "
+                            "selection = plain");
     return success();
   }
   if (!op.getNGroup() || !op.getTopkGroup())

@@ -138,7 +138,8 @@ void decompose(RewriterBase &rewriter, LayerOp layer) {
       rewriter, loc, indicesType, weightsType, layer.getHidden(),
       layer.getRouterWeight(), layer.getRouterBias(), layer.getScoreBias(),
       layer.getTopKAttr(), layer.getScoringAttr(), layer.getSelectionAttr(),
-      layer.getNGroupAttr(), layer.getTopkGroupAttr(), layer.getNormalizeAttr(),
+      layer.getNGroupAttr(), layer.getTopkGroupAttr(),
+      layer.getGroupMaskAttr(), layer.getNormalizeAttr(),
       layer.getRoutedScalingFactorAttr());
 
   auto groupedType =

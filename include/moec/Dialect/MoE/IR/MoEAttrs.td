@@ -35,6 +35,21 @@ def MoE_SelectionAttr : EnumAttr<MoE_Dialect, MoE_Selection, "selection"> {
   let assemblyFormat = "`<` $value `>`";
 }
 
+def MoE_GroupMask : I32EnumAttr<"GroupMask",
+    "selection score given to the experts of the groups a group-limited "
+    "selection drops", [
+    // -inf: they are never chosen (transformers >= 5.6).
+    I32EnumAttrCase<"NegInf", 0, "neg_inf">,
+    // 0.0: they win over negative biased scores (deepseek-ai's remote code,
+    // transformers < 5.6).
+    I32EnumAttrCase<"Zero", 1, "zero">]> {
+  let cppNamespace = "::mlir::moe";
+  let genSpecializedAttr = 0;
+}
+def MoE_GroupMaskAttr : EnumAttr<MoE_Dialect, MoE_GroupMask, "group_mask"> {
+  let assemblyFormat = "`<` $value `>`";
+}
+
 def MoE_Activation : I32EnumAttr<"Activation", "expert activation", [
     I32EnumAttrCase<"SiLU", 0, "silu">,
     I32EnumAttrCase<"GELU", 1, "gelu">,

@@ -26,6 +26,8 @@ defvar MoE_RouterAttrs = (ins
     DefaultValuedAttr<MoE_SelectionAttr, "::mlir::moe::Selection::Plain">:$selection,
     OptionalAttr<I64Attr>:$n_group,
     OptionalAttr<I64Attr>:$topk_group,
+    DefaultValuedAttr<MoE_GroupMaskAttr,
+                      "::mlir::moe::GroupMask::NegInf">:$group_mask,
     DefaultValuedAttr<BoolAttr, "false">:$normalize,
     DefaultValuedAttr<F64Attr, "1.0">:$routed_scaling_factor);
 
@@ -67,7 +69,9 @@ def MoE_LayerOp : MoE_Op<"layer", [Pure, AttrSizedOperandSegments]> {
       `scoring` softmax or sigmoid; `selection` plain top-k or group-limited
       (`group_sum_top2`: DeepSeek-V3, group score = sum of its top-2 scores
       after `score_bias`; `group_max`: DeepSeek-V2, max score), keeping
-      `topk_group` of `n_group` groups; `score_bias` ([E]) changes only the
+      `topk_group` of `n_group` groups (the experts of the other groups score
+      −∞, or 0.0 with `group_mask = #moe.group_mask<zero>`, which lets them
+      beat negative biased scores); `score_bias` ([E]) changes only the
       selection; `normalize` renormalizes the selected weights (sigmoid adds
       1e-20 to the denominator); weights are then scaled by
       `routed_scaling_factor`. Ties go to the lower expert index.
