@@ -212,6 +212,23 @@ HAND_WRITTEN = {
         },
         [64],
     ),
+    # The dropped groups' experts score 0.0 (DeepSeek-V3 before transformers 5.6).
+    "group-top2-zero-mask": (
+        {
+            "D": 33,
+            "F": 13,
+            "E": 16,
+            "k": 4,
+            "scoring": "sigmoid",
+            "selection": "group_sum_top2",
+            "n_group": 4,
+            "topk_group": 2,
+            "score_bias": True,
+            "group_mask": "zero",
+            "normalize": True,
+        },
+        [1, 64],
+    ),
     "group-top2-no-bias": (
         {
             "T": 64,
