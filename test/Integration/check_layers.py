@@ -123,6 +123,21 @@ HAND_WRITTEN = {
         {"D": 16, "F": 8, "E": 4, "k": 2, "scoring": "sigmoid", "nan_router_row": 0},
         [7],
     ),
+    # A NaN score makes its group's group_max NaN, which ranks the group last.
+    "nan-router-row-group-max": (
+        {
+            "D": 16,
+            "F": 8,
+            "E": 8,
+            "k": 2,
+            "scoring": "sigmoid",
+            "selection": "group_max",
+            "n_group": 4,
+            "topk_group": 2,
+            "nan_router_row": 1,
+        },
+        [7, 64],
+    ),
     "hot-expert-overflow": (
         {
             "T": 64,

@@ -175,7 +175,12 @@ void lowering::lowerRoute(RewriterBase &rewriter, RouteOp op) {
                                                 acc[0]);
               Value gt2 = arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, v,
                                                 acc[1]);
-              Value top1 = arith::SelectOp::create(b, gt1, v, acc[0]);
+              // group_max propagates a NaN (the group then ranks last, as
+              // in the reference's max); group_sum_top2 skips NaNs (as the
+              // reference's sort puts them last).
+              Value top1 =
+                  sumTop2 ? Value(arith::SelectOp::create(b, gt1, v, acc[0]))
+                          : Value(arith::MaximumFOp::create(b, v, acc[0]));
               Value second = arith::SelectOp::create(b, gt2, v, acc[1]);
               Value top2 = arith::SelectOp::create(b, gt1, acc[0], second);
               return SmallVector<Value>{top1, top2};
