@@ -1,5 +1,6 @@
 # moec: the two commands a newcomer needs, plus the steps they are built from.
 #   make demo   set up, build, compile the bundled Mixtral-shaped layer and run it on CPU
+#   make ep-demo  the same layer on 4 MPI ranks (expert parallelism)
 #   make test   set up, build, run every test (ctest summary at the end)
 
 BUILD_DIR ?= build
@@ -10,7 +11,7 @@ SAN_BUILD_DIR ?= build-sanitize
 PYTHON ?= $(shell python3 -c 'import sys; print(sys.executable)' 2>/dev/null || command -v python3)
 JOBS ?= $(shell nproc)
 
-.PHONY: all setup configure build sanitize-build demo test clean
+.PHONY: all setup configure build sanitize-build demo ep-demo test clean
 
 all: build
 
@@ -47,8 +48,11 @@ build: configure
 demo: build
 	@PYTHON=$(PYTHON) BUILD_DIR=$(BUILD_DIR) examples/demo.sh
 
+ep-demo: build
+	@PYTHON=$(PYTHON) BUILD_DIR=$(BUILD_DIR) examples/expert-parallel.sh
+
 test: build sanitize-build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
 
 clean:
-	rm -rf $(BUILD_DIR) $(SAN_BUILD_DIR) demo-out
+	rm -rf $(BUILD_DIR) $(SAN_BUILD_DIR) demo-out ep-out

@@ -29,6 +29,11 @@ void mlir::moe::buildMoETensorPipeline(OpPassManager &pm,
     pm.addPass(createMoEStaticCapacity());
   else
     pm.addPass(createMoEDynamicShapes());
+  if (options.expertParallel != 1) {
+    MoEExpertParallelOptions ep;
+    ep.worldSize = options.expertParallel;
+    pm.addPass(createMoEExpertParallel(ep));
+  }
   if (options.exportStats)
     pm.addPass(createMoEExportStats());
   pm.addPass(createCanonicalizerPass());

@@ -34,7 +34,7 @@ static std::string expectedShape(const std::vector<int64_t> &Shape,
 }
 
 Invocation::Invocation(const Model &M, std::map<std::string, Tensor> Inputs,
-                       const SafetensorsFile *Weights)
+                       const SafetensorsFile *Weights, int64_t Rank)
     : M(M) {
   const Metadata &Meta = M.metadata();
   auto ModelInputs = Meta.argsWithRole(ArgRole::Input);
@@ -83,7 +83,7 @@ Invocation::Invocation(const Model &M, std::map<std::string, Tensor> Inputs,
       Args.push_back(std::move(Inputs.at(A.Name)));
       break;
     case ArgRole::Weight:
-      Args.push_back(loadWeight(*Weights, A));
+      Args.push_back(loadWeight(*Weights, A, Rank));
       break;
     case ArgRole::Output:
     case ArgRole::Stat: {

@@ -157,6 +157,15 @@ static ArgInfo parseArg(const json &J, size_t Index) {
     fail(Where + ": a weight cannot have a dynamic (-1) dimension");
   if (A.Role == ArgRole::Weight && A.isStacked() && A.Shape.empty())
     fail(Where + ": a stacked '{e}' weight needs a leading expert dimension");
+  if (auto Shards = J.find(abi::kExpertShardsKey); Shards != J.end()) {
+    if (!Shards->is_number_unsigned() || Shards->get<uint64_t>() < 1 ||
+        Shards->get<uint64_t>() > (1u << 20))
+      fail(Where + ": '" + abi::kExpertShardsKey +
+           "' must be an integer in [1, 2^20]");
+    if (A.Role != ArgRole::Weight || A.Shape.empty())
+      fail(Where + ": only weights with an expert dimension are sharded");
+    A.ExpertShards = Shards->get<int64_t>();
+  }
   auto Sources = J.find("sources");
   if (Sources == J.end()) {
     if (A.Role == ArgRole::Weight)
@@ -216,6 +225,18 @@ Metadata moert::parseMetadata(std::string_view Text) {
     if (A.isDynamic() && !InputBindsT)
       fail("'" + A.Name +
            "' has a dynamic (-1) dimension but no input binds T");
+  if (auto W = J.find(abi::kWorldSizeKey); W != J.end()) {
+    if (!W->is_number_unsigned() || W->get<uint64_t>() < 1 ||
+        W->get<uint64_t>() > (1u << 20))
+      fail(std::string("'") + abi::kWorldSizeKey +
+           "' must be an integer in [1, 2^20]");
+    M.WorldSize = W->get<int64_t>();
+  }
+  for (const ArgInfo &A : M.Args)
+    if (A.ExpertShards != 1 && A.ExpertShards != M.WorldSize)
+      fail("'" + A.Name + "' is sharded " + std::to_string(A.ExpertShards) +
+           " ways but the model runs on " + std::to_string(M.WorldSize) +
+           " ranks");
   auto Moe = J.find("moe");
   if (Moe != J.end()) {
     if (!Moe->is_object())

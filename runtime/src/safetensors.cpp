@@ -221,8 +221,22 @@ template <typename T> static T load(const uint8_t *P, size_t I) {
 
 void SafetensorsFile::readInto(const SafetensorsEntry &Entry, DType To,
                                void *Dst) const {
-  const uint8_t *Src = DataSection + Entry.Begin;
-  size_t Bytes = Entry.End - Entry.Begin;
+  readRowsInto(Entry, To, Dst, 0, Entry.Shape.empty() ? 1 : Entry.Shape[0]);
+}
+
+void SafetensorsFile::readRowsInto(const SafetensorsEntry &Entry, DType To,
+                                   void *Dst, int64_t First,
+                                   int64_t Count) const {
+  size_t Total = Entry.End - Entry.Begin;
+  int64_t Rows = Entry.Shape.empty() ? 1 : Entry.Shape[0];
+  if (First < 0 || Count < 0 || First > Rows || Count > Rows - First)
+    throw Error(Name + ": tensor '" + Entry.Name + "': rows [" +
+                std::to_string(First) + ", " + std::to_string(First + Count) +
+                ") are out of range (it has " + std::to_string(Rows) + ")");
+  // The parser checked that the byte size matches the shape.
+  size_t RowBytes = Rows ? Total / static_cast<size_t>(Rows) : 0;
+  const uint8_t *Src = DataSection + Entry.Begin + First * RowBytes;
+  size_t Bytes = static_cast<size_t>(Count) * RowBytes;
   size_t N = Bytes / stDTypeSize(Entry.DType);
   const std::string &From = Entry.DType;
   bool Same = (From == "F32" && To == DType::F32) ||

@@ -59,20 +59,36 @@ static const SafetensorsEntry &findChecked(const SafetensorsFile &File,
   return *E;
 }
 
-/// Reads \p Src whole, in its on-disk shape \p Shape, converted to \p Type.
+/// The experts one rank loads: [First, First + Shape[0]) of Total.
+struct ExpertBlock {
+  int64_t First = 0;
+  int64_t Total = 0;
+};
+
+/// Reads \p Src in its on-disk shape \p Shape (dim 0: the block's experts),
+/// converted to \p Type.
 static Tensor readSource(const SafetensorsFile &File, const WeightSource &Src,
-                         DType Type, const std::vector<int64_t> &Shape) {
+                         DType Type, const std::vector<int64_t> &Shape,
+                         const ExpertBlock &Block) {
   Tensor T(Type, Shape);
-  if (!Src.isPerExpert()) {
+  if (!Src.isPerExpert() && Shape.empty()) {
     File.readInto(findChecked(File, Src.Name, Shape, Src), Type, T.data());
+    return T;
+  }
+  if (!Src.isPerExpert()) {
+    std::vector<int64_t> Whole = Shape;
+    Whole[0] = Block.Total;
+    File.readRowsInto(findChecked(File, Src.Name, Whole, Src), Type, T.data(),
+                      Block.First, Shape[0]);
     return T;
   }
   std::vector<int64_t> Slice(Shape.begin() + 1, Shape.end());
   size_t SliceBytes = checkedByteSize(Slice, Type, Src.Name);
   auto *Dst = static_cast<std::byte *>(T.data());
   for (int64_t E = 0; E < Shape[0]; ++E)
-    File.readInto(findChecked(File, expertName(Src.Name, E), Slice, Src), Type,
-                  Dst + E * SliceBytes);
+    File.readInto(
+        findChecked(File, expertName(Src.Name, Block.First + E), Slice, Src),
+        Type, Dst + E * SliceBytes);
   return T;
 }
 
@@ -120,18 +136,27 @@ static void extract(const Tensor &Disk, const WeightSource &Src, Tensor &Out) {
   }
 }
 
-/// Whether \p Src's tensor (expert 0's for a `{e}` name) is in \p File.
-static bool present(const SafetensorsFile &File, const WeightSource &Src) {
-  return File.find(Src.isPerExpert() ? expertName(Src.Name, 0) : Src.Name);
+/// Whether \p Src's tensor (the block's first expert's for a `{e}` name) is
+/// in \p File.
+static bool present(const SafetensorsFile &File, const WeightSource &Src,
+                    const ExpertBlock &Block) {
+  return File.find(Src.isPerExpert() ? expertName(Src.Name, Block.First)
+                                     : Src.Name);
 }
 
-Tensor moert::loadWeight(const SafetensorsFile &File, const ArgInfo &Arg) {
+Tensor moert::loadWeight(const SafetensorsFile &File, const ArgInfo &Arg,
+                         int64_t Rank) {
+  ExpertBlock Block;
+  if (!Arg.Shape.empty()) {
+    Block.First = Arg.ExpertShards > 1 ? Rank * Arg.Shape[0] : 0;
+    Block.Total = Arg.Shape[0] * Arg.ExpertShards;
+  }
   std::vector<WeightSource> Sources = Arg.Sources;
   if (Sources.empty())
     Sources.push_back(WeightSource{Arg.Name});
   const WeightSource *Chosen = nullptr;
   for (const WeightSource &Src : Sources)
-    if (present(File, Src)) {
+    if (present(File, Src, Block)) {
       Chosen = &Src;
       break;
     }
@@ -144,7 +169,7 @@ Tensor moert::loadWeight(const SafetensorsFile &File, const ArgInfo &Arg) {
                     "_blocks' (an MXFP4-quantized checkpoint), which moec "
                     "does not load; dequantize it to bf16 or f32 first");
     if (Sources.size() == 1) // Reports the exact tensor that is missing.
-      return readSource(File, Sources[0], Arg.Type, Arg.Shape);
+      return readSource(File, Sources[0], Arg.Type, Arg.Shape, Block);
     std::string Names;
     for (const WeightSource &Src : Sources)
       Names += (Names.empty() ? "'" : ", '") + Src.Name + "'";
@@ -152,12 +177,13 @@ Tensor moert::loadWeight(const SafetensorsFile &File, const ArgInfo &Arg) {
                 Names + " is in the file");
   }
   if (Chosen->isPlain())
-    return readSource(File, *Chosen, Arg.Type, Arg.Shape);
+    return readSource(File, *Chosen, Arg.Type, Arg.Shape, Block);
   // Allocating the argument first bounds its dimensions, so the on-disk
   // shape (axis 1 times at most 2^20 parts) cannot overflow.
   Tensor Out(Arg.Type, Arg.Shape);
   Tensor Disk =
-      readSource(File, *Chosen, Arg.Type, diskShape(*Chosen, Arg.Shape));
+      readSource(File, *Chosen, Arg.Type, diskShape(*Chosen, Arg.Shape),
+                 Block);
   extract(Disk, *Chosen, Out);
   return Out;
 }

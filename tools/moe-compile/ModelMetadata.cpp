@@ -141,11 +141,14 @@ std::string ModelMetadata::toJSON() const {
                                {abi::kSourceInterleave, src.interleave}});
       entry["sources"] = std::move(sources);
     }
+    if (arg.expertShards > 1)
+      entry[moert::abi::kExpertShardsKey] = arg.expertShards;
     argArray.push_back(std::move(entry));
   }
   llvm::json::Object doc{{"abi_version", moert::abi::kVersion},
                          {"function", function},
                          {"args", std::move(argArray)},
+                         {moert::abi::kWorldSizeKey, worldSize},
                          {"moe", llvm::json::Object{{"num_experts", numExperts},
                                                     {"top_k", topK},
                                                     {"lowering", lowering}}}};
@@ -174,10 +177,12 @@ FailureOr<func::FuncOp> mlir::moe::findEntryFunction(ModuleOp module) {
 }
 
 FailureOr<ModelMetadata> mlir::moe::collectMetadata(func::FuncOp entry,
-                                                    StringRef lowering) {
+                                                    StringRef lowering,
+                                                    int64_t worldSize) {
   ModelMetadata meta;
   meta.function = entry.getName().str();
   meta.lowering = lowering.str();
+  meta.worldSize = worldSize;
   entry.walk([&](RouteOp route) {
     meta.numExperts = route.getNumExperts();
     meta.topK = route.getTopK();
@@ -201,7 +206,7 @@ FailureOr<ModelMetadata> mlir::moe::collectMetadata(func::FuncOp entry,
       return entry.emitError()
              << what << " #" << index << " has unsupported element type "
              << tensor.getElementType() << " (f32, f16, bf16, i32, i64)";
-    ArgumentInfo info{role->first, role->second, *dtype, {}};
+    ArgumentInfo info{role->first, role->second, *dtype, {}, {}, 1};
     for (auto [i, d] : llvm::enumerate(tensor.getShape())) {
       if (ShapedType::isDynamic(d) && (i != 0 || info.role == "weight"))
         return entry.emitError()
@@ -239,6 +244,8 @@ FailureOr<ModelMetadata> mlir::moe::collectMetadata(func::FuncOp entry,
         return failure();
       info.sources = std::move(*parsed);
     }
+    if (auto shards = attrs.getAs<IntegerAttr>("moe.expert_shards"))
+      info.expertShards = shards.getInt();
     meta.args.push_back(std::move(info));
     return success();
   };
@@ -255,7 +262,8 @@ FailureOr<ModelMetadata> mlir::moe::collectMetadata(func::FuncOp entry,
 }
 
 void mlir::moe::stripNameAttributes(func::FuncOp entry) {
-  for (StringRef name : {"moe.input", "moe.weight", "moe.weight_sources"})
+  for (StringRef name : {"moe.input", "moe.weight", "moe.weight_sources",
+                         "moe.expert_shards"})
     for (unsigned i = 0; i < entry.getNumArguments(); ++i)
       entry.removeArgAttr(i, name);
   for (StringRef name : {"moe.output", "moe.stat"})

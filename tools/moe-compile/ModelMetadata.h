@@ -34,6 +34,7 @@ struct ArgumentInfo {
   std::string dtype;
   std::vector<int64_t> shape; // -1: the token count T.
   std::vector<WeightSource> sources; // Weights only; empty: just `name`.
+  int64_t expertShards = 1; // > 1: dim 0 is this rank's 1/W of the experts.
 };
 
 struct ModelMetadata {
@@ -42,6 +43,7 @@ struct ModelMetadata {
   int64_t numExperts = 0;
   int64_t topK = 0;
   std::string lowering;
+  int64_t worldSize = 1; // Ranks of an expert-parallel model.
 
   /// The JSON document embedded in the artifact.
   std::string toJSON() const;
@@ -56,7 +58,8 @@ FailureOr<func::FuncOp> findEntryFunction(ModuleOp module);
 /// (statistics results included), a malformed `moe.weight_sources`, an
 /// unsupported element type, or a dynamic dimension other than T.
 FailureOr<ModelMetadata> collectMetadata(func::FuncOp entry,
-                                         StringRef lowering);
+                                         StringRef lowering,
+                                         int64_t worldSize = 1);
 
 /// Removes the moe.* naming attributes (and weight sources) from `entry`'s
 /// arguments and results once the metadata holds them (LLVM IR translation has

@@ -62,6 +62,11 @@ static cl::opt<std::string>
 static cl::opt<std::string> linker("linker",
                                    cl::desc("C compiler driver used to link"),
                                    cl::cat(category));
+static cl::opt<int64_t> expertParallel(
+    "expert-parallel",
+    cl::desc("Shard the experts over W ranks (run with mpirun -np W "
+             "moe-run; default 1)"),
+    cl::value_desc("W"), cl::init(1), cl::cat(category));
 static cl::opt<bool> printPipeline(
     "print-pipeline",
     cl::desc("Print the pass pipelines (moe-opt syntax) and exit"),
@@ -101,6 +106,10 @@ int main(int argc, char **argv) {
   CPUPipelineOptions pipelineOptions;
   pipelineOptions.lowering = lowering;
   pipelineOptions.exportStats = !noStats;
+  if (expertParallel < 1)
+    return fail("--expert-parallel=" + Twine(expertParallel.getValue()) +
+                " must be at least 1 (the number of ranks)");
+  pipelineOptions.expertParallel = expertParallel;
   PassManager tensorStage(&context);
   buildMoETensorPipeline(tensorStage, pipelineOptions);
   PassManager lowerStage(&context);
@@ -160,7 +169,8 @@ int main(int argc, char **argv) {
     return 1;
   entry = findEntryFunction(*module);
   FailureOr<ModelMetadata> meta = collectMetadata(
-      *entry, lowering == Lowering::Static ? "static" : "dynamic");
+      *entry, lowering == Lowering::Static ? "static" : "dynamic",
+      expertParallel);
   if (failed(meta))
     return 1;
   stripNameAttributes(*entry);

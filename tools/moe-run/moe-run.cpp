@@ -4,16 +4,19 @@
 //
 //===----------------------------------------------------------------------===//
 //
-// moe-run MODEL.so --weights W.safetensors --input [NAME=]X.npy
+// [mpirun -np W] moe-run MODEL.so --weights W.safetensors --input [NAME=]X.npy
 //         --output [NAME=]Y.npy [--iters N] [--warmup M] [--stats]
 //
 // Loads a model built by moe-compile, binds its inputs and weights, runs it
 // (warmup, then timed iterations), saves the requested outputs and reports
 // the median time, the throughput and optionally the expert-load stats.
+// An expert-parallel model runs on W processes: rank r takes its share of
+// the tokens and its own experts; rank 0 gathers the outputs and reports.
 // Every failure is one line "moe-run: error: ..." on stderr.
 //
 //===----------------------------------------------------------------------===//
 
+#include "moert/comm.h"
 #include "moert/error.h"
 #include "moert/invocation.h"
 #include "moert/model.h"
@@ -32,6 +35,8 @@
 #include <cstring>
 #include <iostream>
 #include <map>
+#include <numeric>
+#include <optional>
 #include <memory>
 #include <new>
 #include <string>
@@ -111,45 +116,132 @@ Tensor forNpy(const Tensor &T) {
   return Out;
 }
 
-void printStats(const Model &M, const Invocation &Inv) {
-  const Metadata &Meta = M.metadata();
-  auto Stats = Meta.argsWithRole(ArgRole::Stat);
+/// Every stat, summed over the ranks (on rank 0; each rank counted its own
+/// tokens' assignments).
+std::map<std::string, std::vector<int64_t>>
+collectStats(const Model &M, const Invocation &Inv, Communicator &Comm) {
+  std::map<std::string, std::vector<int64_t>> Stats;
+  for (const ArgInfo *A : M.metadata().argsWithRole(ArgRole::Stat)) {
+    std::vector<int64_t> Local = integerValues(Inv.arg(A->Name), A->Name);
+    std::vector<int64_t> All = Comm.gather(Local);
+    std::vector<int64_t> Sum(Local.size(), 0);
+    for (size_t I = 0; I < All.size(); ++I)
+      Sum[I % Local.size()] += All[I];
+    Stats[A->Name] = std::move(Sum);
+  }
+  return Stats;
+}
+
+void printStats(const Model &M,
+                const std::map<std::string, std::vector<int64_t>> &Stats) {
   if (Stats.empty()) {
     std::printf("stats: the model has no stat arguments\n");
     return;
   }
-  const ArgInfo *Counts = Meta.find(kExpertCountsStat);
-  if (Counts && Counts->Role == ArgRole::Stat) {
-    const ArgInfo *Kept = Meta.find(kExpertKeptStat);
-    const Tensor *KeptT =
-        Kept && Kept->Role == ArgRole::Stat ? &Inv.arg(Kept->Name) : nullptr;
-    std::fputs(formatExpertStats(makeExpertStats(Inv.arg(Counts->Name), KeptT))
-                   .c_str(),
-               stdout);
+  auto Counts = Stats.find(kExpertCountsStat);
+  if (Counts != Stats.end()) {
+    ExpertStats ES;
+    ES.Counts = Counts->second;
+    if (auto Kept = Stats.find(kExpertKeptStat); Kept != Stats.end())
+      ES.Kept = Kept->second;
+    std::fputs(formatExpertStats(ES).c_str(), stdout);
   } else {
     std::printf("stats: the model has no '%s' stat\n", kExpertCountsStat);
   }
   // Stats beyond the two the ABI defines are listed raw.
-  for (const ArgInfo *A : Stats) {
+  for (const ArgInfo *A : M.metadata().argsWithRole(ArgRole::Stat)) {
     if (A->Name == kExpertCountsStat || A->Name == kExpertKeptStat)
       continue;
     std::printf("stat %s:", A->Name.c_str());
-    for (int64_t V : integerValues(Inv.arg(A->Name), A->Name))
+    for (int64_t V : Stats.at(A->Name))
       std::printf(" %lld", static_cast<long long>(V));
     std::printf("\n");
   }
 }
 
-/// Writes every stat as {"name": [values...]}, for scripts and tests.
-void writeStatsJson(const Model &M, const Invocation &Inv,
+/// Each rank's tokens and exchange traffic, gathered on rank 0: per rank,
+/// the token count then six values per stage.
+std::vector<int64_t> gatherTraffic(Communicator &Comm, int64_t Tokens) {
+  std::vector<int64_t> Local = {Tokens};
+  for (const StageStats &S : Comm.stats())
+    Local.insert(Local.end(),
+                 {S.Calls, S.MessagesSent, S.MessagesReceived, S.BytesSent,
+                  S.BytesReceived, S.Nanoseconds});
+  return Comm.gather(Local);
+}
+
+constexpr size_t kTrafficWords = 1 + 6 * kNumStages;
+
+nlohmann::json trafficJson(const std::vector<int64_t> &All) {
+  nlohmann::json Ranks = nlohmann::json::array();
+  for (size_t R = 0; R * kTrafficWords < All.size(); ++R) {
+    const int64_t *V = All.data() + R * kTrafficWords;
+    nlohmann::json Stages = nlohmann::json::object();
+    for (size_t S = 0; S < kNumStages; ++S) {
+      const int64_t *W = V + 1 + 6 * S;
+      if (W[0] == 0)
+        continue; // The model has no exchange of this stage.
+      Stages[stageName(static_cast<CommStage>(S))] = {
+          {"calls", W[0]},          {"messages_sent", W[1]},
+          {"messages_received", W[2]}, {"bytes_sent", W[3]},
+          {"bytes_received", W[4]},  {"seconds", W[5] * 1e-9}};
+    }
+    Ranks.push_back({{"rank", R}, {"tokens", V[0]}, {"stages", Stages}});
+  }
+  return Ranks;
+}
+
+void printTraffic(const std::vector<int64_t> &All) {
+  for (size_t R = 0; R * kTrafficWords < All.size(); ++R) {
+    const int64_t *V = All.data() + R * kTrafficWords;
+    for (size_t S = 0; S < kNumStages; ++S) {
+      const int64_t *W = V + 1 + 6 * S;
+      if (W[0] == 0)
+        continue;
+      std::printf("rank %zu %-10s: %lld tokens, sent %lld msgs / %lld B, "
+                  "received %lld msgs / %lld B, %.3f ms\n",
+                  R, stageName(static_cast<CommStage>(S)),
+                  static_cast<long long>(V[0]), static_cast<long long>(W[1]),
+                  static_cast<long long>(W[3]), static_cast<long long>(W[2]),
+                  static_cast<long long>(W[4]), W[5] * 1e-6);
+    }
+  }
+}
+
+/// Writes every stat as {"name": [values...]} (and, for an expert-parallel
+/// model, "ranks": each rank's traffic), for scripts and tests.
+void writeStatsJson(const std::map<std::string, std::vector<int64_t>> &Stats,
+                    const std::vector<int64_t> *Traffic,
                     const std::string &Path) {
   nlohmann::json Doc = nlohmann::json::object();
-  for (const ArgInfo *A : M.metadata().argsWithRole(ArgRole::Stat))
-    Doc[A->Name] = integerValues(Inv.arg(A->Name), A->Name);
+  for (const auto &KV : Stats)
+    Doc[KV.first] = KV.second;
+  if (Traffic)
+    Doc["ranks"] = trafficJson(*Traffic);
   std::ofstream Out(Path);
   Out << Doc.dump() << "\n";
   if (!Out)
     throw Error("cannot write stats to '" + Path + "'");
+}
+
+/// Rank r's share of T tokens: [first, first + count), the remainder going
+/// to the first T mod W ranks.
+std::pair<int64_t, int64_t> tokenShare(int64_t T, int Rank, int Size) {
+  int64_t Base = T / Size, Rem = T % Size;
+  return {Rank * Base + std::min<int64_t>(Rank, Rem), Base + (Rank < Rem)};
+}
+
+/// Rows [First, First + Count) of \p X.
+Tensor sliceRows(const Tensor &X, int64_t First, int64_t Count) {
+  std::vector<int64_t> Shape = X.shape();
+  size_t RowBytes = Shape[0] ? X.byteSize() / Shape[0] : 0;
+  Shape[0] = Count;
+  Tensor Out(X.dtype(), Shape);
+  if (Count)
+    std::memcpy(Out.data(),
+                static_cast<const std::byte *>(X.data()) + First * RowBytes,
+                Count * RowBytes);
+  return Out;
 }
 
 struct Options {
@@ -161,11 +253,65 @@ struct Options {
   unsigned Warmup = 0;
   bool Stats = false;
   std::string StatsJson;
+  double CommTimeout = 300;
 };
 
-void run(const Options &Opts) {
+/// Splits the inputs' tokens over the ranks; returns each rank's count.
+std::vector<int64_t> shareTokens(const Metadata &Meta,
+                                 std::map<std::string, Tensor> &Tensors,
+                                 Communicator &Comm) {
+  std::optional<int64_t> T;
+  for (auto &KV : Tensors) {
+    const ArgInfo *A = Meta.find(KV.first);
+    if (A->Shape.empty() || A->Shape[0] != kDynamicDim ||
+        KV.second.shape().empty())
+      throw Error("input '" + KV.first +
+                  "' has no token dimension (dim 0) to split over the ranks");
+    if (T && *T != KV.second.shape()[0])
+      throw Error("inputs disagree on the token count (" + std::to_string(*T) +
+                  " and " + std::to_string(KV.second.shape()[0]) + ")");
+    T = KV.second.shape()[0];
+  }
+  std::vector<int64_t> Rows;
+  for (int R = 0; R < Comm.size(); ++R)
+    Rows.push_back(tokenShare(T.value_or(0), R, Comm.size()).second);
+  auto [First, Count] = tokenShare(T.value_or(0), Comm.rank(), Comm.size());
+  for (auto &KV : Tensors)
+    KV.second = sliceRows(KV.second, First, Count);
+  return Rows;
+}
+
+/// Output \p A of every rank, gathered on rank 0 (only rank 0's for an
+/// output without a token dimension).
+Tensor gatherOutput(const ArgInfo &A, const Tensor &Local,
+                    const std::vector<int64_t> &Rows, Communicator &Comm) {
+  if (Comm.size() == 1 || A.Shape.empty() || A.Shape[0] != kDynamicDim)
+    return forNpy(Local);
+  std::vector<int64_t> Shape = Local.shape();
+  size_t RowBytes = 1;
+  for (size_t I = 1; I < Shape.size(); ++I)
+    RowBytes *= Shape[I];
+  RowBytes *= dtypeSize(Local.dtype());
+  int64_t Total = 0;
+  for (int64_t R : Rows)
+    Total += R;
+  Shape[0] = Comm.rank() == 0 ? Total : 0;
+  Tensor All(Local.dtype(), Shape);
+  Comm.gatherRows(Local.data(), Rows, RowBytes, All.data());
+  return forNpy(All);
+}
+
+void runOn(Communicator &Comm, const Options &Opts) {
   std::unique_ptr<Model> M = Model::load(Opts.ModelPath);
   const Metadata &Meta = M->metadata();
+  if (Meta.WorldSize != Comm.size())
+    throw Error("the model was compiled for " + std::to_string(Meta.WorldSize) +
+                " rank(s) (moe-compile --expert-parallel=" +
+                std::to_string(Meta.WorldSize) + ") but runs on " +
+                std::to_string(Comm.size()) + " process(es): launch it with " +
+                (Meta.WorldSize == 1
+                     ? std::string("plain moe-run")
+                     : "mpirun -np " + std::to_string(Meta.WorldSize)));
   auto Inputs = resolve(Opts.Inputs, Meta.argsWithRole(ArgRole::Input),
                         "--input", "input");
   auto Outputs = resolve(Opts.Outputs, Meta.argsWithRole(ArgRole::Output),
@@ -174,16 +320,20 @@ void run(const Options &Opts) {
   std::map<std::string, Tensor> Tensors;
   for (const NamedPath &P : Inputs)
     Tensors.emplace(P.Name, readNpy(P.Path));
+  std::vector<int64_t> Rows;
+  if (Comm.size() > 1)
+    Rows = shareTokens(Meta, Tensors, Comm);
   std::unique_ptr<SafetensorsFile> Weights;
   if (!Opts.WeightsPath.empty())
     Weights = std::make_unique<SafetensorsFile>(
         SafetensorsFile::open(Opts.WeightsPath));
-  Invocation Inv(*M, std::move(Tensors), Weights.get());
+  Invocation Inv(*M, std::move(Tensors), Weights.get(), Comm.rank());
 
   for (unsigned I = 0; I < Opts.Warmup; ++I)
     Inv.run();
   std::vector<double> Ms;
   for (unsigned I = 0; I < Opts.Iters; ++I) {
+    Comm.resetStats(); // Report the last run's traffic.
     auto Start = std::chrono::steady_clock::now();
     Inv.run();
     auto End = std::chrono::steady_clock::now();
@@ -194,9 +344,11 @@ void run(const Options &Opts) {
   size_t N = Ms.size();
   double Median = N % 2 ? Ms[N / 2] : (Ms[N / 2 - 1] + Ms[N / 2]) / 2;
 
+  std::vector<Tensor> Saved;
   for (const NamedPath &P : Outputs)
-    writeNpy(P.Path, forNpy(Inv.arg(P.Name)));
-
+    Saved.push_back(gatherOutput(*Meta.find(P.Name), Inv.arg(P.Name), Rows,
+                                 Comm));
+  auto Stats = collectStats(*M, Inv, Comm);
   // Without a T dimension, the leading dim of the first input counts tokens.
   int64_t Tokens = 0;
   if (auto T = Inv.tokenCount())
@@ -204,15 +356,58 @@ void run(const Options &Opts) {
   else if (auto In = Meta.argsWithRole(ArgRole::Input);
            !In.empty() && !Inv.arg(In[0]->Name).shape().empty())
     Tokens = Inv.arg(In[0]->Name).shape()[0];
+  std::vector<int64_t> Traffic;
+  if (Meta.WorldSize > 1)
+    Traffic = gatherTraffic(Comm, Tokens);
+  if (Comm.rank() != 0)
+    return;
+
+  for (size_t I = 0; I < Outputs.size(); ++I)
+    writeNpy(Outputs[I].Path, Saved[I]);
+  if (!Rows.empty())
+    Tokens = std::accumulate(Rows.begin(), Rows.end(), int64_t(0));
   double TokensPerSec = Median > 0 ? Tokens / (Median / 1000.0) : 0.0;
   std::printf("T=%lld tokens, %u iters (%u warmup): median %.4f ms/iter, "
-              "%.1f tokens/s\n",
+              "%.1f tokens/s",
               static_cast<long long>(Tokens), Opts.Iters, Opts.Warmup, Median,
               TokensPerSec);
-  if (Opts.Stats)
-    printStats(*M, Inv);
+  if (Comm.size() > 1)
+    std::printf(" (rank 0 of %d)", Comm.size());
+  std::printf("\n");
+  if (Opts.Stats) {
+    printStats(*M, Stats);
+    printTraffic(Traffic);
+  }
   if (!Opts.StatsJson.empty())
-    writeStatsJson(*M, Inv, Opts.StatsJson);
+    writeStatsJson(Stats, Meta.WorldSize > 1 ? &Traffic : nullptr,
+                   Opts.StatsJson);
+}
+
+void run(const Options &Opts) {
+  LaunchInfo Launch = detectLaunch();
+  std::unique_ptr<Communicator> Comm;
+  if (Launch.By == LaunchInfo::Launcher::Mpirun)
+    Comm = makeMpiCommunicator(Launch, Opts.CommTimeout);
+  else if (Launch.By == LaunchInfo::Launcher::Torchrun && Launch.Size > 1)
+    throw Error("launched as rank " + std::to_string(Launch.Rank) + " of " +
+                std::to_string(Launch.Size) +
+                " by torchrun (WORLD_SIZE): on CPUs the ranks talk over "
+                "MPI, so launch with mpirun -np " +
+                std::to_string(Launch.Size));
+  else
+    Comm = makeSingleRankCommunicator();
+  setActiveCommunicator(Comm.get());
+  try {
+    runOn(*Comm, Opts);
+  } catch (const std::exception &E) {
+    // Peers may be waiting in an exchange: end them all.
+    if (Comm->size() > 1)
+      Comm->abort(dynamic_cast<const std::bad_alloc *>(&E) ? "out of memory"
+                                                           : E.what());
+    setActiveCommunicator(nullptr);
+    throw;
+  }
+  setActiveCommunicator(nullptr);
 }
 
 } // namespace
@@ -239,7 +434,14 @@ int main(int Argc, char **Argv) {
   App.add_flag("--stats", Opts.Stats,
                "Print tokens per expert and dropped assignments");
   App.add_option("--stats-json", Opts.StatsJson,
-                 "Write every stat of the last run to a JSON file");
+                 "Write every stat of the last run to a JSON file (with "
+                 "each rank's exchange traffic for an expert-parallel "
+                 "model)");
+  App.add_option("--comm-timeout", Opts.CommTimeout,
+                 "Seconds a rank waits for its peers (start-up, each "
+                 "exchange) before ending the job with an error naming "
+                 "them (default 300)")
+      ->check(CLI::Range(0.001, 1e6));
   try {
     App.parse(Argc, Argv);
   } catch (const CLI::CallForHelp &E) {

@@ -36,6 +36,11 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
       *this, "export-stats",
       llvm::cl::desc("Return per-expert routing statistics"),
       llvm::cl::init(true)};
+  PassOptions::Option<int64_t> expertParallel{
+      *this, "expert-parallel",
+      llvm::cl::desc("Shard the experts over this many ranks "
+                     "(moe-expert-parallel; 1: no sharding)"),
+      llvm::cl::init(1)};
 };
 
 struct CPULoweringOptions : public PassPipelineOptions<CPULoweringOptions> {

@@ -117,35 +117,49 @@ Value lowering::fastMul(ImplicitLocOpBuilder &b, Value x, Value y) {
 
 namespace {
 
-/// C[i0 + r, j0 + c] for r < rows, c < cols: one register block. The k loop
-/// carries rows * cols accumulators; with reassociation allowed LLVM
-/// vectorizes it, so each loaded A and B vector feeds several FMAs.
-void emitMatmulBlock(ImplicitLocOpBuilder &b, Value i0, Value j0, int64_t rows,
-                     int64_t cols, Value kSize, const Load2D &loadA,
+/// C[rows[r], cols[c]] for every r, c: one register block. The k loop
+/// carries rows.size() * cols.size() accumulators; with reassociation allowed
+/// LLVM vectorizes it, so each loaded A and B vector feeds several FMAs.
+/// Every block has the same shape, so each element's sum is formed in the
+/// same order wherever its row and column fall: the result of a row does not
+/// depend on the rows computed with it (what makes an expert-parallel run
+/// bitwise equal to a single-rank one). Remainder blocks repeat their last
+/// row or column; the repeated stores write the same value again.
+void emitMatmulBlock(ImplicitLocOpBuilder &b, ArrayRef<Value> rows,
+                     ArrayRef<Value> cols, Value kSize, const Load2D &loadA,
                      const Load2D &loadB, const Store2D &storeC) {
   Value zero = constF32(b, 0.0);
-  SmallVector<Value> inits(rows * cols, zero);
-  auto offset = [&](ImplicitLocOpBuilder &b, Value base, int64_t d) {
-    return d == 0 ? base : arith::AddIOp::create(b, base, constIndex(b, d));
-  };
+  size_t numCols = cols.size();
+  SmallVector<Value> inits(rows.size() * numCols, zero);
   ValueRange acc =
       reduceLoop(b, constIndex(b, 0), kSize, inits,
                  [&](ImplicitLocOpBuilder &bk, Value k, ValueRange args) {
                    SmallVector<Value> a, bv;
-                   for (int64_t r = 0; r < rows; ++r)
-                     a.push_back(loadA(bk, offset(bk, i0, r), k));
-                   for (int64_t c = 0; c < cols; ++c)
-                     bv.push_back(loadB(bk, offset(bk, j0, c), k));
+                   for (Value row : rows)
+                     a.push_back(loadA(bk, row, k));
+                   for (Value col : cols)
+                     bv.push_back(loadB(bk, col, k));
                    SmallVector<Value> next;
-                   for (int64_t r = 0; r < rows; ++r)
-                     for (int64_t c = 0; c < cols; ++c)
-                       next.push_back(fastAdd(bk, args[r * cols + c],
+                   for (size_t r = 0; r < rows.size(); ++r)
+                     for (size_t c = 0; c < numCols; ++c)
+                       next.push_back(fastAdd(bk, args[r * numCols + c],
                                               fastMul(bk, a[r], bv[c])));
                    return next;
                  });
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t c = 0; c < cols; ++c)
-      storeC(b, offset(b, i0, r), offset(b, j0, c), acc[r * cols + c]);
+  for (size_t r = 0; r < rows.size(); ++r)
+    for (size_t c = 0; c < numCols; ++c)
+      storeC(b, rows[r], cols[c], acc[r * numCols + c]);
+}
+
+/// base + d for d < count, each clamped to at most `last`.
+SmallVector<Value> clampedRange(ImplicitLocOpBuilder &b, Value base,
+                                int64_t count, Value last) {
+  SmallVector<Value> out;
+  for (int64_t d = 0; d < count; ++d) {
+    Value v = d == 0 ? base : arith::AddIOp::create(b, base, constIndex(b, d));
+    out.push_back(arith::MinUIOp::create(b, v, last));
+  }
+  return out;
 }
 
 /// The largest multiple of `step` not above `n`.
@@ -171,7 +185,6 @@ void lowering::emitMatmulTransposedB(ImplicitLocOpBuilder &b, Value m, Value n,
   constexpr int64_t kRows = 2, kCols = 4;
   Value zero = constIndex(b, 0);
   Value mMain = roundDown(b, m, kRows);
-  Value nMain = roundDown(b, n, kCols);
   Value chunk = arith::DivUIOp::create(
       b, constIndex(b, 262144),
       arith::MaxUIOp::create(b, kSize, constIndex(b, 1)));
@@ -187,29 +200,34 @@ void lowering::emitMatmulTransposedB(ImplicitLocOpBuilder &b, Value m, Value n,
         Value rowEnd = arith::MinUIOp::create(cb, chunkEnd, m);
         Value blockedEnd = arith::MinUIOp::create(cb, chunkEnd, mMain);
         Value tailBegin = arith::MaxUIOp::create(cb, rowBegin, mMain);
-        auto columns = [&](Value lb, Value ub, int64_t cols) {
+        Value lastRow = arith::SubIOp::create(cb, m, constIndex(cb, 1));
+        Value lastCol = arith::SubIOp::create(cb, n, constIndex(cb, 1));
+        // Columns [lb, ub) in blocks of kCols; a remainder block repeats
+        // the last column.
+        auto columns = [&](Value lb, Value ub) {
           scf::ParallelOp::create(
               cb, ValueRange{lb}, ValueRange{ub},
-              ValueRange{constIndex(cb, cols)},
+              ValueRange{constIndex(cb, kCols)},
               [&](OpBuilder &nb, Location l, ValueRange ivs) {
                 ImplicitLocOpBuilder ib(l, nb);
-                Value j = ivs[0];
+                SmallVector<Value> cols =
+                    clampedRange(ib, ivs[0], kCols, lastCol);
                 forLoop(
                     ib, rowBegin, blockedEnd,
                     [&](ImplicitLocOpBuilder &b, Value i) {
-                      emitMatmulBlock(b, i, j, kRows, cols, kSize, loadA, loadB,
-                                      storeC);
+                      emitMatmulBlock(b, clampedRange(b, i, kRows, lastRow),
+                                      cols, kSize, loadA, loadB, storeC);
                     },
                     kRows);
+                // The remainder row (m odd) repeats itself.
                 forLoop(ib, tailBegin, rowEnd,
                         [&](ImplicitLocOpBuilder &b, Value i) {
-                          emitMatmulBlock(b, i, j, 1, cols, kSize, loadA, loadB,
-                                          storeC);
+                          emitMatmulBlock(b, SmallVector<Value>(kRows, i),
+                                          cols, kSize, loadA, loadB, storeC);
                         });
               });
         };
-        columns(zero, nMain, kCols);
-        columns(nMain, n, 1);
+        columns(zero, n);
         scf::YieldOp::create(cb);
       });
 }

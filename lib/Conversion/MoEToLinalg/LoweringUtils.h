@@ -69,8 +69,9 @@ using Store2D =
 
 /// C[i, j] = Σ_k A(i, k) · B(j, k) for i < m, j < n, k < kSize: the shape of
 /// every projection of an expert (weights are stored [out, in]). Emitted as
-/// 2 x 4 register blocks (each loaded vector feeds several FMAs) with
-/// narrower blocks for the remainders, over cache-sized chunks of rows, under
+/// 2 x 4 register blocks (each loaded vector feeds several FMAs; remainder
+/// blocks repeat a row or column, so every element is summed in the same
+/// order wherever it falls), over cache-sized chunks of rows, under
 /// an scf.parallel over blocks of output columns (OpenMP threads when the
 /// pipeline maps it to OpenMP).
 void emitMatmulTransposedB(ImplicitLocOpBuilder &b, Value m, Value n,

@@ -20,6 +20,8 @@ void lowerDispatchSorted(RewriterBase &rewriter, DispatchSortedOp op);
 void lowerExperts(RewriterBase &rewriter, ExpertsOp op);
 void lowerCombineCapacity(RewriterBase &rewriter, CombineCapacityOp op);
 void lowerCombineSorted(RewriterBase &rewriter, CombineSortedOp op);
+void lowerAllToAll(RewriterBase &rewriter, AllToAllOp op);
+void lowerTransposeSegments(RewriterBase &rewriter, TransposeSegmentsOp op);
 
 } // namespace mlir::moe::lowering
 

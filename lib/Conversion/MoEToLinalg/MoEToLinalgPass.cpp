@@ -27,7 +27,7 @@ LogicalResult checkSupported(Operation *op) {
   if (isa<LayerOp>(op))
     return op->emitOpError("must be decomposed before moe-lower-to-linalg "
                            "(run moe-decompose and a layout pass)");
-  if (isa<DispatchOp, CombineOp, AllToAllOp>(op) ||
+  if (isa<DispatchOp, CombineOp>(op) ||
       (isa<ExpertsOp>(op) &&
        isa<GroupedType>(cast<ExpertsOp>(op).getTokens().getType())))
     return op->emitOpError(
@@ -98,6 +98,10 @@ struct MoELowerToLinalgPass
           })
           .Case([&](CombineSortedOp o) {
             lowering::lowerCombineSorted(rewriter, o);
+          })
+          .Case([&](AllToAllOp o) { lowering::lowerAllToAll(rewriter, o); })
+          .Case([&](TransposeSegmentsOp o) {
+            lowering::lowerTransposeSegments(rewriter, o);
           });
     }
   }

@@ -34,6 +34,25 @@ inline constexpr const char *kMetadataSymbol = "moert_metadata_json";
 /// `void moert_forward(void **args)`.
 inline constexpr const char *kForwardSymbol = "moert_forward";
 
+/// Communication entry points a compiled expert-parallel model calls (it
+/// leaves them undefined; moe-run defines them). Memrefs travel as MLIR's
+/// C-interface descriptors (`_mlir_ciface_` + name):
+/// `void moert_comm_counts(int64_t stage, memref<?xi32> send,
+///                         memref<?xi32> recv)`: recv[r] = what rank r sends.
+inline constexpr const char *kCommCountsSymbol = "moert_comm_counts";
+/// `void moert_comm_exchange_<dtype>(int64_t stage, memref<*xT> payload,
+///      memref<?xi32> send_counts, memref<*xT> received,
+///      memref<?xi32> recv_counts)`: the rows of dim 0, per destination.
+inline constexpr const char *kCommExchangePrefix = "moert_comm_exchange_";
+/// The `stage` argument: the ranks an exchange spans.
+enum class CommStage : int64_t { Flat = 0, IntraNode = 1, InterNode = 2 };
+
+/// Metadata keys of expert parallelism: the ranks a model was compiled for
+/// (top level; absent: 1), and on a weight whose dim 0 holds 1/W of the
+/// experts, W (each rank loads its own block).
+inline constexpr const char *kWorldSizeKey = "world_size";
+inline constexpr const char *kExpertShardsKey = "expert_shards";
+
 /// Metadata spellings of the element types.
 inline constexpr const char *kDTypeF32 = "f32";
 inline constexpr const char *kDTypeF16 = "f16";

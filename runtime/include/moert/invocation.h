@@ -33,8 +33,9 @@ public:
   /// weights from \p Weights (may be null if the model has none) and
   /// allocates outputs and stats. Throws Error on a missing or unknown input,
   /// a dtype or shape mismatch, inputs that disagree on T, or a weight error.
+  /// \p Rank picks the experts of weights sharded over ranks.
   Invocation(const Model &M, std::map<std::string, Tensor> Inputs,
-             const SafetensorsFile *Weights);
+             const SafetensorsFile *Weights, int64_t Rank = 0);
   Invocation(const Invocation &) = delete;
   Invocation &operator=(const Invocation &) = delete;
 

@@ -62,6 +62,9 @@ struct ArgInfo {
   /// A weight's on-disk forms, tried in order; one plain source named
   /// \c Name when the metadata lists none.
   std::vector<WeightSource> Sources;
+  /// > 1: dim 0 holds one rank's block of the checkpoint's experts, which
+  /// has ExpertShards times as many.
+  int64_t ExpertShards = 1;
 
   /// True if some dimension is T.
   bool isDynamic() const;
@@ -74,6 +77,8 @@ struct Metadata {
   uint32_t AbiVersion = 0;
   std::string Function;
   std::vector<ArgInfo> Args;
+  /// The ranks an expert-parallel model runs on (1: any single process).
+  int64_t WorldSize = 1;
   /// The descriptive `moe` object re-serialised as JSON ("{}" if absent).
   std::string MoeJson = "{}";
 

@@ -62,6 +62,10 @@ public:
   /// elements. Widening conversions only: F16/BF16/F32 to f32, same-type
   /// copies, and I32 to i64; anything else throws Error.
   void readInto(const SafetensorsEntry &Entry, DType To, void *Dst) const;
+  /// Like readInto, for rows [First, First + Count) of dim 0 only (a scalar
+  /// has one row). Only their pages of the mapping are touched.
+  void readRowsInto(const SafetensorsEntry &Entry, DType To, void *Dst,
+                    int64_t First, int64_t Count) const;
 
   /// Reads the tensor \p TensorName as a new \p To tensor.
   Tensor read(const std::string &TensorName, DType To) const;

@@ -24,8 +24,11 @@ namespace moert {
 /// stacked from `{e}` = 0 .. shape[0]-1, each of shape shape[1:]; any other
 /// name is read whole. Throws Error naming the file and the tensor if one is
 /// missing, has the wrong shape, or has a dtype that does not widen to the
-/// argument's.
-Tensor loadWeight(const SafetensorsFile &File, const ArgInfo &Arg);
+/// argument's. A weight sharded over W ranks (ExpertShards = W) holds
+/// experts [Rank·n, (Rank+1)·n) of the checkpoint's W·n: only those are
+/// read.
+Tensor loadWeight(const SafetensorsFile &File, const ArgInfo &Arg,
+                  int64_t Rank = 0);
 
 } // namespace moert
 

@@ -145,3 +145,46 @@ func.func @clamped_swiglu(%rows: tensor<?x16xf32>, %off: tensor<5xi32>, %g: tens
   %out = moe.experts %rows offsets(%off) weights(%g, %u, %d) biases(%bg, %bu, %bd) {activation = #moe.activation<clamped_swiglu>, swiglu_limit = 3.0 : f64} : (tensor<?x16xf32>, tensor<5xi32>, tensor<4x8x16xf32>, tensor<4x8x16xf32>, tensor<4x16x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x16xf32>) -> tensor<?x16xf32>
   return %out : tensor<?x16xf32>
 }
+
+// -----
+
+// moe.all_to_all becomes runtime calls with the C memref interface: the
+// counts first (unless known), then the rows into a buffer of their sum.
+// CHECK-LABEL: func.func private @moert_comm_exchange_f32(i64, memref<*xf32>, memref<?xi32>, memref<*xf32>, memref<?xi32>) attributes {llvm.emit_c_interface}
+// CHECK-LABEL: func.func private @moert_comm_counts(i64, memref<?xi32>, memref<?xi32>) attributes {llvm.emit_c_interface}
+// CHECK-LABEL: func.func @exchange
+// CHECK:         %[[STAGE:.+]] = arith.constant 0 : i64
+// CHECK:         %[[RC:.+]] = memref.alloc() : memref<4xi32>
+// CHECK:         call @moert_comm_counts(%[[STAGE]], %{{.+}}, %{{.+}}) : (i64, memref<?xi32>, memref<?xi32>) -> ()
+// CHECK:         %[[TOTAL:.+]] = scf.for
+// CHECK:         %[[RECV:.+]] = memref.alloc(%[[TOTAL]]) : memref<?x16xf32>
+// CHECK:         call @moert_comm_exchange_f32(%[[STAGE]], %{{.+}}, %{{.+}}, %{{.+}}, %{{.+}}) : (i64, memref<*xf32>, memref<?xi32>, memref<*xf32>, memref<?xi32>) -> ()
+func.func @exchange(%rows: tensor<?x16xf32>, %sc: tensor<4xi32>) -> (tensor<?x16xf32>, tensor<4xi32>) {
+  %r, %c = moe.all_to_all %rows, %sc {world_size = 4 : i64} : (tensor<?x16xf32>, tensor<4xi32>) -> (tensor<?x16xf32>, tensor<4xi32>)
+  return %r, %c : tensor<?x16xf32>, tensor<4xi32>
+}
+
+// -----
+
+// Known counts: no count exchange; a static receive size needs no sum.
+// CHECK-LABEL: func.func @exchange_known
+// CHECK-NOT:     moert_comm_counts
+// CHECK:         memref.alloc() : memref<8xi32>
+// CHECK:         call @moert_comm_exchange_i32
+func.func @exchange_known(%kept: tensor<8xi32>, %sc: tensor<4xi32>) -> tensor<8xi32> {
+  %r, %c = moe.all_to_all %kept, %sc recv_counts(%sc) {world_size = 4 : i64} : (tensor<8xi32>, tensor<4xi32>, tensor<4xi32>) -> (tensor<8xi32>, tensor<4xi32>)
+  return %r : tensor<8xi32>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @regroup
+// CHECK:         %[[OUT:.+]] = memref.alloc(%{{.+}}) : memref<?x16xf32>
+// CHECK:         %[[OFF:.+]] = memref.alloc() : memref<3xi32>
+// CHECK:         memref.alloc() : memref<4x2xi32>
+// CHECK:         scf.for
+// CHECK:         memref.store %{{.+}}, %[[OFF]]
+func.func @regroup(%rows: tensor<?x16xf32>, %counts: tensor<4x2xi32>) -> (tensor<?x16xf32>, tensor<3xi32>) {
+  %r, %o = moe.transpose_segments %rows, %counts : (tensor<?x16xf32>, tensor<4x2xi32>) -> (tensor<?x16xf32>, tensor<3xi32>)
+  return %r, %o : tensor<?x16xf32>, tensor<3xi32>
+}

@@ -1346,3 +1346,43 @@ func.func @group_mask_plain(%x: tensor<?x16xf32>, %wg: tensor<4x16xf32>) {
   %i, %w = moe.route %x, %wg {top_k = 2 : i64, group_mask = #moe.group_mask<zero>} : (tensor<?x16xf32>, tensor<4x16xf32>) -> (tensor<?x2xi32>, tensor<?x2xf32>)
   return
 }
+
+// -----
+
+// Tests that known recv counts have the recv_counts type.
+func.func @all_to_all_known_recv_counts(%p: tensor<?x16xf32>, %sc: tensor<4xi32>, %k: tensor<4xi64>) {
+  // expected-error @+1 {{'moe.all_to_all' op expects the known recv_counts to have the type of the 'recv_counts' result, got 'tensor<4xi64>'}}
+  %r, %c = moe.all_to_all %p, %sc recv_counts(%k) {world_size = 4 : i64} : (tensor<?x16xf32>, tensor<4xi32>, tensor<4xi64>) -> (tensor<?x16xf32>, tensor<4xi32>)
+  return
+}
+
+// -----
+
+//===----------------------------------------------------------------------===//
+// moe.transpose_segments
+//===----------------------------------------------------------------------===//
+
+// Tests that the segment grid is static.
+func.func @transpose_segments_dynamic_counts(%rows: tensor<?x16xf32>, %counts: tensor<?x2xi32>) {
+  // expected-error @+1 {{'moe.transpose_segments' op expects static 'counts' dimensions [A, B], got 'tensor<?x2xi32>'}}
+  %r, %o = moe.transpose_segments %rows, %counts : (tensor<?x16xf32>, tensor<?x2xi32>) -> (tensor<?x16xf32>, tensor<3xi32>)
+  return
+}
+
+// -----
+
+// Tests that there is one offset per group b, plus the end.
+func.func @transpose_segments_offsets(%rows: tensor<?x16xf32>, %counts: tensor<4x2xi32>) {
+  // expected-error @+1 {{'moe.transpose_segments' op expects dimension 0 of 'group_offsets' to be B + 1 = 3, got 5}}
+  %r, %o = moe.transpose_segments %rows, %counts : (tensor<?x16xf32>, tensor<4x2xi32>) -> (tensor<?x16xf32>, tensor<5xi32>)
+  return
+}
+
+// -----
+
+// Tests that the result has the rows' type.
+func.func @transpose_segments_result(%rows: tensor<?x16xf32>, %counts: tensor<4x2xi32>) {
+  // expected-error @+1 {{'moe.transpose_segments' op expects the result to have the type of 'rows' ('tensor<?x16xf32>'), got 'tensor<?x8xf32>'}}
+  %r, %o = moe.transpose_segments %rows, %counts : (tensor<?x16xf32>, tensor<4x2xi32>) -> (tensor<?x8xf32>, tensor<3xi32>)
+  return
+}

@@ -309,6 +309,23 @@ func.func @all_to_all_flat(%rows: tensor<?x64xf32>, %sc: tensor<4xi32>) -> (tens
   return %recv, %rc : tensor<?x64xf32>, tensor<4xi32>
 }
 
+// Tests an exchange whose receive counts are known (no count exchange) and
+// an integer payload.
+
+// CHECK-LABEL: func.func @all_to_all_known_counts
+// CHECK: moe.all_to_all %{{.*}}, %[[SC:.+]] recv_counts(%[[SC]]) {world_size = 2 : i64} : (tensor<4xi32>, tensor<2xi32>, tensor<2xi32>) -> (tensor<4xi32>, tensor<2xi32>)
+func.func @all_to_all_known_counts(%kept: tensor<4xi32>, %sc: tensor<2xi32>) -> tensor<4xi32> {
+  %recv, %rc = moe.all_to_all %kept, %sc recv_counts(%sc) {world_size = 2 : i64} : (tensor<4xi32>, tensor<2xi32>, tensor<2xi32>) -> (tensor<4xi32>, tensor<2xi32>)
+  return %recv : tensor<4xi32>
+}
+
+// CHECK-LABEL: func.func @transpose_segments
+// CHECK: moe.transpose_segments %{{.*}}, %{{.*}} : (tensor<?x64xf32>, tensor<4x2xi32>) -> (tensor<?x64xf32>, tensor<3xi32>)
+func.func @transpose_segments(%rows: tensor<?x64xf32>, %counts: tensor<4x2xi32>) -> (tensor<?x64xf32>, tensor<3xi32>) {
+  %r, %o = moe.transpose_segments %rows, %counts : (tensor<?x64xf32>, tensor<4x2xi32>) -> (tensor<?x64xf32>, tensor<3xi32>)
+  return %r, %o : tensor<?x64xf32>, tensor<3xi32>
+}
+
 // Tests the two stages of a hierarchical exchange (W = 4 ranks on 2 nodes of
 // 2): intra_node then inter_node, both with ranks_per_node; and a flat stage
 // that carries ranks_per_node too.

@@ -641,8 +641,15 @@ LogicalResult AllToAllOp::verify() {
       failed(check.shape("recv_counts", getRecvCounts(), {worldSize},
                          {"world_size"})))
     return failure();
+  if (Value known = getKnownRecvCounts())
+    if (known.getType() != getRecvCounts().getType())
+      return emitOpError() << "expects the known recv_counts to have the "
+                              "type of the 'recv_counts' result, got "
+                           << known.getType();
   auto payload = cast<RankedTensorType>(getPayload().getType());
   auto received = cast<RankedTensorType>(getReceived().getType());
+  if (payload.getRank() == 0)
+    return emitOpError() << "expects 'payload' to have rows (rank >= 1)";
   if (payload.getRank() != received.getRank())
     return emitOpError() << "expects 'received' to have the rank of "
                             "'payload' ("
@@ -664,4 +671,25 @@ LogicalResult AllToAllOp::verify() {
     return emitOpError() << "expects ranks_per_node to divide world_size ("
                          << worldSize << "), got " << *perNode;
   return success();
+}
+
+//===----------------------------------------------------------------------===//
+// TransposeSegmentsOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult TransposeSegmentsOp::verify() {
+  ShapeChecker check(*this);
+  if (failed(check.rank("rows", getRows(), 2)) ||
+      failed(check.rank("counts", getCounts(), 2)))
+    return failure();
+  auto counts = cast<RankedTensorType>(getCounts().getType());
+  if (!counts.hasStaticShape())
+    return emitOpError() << "expects static 'counts' dimensions [A, B], got "
+                         << counts;
+  if (getResult().getType() != getRows().getType())
+    return emitOpError() << "expects the result to have the type of 'rows' ("
+                         << getRows().getType() << "), got "
+                         << getResult().getType();
+  return check.shape("group_offsets", getGroupOffsets(),
+                     {counts.getDimSize(1) + 1}, {"B + 1"});
 }

@@ -18,6 +18,7 @@ include "mlir/IR/CommonAttrConstraints.td"
 def MoE_FloatTensor : RankedTensorOf<[AnyFloat]>;
 def MoE_IndexTensor : RankedTensorOf<[AnySignlessInteger]>;
 def MoE_GroupedOrTensor : AnyTypeOf<[MoE_GroupedType, MoE_FloatTensor]>;
+def MoE_AnyTensor : RankedTensorOf<[AnyFloat, AnySignlessInteger]>;
 
 // Router attributes shared by moe.layer and moe.route.
 defvar MoE_RouterAttrs = (ins
@@ -417,28 +418,67 @@ def MoE_CombineSortedOp : MoE_Op<"combine_sorted", [Pure]> {
 def MoE_AllToAllOp : MoE_Op<"all_to_all"> {
   let summary = "exchange per-destination chunks between ranks";
   let description = [{
-    Each of `world_size` ranks sends consecutive chunks of the rows of
-    `payload` ([N, D]) to every rank, in rank order: `send_counts[r]` ([W],
-    i32) rows to rank r. Returns the rows received from every rank, in source rank
-    order, and `recv_counts` ([W], i32). Counts are exchanged first, then the
-    payload. `stage` says which ranks take part: all of them (`flat`), the
-    `ranks_per_node` ranks of this node (`intra_node`), or one rank per node
-    (`inter_node`) — the two stages of a hierarchical exchange.
+    Each of `world_size` ranks sends consecutive chunks of the rows (dim 0) of
+    `payload` to every rank, in rank order: `send_counts[r]` ([W], i32) rows
+    to rank r (its own chunk stays local). Returns the rows received from
+    every rank, in source rank order, and `recv_counts` ([W], i32). The
+    counts are exchanged first, then the payload; when the receiver already
+    knows them (`recv_counts(%known)`, e.g. on the way back), the count
+    exchange is skipped. `stage` says which ranks take part: all of them
+    (`flat`), the `ranks_per_node` ranks of this node (`intra_node`), or the
+    ranks with this rank's local index on every node (`inter_node`): the two
+    stages of a hierarchical exchange. Lowered to runtime calls (docs/abi.md).
 
     ```mlir
     %recv, %rc = moe.all_to_all %rows, %sc
         {world_size = 4 : i64, stage = #moe.stage<flat>}
         : (tensor<?x64xf32>, tensor<4xi32>) -> (tensor<?x64xf32>, tensor<4xi32>)
+    %back, %rc2 = moe.all_to_all %out, %rc recv_counts(%sc)
+        {world_size = 4 : i64}
+        : (tensor<?x64xf32>, tensor<4xi32>, tensor<4xi32>)
+        -> (tensor<?x64xf32>, tensor<4xi32>)
     ```
   }];
   let arguments = (ins
-      MoE_FloatTensor:$payload, MoE_IndexTensor:$send_counts,
+      MoE_AnyTensor:$payload, MoE_IndexTensor:$send_counts,
+      Optional<MoE_IndexTensor>:$known_recv_counts,
       ConfinedAttr<I64Attr, [IntPositive]>:$world_size,
       DefaultValuedAttr<MoE_A2AStageAttr, "::mlir::moe::A2AStage::Flat">:$stage,
       OptionalAttr<I64Attr>:$ranks_per_node);
-  let results = (outs MoE_FloatTensor:$received, MoE_IndexTensor:$recv_counts);
+  let results = (outs MoE_AnyTensor:$received, MoE_IndexTensor:$recv_counts);
   let assemblyFormat = [{
-    $payload `,` $send_counts attr-dict `:` functional-type(operands, results)
+    $payload `,` $send_counts (`recv_counts` `(` $known_recv_counts^ `)`)?
+    attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// moe.transpose_segments
+//===----------------------------------------------------------------------===//
+
+def MoE_TransposeSegmentsOp : MoE_Op<"transpose_segments", [Pure]> {
+  let summary = "reorder an A x B grid of row segments from (a, b) to (b, a)";
+  let description = [{
+    The rows of `rows` ([N, D]) form A · B consecutive segments in row-major
+    (a, b) order, segment (a, b) holding `counts[a, b]` rows ([A, B], i32).
+    The result holds the same segments in (b, a) order; `group_offsets`
+    ([B + 1], i32) says where each group b starts (rows past the last offset
+    are unspecified). Applying it again with the transposed counts restores
+    the original order. Expert parallelism uses it to turn the rows received
+    from each source rank (grouped by source, then local expert) into one
+    segment per local expert, and back.
+
+    ```mlir
+    %byExpert, %offsets = moe.transpose_segments %recv, %counts
+        : (tensor<?x64xf32>, tensor<4x2xi32>) -> (tensor<?x64xf32>, tensor<3xi32>)
+    ```
+  }];
+  let arguments = (ins MoE_FloatTensor:$rows, MoE_IndexTensor:$counts);
+  let results = (outs MoE_FloatTensor:$result,
+                      MoE_IndexTensor:$group_offsets);
+  let assemblyFormat = [{
+    $rows `,` $counts attr-dict `:` functional-type(operands, results)
   }];
   let hasVerifier = 1;
 }

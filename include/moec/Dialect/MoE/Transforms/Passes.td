@@ -68,6 +68,44 @@ def MoEDynamicShapes : Pass<"moe-dynamic-shapes"> {
                            "::mlir::tensor::TensorDialect"];
 }
 
+def MoEExpertParallel : Pass<"moe-expert-parallel", "::mlir::ModuleOp"> {
+  let summary = "Shard the routed experts over ranks, exchanging tokens "
+                "with moe.all_to_all";
+  let description = [{
+    Runs after a layout pass. Rank r of `world-size` W keeps the experts
+    [r·E/W, (r+1)·E/W): the expert weight and bias arguments take the shape
+    [E/W, ...] and the attribute `moe.expert_shards = W` (the runtime loads
+    each rank's block). The router, the dispatch, the combine and any shared
+    expert stay data-parallel over the rank's own tokens. Between dispatch
+    and combine the pass inserts the exchange:
+
+    ```mlir
+    // dropless (moe-dynamic-shapes): rows sorted by expert are already
+    // bucketed by destination rank
+    %rows, %off, %pos, %cnt = moe.dispatch_sorted %x, %idx : ...
+    %counts, %c0 = moe.all_to_all %kept, %L recv_counts(%L) ...  // [E/W] per rank
+    %recv, %c1 = moe.all_to_all %rows, %toRank recv_counts(%fromRank) ...
+    %byExpert, %eoff = moe.transpose_segments %recv, %countsWL ...
+    %h = moe.experts %byExpert offsets(%eoff) weights(%w1, %w3, %w2) ...
+    %back, %boff = moe.transpose_segments %h, %countsLW ...
+    %ret, %c2 = moe.all_to_all %back, %fromRank recv_counts(%toRank) ...
+    %y = moe.combine_sorted %ret, %pos, %w ...
+    ```
+
+    With `moe-static-capacity` each rank sends its padded [E/W, C, D] block
+    to every owner (GShard: C is the capacity over the sender's own tokens)
+    and the owners compute every slot. E must be a multiple of W and the
+    token count dynamic. `world-size=1` leaves the IR unchanged.
+  }];
+  let options = [
+    Option<"worldSize", "world-size", "int64_t", /*default=*/"1",
+           "Number of ranks the experts are sharded over">
+  ];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::linalg::LinalgDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
 def MoEExportStats : Pass<"moe-export-stats", "::mlir::ModuleOp"> {
   let summary = "Return per-expert routing statistics from the entry function";
   let description = [{

@@ -1,0 +1,125 @@
+//===- comm.h - Communicators of expert-parallel models ---------*- C++ -*-===//
+//
+// Part of moec, the Mixture-of-Experts compiler.
+//
+//===----------------------------------------------------------------------===//
+///
+/// \file
+/// The ranks of an expert-parallel run and how they exchange rows: a
+/// single-rank communicator (local copies only) and an MPI one (CPU
+/// buffers). A compiled model reaches the active communicator through the
+/// `moert_comm_*` entry points (docs/abi.md), which abort the whole job with
+/// a message on any failure: a model's frames cannot carry an exception.
+///
+//===----------------------------------------------------------------------===//
+
+#ifndef MOERT_COMM_H
+#define MOERT_COMM_H
+
+#include "moert/abi.h"
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace moert {
+
+using abi::CommStage;
+inline constexpr size_t kNumStages = 3;
+const char *stageName(CommStage Stage);
+
+/// Traffic of one stage on one rank (messages to or from other ranks only;
+/// a rank's own rows are copied locally).
+struct StageStats {
+  int64_t Calls = 0;
+  int64_t MessagesSent = 0;
+  int64_t MessagesReceived = 0;
+  int64_t BytesSent = 0;
+  int64_t BytesReceived = 0;
+  int64_t Nanoseconds = 0;
+};
+
+/// Where this process sits in the job, from the launcher's environment.
+struct LaunchInfo {
+  enum class Launcher { None, Mpirun, Torchrun } By = Launcher::None;
+  int Rank = 0;
+  int Size = 1;
+  int LocalRank = 0;
+  /// Ranks per (possibly simulated) node: MOEC_RANKS_PER_NODE, else the
+  /// launcher's local size, else Size.
+  int RanksPerNode = 1;
+};
+
+/// Reads OMPI_COMM_WORLD_* (mpirun) or RANK/WORLD_SIZE/LOCAL_* (torchrun)
+/// and MOEC_RANKS_PER_NODE. Throws Error on malformed or inconsistent values.
+LaunchInfo detectLaunch();
+
+class Communicator {
+public:
+  virtual ~Communicator();
+
+  int rank() const { return Rank; }
+  int size() const { return Size; }
+  int ranksPerNode() const { return RanksPerNode; }
+  /// The number of ranks one exchange of \p Stage spans.
+  int stageSize(CommStage Stage) const;
+
+  /// Recv[r] = what rank r of the stage sends this rank (its Send[me]).
+  virtual void exchangeCounts(CommStage Stage, const int32_t *Send,
+                              int32_t *Recv) = 0;
+  /// Sends SendCounts[r] consecutive rows of \p RowBytes to each rank r of
+  /// the stage and receives RecvCounts[r] rows from each, in rank order.
+  virtual void exchange(CommStage Stage, const void *Send,
+                        const int32_t *SendCounts, void *Recv,
+                        const int32_t *RecvCounts, size_t RowBytes) = 0;
+
+  /// On rank 0: every rank's \p Local (the same length everywhere), in rank
+  /// order; elsewhere: empty.
+  virtual std::vector<int64_t> gather(const std::vector<int64_t> &Local) = 0;
+  /// On rank 0: \p Rows[r] rows of \p RowBytes from each rank r into \p All.
+  virtual void gatherRows(const void *Local, const std::vector<int64_t> &Rows,
+                          size_t RowBytes, void *All) = 0;
+  /// Ends every process of the job after printing \p Message.
+  [[noreturn]] virtual void abort(const std::string &Message) = 0;
+
+  /// Traffic per stage since the last resetStats().
+  const std::array<StageStats, kNumStages> &stats() const { return Stats; }
+  void resetStats() { Stats = {}; }
+
+protected:
+  Communicator(int Rank, int Size, int RanksPerNode)
+      : Rank(Rank), Size(Size), RanksPerNode(RanksPerNode) {}
+  StageStats &statsOf(CommStage Stage) {
+    return Stats[static_cast<size_t>(Stage)];
+  }
+
+private:
+  int Rank, Size, RanksPerNode;
+  std::array<StageStats, kNumStages> Stats{};
+};
+
+/// The communicator of a one-process run.
+std::unique_ptr<Communicator> makeSingleRankCommunicator();
+
+/// Whether this runtime was built with MPI.
+bool haveMpi();
+
+/// Initializes MPI (within \p TimeoutSeconds, or the process exits naming
+/// the problem) and returns the world communicator; node-local groups follow
+/// \p Launch.RanksPerNode. Exchanges that do not complete within the timeout
+/// abort the job naming the ranks that did not deliver. Throws Error if the
+/// runtime was built without MPI.
+std::unique_ptr<Communicator> makeMpiCommunicator(const LaunchInfo &Launch,
+                                                  double TimeoutSeconds);
+
+/// The communicator the `moert_comm_*` entry points use (not owned; null:
+/// none, and a model that exchanges rows aborts).
+void setActiveCommunicator(Communicator *Comm);
+Communicator *activeCommunicator();
+
+} // namespace moert
+
+#endif // MOERT_COMM_H
