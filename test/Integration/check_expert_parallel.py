@@ -283,7 +283,7 @@ def fault_cases(bindir: Path, work: Path) -> list[tuple[str, bool, str]]:
         env = dict(os.environ, **MPI_ENV, MOEC_RANKS_PER_NODE="1")
         proc = subprocess.Popen(
             ["mpirun", "-np", "2", *map(str, base), "--iters", "1000000",
-             "--comm-timeout", "5"],
+             "--comm-timeout", "10"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
             start_new_session=True)
         victim = None
@@ -295,7 +295,7 @@ def fault_cases(bindir: Path, work: Path) -> list[tuple[str, bool, str]]:
                                 capture_output=True, text=True).stdout.split()
             pids = sorted(int(p) for p in ps)
             if len(pids) == 2:
-                time.sleep(1.0)  # Let them reach the exchanges.
+                time.sleep(4.0)  # Let them start MPI and reach the exchanges.
                 victim = pids[-1]
         if victim is not None:
             os.kill(victim, sig)
