@@ -283,12 +283,14 @@ private:
     std::vector<std::pair<int, bool>> Peers; // (peer, is a receive)
   };
 
+public:
   static std::string formatSeconds(double S) {
     char Buf[32];
     std::snprintf(Buf, sizeof(Buf), "%g s", S);
     return Buf;
   }
 
+private:
   MPI_Comm commOf(CommStage Stage) const {
     switch (Stage) {
     case CommStage::IntraNode:
@@ -348,8 +350,8 @@ std::unique_ptr<Communicator> moert::makeMpiCommunicator(const LaunchInfo &L,
   {
     Watchdog Guard(Timeout, "rank " + std::to_string(L.Rank) +
                                 ": MPI start-up did not complete within " +
-                                std::to_string(static_cast<int>(Timeout)) +
-                                " s (a peer never started?)");
+                                MpiCommunicator::formatSeconds(Timeout) +
+                                " (a peer never started?)");
     MPI_Init(nullptr, nullptr);
   }
   int Rank = 0, Size = 0;
