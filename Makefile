@@ -33,12 +33,13 @@ $(BUILD_DIR)/build.ninja:
 $(SAN_BUILD_DIR)/build.ninja:
 	cmake -S . -B $(SAN_BUILD_DIR) $(CMAKE_COMMON) -DCMAKE_BUILD_TYPE=Release \
 	  -DCMAKE_CXX_FLAGS_RELEASE="-O1" -DCMAKE_C_FLAGS_RELEASE="-O1" \
-	  -DMOEC_SANITIZE=ON -DMOERT_BUILD_FUZZERS=OFF
+	  -DMOEC_SANITIZE=ON
 
 sanitize-build: setup $(SAN_BUILD_DIR)/build.ninja
 	ninja -C $(SAN_BUILD_DIR) -j $(JOBS) moe-opt moe-compile moe-run moert-tests \
 	  fake_model fake_model_abi2 fake_model_no_forward fake_model_no_stats \
-	  fake_model_bad_metadata
+	  fake_model_bad_metadata moert-npy-replay moert-safetensors-replay \
+	  moert-metadata-replay
 
 configure: setup $(BUILD_DIR)/build.ninja
 

@@ -1,0 +1,2 @@
+// The translation unit that carries the shared precompiled header (see
+// PrecompiledHeaders.h); it has no code of its own.
