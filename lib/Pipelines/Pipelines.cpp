@@ -33,6 +33,16 @@ void mlir::moe::buildMoETensorPipeline(OpPassManager &pm,
     MoEExpertParallelOptions ep;
     ep.worldSize = options.expertParallel;
     pm.addPass(createMoEExpertParallel(ep));
+    int64_t perNode = options.ranksPerNode;
+    if (perNode > 0 && perNode < options.expertParallel &&
+        options.a2a != A2AMode::Flat) {
+      MoEHierarchicalA2AOptions hier;
+      hier.ranksPerNode = perNode;
+      hier.policy =
+          options.a2a == A2AMode::Auto ? "cost-model" : "always";
+      hier.explain = options.explain;
+      pm.addPass(createMoEHierarchicalA2A(hier));
+    }
   }
   if (options.exportStats)
     pm.addPass(createMoEExportStats());

@@ -232,6 +232,15 @@ Metadata moert::parseMetadata(std::string_view Text) {
            "' must be an integer in [1, 2^20]");
     M.WorldSize = W->get<int64_t>();
   }
+  if (auto G = J.find(abi::kRanksPerNodeKey); G != J.end()) {
+    if (!G->is_number_unsigned() || G->get<uint64_t>() < 1 ||
+        G->get<uint64_t>() > static_cast<uint64_t>(M.WorldSize) ||
+        M.WorldSize % G->get<int64_t>() != 0)
+      fail(std::string("'") + abi::kRanksPerNodeKey +
+           "' must be an integer that divides the world size (" +
+           std::to_string(M.WorldSize) + ")");
+    M.RanksPerNode = G->get<int64_t>();
+  }
   for (const ArgInfo &A : M.Args)
     if (A.ExpertShards != 1 && A.ExpertShards != M.WorldSize)
       fail("'" + A.Name + "' is sharded " + std::to_string(A.ExpertShards) +

@@ -188,4 +188,20 @@ TEST(ExpertShards, MetadataMustMatchTheWorldSize) {
                   HasSubstr("sharded 2 ways but the model runs on 4 ranks")));
 }
 
+TEST(RanksPerNode, ParsedAndChecked) {
+  auto json = [](const std::string &PerNode) {
+    return R"({"abi_version": 1, "world_size": 8, "ranks_per_node": )" +
+           PerNode + R"(, "args": []})";
+  };
+  EXPECT_EQ(parseMetadata(json("4")).RanksPerNode, 4);
+  EXPECT_EQ(parseMetadata(R"({"abi_version": 1, "args": []})").RanksPerNode,
+            0);
+  for (const char *Bad : {"3", "0", "16", "-2", "\"4\""})
+    EXPECT_THAT([&] { parseMetadata(json(Bad)); },
+                ::testing::ThrowsMessage<Error>(HasSubstr(
+                    "'ranks_per_node' must be an integer that divides the "
+                    "world size (8)")))
+        << Bad;
+}
+
 } // namespace

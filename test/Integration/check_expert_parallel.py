@@ -4,8 +4,9 @@
 For Mixtral-, Qwen3- and DeepSeek-V3-shaped layers (E = 8, 16, 64), both
 lowerings, W in {2, 4, 8} ranks (MOEC_RANKS_PER_NODE cycling through 1, 2, 4)
 and several token counts (including T = 1, so most ranks get no token, and a
-hot expert), this compiles the layer with --expert-parallel=W, runs it under
-`mpirun -np W moe-run` and checks:
+hot expert), this compiles the layer with --expert-parallel=W (flat
+exchanges, and hierarchical ones with --ranks-per-node=G
+--a2a=hierarchical), runs it under `mpirun -np W moe-run` and checks:
 
 - dropless: the output is bitwise equal to the single-rank model's output,
   which itself matches the NumPy reference (normwise relative error <= 1e-5);
@@ -14,7 +15,8 @@ hot expert), this compiles the layer with --expert-parallel=W, runs it under
   separately, and matches the reference run per group;
 - the statistics equal the reference's (summed over groups);
 - every rank's reported messages and bytes equal moec.a2a_cost's prediction
-  from the reference routing.
+  from the reference routing, per stage; hierarchically, a rank sends at
+  most N - 1 inter-node messages per exchange (N = W / G nodes).
 
 Then the fault cases: a mismatched world size, a missing expert tensor on one
 rank, a rank killed mid-run and a rank stopped mid-run must each end every
@@ -69,12 +71,16 @@ FAMILIES = {
     "mixtral-capacity": {"D": 24, "F": 20, "E": 8, "k": 2, "normalize": True,
                          "capacity_factor": 1.0},
 }
-# (family, lowering, W, token counts); traffic is checked at W = 4.
+# (family, lowering, W, G of a hierarchical exchange or None, token
+# counts); traffic is checked at W = 4 and for every hierarchical case.
 CASES = []
 for family in FAMILIES:
-    CASES += [(family, "dynamic", 2, [1000]), (family, "dynamic", 4, [1, 7, 64]),
-              (family, "dynamic", 8, [64]), (family, "static", 2, [7]),
-              (family, "static", 4, [1, 64, 1000])]
+    CASES += [(family, "dynamic", 2, None, [1000]), (family, "dynamic", 4, None, [1, 7, 64]),
+              (family, "dynamic", 8, None, [64]), (family, "static", 2, None, [7]),
+              (family, "static", 4, None, [1, 64, 1000])]
+CASES += [("mixtral-hot", "dynamic", 4, 2, [1, 7, 64]), ("qwen3", "dynamic", 8, 4, [64]),
+          ("qwen3", "static", 4, 2, [64]), ("deepseek-v3", "dynamic", 8, 2, [1000]),
+          ("mixtral-capacity", "static", 8, 4, [7])]
 
 
 def run(cmd, env=None, timeout=300, check=True):
@@ -112,7 +118,7 @@ class Layer:
         self.dir = work / f"{family}-{lowering}"
         self.dir.mkdir(parents=True, exist_ok=True)
         self.mlir, self.weights = self.dir / "layer.mlir", self.dir / "w.safetensors"
-        self.models: dict[int, Path] = {}
+        self.models: dict[tuple, Path] = {}
         self.inputs: dict[int, Path] = {}
         self.expected: dict[tuple, tuple] = {}
 
@@ -129,13 +135,15 @@ class Layer:
             self.inputs[t] = x
         return self.inputs[t]
 
-    def model(self, w: int) -> Path:
-        if w not in self.models:
-            so = self.dir / f"model-w{w}.so"
+    def model(self, w: int, hier_g=None) -> Path:
+        """The W-rank model; hierarchical over nodes of `hier_g` ranks."""
+        if (w, hier_g) not in self.models:
+            so = self.dir / f"model-w{w}{f'-g{hier_g}' if hier_g else ''}.so"
+            extra = [f"--ranks-per-node={hier_g}", "--a2a=hierarchical"] if hier_g else []
             run([self.bindir / "moe-compile", self.mlir, "-o", so,
-                 f"--lowering={self.lowering}", f"--expert-parallel={w}"])
-            self.models[w] = so
-        return self.models[w]
+                 f"--lowering={self.lowering}", f"--expert-parallel={w}", *extra])
+            self.models[(w, hier_g)] = so
+        return self.models[(w, hier_g)]
 
     def single(self, x: Path, out: Path, stats: Path):
         run([self.bindir / "moe-run", self.model(1), "--weights", self.weights,
@@ -173,10 +181,10 @@ def expected_outputs(layer: Layer, xs: np.ndarray, groups, d: Path):
     return np.concatenate(single), np.concatenate(ref), want_stats
 
 
-def check_case(layer: Layer, w: int, t: int, per_node: int,
+def check_case(layer: Layer, w: int, t: int, per_node: int, hier: bool,
                check_traffic: bool) -> tuple[bool, str]:
     x = layer.input(t)
-    d = layer.dir / f"w{w}-t{t}"
+    d = layer.dir / f"w{w}-g{per_node}{'h' if hier else ''}-t{t}"
     d.mkdir(exist_ok=True)
     capacity = "capacity_factor" in layer.spec
     xs = np.load(x)
@@ -192,7 +200,8 @@ def check_case(layer: Layer, w: int, t: int, per_node: int,
         return False, f"single-rank model vs reference: rel err {err:.2e}"
 
     y, stats = d / "y.npy", d / "stats.json"
-    mpirun(w, per_node, [layer.bindir / "moe-run", layer.model(w), "--weights",
+    model = layer.model(w, per_node if hier else None)
+    mpirun(w, per_node, [layer.bindir / "moe-run", model, "--weights",
                          layer.weights, "--input", x, "--output", y,
                          "--stats-json", stats, "--comm-timeout", "120"])
     out = np.load(y)
@@ -219,14 +228,24 @@ def check_case(layer: Layer, w: int, t: int, per_node: int,
         layer.reference(xr, count, d / f"ref-rank{r}.npy", rs)
         routing.append(a2a_cost.RankRouting(
             tokens=count, expert_counts=json.loads(rs.read_text())["expert_counts"]))
-    predicted = a2a_cost.flat_traffic(
-        routing, hidden=layer.spec["D"], top_k=layer.spec["k"],
-        lowering=layer.lowering, capacity_factor=layer.spec.get("capacity_factor"))
+    shape = dict(hidden=layer.spec["D"], top_k=layer.spec["k"], lowering=layer.lowering,
+                 capacity_factor=layer.spec.get("capacity_factor"))
+    if hier:
+        predicted = a2a_cost.hierarchical_traffic(routing, per_node, **shape)
+    else:
+        predicted = [{"flat": p} for p in a2a_cost.flat_traffic(routing, **shape)]
+    nodes = w // per_node
     for r, rank in enumerate(got["ranks"]):
-        flat = rank["stages"]["flat"]
-        have = {key: flat[key] for key in a2a_cost.TRAFFIC_KEYS}
-        if have != predicted[r]:
-            return False, f"rank {r} traffic {have} != cost model {predicted[r]}"
+        for stage in ("flat", "intra_node", "inter_node"):
+            reported = rank["stages"].get(stage, {})
+            have = {key: reported.get(key, 0) for key in a2a_cost.TRAFFIC_KEYS}
+            want = predicted[r].get(stage, dict.fromkeys(a2a_cost.TRAFFIC_KEYS, 0))
+            if have != want:
+                return False, f"rank {r} {stage} traffic {have} != cost model {want}"
+        inter = rank["stages"].get("inter_node", {"messages_sent": 0, "calls": 0})
+        if hier and inter["messages_sent"] > (nodes - 1) * inter["calls"]:
+            return False, (f"rank {r} sent {inter['messages_sent']} inter-node messages in "
+                           f"{inter['calls']} exchanges (more than N - 1 = {nodes - 1} each)")
     return True, f"bitwise equal, ref err {err:.1e}, traffic = model"
 
 
@@ -256,6 +275,14 @@ def fault_cases(bindir: Path, work: Path) -> list[tuple[str, bool, str]]:
     proc = run(base, timeout=120, check=False)
     expect("fault: a 2-rank model without mpirun", proc, time.monotonic() - start,
            "compiled for 2 rank(s)", "runs on 1 process(es)")
+
+    start = time.monotonic()
+    proc = mpirun(4, 1, [bindir / "moe-run", layer.model(4, 2), "--weights", layer.weights,
+                         "--input", x, "--output", layer.dir / "y.npy"],
+                  timeout=120, check=False)
+    expect("fault: a 2-per-node hierarchical model on 1-rank nodes", proc,
+           time.monotonic() - start, "hierarchical over nodes of 2 ranks",
+           "MOEC_RANKS_PER_NODE=2")
 
     # Expert 5 lives on rank 1 (per-expert tensors, as checkpoints have
     # them): only rank 1 fails, and rank 0 must not hang.
@@ -331,15 +358,17 @@ def main():
         work = Path(tmp)
         layers = {}
         jobs = []
-        for n, (family, lowering, w, tokens) in enumerate(CASES):
+        for n, (family, lowering, w, hier_g, tokens) in enumerate(CASES):
             key = (family, lowering)
             if key not in layers:
                 layers[key] = Layer(family, lowering, bindir, work)
-            per_node = min([1, 2, 4][n % 3], w)  # MOEC_RANKS_PER_NODE
+            # MOEC_RANKS_PER_NODE: the hierarchy's, or cycling (flat).
+            per_node = hier_g or min([1, 2, 4][n % 3], w)
+            kind = "hierarchical" if hier_g else "flat"
             for t in tokens:
-                label = f"{family} [{lowering}, W={w}, G={per_node}, T={t}]"
+                label = f"{family} [{lowering}, {kind}, W={w}, G={per_node}, T={t}]"
                 if args.filter in label:
-                    jobs.append((label, layers[key], w, t, per_node))
+                    jobs.append((label, layers[key], w, t, per_node, bool(hier_g)))
         results = []
         # Layers share files per (family, lowering): one worker per layer.
         by_layer: dict[int, list] = {}
@@ -348,9 +377,10 @@ def main():
 
         def run_layer(batch):
             out = []
-            for label, layer, w, t, per_node in batch:
+            for label, layer, w, t, per_node, hier in batch:
                 try:
-                    ok, msg = check_case(layer, w, t, per_node, check_traffic=w == 4)
+                    ok, msg = check_case(layer, w, t, per_node, hier,
+                                         check_traffic=w == 4 or hier)
                 except Exception as exc:  # noqa: BLE001 - report and go on
                     ok, msg = False, str(exc).strip()
                 out.append((label, ok, msg))

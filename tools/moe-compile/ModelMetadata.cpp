@@ -152,6 +152,8 @@ std::string ModelMetadata::toJSON() const {
                          {"moe", llvm::json::Object{{"num_experts", numExperts},
                                                     {"top_k", topK},
                                                     {"lowering", lowering}}}};
+  if (ranksPerNode > 0)
+    doc[moert::abi::kRanksPerNodeKey] = ranksPerNode;
   std::string text;
   llvm::raw_string_ostream os(text);
   os << llvm::json::Value(std::move(doc));
@@ -183,6 +185,9 @@ FailureOr<ModelMetadata> mlir::moe::collectMetadata(func::FuncOp entry,
   meta.function = entry.getName().str();
   meta.lowering = lowering.str();
   meta.worldSize = worldSize;
+  if (auto perNode =
+          entry->getAttrOfType<IntegerAttr>("moe.ranks_per_node"))
+    meta.ranksPerNode = perNode.getInt();
   entry.walk([&](RouteOp route) {
     meta.numExperts = route.getNumExperts();
     meta.topK = route.getTopK();
@@ -269,4 +274,5 @@ void mlir::moe::stripNameAttributes(func::FuncOp entry) {
   for (StringRef name : {"moe.output", "moe.stat"})
     for (unsigned i = 0; i < entry.getNumResults(); ++i)
       entry.removeResultAttr(i, StringAttr::get(entry.getContext(), name));
+  entry->removeAttr("moe.ranks_per_node");
 }

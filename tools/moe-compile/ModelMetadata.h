@@ -44,6 +44,7 @@ struct ModelMetadata {
   int64_t topK = 0;
   std::string lowering;
   int64_t worldSize = 1; // Ranks of an expert-parallel model.
+  int64_t ranksPerNode = 0; // > 0: some exchange is hierarchical.
 
   /// The JSON document embedded in the artifact.
   std::string toJSON() const;

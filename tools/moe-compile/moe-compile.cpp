@@ -67,6 +67,26 @@ static cl::opt<int64_t> expertParallel(
     cl::desc("Shard the experts over W ranks (run with mpirun -np W "
              "moe-run; default 1)"),
     cl::value_desc("W"), cl::init(1), cl::cat(category));
+static cl::opt<int64_t> ranksPerNode(
+    "ranks-per-node",
+    cl::desc("Ranks per node of the --expert-parallel run (default: all on "
+             "one node); the run's MOEC_RANKS_PER_NODE or launcher must "
+             "agree when exchanges are hierarchical"),
+    cl::value_desc("G"), cl::init(0), cl::cat(category));
+static cl::opt<A2AMode> a2aMode(
+    "a2a", cl::desc("All-to-all across nodes (with --ranks-per-node)"),
+    cl::init(A2AMode::Auto),
+    cl::values(clEnumValN(A2AMode::Auto, "auto",
+                          "hierarchical where the alpha-beta cost model "
+                          "predicts it faster (default)"),
+               clEnumValN(A2AMode::Flat, "flat", "one stage among all ranks"),
+               clEnumValN(A2AMode::Hierarchical, "hierarchical",
+                          "intra-node, then inter-node")),
+    cl::cat(category));
+static cl::opt<bool> explain(
+    "explain",
+    cl::desc("Report the compiler's cost-model decisions (remarks on stderr)"),
+    cl::cat(category));
 static cl::opt<bool> printPipeline(
     "print-pipeline",
     cl::desc("Print the pass pipelines (moe-opt syntax) and exit"),
@@ -110,6 +130,14 @@ int main(int argc, char **argv) {
     return fail("--expert-parallel=" + Twine(expertParallel.getValue()) +
                 " must be at least 1 (the number of ranks)");
   pipelineOptions.expertParallel = expertParallel;
+  if (ranksPerNode < 0 ||
+      (ranksPerNode > 0 && expertParallel % ranksPerNode != 0))
+    return fail("--ranks-per-node=" + Twine(ranksPerNode.getValue()) +
+                " must divide --expert-parallel=" +
+                Twine(expertParallel.getValue()));
+  pipelineOptions.ranksPerNode = ranksPerNode;
+  pipelineOptions.a2a = a2aMode;
+  pipelineOptions.explain = explain;
   PassManager tensorStage(&context);
   buildMoETensorPipeline(tensorStage, pipelineOptions);
   PassManager lowerStage(&context);

@@ -312,6 +312,15 @@ void runOn(Communicator &Comm, const Options &Opts) {
                 (Meta.WorldSize == 1
                      ? std::string("plain moe-run")
                      : "mpirun -np " + std::to_string(Meta.WorldSize)));
+  if (Meta.RanksPerNode != 0 && Meta.RanksPerNode != Comm.ranksPerNode())
+    throw Error("the model's all-to-all is hierarchical over nodes of " +
+                std::to_string(Meta.RanksPerNode) +
+                " ranks (moe-compile --ranks-per-node=" +
+                std::to_string(Meta.RanksPerNode) + ") but this run has " +
+                std::to_string(Comm.ranksPerNode()) +
+                " ranks per node: set MOEC_RANKS_PER_NODE=" +
+                std::to_string(Meta.RanksPerNode) +
+                " or recompile with the run's topology");
   auto Inputs = resolve(Opts.Inputs, Meta.argsWithRole(ArgRole::Input),
                         "--input", "input");
   auto Outputs = resolve(Opts.Outputs, Meta.argsWithRole(ArgRole::Output),

@@ -18,6 +18,9 @@ namespace moe {
 /// moe-dynamic-shapes).
 enum class Lowering { Static, Dynamic };
 
+/// How expert-parallel exchanges cross nodes (moe-hierarchical-a2a).
+enum class A2AMode { Auto, Flat, Hierarchical };
+
 struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
   PassOptions::Option<bool> openmp{
       *this, "openmp", llvm::cl::desc("Run parallel loops on OpenMP threads"),
@@ -41,6 +44,27 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
       llvm::cl::desc("Shard the experts over this many ranks "
                      "(moe-expert-parallel; 1: no sharding)"),
       llvm::cl::init(1)};
+  PassOptions::Option<int64_t> ranksPerNode{
+      *this, "ranks-per-node",
+      llvm::cl::desc("Ranks per node of an expert-parallel run (0: all on "
+                     "one node)"),
+      llvm::cl::init(0)};
+  PassOptions::Option<A2AMode> a2a{
+      *this, "a2a",
+      llvm::cl::desc("Exchanges across nodes: chosen by the cost model, "
+                     "flat, or hierarchical"),
+      llvm::cl::init(A2AMode::Auto),
+      llvm::cl::values(
+          clEnumValN(A2AMode::Auto, "auto",
+                     "hierarchical where the alpha-beta model predicts it "
+                     "faster"),
+          clEnumValN(A2AMode::Flat, "flat", "one stage among all ranks"),
+          clEnumValN(A2AMode::Hierarchical, "hierarchical",
+                     "intra-node, then inter-node (moe-hierarchical-a2a)"))};
+  PassOptions::Option<bool> explain{
+      *this, "explain",
+      llvm::cl::desc("Report the compiler's cost-model decisions as remarks"),
+      llvm::cl::init(false)};
 };
 
 struct CPULoweringOptions : public PassPipelineOptions<CPULoweringOptions> {

@@ -142,7 +142,9 @@ void lowering::lowerTransposeSegments(RewriterBase &rewriter,
   Value zero = constIndex(b, 0);
   Value numA = constIndex(b, countsType.getDimSize(0));
   Value numB = constIndex(b, countsType.getDimSize(1));
-  Value width = constIndex(b, rowsType.getDimSize(1));
+  // Rows of a rank-1 tensor are single elements.
+  bool scalarRows = rowsType.getRank() == 1;
+  Value width = constIndex(b, scalarRows ? 1 : rowsType.getDimSize(1));
 
   // Where segment (a, b) starts in the result: groups b in order, a within.
   Value end =
@@ -177,6 +179,11 @@ void lowering::lowerTransposeSegments(RewriterBase &rewriter,
               forLoop(b, zero, n, [&](ImplicitLocOpBuilder &b, Value r) {
                 Value src = arith::AddIOp::create(b, from, r);
                 Value dst = arith::AddIOp::create(b, to, r);
+                if (scalarRows) {
+                  Value v = memref::LoadOp::create(b, rows, ValueRange{src});
+                  memref::StoreOp::create(b, v, out, ValueRange{dst});
+                  return;
+                }
                 forLoop(b, zero, width, [&](ImplicitLocOpBuilder &b, Value d) {
                   Value v = memref::LoadOp::create(b, rows, ValueRange{src, d});
                   memref::StoreOp::create(b, v, out, ValueRange{dst, d});

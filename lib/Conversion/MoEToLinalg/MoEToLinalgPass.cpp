@@ -50,15 +50,18 @@ LogicalResult checkSupported(Operation *op) {
   }
   // Only the token dimension may be dynamic: dim 0 of [T, ...] and [N, D]
   // tensors, dim 1 (C) of the padded [E, C, D] buffer and of [E, F, D]
-  // weights; E, k and D size the loops' scratch buffers.
+  // weights; E, k and D size the loops' scratch buffers. Exchanges and
+  // regroups move rows of any rank: only their count (dim 0) may be dynamic.
+  bool movesRows = isa<AllToAllOp, TransposeSegmentsOp>(op);
   for (Type type : llvm::concat<Type>(op->getOperandTypes(),
                                       op->getResultTypes())) {
     auto tensor = dyn_cast<RankedTensorType>(type);
     if (!tensor)
       continue;
-    int64_t allowed = tensor.getRank() == 2 ? 0 : 1;
+    int64_t allowed = tensor.getRank() == 2 || movesRows ? 0 : 1;
     for (int64_t i = 0; i < tensor.getRank(); ++i)
-      if (tensor.isDynamicDim(i) && (tensor.getRank() == 1 || i != allowed))
+      if (tensor.isDynamicDim(i) &&
+          ((tensor.getRank() == 1 && !movesRows) || i != allowed))
         return op->emitOpError()
                << "moe-lower-to-linalg needs static shapes except the token "
                   "count (or capacity), got "

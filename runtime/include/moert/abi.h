@@ -52,6 +52,9 @@ enum class CommStage : int64_t { Flat = 0, IntraNode = 1, InterNode = 2 };
 /// experts, W (each rank loads its own block).
 inline constexpr const char *kWorldSizeKey = "world_size";
 inline constexpr const char *kExpertShardsKey = "expert_shards";
+/// Top level, when some exchange is hierarchical: the ranks per node the
+/// model was compiled for (absent: every exchange is flat).
+inline constexpr const char *kRanksPerNodeKey = "ranks_per_node";
 
 /// Metadata spellings of the element types.
 inline constexpr const char *kDTypeF32 = "f32";

@@ -79,6 +79,8 @@ struct Metadata {
   std::vector<ArgInfo> Args;
   /// The ranks an expert-parallel model runs on (1: any single process).
   int64_t WorldSize = 1;
+  /// Ranks per node of a model with hierarchical exchanges (0: all flat).
+  int64_t RanksPerNode = 0;
   /// The descriptive `moe` object re-serialised as JSON ("{}" if absent).
   std::string MoeJson = "{}";
 

@@ -1156,6 +1156,24 @@ func.func @all_to_all_ranks_per_node_not_divisor(%p: tensor<?x16xf32>, %sc: tens
 
 // -----
 
+// Tests that an intra-node stage has one count per rank of the node.
+func.func @all_to_all_intra_node_counts(%p: tensor<?x16xf32>, %sc: tensor<8xi32>) {
+  // expected-error @+1 {{'moe.all_to_all' op expects dimension 0 of 'send_counts' to be ranks_per_node = 4, got 8}}
+  %r, %c = moe.all_to_all %p, %sc {world_size = 8 : i64, stage = #moe.stage<intra_node>, ranks_per_node = 4 : i64} : (tensor<?x16xf32>, tensor<8xi32>) -> (tensor<?x16xf32>, tensor<8xi32>)
+  return
+}
+
+// -----
+
+// Tests that an inter-node stage has one count per node.
+func.func @all_to_all_inter_node_counts(%p: tensor<?x16xf32>, %sc: tensor<2xi32>) {
+  // expected-error @+1 {{'moe.all_to_all' op expects dimension 0 of 'recv_counts' to be world_size / ranks_per_node = 2, got 4}}
+  %r, %c = moe.all_to_all %p, %sc {world_size = 8 : i64, stage = #moe.stage<inter_node>, ranks_per_node = 4 : i64} : (tensor<?x16xf32>, tensor<2xi32>) -> (tensor<?x16xf32>, tensor<4xi32>)
+  return
+}
+
+// -----
+
 // Tests that ranks_per_node must be positive.
 func.func @all_to_all_ranks_per_node_zero(%p: tensor<?x16xf32>, %sc: tensor<4xi32>) {
   // expected-error @+1 {{'moe.all_to_all' op expects ranks_per_node to divide world_size (4), got 0}}
@@ -1366,6 +1384,15 @@ func.func @all_to_all_known_recv_counts(%p: tensor<?x16xf32>, %sc: tensor<4xi32>
 func.func @transpose_segments_dynamic_counts(%rows: tensor<?x16xf32>, %counts: tensor<?x2xi32>) {
   // expected-error @+1 {{'moe.transpose_segments' op expects static 'counts' dimensions [A, B], got 'tensor<?x2xi32>'}}
   %r, %o = moe.transpose_segments %rows, %counts : (tensor<?x16xf32>, tensor<?x2xi32>) -> (tensor<?x16xf32>, tensor<3xi32>)
+  return
+}
+
+// -----
+
+// Tests that the rows are single elements or vectors.
+func.func @transpose_segments_rows_rank(%rows: tensor<?x4x4xf32>, %counts: tensor<4x2xi32>) {
+  // expected-error @+1 {{'moe.transpose_segments' op expects 'rows' of rank 1 or 2, got 'tensor<?x4x4xf32>'}}
+  %r, %o = moe.transpose_segments %rows, %counts : (tensor<?x4x4xf32>, tensor<4x2xi32>) -> (tensor<?x4x4xf32>, tensor<3xi32>)
   return
 }
 

@@ -326,20 +326,30 @@ func.func @transpose_segments(%rows: tensor<?x64xf32>, %counts: tensor<4x2xi32>)
   return %r, %o : tensor<?x64xf32>, tensor<3xi32>
 }
 
-// Tests the two stages of a hierarchical exchange (W = 4 ranks on 2 nodes of
-// 2): intra_node then inter_node, both with ranks_per_node; and a flat stage
-// that carries ranks_per_node too.
+// Tests the two stages of a hierarchical exchange (W = 8 ranks on 2 nodes of
+// 4): intra_node then inter_node, both with ranks_per_node and one count per
+// rank of the stage (here W = 8, G = 4: 4, then 2); and a flat stage that carries ranks_per_node too.
 
 // CHECK-LABEL: func.func @all_to_all_hierarchical
-// CHECK-SAME: (%[[ROWS:[^:]+]]: tensor<?x64xbf16>, %[[SC:[^:]+]]: tensor<4xi32>)
-// CHECK: %[[R1:.+]], %[[C1:.+]] = moe.all_to_all %[[ROWS]], %[[SC]] {ranks_per_node = 2 : i64, stage = #moe.stage<intra_node>, world_size = 4 : i64} : (tensor<?x64xbf16>, tensor<4xi32>) -> (tensor<?x64xbf16>, tensor<4xi32>)
-// CHECK: %[[R2:.+]], %[[C2:.+]] = moe.all_to_all %[[R1]], %[[C1]] {ranks_per_node = 2 : i64, stage = #moe.stage<inter_node>, world_size = 4 : i64} : (tensor<?x64xbf16>, tensor<4xi32>) -> (tensor<?x64xbf16>, tensor<4xi32>)
-// CHECK: moe.all_to_all %[[R2]], %[[C2]] {ranks_per_node = 2 : i64, world_size = 4 : i64} : (tensor<?x64xbf16>, tensor<4xi32>) -> (tensor<?x64xbf16>, tensor<4xi32>)
-func.func @all_to_all_hierarchical(%rows: tensor<?x64xbf16>, %sc: tensor<4xi32>) -> (tensor<?x64xbf16>, tensor<4xi32>) {
-  %r1, %c1 = moe.all_to_all %rows, %sc {world_size = 4 : i64, stage = #moe.stage<intra_node>, ranks_per_node = 2 : i64} : (tensor<?x64xbf16>, tensor<4xi32>) -> (tensor<?x64xbf16>, tensor<4xi32>)
-  %r2, %c2 = moe.all_to_all %r1, %c1 {world_size = 4 : i64, stage = #moe.stage<inter_node>, ranks_per_node = 2 : i64} : (tensor<?x64xbf16>, tensor<4xi32>) -> (tensor<?x64xbf16>, tensor<4xi32>)
-  %r3, %c3 = moe.all_to_all %r2, %c2 {world_size = 4 : i64, ranks_per_node = 2 : i64} : (tensor<?x64xbf16>, tensor<4xi32>) -> (tensor<?x64xbf16>, tensor<4xi32>)
-  return %r3, %c3 : tensor<?x64xbf16>, tensor<4xi32>
+// CHECK-SAME: (%[[ROWS:[^:]+]]: tensor<?x64xbf16>, %[[SC:[^:]+]]: tensor<4xi32>, %[[SN:[^:]+]]: tensor<2xi32>, %[[WC:[^:]+]]: tensor<8xi32>)
+// CHECK: %[[R1:.+]], %[[C1:.+]] = moe.all_to_all %[[ROWS]], %[[SC]] {ranks_per_node = 4 : i64, stage = #moe.stage<intra_node>, world_size = 8 : i64} : (tensor<?x64xbf16>, tensor<4xi32>) -> (tensor<?x64xbf16>, tensor<4xi32>)
+// CHECK: %[[R2:.+]], %[[C2:.+]] = moe.all_to_all %[[R1]], %[[SN]] {ranks_per_node = 4 : i64, stage = #moe.stage<inter_node>, world_size = 8 : i64} : (tensor<?x64xbf16>, tensor<2xi32>) -> (tensor<?x64xbf16>, tensor<2xi32>)
+// CHECK: moe.all_to_all %[[R2]], %[[WC]] {ranks_per_node = 4 : i64, world_size = 8 : i64} : (tensor<?x64xbf16>, tensor<8xi32>) -> (tensor<?x64xbf16>, tensor<8xi32>)
+func.func @all_to_all_hierarchical(%rows: tensor<?x64xbf16>, %sc: tensor<4xi32>, %sn: tensor<2xi32>, %wc: tensor<8xi32>) -> (tensor<?x64xbf16>, tensor<8xi32>) {
+  %r1, %c1 = moe.all_to_all %rows, %sc {world_size = 8 : i64, stage = #moe.stage<intra_node>, ranks_per_node = 4 : i64} : (tensor<?x64xbf16>, tensor<4xi32>) -> (tensor<?x64xbf16>, tensor<4xi32>)
+  %r2, %c2 = moe.all_to_all %r1, %sn {world_size = 8 : i64, stage = #moe.stage<inter_node>, ranks_per_node = 4 : i64} : (tensor<?x64xbf16>, tensor<2xi32>) -> (tensor<?x64xbf16>, tensor<2xi32>)
+  %r3, %c3 = moe.all_to_all %r2, %wc {world_size = 8 : i64, ranks_per_node = 4 : i64} : (tensor<?x64xbf16>, tensor<8xi32>) -> (tensor<?x64xbf16>, tensor<8xi32>)
+  return %r3, %c3 : tensor<?x64xbf16>, tensor<8xi32>
+}
+
+// Tests that segments of single-element rows (counts) of any element type
+// can be regrouped.
+
+// CHECK-LABEL: func.func @transpose_segments_i32
+// CHECK: moe.transpose_segments %{{.*}}, %{{.*}} : (tensor<8xi32>, tensor<2x4xi32>) -> (tensor<8xi32>, tensor<5xi32>)
+func.func @transpose_segments_i32(%rows: tensor<8xi32>, %counts: tensor<2x4xi32>) -> (tensor<8xi32>, tensor<5xi32>) {
+  %r, %o = moe.transpose_segments %rows, %counts : (tensor<8xi32>, tensor<2x4xi32>) -> (tensor<8xi32>, tensor<5xi32>)
+  return %r, %o : tensor<8xi32>, tensor<5xi32>
 }
 
 // Tests that the payload may have any rank, and that only its leading

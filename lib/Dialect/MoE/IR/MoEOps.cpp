@@ -636,10 +636,27 @@ LogicalResult CombineSortedOp::verify() {
 LogicalResult AllToAllOp::verify() {
   ShapeChecker check(*this);
   int64_t worldSize = getWorldSize();
-  if (failed(check.shape("send_counts", getSendCounts(), {worldSize},
-                         {"world_size"})) ||
-      failed(check.shape("recv_counts", getRecvCounts(), {worldSize},
-                         {"world_size"})))
+  std::optional<int64_t> perNode = getRanksPerNode();
+  if (getStage() != A2AStage::Flat && !perNode)
+    return emitOpError() << "stage = " << stringifyA2AStage(getStage())
+                         << " requires 'ranks_per_node'";
+  if (perNode && (*perNode <= 0 || worldSize % *perNode != 0))
+    return emitOpError() << "expects ranks_per_node to divide world_size ("
+                         << worldSize << "), got " << *perNode;
+  // One count per rank taking part in the stage.
+  int64_t span = worldSize;
+  StringRef spanName = "world_size";
+  if (getStage() == A2AStage::IntraNode) {
+    span = *perNode;
+    spanName = "ranks_per_node";
+  } else if (getStage() == A2AStage::InterNode) {
+    span = worldSize / *perNode;
+    spanName = "world_size / ranks_per_node";
+  }
+  if (failed(check.shape("send_counts", getSendCounts(), {span},
+                         {spanName})) ||
+      failed(check.shape("recv_counts", getRecvCounts(), {span},
+                         {spanName})))
     return failure();
   if (Value known = getKnownRecvCounts())
     if (known.getType() != getRecvCounts().getType())
@@ -663,13 +680,6 @@ LogicalResult AllToAllOp::verify() {
     return emitOpError() << "expects 'received' element type "
                          << payload.getElementType() << ", got "
                          << received.getElementType();
-  std::optional<int64_t> perNode = getRanksPerNode();
-  if (getStage() != A2AStage::Flat && !perNode)
-    return emitOpError() << "stage = " << stringifyA2AStage(getStage())
-                         << " requires 'ranks_per_node'";
-  if (perNode && (*perNode <= 0 || worldSize % *perNode != 0))
-    return emitOpError() << "expects ranks_per_node to divide world_size ("
-                         << worldSize << "), got " << *perNode;
   return success();
 }
 
@@ -679,8 +689,11 @@ LogicalResult AllToAllOp::verify() {
 
 LogicalResult TransposeSegmentsOp::verify() {
   ShapeChecker check(*this);
-  if (failed(check.rank("rows", getRows(), 2)) ||
-      failed(check.rank("counts", getCounts(), 2)))
+  auto rowsType = cast<RankedTensorType>(getRows().getType());
+  if (rowsType.getRank() != 1 && rowsType.getRank() != 2)
+    return emitOpError() << "expects 'rows' of rank 1 or 2, got "
+                         << rowsType;
+  if (failed(check.rank("counts", getCounts(), 2)))
     return failure();
   auto counts = cast<RankedTensorType>(getCounts().getType());
   if (!counts.hasStaticShape())

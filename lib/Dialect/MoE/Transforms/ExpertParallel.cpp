@@ -5,6 +5,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "CountTensors.h"
+
 #include "moec/Dialect/MoE/IR/MoE.h"
 #include "moec/Dialect/MoE/Transforms/Passes.h"
 
@@ -33,18 +35,10 @@ public:
       : b(b), loc(loc), worldSize(worldSize), localExperts(localExperts),
         i32(b.getI32Type()) {}
 
-  /// A [n] i32 tensor of `value`s.
   Value splat(int64_t n, int64_t value) {
-    auto type = RankedTensorType::get({n}, i32);
-    return arith::ConstantOp::create(
-        b, loc, DenseElementsAttr::get(type, b.getI32IntegerAttr(value)));
+    return counts::splat(b, loc, n, value);
   }
-
-  /// A [n] i32 tensor of a run-time `value` (i32).
-  Value fill(int64_t n, Value value) {
-    Value empty = tensor::EmptyOp::create(b, loc, ArrayRef<int64_t>{n}, i32);
-    return linalg::FillOp::create(b, loc, value, empty).getResult(0);
-  }
+  Value fill(int64_t n, Value value) { return counts::fill(b, loc, n, value); }
 
   /// v[offset : offset + size * stride : stride] of a static 1-D tensor.
   Value slice(Value v, int64_t offset, int64_t size, int64_t stride) {
@@ -64,29 +58,11 @@ public:
 
   /// [W * L] -> [W, L] (source rank, local expert).
   Value byRank(Value v) {
-    auto type = RankedTensorType::get({worldSize, localExperts}, i32);
-    return tensor::ExpandShapeOp::create(
-        b, loc, type, v, SmallVector<ReassociationIndices>{{0, 1}});
+    return counts::reshape(b, loc, v, worldSize, localExperts);
   }
 
   /// Σ_l m[w, l]: [W, L] -> [W].
-  Value rowSums(Value m) {
-    Value zero = arith::ConstantIntOp::create(b, loc, 0, 32);
-    Value init = fill(worldSize, zero);
-    MLIRContext *ctx = b.getContext();
-    AffineExpr w, l;
-    bindDims(ctx, w, l);
-    SmallVector<AffineMap> maps = {AffineMap::get(2, 0, {w, l}, ctx),
-                                   AffineMap::get(2, 0, {w}, ctx)};
-    return linalg::GenericOp::create(
-               b, loc, init.getType(), ValueRange{m}, ValueRange{init}, maps,
-               {utils::IteratorType::parallel, utils::IteratorType::reduction},
-               [](OpBuilder &nb, Location l, ValueRange args) {
-                 Value sum = arith::AddIOp::create(nb, l, args[1], args[0]);
-                 linalg::YieldOp::create(nb, l, sum);
-               })
-        .getResult(0);
-  }
+  Value rowSums(Value m) { return counts::rowSums(b, loc, m); }
 
   /// m[w, l] = v[w] / L: [W] -> [W, L].
   Value spreadOverExperts(Value v) {
@@ -111,15 +87,7 @@ public:
   }
 
   /// [A, B] -> [B, A].
-  Value transpose(Value m) {
-    auto type = cast<RankedTensorType>(m.getType());
-    Value empty = tensor::EmptyOp::create(
-        b, loc, ArrayRef<int64_t>{type.getDimSize(1), type.getDimSize(0)},
-        i32);
-    return linalg::TransposeOp::create(b, loc, m, empty,
-                                       ArrayRef<int64_t>{1, 0})
-        .getResult()[0];
-  }
+  Value transpose(Value m) { return counts::transpose(b, loc, m); }
 
   /// A flat exchange; `known` (may be null) are the counts each source
   /// sends, `receivedRows` their sum if it is known at compile time.

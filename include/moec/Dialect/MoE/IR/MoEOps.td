@@ -425,9 +425,12 @@ def MoE_AllToAllOp : MoE_Op<"all_to_all"> {
     counts are exchanged first, then the payload; when the receiver already
     knows them (`recv_counts(%known)`, e.g. on the way back), the count
     exchange is skipped. `stage` says which ranks take part: all of them
-    (`flat`), the `ranks_per_node` ranks of this node (`intra_node`), or the
-    ranks with this rank's local index on every node (`inter_node`): the two
-    stages of a hierarchical exchange. Lowered to runtime calls (docs/abi.md).
+    (`flat`), the G = `ranks_per_node` ranks of this node (`intra_node`), or
+    the W / G ranks with this rank's local index, one per node
+    (`inter_node`): the two stages of a hierarchical exchange
+    (moe-hierarchical-a2a). The counts have one entry per rank taking part
+    (W, G or W / G), in the order of their world ranks. Lowered to runtime
+    calls (docs/abi.md).
 
     ```mlir
     %recv, %rc = moe.all_to_all %rows, %sc
@@ -460,22 +463,23 @@ def MoE_AllToAllOp : MoE_Op<"all_to_all"> {
 def MoE_TransposeSegmentsOp : MoE_Op<"transpose_segments", [Pure]> {
   let summary = "reorder an A x B grid of row segments from (a, b) to (b, a)";
   let description = [{
-    The rows of `rows` ([N, D]) form A · B consecutive segments in row-major
+    The rows of `rows` ([N, D] or [N]) form A · B consecutive segments in row-major
     (a, b) order, segment (a, b) holding `counts[a, b]` rows ([A, B], i32).
     The result holds the same segments in (b, a) order; `group_offsets`
     ([B + 1], i32) says where each group b starts (rows past the last offset
     are unspecified). Applying it again with the transposed counts restores
     the original order. Expert parallelism uses it to turn the rows received
     from each source rank (grouped by source, then local expert) into one
-    segment per local expert, and back.
+    segment per local expert, and back; a hierarchical exchange uses it to
+    group rows by the next stage's destination.
 
     ```mlir
     %byExpert, %offsets = moe.transpose_segments %recv, %counts
         : (tensor<?x64xf32>, tensor<4x2xi32>) -> (tensor<?x64xf32>, tensor<3xi32>)
     ```
   }];
-  let arguments = (ins MoE_FloatTensor:$rows, MoE_IndexTensor:$counts);
-  let results = (outs MoE_FloatTensor:$result,
+  let arguments = (ins MoE_AnyTensor:$rows, MoE_IndexTensor:$counts);
+  let results = (outs MoE_AnyTensor:$result,
                       MoE_IndexTensor:$group_offsets);
   let assemblyFormat = [{
     $rows `,` $counts attr-dict `:` functional-type(operands, results)

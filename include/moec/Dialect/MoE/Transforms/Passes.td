@@ -106,6 +106,66 @@ def MoEExpertParallel : Pass<"moe-expert-parallel", "::mlir::ModuleOp"> {
                            "::mlir::tensor::TensorDialect"];
 }
 
+def MoEHierarchicalA2A : Pass<"moe-hierarchical-a2a", "::mlir::ModuleOp"> {
+  let summary = "Split flat all-to-all exchanges into an intra-node and an "
+                "inter-node stage";
+  let description = [{
+    With G = `ranks-per-node` ranks on each of N = W / G nodes, rewrites a
+    flat `moe.all_to_all` (DeepSpeed-MoE's hierarchical all-to-all, Tutel's
+    2DH): each rank first sends its local peer l the rows bound for local
+    index l on every node, then exchanges with the ranks of its own local
+    index, one per node. A rank's inter-node messages drop from W - G to
+    N - 1, each about G times larger. The rows arrive in the flat exchange's
+    order (by source rank), so nothing downstream changes:
+
+    ```mlir
+    // before (W = 4, G = 2)
+    %r, %rc = moe.all_to_all %rows, %sc recv_counts(%known) {world_size = 4 : i64} ...
+    // after
+    %fine, %fc = moe.all_to_all %perNodeCounts, %two recv_counts(%two)
+        {ranks_per_node = 2 : i64, stage = #moe.stage<intra_node>, world_size = 4 : i64} ...
+    %byPeer, %o1 = moe.transpose_segments %rows, %scNG ...
+    %r1, %c1 = moe.all_to_all %byPeer, %toPeer recv_counts(%fromPeer) {... intra_node ...}
+    %byNode, %o2 = moe.transpose_segments %r1, %fineGN ...
+    %r2, %c2 = moe.all_to_all %byNode, %toNode recv_counts(%fromNode) {... inter_node ...}
+    ```
+
+    `policy=always` rewrites every flat exchange; `policy=cost-model`
+    rewrites one only where the alpha-beta model (A2ACostModel.h) predicts
+    the two stages to be faster, for exchanges of `tokens-per-rank` tokens
+    (times the route's k rows) when the row count is not static, and the
+    given link figures. `explain` reports each decision as a remark. The
+    entry function gets `moe.ranks_per_node = G` when an exchange is
+    rewritten (moe-run checks the launch against it). G = 1 or G = W leaves
+    the IR unchanged: one stage is all there is.
+  }];
+  let options = [
+    Option<"ranksPerNode", "ranks-per-node", "int64_t", /*default=*/"1",
+           "Ranks on each node (G); must divide the world size">,
+    Option<"policy", "policy", "std::string", /*default=*/"\"always\"",
+           "Which exchanges to rewrite: always or cost-model">,
+    Option<"tokensPerRank", "tokens-per-rank", "int64_t", /*default=*/"1024",
+           "Tokens per rank the cost model assumes for dynamic exchanges">,
+    Option<"intraLatencyUs", "intra-latency-us", "double", /*default=*/"3.0",
+           "Intra-node message latency (microseconds)">,
+    Option<"intraGBps", "intra-gbps", "double", /*default=*/"450.0",
+           "Intra-node bandwidth per rank (GB/s)">,
+    Option<"interLatencyUs", "inter-latency-us", "double", /*default=*/"10.0",
+           "Inter-node message latency (microseconds)">,
+    Option<"interGBps", "inter-gbps", "double", /*default=*/"50.0",
+           "Inter-node bandwidth per rank (GB/s)">,
+    Option<"explain", "explain", "bool", /*default=*/"false",
+           "Report each decision and its prediction as a remark">
+  ];
+  let statistics = [
+    Statistic<"numRewritten", "rewritten", "Flat exchanges made hierarchical">,
+    Statistic<"numKeptFlat", "kept-flat", "Flat exchanges the model kept flat">
+  ];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::linalg::LinalgDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
 def MoEExportStats : Pass<"moe-export-stats", "::mlir::ModuleOp"> {
   let summary = "Return per-expert routing statistics from the entry function";
   let description = [{
