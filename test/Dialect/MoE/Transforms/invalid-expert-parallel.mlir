@@ -28,3 +28,14 @@ func.func @computed_weight(%x: tensor<?x16xf32>, %wr: tensor<6x16xf32>,
       : (tensor<?x16xf32>, tensor<6x16xf32>, tensor<6x8x16xf32>, tensor<6x16x8xf32>) -> tensor<?x16xf32>
   return %y : tensor<?x16xf32>
 }
+
+// -----
+
+func.func @weight_used_elsewhere(%x: tensor<?x16xf32>, %wr: tensor<6x16xf32>,
+                                 %wi: tensor<6x8x16xf32>, %wo: tensor<6x16x8xf32>)
+    -> (tensor<?x16xf32>, tensor<6x8x16xf32>) {
+  // expected-error @+1 {{'moe.experts' op moe-expert-parallel: expert weight argument #2 has uses besides the experts}}
+  %y = moe.layer %x, %wr experts(%wi, %wo) {top_k = 1 : i64}
+      : (tensor<?x16xf32>, tensor<6x16xf32>, tensor<6x8x16xf32>, tensor<6x16x8xf32>) -> tensor<?x16xf32>
+  return %y, %wi : tensor<?x16xf32>, tensor<6x8x16xf32>
+}
