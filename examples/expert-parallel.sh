@@ -21,7 +21,7 @@ export PYTHONPATH=$PWD/python
 # Open MPI refuses root without these, and 4 ranks need not have 4 cores.
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_mpi_yield_when_idle=1
-export OMP_NUM_THREADS=1 MOEC_RANKS_PER_NODE=2
+export OMP_NUM_THREADS=1
 
 mkdir -p $OUT
 "$PYTHON" -m moec import $CONFIG --layer 0 -o $OUT/mixtral.mlir
@@ -32,7 +32,8 @@ echo "== moe-compile --expert-parallel=$RANKS -> $OUT/mixtral-ep$RANKS.so"
 "$BIN/moe-compile" $OUT/mixtral.mlir -o $OUT/mixtral-ep$RANKS.so --expert-parallel=$RANKS
 "$BIN/moe-compile" $OUT/mixtral.mlir -o $OUT/mixtral.so
 echo "== mpirun -np $RANKS moe-run on $TOKENS tokens"
-mpirun -np $RANKS "$BIN/moe-run" $OUT/mixtral-ep$RANKS.so --weights $OUT/weights.safetensors \
+# MOEC_RANKS_PER_NODE=2 makes the 4 processes of one machine 2 simulated nodes.
+mpirun -np $RANKS -x MOEC_RANKS_PER_NODE=2 "$BIN/moe-run" $OUT/mixtral-ep$RANKS.so --weights $OUT/weights.safetensors \
   --input $OUT/input.npy --output $OUT/output-ep.npy --stats --comm-timeout 60
 echo "== single rank"
 "$BIN/moe-run" $OUT/mixtral.so --weights $OUT/weights.safetensors \
