@@ -28,11 +28,13 @@ $(BUILD_DIR)/build.ninja:
 	cmake -S . -B $(BUILD_DIR) $(CMAKE_COMMON) -DCMAKE_BUILD_TYPE=Release \
 	  -DMOEC_SANITIZER_BUILD_DIR=$(abspath $(SAN_BUILD_DIR))
 
-# ASan + UBSan build of the tools and the runtime tests (-O1: it only runs
-# tests); `make test` runs its suites through the main build's ctest.
+# ASan + UBSan build of the tools and the runtime tests (-O0: it only runs
+# tests, and compiles faster: runtime/src/metadata.cpp takes 19 s of CPU
+# instead of 30 s at -O1); `make test` runs its suites through the main
+# build's ctest.
 $(SAN_BUILD_DIR)/build.ninja:
 	cmake -S . -B $(SAN_BUILD_DIR) $(CMAKE_COMMON) -DCMAKE_BUILD_TYPE=Release \
-	  -DCMAKE_CXX_FLAGS_RELEASE="-O1" -DCMAKE_C_FLAGS_RELEASE="-O1" \
+	  -DCMAKE_CXX_FLAGS_RELEASE="-O0" -DCMAKE_C_FLAGS_RELEASE="-O0" \
 	  -DMOEC_SANITIZE=ON
 
 sanitize-build: setup $(SAN_BUILD_DIR)/build.ninja
