@@ -12,7 +12,8 @@ compute vs. a float64 reference); statistics must match exactly.
 
 Usage: check_layers.py --bin BUILD/bin [--jobs N] [--filter SUBSTR] [--quick] [--keep DIR]
 --quick (the sanitizer build's run) leaves out the random specs, compiles each spec and family
-in one lowering (alternating) and runs each family in one on-disk layout. Ends with the line `N passed, N failed`.
+in one lowering (alternating) and runs each family in one on-disk layout.
+Ends with the line `N passed, N failed`.
 """
 
 from __future__ import annotations
