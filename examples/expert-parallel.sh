@@ -33,8 +33,9 @@ echo "== moe-compile --expert-parallel=$RANKS -> $OUT/mixtral-ep$RANKS.so"
 "$BIN/moe-compile" $OUT/mixtral.mlir -o $OUT/mixtral.so
 echo "== mpirun -np $RANKS moe-run on $TOKENS tokens"
 # MOEC_RANKS_PER_NODE=2 makes the 4 processes of one machine 2 simulated nodes.
-mpirun -np $RANKS -x MOEC_RANKS_PER_NODE=2 "$BIN/moe-run" $OUT/mixtral-ep$RANKS.so --weights $OUT/weights.safetensors \
-  --input $OUT/input.npy --output $OUT/output-ep.npy --stats --comm-timeout 60
+mpirun -np $RANKS -x MOEC_RANKS_PER_NODE=2 "$BIN/moe-run" $OUT/mixtral-ep$RANKS.so \
+  --weights $OUT/weights.safetensors --input $OUT/input.npy --output $OUT/output-ep.npy \
+  --stats --comm-timeout 60
 echo "== single rank"
 "$BIN/moe-run" $OUT/mixtral.so --weights $OUT/weights.safetensors \
   --input $OUT/input.npy --output $OUT/output.npy
