@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import json
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -45,6 +46,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "python"))
 
 from moec import a2a_cost  # noqa: E402
+from moec_cli import moec  # noqa: E402 - the command line, in this process
 from moec.safetensors_io import load_file, save_file  # noqa: E402
 
 TOLERANCE = 1e-5
@@ -88,18 +90,22 @@ CASES += [("mixtral-hot", "dynamic", 4, 2, [1, 7, 64]), ("qwen3", "dynamic", 8, 
 
 
 def run(cmd, env=None, timeout=300, check=True):
-    full_env = dict(os.environ, **MPI_ENV, **(env or {}))
-    proc = subprocess.run([str(c) for c in cmd], capture_output=True, text=True,
-                          env=full_env, timeout=timeout, check=False)
+    with tempfile.TemporaryDirectory(prefix="moec-ompi-") as session:
+        full_env = dict(os.environ, **MPI_ENV, **mpi_session_env(session), **(env or {}))
+        proc = subprocess.run([str(c) for c in cmd], capture_output=True, text=True,
+                              env=full_env, timeout=timeout, check=False)
     if check and proc.returncode != 0:
         raise RuntimeError(f"{' '.join(map(str, cmd))} failed ({proc.returncode}):\n"
                            f"{proc.stdout}{proc.stderr}")
     return proc
 
 
-def moec(*args):
-    return run([sys.executable, "-m", "moec", *args],
-               env={"PYTHONPATH": str(REPO / "python")})
+def mpi_session_env(directory: str) -> dict[str, str]:
+    """Open MPI 4 names a job's session directory after a 16-bit hash of
+    mpirun's PID, so concurrent jobs can share one and a finished job can
+    tear down another's: rank 0 then "exits improperly" after a correct
+    run (open-mpi/ompi#12607). A directory of its own for each job."""
+    return {"OMPI_MCA_orte_tmpdir_base": directory}
 
 
 def shares(t: int, w: int) -> list[tuple[int, int]]:
@@ -311,7 +317,8 @@ def fault_cases(bindir: Path, work: Path) -> list[tuple[str, bool, str]]:
 
     for sig, label in ((signal.SIGKILL, "killed"), (signal.SIGSTOP, "stopped")):
         start = time.monotonic()
-        env = dict(os.environ, **MPI_ENV, MOEC_RANKS_PER_NODE="1")
+        session = tempfile.mkdtemp(prefix="moec-ompi-", dir=work)
+        env = dict(os.environ, **MPI_ENV, **mpi_session_env(session), MOEC_RANKS_PER_NODE="1")
         proc = subprocess.Popen(
             ["mpirun", "-np", "2", *map(str, base), "--iters", "1000000",
              "--comm-timeout", "10"],
@@ -350,6 +357,19 @@ def fault_cases(bindir: Path, work: Path) -> list[tuple[str, bool, str]]:
     return results
 
 
+def run_layer(batch):
+    """The cases of one layer, in order (they share its files)."""
+    out = []
+    for label, layer, w, t, per_node, hier in batch:
+        try:
+            ok, msg = check_case(layer, w, t, per_node, hier, check_traffic=w == 4 or hier)
+        except Exception as exc:  # noqa: BLE001 - report and go on
+            ok, msg = False, str(exc).strip()
+        out.append((label, ok, msg))
+        print(f"{'PASS' if ok else 'FAIL'}: {label}: {msg}", flush=True)
+    return out
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bin", required=True, type=Path)
@@ -379,19 +399,9 @@ def main():
         for job in jobs:
             by_layer.setdefault(id(job[1]), []).append(job)
 
-        def run_layer(batch):
-            out = []
-            for label, layer, w, t, per_node, hier in batch:
-                try:
-                    ok, msg = check_case(layer, w, t, per_node, hier,
-                                         check_traffic=w == 4 or hier)
-                except Exception as exc:  # noqa: BLE001 - report and go on
-                    ok, msg = False, str(exc).strip()
-                out.append((label, ok, msg))
-                print(f"{'PASS' if ok else 'FAIL'}: {label}: {msg}", flush=True)
-            return out
-
-        with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
+        # Processes, not threads: the moec command line runs inside the workers.
+        with concurrent.futures.ProcessPoolExecutor(
+                args.jobs, mp_context=multiprocessing.get_context("fork")) as pool:
             for batch in pool.map(run_layer, by_layer.values()):
                 results.extend(batch)
         if not args.no_faults and "fault" in "fault" + args.filter:

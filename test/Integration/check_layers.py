@@ -6,6 +6,7 @@ a layer with random weights (`python -m moec gen-layer`), compiles it with
 moe-compile, runs it with moe-run on one or more token counts, and compares
 the output and the routing statistics with `python -m moec reference-spec`
 (an independent float64 NumPy implementation of docs/semantics.md).
+The moec command line runs inside the worker processes (moec_cli.py).
 
 Metric: normwise relative error  max|y - ref| / max|ref|  <= 1e-5 (fp32
 compute vs. a float64 reference); statistics must match exactly.
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import json
+import multiprocessing
 import os
 import random
 import subprocess
@@ -433,6 +435,10 @@ def check_family(config: Path, same: list[Path], lowering, quick: bool, bindir: 
 
 
 def run(cmd, cwd=None):
+    if cmd[:3] == [sys.executable, "-m", "moec"]:
+        from moec_cli import moec  # in this worker process: no interpreter start-up
+
+        return moec(*cmd[3:])
     proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise RuntimeError(
@@ -569,7 +575,10 @@ def main():
     ]
     with tempfile.TemporaryDirectory(prefix="moec-check-") as tmp:
         workdir = args.keep or Path(tmp)
-        with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        # Processes, not threads: the moec command line runs inside the workers.
+        with concurrent.futures.ProcessPoolExecutor(
+            max_workers=args.jobs, mp_context=multiprocessing.get_context("fork")
+        ) as pool:
             futures = [pool.submit(check_case, *job, args.bin, workdir) for job in jobs]
             futures += [
                 pool.submit(check_family, *f, args.bin, workdir) for f in families

@@ -32,6 +32,11 @@ FIXTURES = Path(__file__).resolve().parent / "transformers"
 
 
 def run(cmd):
+    if cmd[:3] == [sys.executable, "-m", "moec"]:
+        from moec_cli import moec  # in this process: no interpreter start-up
+
+        moec(*cmd[3:])
+        return
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise RuntimeError(
