@@ -10,6 +10,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "moert/cuda_driver.h"
 #include "moert/npy.h"
 #include "test_util.h"
 
@@ -17,6 +18,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <sys/wait.h>
 
 using namespace moert;
@@ -140,6 +142,40 @@ TEST_F(MoeRunTest, UsageErrors) {
                   "(inputs: x)");
   expectError(good("--output out=" + Dir + "/o.npy"),
               "model has no output 'out' (outputs: y)");
+}
+
+TEST_F(MoeRunTest, DeviceValues) {
+  expectError(good("--device tpu"),
+              "--device: expected cpu, cuda or cuda:N, got 'tpu'");
+  expectError(good("--device cuda:"), "got 'cuda:'");
+  expectError(good("--device cuda:-1"), "got 'cuda:-1'");
+  RunResult R = moeRun(good("--device cpu"));
+  EXPECT_EQ(R.ExitCode, 0) << R.Output;
+}
+
+// moe-run opens the GPU named by --device=cuda[:N] through the driver that
+// MOERT_CUDA_DRIVER names (fake_cuda_driver.c here), then refuses the model:
+// moe-compile emits CPU code only so far.
+TEST_F(MoeRunTest, DeviceCuda) {
+  if (!haveCudaSupport())
+    GTEST_SKIP() << "runtime built without cuda.h";
+  ::setenv("MOERT_CUDA_DRIVER", "/nonexistent/libcuda.so.1", 1);
+  expectError(good("--device cuda"),
+              "--device=cuda: no CUDA driver: cannot load "
+              "/nonexistent/libcuda.so.1");
+  std::string NoDevice = fakeModel("fake_cuda_driver_no_device");
+  ::setenv("MOERT_CUDA_DRIVER", NoDevice.c_str(), 1);
+  expectError(good("--device cuda"),
+              "--device=cuda: the CUDA driver (" + NoDevice +
+                  ") found no usable GPU: cuInit failed: CUDA_ERROR_NO_DEVICE");
+  ::setenv("MOERT_CUDA_DRIVER", fakeModel("fake_cuda_driver").c_str(), 1);
+  expectError(good("--device cuda:1"),
+              "--device=cuda:1: there is no CUDA device 1 (this machine has 1)");
+  expectError(good("--device=cuda"),
+              "--device=cuda: found Fake GPU (sm_90, 80.0 GiB) with CUDA "
+              "driver 13.0, but " +
+                  Model + " holds CPU code only");
+  ::unsetenv("MOERT_CUDA_DRIVER");
 }
 
 TEST_F(MoeRunTest, ModelErrors) {

@@ -6,6 +6,7 @@
 //
 // [mpirun -np W] moe-run MODEL.so --weights W.safetensors --input [NAME=]X.npy
 //         --output [NAME=]Y.npy [--iters N] [--warmup M] [--stats]
+//         [--device cpu|cuda[:N]]
 //
 // Loads a model built by moe-compile, binds its inputs and weights, runs it
 // (warmup, then timed iterations), saves the requested outputs and reports
@@ -17,6 +18,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "moert/comm.h"
+#include "moert/cuda_driver.h"
 #include "moert/error.h"
 #include "moert/invocation.h"
 #include "moert/model.h"
@@ -254,7 +256,46 @@ struct Options {
   bool Stats = false;
   std::string StatsJson;
   double CommTimeout = 300;
+  std::string Device = "cpu"; ///< cpu, cuda or cuda:N
 };
+
+/// The CUDA device a --device value names (cuda is cuda:0); none for cpu.
+/// \p Device passed the option's check.
+std::optional<int> cudaOrdinal(const std::string &Device) {
+  if (Device == "cpu")
+    return std::nullopt;
+  return Device == "cuda" ? 0 : std::stoi(Device.substr(5));
+}
+
+/// --device's check: "" when \p Value is cpu, cuda or cuda:N.
+std::string checkDevice(const std::string &Value) {
+  if (Value == "cpu" || Value == "cuda")
+    return "";
+  const char *Digits = "0123456789";
+  if (Value.rfind("cuda:", 0) == 0 && Value.size() > 5 && Value.size() <= 9 &&
+      Value.find_first_not_of(Digits, 5) == std::string::npos)
+    return "";
+  return "--device: expected cpu, cuda or cuda:N, got '" + Value + "'";
+}
+
+/// moe-compile generates CPU code only so far. --device=cuda still opens the
+/// driver and the device, so that a missing driver or GPU is named, and
+/// then refuses the model.
+[[noreturn]] void refuseOnCuda(const Options &Opts, int Ordinal) {
+  CudaDeviceInfo Info;
+  std::string Version;
+  try {
+    const CudaDriver &Driver = CudaDriver::get();
+    Info = Driver.device(Ordinal);
+    Version = Driver.version();
+  } catch (const Error &E) {
+    throw Error("--device=" + Opts.Device + ": " + E.what());
+  }
+  throw Error("--device=" + Opts.Device + ": found " + Info.describe() +
+              " with CUDA driver " + Version + ", but " + Opts.ModelPath +
+              " holds CPU code only (moe-compile does not generate CUDA "
+              "kernels yet)");
+}
 
 /// Splits the inputs' tokens over the ranks; returns each rank's count.
 std::vector<int64_t> shareTokens(const Metadata &Meta,
@@ -304,6 +345,8 @@ Tensor gatherOutput(const ArgInfo &A, const Tensor &Local,
 void runOn(Communicator &Comm, const Options &Opts) {
   std::unique_ptr<Model> M = Model::load(Opts.ModelPath);
   const Metadata &Meta = M->metadata();
+  if (std::optional<int> Ordinal = cudaOrdinal(Opts.Device))
+    refuseOnCuda(Opts, *Ordinal);
   if (Meta.WorldSize != Comm.size())
     throw Error("the model was compiled for " + std::to_string(Meta.WorldSize) +
                 " rank(s) (moe-compile --expert-parallel=" +
@@ -451,6 +494,11 @@ int main(int Argc, char **Argv) {
                  "exchange) before ending the job with an error naming "
                  "them (default 300)")
       ->check(CLI::Range(0.001, 1e6));
+  App.add_option("--device", Opts.Device,
+                 "Where the model runs: cpu (default), or cuda[:N], the "
+                 "N-th GPU (default 0), through the CUDA driver")
+      ->check(CLI::Validator(
+          [](std::string &V) { return checkDevice(V); }, "cpu|cuda[:N]"));
   try {
     App.parse(Argc, Argv);
   } catch (const CLI::CallForHelp &E) {
