@@ -275,7 +275,7 @@ std::string checkDevice(const std::string &Value) {
   if (Value.rfind("cuda:", 0) == 0 && Value.size() > 5 && Value.size() <= 9 &&
       Value.find_first_not_of(Digits, 5) == std::string::npos)
     return "";
-  return "--device: expected cpu, cuda or cuda:N, got '" + Value + "'";
+  return "expected cpu, cuda or cuda:N, got '" + Value + "'";
 }
 
 /// moe-compile generates CPU code only so far. --device=cuda still opens the
