@@ -40,8 +40,7 @@ $(SAN_BUILD_DIR)/build.ninja:
 sanitize-build: setup $(SAN_BUILD_DIR)/build.ninja
 	ninja -C $(SAN_BUILD_DIR) -j $(JOBS) moe-opt moe-compile moe-run moert-tests \
 	  fake_model fake_model_abi2 fake_model_no_forward fake_model_no_stats \
-	  fake_model_bad_metadata fake_cuda_driver fake_cuda_driver_no_device \
-	  moert-npy-replay moert-safetensors-replay \
+	  fake_model_bad_metadata moert-npy-replay moert-safetensors-replay \
 	  moert-metadata-replay
 
 configure: setup $(BUILD_DIR)/build.ninja

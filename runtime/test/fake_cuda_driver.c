@@ -4,119 +4,115 @@
  *
  *===----------------------------------------------------------------------===*
  *
- * The driver entry points the runtime resolves, with cuda.h's ABI (CUresult
- * and CUdevice are ints, enums pass as int): one "Fake GPU" of compute
- * capability 9.0 and 80 GiB, driver version 13.0. Built with FAKE_NO_DEVICE,
+ * The driver entry points the runtime resolves, defined against cuda.h's own
+ * declarations (so a wrong signature does not compile): one "Fake GPU" of
+ * compute capability 9.0 and 80 GiB, driver version 13.0. Built with FAKE_NO_DEVICE,
  * cuInit fails with CUDA_ERROR_NO_DEVICE, as the real driver does on a
  * machine whose GPU is missing or unusable. CI machines have no driver, so
  * this is how the runtime's device path is tested there.
  *
  *===----------------------------------------------------------------------===*/
 
+#include <cuda.h>
 #include <stddef.h>
 #include <string.h>
 
 #define EXPORT __attribute__((visibility("default")))
 
-enum {
-  kSuccess = 0,
-  kInvalidValue = 1,
-  kNotInitialized = 3,
-  kNoDevice = 100,
-  kInvalidDevice = 101,
-  kComputeCapabilityMajor = 75,
-  kComputeCapabilityMinor = 76,
-};
-
 static int Initialized;
 
-EXPORT int cuInit(unsigned Flags) {
+EXPORT CUresult CUDAAPI cuInit(unsigned int Flags) {
   if (Flags != 0)
-    return kInvalidValue;
+    return CUDA_ERROR_INVALID_VALUE;
 #ifdef FAKE_NO_DEVICE
-  return kNoDevice;
+  return CUDA_ERROR_NO_DEVICE;
 #else
   Initialized = 1;
-  return kSuccess;
+  return CUDA_SUCCESS;
 #endif
 }
 
-EXPORT int cuDriverGetVersion(int *Version) {
+EXPORT CUresult CUDAAPI cuDriverGetVersion(int *Version) {
   *Version = 13000;
-  return kSuccess;
+  return CUDA_SUCCESS;
 }
 
-EXPORT int cuDeviceGetCount(int *Count) {
+EXPORT CUresult CUDAAPI cuDeviceGetCount(int *Count) {
   if (!Initialized)
-    return kNotInitialized;
+    return CUDA_ERROR_NOT_INITIALIZED;
   *Count = 1;
-  return kSuccess;
+  return CUDA_SUCCESS;
 }
 
-EXPORT int cuDeviceGet(int *Device, int Ordinal) {
+EXPORT CUresult CUDAAPI cuDeviceGet(CUdevice *Device, int Ordinal) {
   if (!Initialized)
-    return kNotInitialized;
+    return CUDA_ERROR_NOT_INITIALIZED;
   if (Ordinal != 0)
-    return kInvalidDevice;
+    return CUDA_ERROR_INVALID_DEVICE;
   *Device = 0;
-  return kSuccess;
+  return CUDA_SUCCESS;
 }
 
-EXPORT int cuDeviceGetName(char *Name, int Len, int Device) {
+EXPORT CUresult CUDAAPI cuDeviceGetName(char *Name, int Len, CUdevice Device) {
   if (Device != 0 || Len <= 0)
-    return kInvalidValue;
+    return CUDA_ERROR_INVALID_VALUE;
   strncpy(Name, "Fake GPU", (size_t)Len);
   Name[Len - 1] = '\0';
-  return kSuccess;
+  return CUDA_SUCCESS;
 }
 
-EXPORT int cuDeviceGetAttribute(int *Value, int Attribute, int Device) {
+EXPORT CUresult CUDAAPI cuDeviceGetAttribute(int *Value,
+                                             CUdevice_attribute Attribute,
+                                             CUdevice Device) {
   if (Device != 0)
-    return kInvalidDevice;
-  if (Attribute == kComputeCapabilityMajor)
+    return CUDA_ERROR_INVALID_DEVICE;
+  if (Attribute == CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR)
     *Value = 9;
-  else if (Attribute == kComputeCapabilityMinor)
+  else if (Attribute == CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR)
     *Value = 0;
   else
-    return kInvalidValue;
-  return kSuccess;
+    return CUDA_ERROR_INVALID_VALUE;
+  return CUDA_SUCCESS;
 }
 
-EXPORT int cuDeviceTotalMem_v2(size_t *Bytes, int Device) {
+/* cuda.h maps cuDeviceTotalMem to the exported cuDeviceTotalMem_v2. */
+EXPORT CUresult CUDAAPI cuDeviceTotalMem(size_t *Bytes, CUdevice Device) {
   if (Device != 0)
-    return kInvalidDevice;
+    return CUDA_ERROR_INVALID_DEVICE;
   *Bytes = (size_t)80 << 30;
-  return kSuccess;
+  return CUDA_SUCCESS;
 }
 
-EXPORT int cuGetErrorName(int Error, const char **Name) {
+EXPORT CUresult CUDAAPI cuGetErrorName(CUresult Error, const char **Name) {
   switch (Error) {
-  case kInvalidValue:
+  case CUDA_ERROR_INVALID_VALUE:
     *Name = "CUDA_ERROR_INVALID_VALUE";
-    return kSuccess;
-  case kNotInitialized:
+    return CUDA_SUCCESS;
+  case CUDA_ERROR_NOT_INITIALIZED:
     *Name = "CUDA_ERROR_NOT_INITIALIZED";
-    return kSuccess;
-  case kNoDevice:
+    return CUDA_SUCCESS;
+  case CUDA_ERROR_NO_DEVICE:
     *Name = "CUDA_ERROR_NO_DEVICE";
-    return kSuccess;
-  case kInvalidDevice:
+    return CUDA_SUCCESS;
+  case CUDA_ERROR_INVALID_DEVICE:
     *Name = "CUDA_ERROR_INVALID_DEVICE";
-    return kSuccess;
+    return CUDA_SUCCESS;
+  default:
+    *Name = NULL;
+    return CUDA_ERROR_INVALID_VALUE;
   }
-  *Name = NULL;
-  return kInvalidValue;
 }
 
-EXPORT int cuGetErrorString(int Error, const char **Text) {
+EXPORT CUresult CUDAAPI cuGetErrorString(CUresult Error, const char **Text) {
   switch (Error) {
-  case kNoDevice:
+  case CUDA_ERROR_NO_DEVICE:
     *Text = "no CUDA-capable device is detected";
-    return kSuccess;
-  case kInvalidDevice:
+    return CUDA_SUCCESS;
+  case CUDA_ERROR_INVALID_DEVICE:
     *Text = "invalid device ordinal";
-    return kSuccess;
+    return CUDA_SUCCESS;
+  default:
+    *Text = NULL;
+    return CUDA_ERROR_INVALID_VALUE;
   }
-  *Text = NULL;
-  return kInvalidValue;
 }
