@@ -101,10 +101,11 @@ def run(cmd, env=None, timeout=300, check=True):
 
 
 def mpi_session_env(directory: str) -> dict[str, str]:
-    """Open MPI 4 names a job's session directory after a 16-bit hash of
-    mpirun's PID, so concurrent jobs can share one and a finished job can
-    tear down another's: rank 0 then "exits improperly" after a correct
-    run (open-mpi/ompi#12607). A directory of its own for each job."""
+    """A session directory of its own for each job. Open MPI 4 names it after
+    a 16-bit hash of mpirun's PID, so concurrent jobs can share one; such
+    runs are reported to end with rank 0 "exiting improperly" after correct
+    output (open-mpi/ompi#12607, idaholab/moose#24459), as one case here did
+    once on CI with two suites running mpirun at the same time."""
     return {"OMPI_MCA_orte_tmpdir_base": directory}
 
 

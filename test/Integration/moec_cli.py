@@ -1,7 +1,7 @@
 """Runs `python -m moec ARGS` inside the calling process.
 
-The integration checks call the moec command line a few thousand times; an
-interpreter start-up with NumPy costs about a second of CPU on a 2-core CI
+The integration checks call the moec command line hundreds of times; an
+interpreter start-up with NumPy costs 0.5 to 2 s of CPU on a 2-core CI
 machine, more than most of the calls themselves. The command line is the
 same (`moec.__main__.main`, argparse and all); only the process is reused.
 The caller must be single-threaded (stdout and stderr are redirected while
