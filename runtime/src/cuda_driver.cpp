@@ -164,7 +164,6 @@ CudaDeviceInfo CudaDriver::device(int Ordinal) const {
   CUdevice Dev;
   A->check(A->DeviceGet(&Dev, Ordinal), "cuDeviceGet");
   CudaDeviceInfo Info;
-  Info.Ordinal = Ordinal;
   char Name[256] = {};
   A->check(A->DeviceGetName(Name, sizeof(Name) - 1, Dev), "cuDeviceGetName");
   Info.Name = Name;

@@ -83,36 +83,35 @@ EXPORT CUresult CUDAAPI cuDeviceTotalMem(size_t *Bytes, CUdevice Device) {
   return CUDA_SUCCESS;
 }
 
+/* The errors this fake returns, named as the driver names them. */
+static const struct {
+  CUresult Code;
+  const char *Name, *Text;
+} Errors[] = {
+    {CUDA_ERROR_INVALID_VALUE, "CUDA_ERROR_INVALID_VALUE", NULL},
+    {CUDA_ERROR_NOT_INITIALIZED, "CUDA_ERROR_NOT_INITIALIZED", NULL},
+    {CUDA_ERROR_NO_DEVICE, "CUDA_ERROR_NO_DEVICE",
+     "no CUDA-capable device is detected"},
+    {CUDA_ERROR_INVALID_DEVICE, "CUDA_ERROR_INVALID_DEVICE",
+     "invalid device ordinal"},
+};
+
+/* Sets *Out to the name (or text) of Error; fails for codes it does not
+ * know, and for texts it has none of, so the runtime's fallbacks run. */
+static CUresult describe(CUresult Error, int Text, const char **Out) {
+  for (size_t I = 0; I < sizeof(Errors) / sizeof(Errors[0]); ++I)
+    if (Errors[I].Code == Error) {
+      *Out = Text ? Errors[I].Text : Errors[I].Name;
+      return *Out ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
+    }
+  *Out = NULL;
+  return CUDA_ERROR_INVALID_VALUE;
+}
+
 EXPORT CUresult CUDAAPI cuGetErrorName(CUresult Error, const char **Name) {
-  switch (Error) {
-  case CUDA_ERROR_INVALID_VALUE:
-    *Name = "CUDA_ERROR_INVALID_VALUE";
-    return CUDA_SUCCESS;
-  case CUDA_ERROR_NOT_INITIALIZED:
-    *Name = "CUDA_ERROR_NOT_INITIALIZED";
-    return CUDA_SUCCESS;
-  case CUDA_ERROR_NO_DEVICE:
-    *Name = "CUDA_ERROR_NO_DEVICE";
-    return CUDA_SUCCESS;
-  case CUDA_ERROR_INVALID_DEVICE:
-    *Name = "CUDA_ERROR_INVALID_DEVICE";
-    return CUDA_SUCCESS;
-  default:
-    *Name = NULL;
-    return CUDA_ERROR_INVALID_VALUE;
-  }
+  return describe(Error, 0, Name);
 }
 
 EXPORT CUresult CUDAAPI cuGetErrorString(CUresult Error, const char **Text) {
-  switch (Error) {
-  case CUDA_ERROR_NO_DEVICE:
-    *Text = "no CUDA-capable device is detected";
-    return CUDA_SUCCESS;
-  case CUDA_ERROR_INVALID_DEVICE:
-    *Text = "invalid device ordinal";
-    return CUDA_SUCCESS;
-  default:
-    *Text = NULL;
-    return CUDA_ERROR_INVALID_VALUE;
-  }
+  return describe(Error, 1, Text);
 }

@@ -90,10 +90,9 @@ CASES += [("mixtral-hot", "dynamic", 4, 2, [1, 7, 64]), ("qwen3", "dynamic", 8, 
 
 
 def run(cmd, env=None, timeout=300, check=True):
-    with tempfile.TemporaryDirectory(prefix="moec-ompi-") as session:
-        full_env = dict(os.environ, **MPI_ENV, **mpi_session_env(session), **(env or {}))
-        proc = subprocess.run([str(c) for c in cmd], capture_output=True, text=True,
-                              env=full_env, timeout=timeout, check=False)
+    full_env = dict(os.environ, **MPI_ENV, **(env or {}))
+    proc = subprocess.run([str(c) for c in cmd], capture_output=True, text=True,
+                          env=full_env, timeout=timeout, check=False)
     if check and proc.returncode != 0:
         raise RuntimeError(f"{' '.join(map(str, cmd))} failed ({proc.returncode}):\n"
                            f"{proc.stdout}{proc.stderr}")
@@ -116,8 +115,9 @@ def shares(t: int, w: int) -> list[tuple[int, int]]:
 
 
 def mpirun(w: int, per_node: int, args, timeout=300, check=True):
-    return run(["mpirun", "-np", w, *args], env={"MOEC_RANKS_PER_NODE": str(per_node)},
-               timeout=timeout, check=check)
+    with tempfile.TemporaryDirectory(prefix="moec-ompi-") as session:
+        env = {"MOEC_RANKS_PER_NODE": str(per_node), **mpi_session_env(session)}
+        return run(["mpirun", "-np", w, *args], env=env, timeout=timeout, check=check)
 
 
 class Layer:

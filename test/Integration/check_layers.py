@@ -32,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
+from moec_cli import moec  # the command line, in this process
+
 TOLERANCE = 1e-5
 REPO = Path(__file__).resolve().parents[2]
 
@@ -367,7 +369,6 @@ def check_family(config: Path, same: list[Path], lowering, quick: bool, bindir: 
     """One compile of `config`'s first MoE layer; every layout and T against it."""
     from moec.configs import layer_spec_from_config
 
-    moec = [sys.executable, "-m", "moec"]
     name = config.stem + "".join(f" = {c.stem}" for c in same)
     case_dir = workdir / f"{config.stem}-{lowering}"
     case_dir.mkdir(parents=True, exist_ok=True)
@@ -376,7 +377,7 @@ def check_family(config: Path, same: list[Path], lowering, quick: bool, bindir: 
     cfg = json.loads(config.read_text())
     mlir, so = case_dir / "m.mlir", case_dir / "m.so"
     try:
-        run(moec + ["import", config, "--layer", layer, "-o", mlir])
+        moec("import", config, "--layer", layer, "-o", mlir)
         run([bindir / "moe-compile", mlir, "-o", so, f"--lowering={lowering}"])
         spec = layer_spec_from_config(cfg, int(layer))
     except Exception as exc:  # noqa: BLE001 - report every failure, keep going
@@ -391,10 +392,9 @@ def check_family(config: Path, same: list[Path], lowering, quick: bool, bindir: 
                 stats, ref_stats = (
                     case_dir / f"{n}-{layout}-{t}.json" for n in ("stats", "ref-stats")
                 )
-                run(
-                    moec
-                    + ["random-weights", config, "--layer", layer, "--seed", "3"]
-                    + ["--dtype", dtype, "--layout", layout, "-o", w]
+                moec(
+                    *["random-weights", config, "--layer", layer, "--seed", "3"],
+                    *["--dtype", dtype, "--layout", layout, "-o", w],
                 )
                 rng = np.random.default_rng(5 + t)
                 xs = rng.standard_normal((t, spec.hidden))
@@ -410,10 +410,9 @@ def check_family(config: Path, same: list[Path], lowering, quick: bool, bindir: 
                     [bindir / "moe-run", so, "--weights", w, "--input", x]
                     + ["--output", y, "--stats-json", stats]
                 )
-                run(
-                    moec
-                    + ["reference", config, "--layer", layer, "--weights", w]
-                    + ["--input", x, "-o", ref, "--stats-json", ref_stats]
+                moec(
+                    *["reference", config, "--layer", layer, "--weights", w],
+                    *["--input", x, "-o", ref, "--stats-json", ref_stats],
                 )
                 out, expected = np.load(y), np.load(ref).astype(np.float64)
                 err = float(np.max(np.abs(out - expected))) / max(
@@ -435,10 +434,6 @@ def check_family(config: Path, same: list[Path], lowering, quick: bool, bindir: 
 
 
 def run(cmd, cwd=None):
-    if cmd[:3] == [sys.executable, "-m", "moec"]:
-        from moec_cli import moec  # in this worker process: no interpreter start-up
-
-        return moec(*cmd[3:])
     proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise RuntimeError(
@@ -450,7 +445,6 @@ def run(cmd, cwd=None):
 
 def check_case(name, spec, tokens, lowering, bindir: Path, workdir: Path):
     """Returns a list of (label, ok, message)."""
-    moec = [sys.executable, "-m", "moec"]
     case_dir = workdir / f"{name}-{lowering}"
     case_dir.mkdir(parents=True, exist_ok=True)
     results = []
@@ -473,21 +467,9 @@ def check_case(name, spec, tokens, lowering, bindir: Path, workdir: Path):
                 case_dir / f"stats{t}.json",
                 case_dir / f"ref-stats{t}.json",
             )
-            run(
-                moec
-                + [
-                    "gen-layer",
-                    "--spec",
-                    spec_path,
-                    "-o",
-                    mlir,
-                    "--weights",
-                    w,
-                    "--input",
-                    x,
-                    "--seed",
-                    "7",
-                ]
+            moec(
+                *["gen-layer", "--spec", spec_path, "-o", mlir],
+                *["--weights", w, "--input", x, "--seed", "7"],
             )
             if not so.exists():
                 run([bindir / "moe-compile", mlir, "-o", so, f"--lowering={lowering}"])
@@ -505,21 +487,9 @@ def check_case(name, spec, tokens, lowering, bindir: Path, workdir: Path):
                     stats,
                 ]
             )
-            run(
-                moec
-                + [
-                    "reference-spec",
-                    "--spec",
-                    spec_path,
-                    "--weights",
-                    w,
-                    "--input",
-                    x,
-                    "-o",
-                    ref,
-                    "--stats-json",
-                    ref_stats,
-                ]
+            moec(
+                *["reference-spec", "--spec", spec_path, "--weights", w],
+                *["--input", x, "-o", ref, "--stats-json", ref_stats],
             )
             out, expected = np.load(y), np.load(ref)
             if out.shape != expected.shape:

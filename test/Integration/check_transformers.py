@@ -26,17 +26,14 @@ from pathlib import Path
 
 import numpy as np
 
+from moec_cli import moec  # the command line, in this process
+
 TOLERANCE = 2e-5
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).resolve().parent / "transformers"
 
 
 def run(cmd):
-    if cmd[:3] == [sys.executable, "-m", "moec"]:
-        from moec_cli import moec  # in this process: no interpreter start-up
-
-        moec(*cmd[3:])
-        return
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise RuntimeError(
@@ -51,13 +48,12 @@ def rel_err(got: np.ndarray, want: np.ndarray) -> float:
 
 def check(fixture: Path, bindir: Path, workdir: Path):
     info = json.loads((fixture / "info.json").read_text())
-    moec = [sys.executable, "-m", "moec"]
     config, weights = fixture / "config.json", fixture / "model.safetensors"
     layer = str(info["layer"])
     results = []
     mlir = workdir / f"{fixture.name}.mlir"
     try:
-        run(moec + ["import", config, "--layer", layer, "-o", mlir])
+        moec("import", config, "--layer", layer, "-o", mlir)
     except RuntimeError as exc:
         return [(f"{fixture.name} [import]", False, str(exc).strip())]
     for t in info["tokens"]:
@@ -65,8 +61,8 @@ def check(fixture: Path, bindir: Path, workdir: Path):
         label = f"{fixture.name} [reference, T={t}]"
         try:
             ref = workdir / f"{fixture.name}-ref{t}.npy"
-            run(moec + ["reference", config, "--layer", layer, "--weights", weights,
-                        "--input", x, "-o", ref])
+            moec("reference", config, "--layer", layer, "--weights", weights,
+                 "--input", x, "-o", ref)
             err = rel_err(np.load(ref), want)
             results.append((label, err <= TOLERANCE, f"rel err {err:.2e}"))
         except RuntimeError as exc:

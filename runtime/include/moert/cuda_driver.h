@@ -24,7 +24,6 @@ namespace moert {
 
 /// What moe-run reports about a device.
 struct CudaDeviceInfo {
-  int Ordinal = 0;
   std::string Name;
   int Major = 0, Minor = 0; ///< Compute capability (9.0 on an H100).
   uint64_t MemoryBytes = 0;
