@@ -22,10 +22,10 @@ export PYTHONPATH=$PWD/python
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_mpi_yield_when_idle=1
 export OMP_NUM_THREADS=1
-# A session directory of its own: Open MPI 4 derives it from a 16-bit hash of
-# mpirun's PID, and concurrent jobs sharing one can fail at exit.
-export OMPI_MCA_orte_tmpdir_base=$(mktemp -d)
-trap 'rm -rf "$OMPI_MCA_orte_tmpdir_base"' EXIT
+# Open MPI 4.1 can report a rank that finalized and exited 0 as "exiting
+# improperly" on a loaded machine (open-mpi/ompi#7833); failing ranks still
+# exit non-zero. See docs/expert-parallelism.md.
+export OMPI_MCA_orte_allowed_exit_without_sync=1
 
 mkdir -p $OUT
 "$PYTHON" -m moec import $CONFIG --layer 0 -o $OUT/mixtral.mlir

@@ -57,6 +57,13 @@ MPI_ENV = {
     # One process per core is oversubscribed here: do not busy-wait.
     "OMPI_MCA_mpi_yield_when_idle": "1",
     "OMP_NUM_THREADS": "1",
+    # Open MPI 4.1's launcher can report a rank that called MPI_Finalize and
+    # exited 0 as "exiting improperly" when the machine is loaded (a race
+    # between the finalize notice and the exit, open-mpi/ompi#7833): a plain
+    # MPI hello world did so in 2 of 25 loaded runs here and in none of 72
+    # with this setting; CI hit it twice. A rank that fails still exits
+    # non-zero or by a signal, which mpirun reports either way.
+    "OMPI_MCA_orte_allowed_exit_without_sync": "1",
 }
 
 FAMILIES = {
@@ -99,15 +106,6 @@ def run(cmd, env=None, timeout=300, check=True):
     return proc
 
 
-def mpi_session_env(directory: str) -> dict[str, str]:
-    """A session directory of its own for each job. Open MPI 4 names it after
-    a 16-bit hash of mpirun's PID, so concurrent jobs can share one; such
-    runs are reported to end with rank 0 "exiting improperly" after correct
-    output (open-mpi/ompi#12607, idaholab/moose#24459), as one case here did
-    once on CI with two suites running mpirun at the same time."""
-    return {"OMPI_MCA_orte_tmpdir_base": directory}
-
-
 def shares(t: int, w: int) -> list[tuple[int, int]]:
     """(first, count) of each rank: the remainder goes to the first ranks."""
     base, rem = divmod(t, w)
@@ -115,9 +113,8 @@ def shares(t: int, w: int) -> list[tuple[int, int]]:
 
 
 def mpirun(w: int, per_node: int, args, timeout=300, check=True):
-    with tempfile.TemporaryDirectory(prefix="moec-ompi-") as session:
-        env = {"MOEC_RANKS_PER_NODE": str(per_node), **mpi_session_env(session)}
-        return run(["mpirun", "-np", w, *args], env=env, timeout=timeout, check=check)
+    env = {"MOEC_RANKS_PER_NODE": str(per_node)}
+    return run(["mpirun", "-np", w, *args], env=env, timeout=timeout, check=check)
 
 
 class Layer:
@@ -318,8 +315,7 @@ def fault_cases(bindir: Path, work: Path) -> list[tuple[str, bool, str]]:
 
     for sig, label in ((signal.SIGKILL, "killed"), (signal.SIGSTOP, "stopped")):
         start = time.monotonic()
-        session = tempfile.mkdtemp(prefix="moec-ompi-", dir=work)
-        env = dict(os.environ, **MPI_ENV, **mpi_session_env(session), MOEC_RANKS_PER_NODE="1")
+        env = dict(os.environ, **MPI_ENV, MOEC_RANKS_PER_NODE="1")
         proc = subprocess.Popen(
             ["mpirun", "-np", "2", *map(str, base), "--iters", "1000000",
              "--comm-timeout", "10"],
