@@ -1,17 +1,22 @@
-//===- LowerExperts.cpp - the expert FFNs as per-expert GEMM loops --------===//
+//===- LowerExperts.cpp - the expert FFNs as per-expert linalg matmuls ----===//
 //
 // Part of moec. For each expert e, the rows that belong to it (a [C, D]
 // slice of the padded buffer, or the segment offsets[e]..offsets[e+1] of
 // the sorted rows) go through gate/up projections (plus biases), the
-// activation, and the down projection (plus bias). Scratch [rows, F] buffers
-// are allocated once and reused.
+// activation, and the down projection (plus bias). Each projection is one
+// `linalg.matmul` (C = A · Bᵀ, weights stored [out, in]) on views of the
+// expert's rows and weights: the structured op each target schedules
+// (moe-lower-matmul-to-register-blocks on the CPU). Scratch [rows, F]
+// buffers are allocated once and reused.
 //
 //===----------------------------------------------------------------------===//
 
 #include "LoweringUtils.h"
 #include "Lowerings.h"
 
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
 
 using namespace mlir;
 using namespace mlir::moe;
@@ -49,6 +54,39 @@ Value emitGatedActivation(ImplicitLocOpBuilder &b, ExpertsOp op, Value g,
                                arith::AddFOp::create(b, u, constF32(b, 1.0)));
 }
 
+/// Rows [row0, row0 + count) of buffer[prefix..., :, :] as a 2-D view.
+Value rowsView(ImplicitLocOpBuilder &b, Value buffer, ArrayRef<Value> prefix,
+               OpFoldResult row0, OpFoldResult count) {
+  auto type = cast<MemRefType>(buffer.getType());
+  int64_t rank = type.getRank();
+  OpFoldResult one = b.getIndexAttr(1);
+  SmallVector<OpFoldResult> offsets, sizes, strides(rank, one);
+  for (Value p : prefix) {
+    offsets.push_back(p);
+    sizes.push_back(one);
+  }
+  offsets.append({row0, b.getIndexAttr(0)});
+  sizes.append({count, memref::getMixedSize(b, b.getLoc(), buffer, rank - 1)});
+  int64_t rows = getConstantIntValue(count).value_or(ShapedType::kDynamic);
+  auto viewType = memref::SubViewOp::inferRankReducedResultType(
+      {rows, type.getDimSize(rank - 1)}, type, offsets, sizes, strides);
+  return memref::SubViewOp::create(b, viewType, buffer, offsets, sizes,
+                                   strides);
+}
+
+/// Expert e's [out, in] weight matrix.
+Value expertWeight(ImplicitLocOpBuilder &b, Value weights, Value e) {
+  return rowsView(b, weights, {e}, b.getIndexAttr(0),
+                  memref::getMixedSize(b, b.getLoc(), weights, 1));
+}
+
+/// c = a · wᵀ.
+void emitProjection(ImplicitLocOpBuilder &b, Value a, Value w, Value c) {
+  fillBuffer(b, c, constF32(b, 0.0));
+  linalg::MatmulTransposeBOp::create(b, b.getLoc(), ValueRange{a, w},
+                                     ValueRange{c});
+}
+
 void emitExpertFFN(ImplicitLocOpBuilder &b, ExpertsOp op, Value tokens,
                    Value out, ArrayRef<Value> weights, ArrayRef<Value> biases,
                    Value e, const RowWindow &rows, Value hGate, Value hUp,
@@ -62,34 +100,14 @@ void emitExpertFFN(ImplicitLocOpBuilder &b, ExpertsOp op, Value tokens,
     return arith::AddFOp::create(
         b, v, memref::LoadOp::create(b, biases[which], ValueRange{e, j}));
   };
-  auto rowIndex = [&](ImplicitLocOpBuilder &b, Value i) {
-    SmallVector<Value> at(rows.prefix);
-    at.push_back(arith::AddIOp::create(b, rows.base, i));
-    return at;
-  };
-  auto loadTokens = [&](ImplicitLocOpBuilder &b, Value i, Value d) -> Value {
-    SmallVector<Value> at = rowIndex(b, i);
-    at.push_back(d);
-    return memref::LoadOp::create(b, tokens, at);
-  };
-  auto loadWeight = [&](Value w) {
-    return [=](ImplicitLocOpBuilder &b, Value j, Value k) -> Value {
-      return memref::LoadOp::create(b, w, ValueRange{e, j, k});
-    };
-  };
-  auto storeTo = [](Value buffer) {
-    return [=](ImplicitLocOpBuilder &b, Value i, Value j, Value v) {
-      memref::StoreOp::create(b, v, buffer, ValueRange{i, j});
-    };
-  };
-
   // h = act(x · gateᵀ) ⊙ (x · upᵀ), or act(x · inᵀ).
-  emitMatmulTransposedB(b, rows.count, ffn, hidden, loadTokens,
-                        loadWeight(weights[0]), storeTo(hGate));
-  if (gated)
-    emitMatmulTransposedB(b, rows.count, ffn, hidden, loadTokens,
-                          loadWeight(weights[1]), storeTo(hUp));
+  Value x = rowsView(b, tokens, rows.prefix, rows.base, rows.count);
   Value zero = constIndex(b, 0);
+  Value h = rowsView(b, hGate, {}, zero, rows.count);
+  emitProjection(b, x, expertWeight(b, weights[0], e), h);
+  if (gated)
+    emitProjection(b, x, expertWeight(b, weights[1], e),
+                   rowsView(b, hUp, {}, zero, rows.count));
   forLoop(b, zero, rows.count, [&](ImplicitLocOpBuilder &b, Value i) {
     forLoop(b, zero, ffn, [&](ImplicitLocOpBuilder &b, Value f) {
       Value g =
@@ -101,19 +119,18 @@ void emitExpertFFN(ImplicitLocOpBuilder &b, ExpertsOp op, Value tokens,
                               ValueRange{i, f});
     });
   });
-  // out = h · downᵀ.
-  emitMatmulTransposedB(
-      b, rows.count, hidden, ffn,
-      [&](ImplicitLocOpBuilder &b, Value i, Value f) -> Value {
-        return memref::LoadOp::create(b, hGate, ValueRange{i, f});
-      },
-      loadWeight(weights.back()),
-      [&](ImplicitLocOpBuilder &b, Value i, Value d, Value v) {
-        SmallVector<Value> at = rowIndex(b, i);
-        at.push_back(d);
-        memref::StoreOp::create(b, addBias(b, weights.size() - 1, d, v), out,
-                                at);
-      });
+  // out = h · downᵀ (+ bias).
+  Value y = rowsView(b, out, rows.prefix, rows.base, rows.count);
+  emitProjection(b, h, expertWeight(b, weights.back(), e), y);
+  if (biases.empty())
+    return;
+  forLoop(b, zero, rows.count, [&](ImplicitLocOpBuilder &b, Value i) {
+    forLoop(b, zero, hidden, [&](ImplicitLocOpBuilder &b, Value d) {
+      Value v = memref::LoadOp::create(b, y, ValueRange{i, d});
+      memref::StoreOp::create(b, addBias(b, weights.size() - 1, d, v), y,
+                              ValueRange{i, d});
+    });
+  });
 }
 
 } // namespace

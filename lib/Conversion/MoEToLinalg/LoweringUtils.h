@@ -1,7 +1,7 @@
 //===- LoweringUtils.h - building blocks of the CPU lowering ----*- C++ -*-===//
 //
 // Part of moec. Small emitters shared by the moe-lower-to-linalg patterns:
-// buffer access to tensors, loops, the expert GEMM and activations.
+// buffer access to tensors, loops and activations.
 //
 //===----------------------------------------------------------------------===//
 
@@ -14,8 +14,6 @@
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 #include "mlir/IR/PatternMatch.h"
-
-#include <functional>
 
 namespace mlir::moe::lowering {
 
@@ -62,21 +60,6 @@ void ifThenElse(ImplicitLocOpBuilder &b, Value cond,
 /// vectorize reductions (dot products) and fuse multiply-adds.
 Value fastAdd(ImplicitLocOpBuilder &b, Value x, Value y);
 Value fastMul(ImplicitLocOpBuilder &b, Value x, Value y);
-
-using Load2D = std::function<Value(ImplicitLocOpBuilder &, Value, Value)>;
-using Store2D =
-    std::function<void(ImplicitLocOpBuilder &, Value, Value, Value)>;
-
-/// C[i, j] = Σ_k A(i, k) · B(j, k) for i < m, j < n, k < kSize: the shape of
-/// every projection of an expert (weights are stored [out, in]). Emitted as
-/// 2 x 4 register blocks (each loaded vector feeds several FMAs; remainder
-/// blocks repeat a row or column, so every element is summed in the same
-/// order wherever it falls), over cache-sized chunks of rows, under
-/// an scf.parallel over blocks of output columns (OpenMP threads when the
-/// pipeline maps it to OpenMP).
-void emitMatmulTransposedB(ImplicitLocOpBuilder &b, Value m, Value n,
-                           Value kSize, const Load2D &loadA,
-                           const Load2D &loadB, const Store2D &storeC);
 
 /// act(x) for a scalar f32.
 Value emitActivation(ImplicitLocOpBuilder &b, Activation act, Value x);

@@ -62,6 +62,8 @@ func.func @route_group_mask_zero(%x: tensor<?x16xf32>, %wg: tensor<8x16xf32>, %b
 // Tests the sorted layout: a counting sort (histogram, scan into offsets,
 // scatter; the rows buffer is not zero-filled, its padding is unspecified),
 // one FFN per segment reading the offsets, and the weighted un-permute.
+// Each projection is a zero fill and a transposed-B linalg.matmul on views
+// of the segment's rows and the expert's weights.
 
 // CHECK-LABEL: func.func @sorted
 // CHECK: %[[ROWS:.+]] = memref.alloc(%{{.+}}) : memref<?x16xf32>
@@ -76,8 +78,19 @@ func.func @route_group_mask_zero(%x: tensor<?x16xf32>, %wg: tensor<8x16xf32>, %b
 // CHECK: %[[HU:.+]] = memref.alloc(%{{.+}}, %{{.+}}) : memref<?x?xf32>
 // CHECK: scf.for %[[E:.+]] = %{{.+}} to %{{.+}} step
 // CHECK: memref.load %{{.+}}[%[[E]]] : memref<5xi32>
+// CHECK: %[[XS:.+]] = memref.subview %{{.+}}[%[[BEGIN:.+]], 0] [%[[N:.+]], 16] [1, 1] : memref<?x16xf32> to memref<?x16xf32, strided<[16, 1], offset: ?>>
+// CHECK: %[[HGS:.+]] = memref.subview %[[HG]][%{{.+}}, 0] [%[[N]], %{{.+}}] [1, 1]
+// CHECK: %[[GS:.+]] = memref.subview %{{.+}}[%[[E]], 0, 0] [1, 24, 16] [1, 1, 1] : memref<4x24x16xf32> to memref<24x16xf32, strided<[16, 1], offset: ?>>
+// CHECK: linalg.fill ins(%{{.+}} : f32) outs(%[[HGS]]
+// CHECK: linalg.matmul indexing_maps = {{.+}} ins(%[[XS]], %[[GS]] : {{.+}}) outs(%[[HGS]] :
+// CHECK: %[[HUS:.+]] = memref.subview %[[HU]]
+// CHECK: linalg.matmul indexing_maps = {{.+}} outs(%[[HUS]] :
 // CHECK: arith.negf
 // CHECK: math.exp
+// CHECK: %[[YS:.+]] = memref.subview %[[OUT]][%[[BEGIN]], 0] [%[[N]], 16] [1, 1]
+// CHECK: %[[DS:.+]] = memref.subview %{{.+}}[%[[E]], 0, 0] [1, 16, 24] [1, 1, 1] : memref<4x16x24xf32> to memref<16x24xf32, strided<[24, 1], offset: ?>>
+// CHECK: linalg.fill ins(%{{.+}} : f32) outs(%[[YS]]
+// CHECK: linalg.matmul indexing_maps = {{.+}} ins(%[[HGS]], %[[DS]] : {{.+}}) outs(%[[YS]] :
 // CHECK-NOT: moe.
 func.func @sorted(%x: tensor<?x16xf32>, %idx: tensor<?x2xi32>, %w: tensor<?x2xf32>, %g: tensor<4x24x16xf32>, %u: tensor<4x24x16xf32>, %d: tensor<4x16x24xf32>) -> tensor<?x16xf32> {
   %rows, %off, %pos, %counts = moe.dispatch_sorted %x, %idx : (tensor<?x16xf32>, tensor<?x2xi32>) -> (tensor<?x16xf32>, tensor<5xi32>, tensor<?x2xi32>, tensor<4xi32>)
