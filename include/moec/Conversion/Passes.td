@@ -51,8 +51,10 @@ def MoELowerMatmulToRegisterBlocks
     `chunk-elements` elements of A's rows, under an `scf.parallel` over blocks
     of output columns (OpenMP threads when the pipeline converts it). Every
     element's sum is formed in the same order wherever it falls, so a row's
-    result does not depend on the rows computed with it. Other linalg ops are
-    left alone (convert-linalg-to-loops takes them).
+    result does not depend on the rows computed with it. A zero `linalg.fill`
+    of C right before the matmul is folded in (the sums are stored instead of
+    added to C). Other linalg ops are left alone (convert-linalg-to-loops
+    takes them).
 
     Example:
 

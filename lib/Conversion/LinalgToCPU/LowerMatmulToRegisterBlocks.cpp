@@ -15,6 +15,7 @@
 
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/IR/Matchers.h"
 #include "mlir/Transforms/DialectConversion.h"
 
 #include "llvm/ADT/Statistic.h"
@@ -47,10 +48,11 @@ using Store2D =
 /// depend on the rows computed with it (what makes an expert-parallel run
 /// bitwise equal to a single-rank one). Remainder blocks repeat their last
 /// row or column; the repeated stores write the same value again, as each
-/// block loads C before it stores.
+/// block loads C before it stores. With `accumulate` false (C was zero
+/// filled) the sums are stored as they are.
 void emitMatmulBlock(ImplicitLocOpBuilder &b, ArrayRef<Value> rows,
                      ArrayRef<Value> cols, Value kSize, const Load2D &loadA,
-                     const Load2D &loadB, Value c) {
+                     const Load2D &loadB, Value c, bool accumulate) {
   Value zero = constF32(b, 0.0);
   size_t numCols = cols.size();
   SmallVector<Value> inits(rows.size() * numCols, zero);
@@ -69,16 +71,20 @@ void emitMatmulBlock(ImplicitLocOpBuilder &b, ArrayRef<Value> rows,
                                               fastMul(bk, a[r], bv[c])));
                    return next;
                  });
-  // Loaded before any store: a repeated row or column must not add twice.
-  SmallVector<Value> old;
-  for (Value row : rows)
-    for (Value col : cols)
-      old.push_back(memref::LoadOp::create(b, c, ValueRange{row, col}));
+  SmallVector<Value> sums(acc);
+  if (accumulate) {
+    // Loaded before any store: a repeated row or column must not add twice.
+    SmallVector<Value> old;
+    for (Value row : rows)
+      for (Value col : cols)
+        old.push_back(memref::LoadOp::create(b, c, ValueRange{row, col}));
+    for (auto [sum, o] : llvm::zip(sums, old))
+      sum = arith::AddFOp::create(b, o, sum);
+  }
   for (size_t r = 0; r < rows.size(); ++r)
     for (size_t j = 0; j < numCols; ++j)
-      memref::StoreOp::create(
-          b, arith::AddFOp::create(b, old[r * numCols + j], acc[r * numCols + j]),
-          c, ValueRange{rows[r], cols[j]});
+      memref::StoreOp::create(b, sums[r * numCols + j], c,
+                              ValueRange{rows[r], cols[j]});
 }
 
 /// base + d for d < count, each clamped to at most `last`.
@@ -98,10 +104,11 @@ Value roundDown(ImplicitLocOpBuilder &b, Value n, int64_t step) {
   return arith::MulIOp::create(b, arith::DivUIOp::create(b, n, s), s);
 }
 
-/// C += A · Bᵀ with A [m, kSize], B [n, kSize], C [m, n] buffers.
+/// C += A · Bᵀ (C = A · Bᵀ unless `accumulate`) with A [m, kSize],
+/// B [n, kSize], C [m, n] buffers.
 void emitBlockedMatmul(ImplicitLocOpBuilder &b, Value a, Value bt, Value c,
-                       int64_t rowsPerBlock, int64_t colsPerBlock,
-                       int64_t chunkElements) {
+                       bool accumulate, int64_t rowsPerBlock,
+                       int64_t colsPerBlock, int64_t chunkElements) {
   Value zero = constIndex(b, 0);
   Value m = memref::DimOp::create(b, c, 0);
   Value n = memref::DimOp::create(b, c, 1);
@@ -149,7 +156,7 @@ void emitBlockedMatmul(ImplicitLocOpBuilder &b, Value a, Value bt, Value c,
                   [&](ImplicitLocOpBuilder &b, Value i) {
                     emitMatmulBlock(b,
                                     clampedRange(b, i, rowsPerBlock, lastRow),
-                                    cols, kSize, loadA, loadB, c);
+                                    cols, kSize, loadA, loadB, c, accumulate);
                   },
                   rowsPerBlock);
               // The remainder rows (m not a multiple of the block height)
@@ -157,7 +164,7 @@ void emitBlockedMatmul(ImplicitLocOpBuilder &b, Value a, Value bt, Value c,
               forLoop(ib, tailBegin, rowEnd,
                       [&](ImplicitLocOpBuilder &b, Value i) {
                         emitMatmulBlock(b, SmallVector<Value>(rowsPerBlock, i),
-                                        cols, kSize, loadA, loadB, c);
+                                        cols, kSize, loadA, loadB, c, accumulate);
                       });
             });
         scf::YieldOp::create(cb);
@@ -174,6 +181,18 @@ bool isBlockable(linalg::MatmulOp op) {
   });
 }
 
+/// The zero fill of C just before `op`, if there is one: folding it in saves
+/// a pass over C and a load per element (the sums are stored as they are,
+/// equal to 0 + sum up to the sign of a zero).
+linalg::FillOp zeroFillBefore(linalg::MatmulOp op) {
+  auto fill = dyn_cast_or_null<linalg::FillOp>(op->getPrevNode());
+  if (!fill || !fill.hasPureBufferSemantics() ||
+      fill.getOutputs()[0] != op.getOutputs()[0] ||
+      !matchPattern(fill.getInputs()[0], m_AnyZeroFloat()))
+    return {};
+  return fill;
+}
+
 struct MatmulToRegisterBlocks : OpConversionPattern<linalg::MatmulOp> {
   MatmulToRegisterBlocks(MLIRContext *ctx, int64_t rows, int64_t cols,
                          int64_t chunk, Pass::Statistic &count)
@@ -185,9 +204,13 @@ struct MatmulToRegisterBlocks : OpConversionPattern<linalg::MatmulOp> {
                   ConversionPatternRewriter &rewriter) const override {
     if (!isBlockable(op))
       return rewriter.notifyMatchFailure(op, "not an f32 A · Bᵀ on buffers");
+    linalg::FillOp fill = zeroFillBefore(op);
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
     emitBlockedMatmul(b, adaptor.getInputs()[0], adaptor.getInputs()[1],
-                      adaptor.getOutputs()[0], Rows, Cols, Chunk);
+                      adaptor.getOutputs()[0], /*accumulate=*/!fill, Rows,
+                      Cols, Chunk);
+    if (fill)
+      rewriter.eraseOp(fill);
     rewriter.eraseOp(op);
     ++Count;
     return success();

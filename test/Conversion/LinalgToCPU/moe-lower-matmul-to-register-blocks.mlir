@@ -59,3 +59,45 @@ func.func @left_alone(%a: memref<8x16xf32>, %b: memref<16x4xf32>, %c: memref<8x4
       ins(%ha, %hb : memref<8x16xf16>, memref<4x16xf16>) outs(%hc : memref<8x4xf16>)
   return %r : tensor<8x4xf32>
 }
+
+// -----
+
+// A zero fill of C right before the matmul is folded in: the fill goes and
+// the blocks store their sums without loading C.
+
+// CHECK-LABEL: func.func @zero_filled
+// CHECK-SAME: (%[[A:[^:]+]]: memref<?x64xf32>, %[[B:[^:]+]]: memref<128x64xf32>, %[[C:[^:]+]]: memref<?x128xf32>)
+// CHECK-NOT: linalg.fill
+// CHECK: scf.parallel
+// CHECK: %[[S:.+]]:8 = scf.for
+// CHECK-NOT: memref.load %[[C]]
+// CHECK: memref.store %[[S]]#0, %[[C]]
+// CHECK-NOT: memref.load %[[C]]
+// CHECK: scf.reduce
+func.func @zero_filled(%a: memref<?x64xf32>, %b: memref<128x64xf32>, %c: memref<?x128xf32>) {
+  %zero = arith.constant 0.0 : f32
+  linalg.fill ins(%zero : f32) outs(%c : memref<?x128xf32>)
+  linalg.matmul indexing_maps = [affine_map<(i, j, k) -> (i, k)>,
+                                 affine_map<(i, j, k) -> (j, k)>,
+                                 affine_map<(i, j, k) -> (i, j)>]
+      ins(%a, %b : memref<?x64xf32>, memref<128x64xf32>) outs(%c : memref<?x128xf32>)
+  return
+}
+
+// -----
+
+// A fill with another value, or of another buffer, stays: C is accumulated.
+
+// CHECK-LABEL: func.func @filled_with_one
+// CHECK: linalg.fill
+// CHECK: scf.parallel
+// CHECK: memref.load %{{.+}}[%{{.+}}, %{{.+}}] : memref<?x128xf32>
+func.func @filled_with_one(%a: memref<?x64xf32>, %b: memref<128x64xf32>, %c: memref<?x128xf32>) {
+  %one = arith.constant 1.0 : f32
+  linalg.fill ins(%one : f32) outs(%c : memref<?x128xf32>)
+  linalg.matmul indexing_maps = [affine_map<(i, j, k) -> (i, k)>,
+                                 affine_map<(i, j, k) -> (j, k)>,
+                                 affine_map<(i, j, k) -> (i, j)>]
+      ins(%a, %b : memref<?x64xf32>, memref<128x64xf32>) outs(%c : memref<?x128xf32>)
+  return
+}
