@@ -18,8 +18,6 @@
 #include "mlir/IR/Matchers.h"
 #include "mlir/Transforms/DialectConversion.h"
 
-#include "llvm/ADT/Statistic.h"
-
 #include <functional>
 
 #define DEBUG_TYPE "moe-lower-matmul-to-register-blocks"
