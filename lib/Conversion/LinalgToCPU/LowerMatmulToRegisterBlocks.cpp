@@ -20,8 +20,6 @@
 
 #include <functional>
 
-#define DEBUG_TYPE "moe-lower-matmul-to-register-blocks"
-
 namespace mlir::moe {
 #define GEN_PASS_DEF_MOELOWERMATMULTOREGISTERBLOCKS
 #include "moec/Conversion/Passes.h.inc"
