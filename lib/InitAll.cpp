@@ -14,11 +14,14 @@
 #include "mlir/InitAllDialects.h"
 #include "mlir/InitAllExtensions.h"
 #include "mlir/InitAllPasses.h"
+#include "mlir/Target/LLVMIR/Dialect/All.h"
 
 void mlir::moe::registerAllMoECDialects(DialectRegistry &registry) {
   registry.insert<MoEDialect>();
   registerAllDialects(registry);
   registerAllExtensions(registry);
+  // gpu-module-to-binary translates kernels to LLVM IR inside a pass.
+  registerAllGPUToLLVMIRTranslations(registry);
 }
 
 void mlir::moe::registerAllMoECPasses() {

@@ -19,10 +19,15 @@ def MoELowerToLinalg : Pass<"moe-lower-to-linalg"> {
     one-shot bufferization and the standard CPU pipeline handle: each expert
     projection as a `linalg.fill` and a transposed-B `linalg.matmul` on
     views of the expert's rows and weights (scheduled for the CPU by
-    moe-lower-matmul-to-register-blocks), the router GEMM, the activations
-    and the sequential parts (top-k, capacity slot assignment, counting sort,
-    weighted un-permute) as `scf.for` loops over buffers obtained with
-    `bufferization.to_buffer` and returned with `bufferization.to_tensor`.
+    moe-lower-matmul-to-register-blocks); routing, dispatch and combine as
+    parallel algorithms over buffers obtained with `bufferization.to_buffer`
+    and returned with `bufferization.to_tensor`: an `scf.parallel` over
+    tokens for the router (per-token dot products, scores, top-k in `[T, E]`
+    scratch rows) and for the weighted un-permute (each token writes its own
+    row, no atomics), and for the dispatches a stable counting sort whose
+    histogram, per-expert exclusive scan and ranking/scatter phases are
+    `scf.parallel` loops over 256-token chunks and experts. The per-token and
+    per-chunk work inside them, and the activations, are `scf.for` loops.
     `moe.all_to_all` becomes calls of the runtime's communicator
     (`moert_comm_counts`, `moert_comm_exchange_<type>`, declared private with
     the C memref interface; docs/abi.md). Layout-free ops (`!moe.grouped`)

@@ -1,8 +1,10 @@
-//===- LowerCombine.cpp - weighted un-permute as scalar loops -------------===//
+//===- LowerCombine.cpp - weighted un-permute, parallel over tokens -------===//
 //
 // Part of moec. result[t] = Σ_j w[t, j] · row(t, j), with the choices summed
 // in order j = 0, 1, ... and dropped assignments contributing zero or, with
-// the passthrough policy, w[t, j] · x[t].
+// the passthrough policy, w[t, j] · x[t]. Each token gathers its own rows
+// and writes only its own output row, so the token loop is an scf.parallel
+// that needs no atomics and sums in the same order on every target.
 //
 //===----------------------------------------------------------------------===//
 
@@ -37,7 +39,6 @@ Value emitCombine(ImplicitLocOpBuilder &b, Operation *op, Value whereTensor,
   if (resultType.isDynamicDim(0))
     sizes.push_back(numTokens);
   Value out = allocBuffer(b, resultType, sizes);
-  fillBuffer(b, out, constF32(b, 0.0));
 
   auto accumulate =
       [&](ImplicitLocOpBuilder &b, Value t, Value w,
@@ -50,7 +51,11 @@ Value emitCombine(ImplicitLocOpBuilder &b, Operation *op, Value whereTensor,
         });
       };
 
-  forLoop(b, zero, numTokens, [&](ImplicitLocOpBuilder &b, Value t) {
+  parallelLoop(b, numTokens, [&](ImplicitLocOpBuilder &b, ValueRange ivs) {
+    Value t = ivs[0];
+    forLoop(b, zero, hidden, [&](ImplicitLocOpBuilder &b, Value d) {
+      memref::StoreOp::create(b, constF32(b, 0.0), out, ValueRange{t, d});
+    });
     forLoop(b, zero, topK, [&](ImplicitLocOpBuilder &b, Value j) {
       Value at = memref::LoadOp::create(b, where, ValueRange{t, j});
       Value w = memref::LoadOp::create(b, weights, ValueRange{t, j});

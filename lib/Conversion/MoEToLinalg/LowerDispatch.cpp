@@ -1,10 +1,15 @@
-//===- LowerDispatch.cpp - the two dispatch layouts as scalar loops -------===//
+//===- LowerDispatch.cpp - the two dispatch layouts as a parallel sort ----===//
 //
-// Part of moec. Both dispatches visit assignments in priority order (choice
-// j outer, token t inner), so capacity drops the same assignments in both.
-// Slots and rows no assignment takes are left unwritten: no consumer reads
-// them, and not touching them spares the page faults and memset of a
-// mostly-empty [E, C, D] buffer.
+// Part of moec. Both dispatches rank each expert's assignments in priority
+// order (choice j outer, token t inner), so capacity drops the same
+// assignments in both. The ranking is a stable counting sort that runs in
+// parallel without atomics: the assignments are cut into chunks (a run of
+// tokens of one choice, numbered in priority order), each chunk counts its
+// experts, an exclusive scan over the chunks of each expert gives every
+// chunk its first rank per expert, and each chunk then ranks and copies its
+// own assignments. Slots and rows no assignment takes are left unwritten:
+// no consumer reads them, and not touching them spares the page faults and
+// memset of a mostly-empty [E, C, D] buffer.
 //
 //===----------------------------------------------------------------------===//
 
@@ -19,19 +24,104 @@ using namespace mlir::moe::lowering;
 
 namespace {
 
-/// for j in [0, k): for t in [0, T): body(t, j, e = indices[t, j]).
-void forAssignmentsInPriorityOrder(
-    ImplicitLocOpBuilder &b, Value indices,
-    function_ref<void(ImplicitLocOpBuilder &, Value, Value, Value)> body) {
-  Value zero = constIndex(b, 0);
-  forLoop(b, zero, dim(b, indices, 1), [&](ImplicitLocOpBuilder &b, Value j) {
-    forLoop(b, zero, dim(b, indices, 0), [&](ImplicitLocOpBuilder &b, Value t) {
-      Value e =
-          toIndex(b, memref::LoadOp::create(b, indices, ValueRange{t, j}));
-      body(b, t, j, e);
+/// Tokens per chunk: enough chunks to spread T = 512 over a few threads,
+/// few enough that the per-chunk histograms (k·T/256 rows of E counters)
+/// stay small next to the k·T assignments.
+constexpr int64_t kChunkTokens = 256;
+
+/// The ranks of the assignments of `indices` [T, k] in priority order,
+/// computed chunk by chunk: rank() calls its callback inside a parallel loop
+/// over chunks, once per assignment (t, j, e) of a chunk in order, with the
+/// assignment's rank among expert e's assignments.
+class PriorityRanking {
+public:
+  /// Counts each chunk's assignments per expert and scans them; `counts`
+  /// [E] receives each expert's number of assignments.
+  PriorityRanking(ImplicitLocOpBuilder &b, Value indices, int64_t numExperts,
+                  Value counts)
+      : indices(indices), numTokens(dim(b, indices, 0)),
+        topK(dim(b, indices, 1)), experts(constIndex(b, numExperts)) {
+    chunkSize = constIndex(b, kChunkTokens);
+    tokenChunks = arith::CeilDivUIOp::create(b, numTokens, chunkSize);
+    Value numChunks = arith::MulIOp::create(b, topK, tokenChunks);
+    // cursor[c, e]: chunk c's count of expert e, then its next rank.
+    cursor = allocBuffer(
+        b,
+        RankedTensorType::get({ShapedType::kDynamic, numExperts},
+                              b.getI32Type()),
+        {numChunks});
+
+    Value zero = constIndex(b, 0);
+    forEachChunk(b, [&](ImplicitLocOpBuilder &b, Value c, Value j, Value t0,
+                        Value t1) {
+      forLoop(b, zero, experts, [&](ImplicitLocOpBuilder &b, Value e) {
+        memref::StoreOp::create(b, constI32(b, 0), cursor, ValueRange{c, e});
+      });
+      forLoop(b, t0, t1, [&](ImplicitLocOpBuilder &b, Value t) {
+        Value e =
+            toIndex(b, memref::LoadOp::create(b, indices, ValueRange{t, j}));
+        bump(b, c, e);
+      });
     });
-  });
-}
+    // Exclusive scan over the chunks, one expert per iteration.
+    parallelLoop(b, experts, [&](ImplicitLocOpBuilder &b, ValueRange ivs) {
+      Value e = ivs[0];
+      Value total = reduceLoop(
+          b, zero, numChunks, ValueRange{constI32(b, 0)},
+          [&](ImplicitLocOpBuilder &b, Value c, ValueRange acc) {
+            Value n = memref::LoadOp::create(b, cursor, ValueRange{c, e});
+            memref::StoreOp::create(b, acc[0], cursor, ValueRange{c, e});
+            return SmallVector<Value>{arith::AddIOp::create(b, acc[0], n)};
+          })[0];
+      memref::StoreOp::create(b, total, counts, ValueRange{e});
+    });
+  }
+
+  /// In parallel over the chunks: rankOne(t, j, e, rank) for each
+  /// assignment of a chunk in priority order.
+  void rank(ImplicitLocOpBuilder &b,
+            function_ref<void(ImplicitLocOpBuilder &, Value t, Value j,
+                              Value e, Value rank)>
+                rankOne) {
+    forEachChunk(b, [&](ImplicitLocOpBuilder &b, Value c, Value j, Value t0,
+                        Value t1) {
+      forLoop(b, t0, t1, [&](ImplicitLocOpBuilder &b, Value t) {
+        Value e =
+            toIndex(b, memref::LoadOp::create(b, indices, ValueRange{t, j}));
+        rankOne(b, t, j, e, bump(b, c, e));
+      });
+    });
+  }
+
+private:
+  /// In parallel over chunks c = j·tokenChunks + tc: body(c, j, t0, t1) for
+  /// the chunk's tokens [t0, t1) of choice j.
+  void forEachChunk(ImplicitLocOpBuilder &b,
+                    function_ref<void(ImplicitLocOpBuilder &, Value c, Value j,
+                                      Value t0, Value t1)>
+                        body) {
+    parallelLoop(b, ValueRange{topK, tokenChunks},
+                 [&](ImplicitLocOpBuilder &b, ValueRange ivs) {
+                   Value j = ivs[0], tc = ivs[1];
+                   Value c = arith::AddIOp::create(
+                       b, arith::MulIOp::create(b, j, tokenChunks), tc);
+                   Value t0 = arith::MulIOp::create(b, tc, chunkSize);
+                   Value t1 = arith::MinUIOp::create(
+                       b, arith::AddIOp::create(b, t0, chunkSize), numTokens);
+                   body(b, c, j, t0, t1);
+                 });
+  }
+
+  /// cursor[c, e] += 1, returning the old value.
+  Value bump(ImplicitLocOpBuilder &b, Value c, Value e) {
+    Value n = memref::LoadOp::create(b, cursor, ValueRange{c, e});
+    memref::StoreOp::create(b, arith::AddIOp::create(b, n, constI32(b, 1)),
+                            cursor, ValueRange{c, e});
+    return n;
+  }
+
+  Value indices, numTokens, topK, experts, chunkSize, tokenChunks, cursor;
+};
 
 /// dst[dstRow..., :] = src[srcRow, :] over the last dimension of size n.
 void copyRow(ImplicitLocOpBuilder &b, Value src, Value srcRow, Value dst,
@@ -42,14 +132,6 @@ void copyRow(ImplicitLocOpBuilder &b, Value src, Value srcRow, Value dst,
     at.push_back(d);
     memref::StoreOp::create(b, v, dst, at);
   });
-}
-
-/// counts[e] += 1, returning the old value.
-Value bumpCounter(ImplicitLocOpBuilder &b, Value counters, Value e) {
-  Value c = memref::LoadOp::create(b, counters, ValueRange{e});
-  memref::StoreOp::create(b, arith::AddIOp::create(b, c, constI32(b, 1)),
-                          counters, ValueRange{e});
-  return c;
 }
 
 } // namespace
@@ -77,11 +159,11 @@ void lowering::lowerDispatchCapacity(RewriterBase &rewriter,
   Value buffer = allocBuffer(b, bufferType, bufferSizes);
   Value slots = allocBuffer(b, op.getSlots().getType(), slotSizes);
   Value counts = allocBuffer(b, op.getCounts().getType(), {});
-  fillBuffer(b, counts, constI32(b, 0));
+  int64_t numExperts = op.getCounts().getType().getDimSize(0);
 
-  forAssignmentsInPriorityOrder(
-      b, indices, [&](ImplicitLocOpBuilder &b, Value t, Value j, Value e) {
-        Value slot = bumpCounter(b, counts, e);
+  PriorityRanking(b, indices, numExperts, counts)
+      .rank(b, [&](ImplicitLocOpBuilder &b, Value t, Value j, Value e,
+                   Value slot) {
         Value fits = arith::CmpIOp::create(b, arith::CmpIPredicate::slt,
                                            toIndex(b, slot), capacity);
         ifThenElse(
@@ -123,14 +205,10 @@ void lowering::lowerDispatchSorted(RewriterBase &rewriter,
   Value positions = allocBuffer(b, op.getPositions().getType(), posSizes);
   Value offsets = allocBuffer(b, op.getOffsets().getType(), {});
   Value counts = allocBuffer(b, op.getCounts().getType(), {});
-  Value cursor = allocBuffer(b, op.getCounts().getType(), {});
-  fillBuffer(b, counts, constI32(b, 0));
-  fillBuffer(b, cursor, constI32(b, 0));
 
-  // Counting sort: histogram, then exclusive scan of the kept counts.
-  forAssignmentsInPriorityOrder(b, indices,
-                                [&](ImplicitLocOpBuilder &b, Value, Value,
-                                    Value e) { bumpCounter(b, counts, e); });
+  // Counting sort: ranks per chunk, then an exclusive scan of the kept
+  // counts into segment offsets.
+  PriorityRanking ranking(b, indices, numExperts, counts);
   Value capacity = op.getCapacity();
   memref::StoreOp::create(b, constI32(b, 0), offsets, ValueRange{zero});
   reduceLoop(b, zero, experts, ValueRange{constI32(b, 0)},
@@ -144,9 +222,8 @@ void lowering::lowerDispatchSorted(RewriterBase &rewriter,
                return SmallVector<Value>{end};
              });
 
-  forAssignmentsInPriorityOrder(
-      b, indices, [&](ImplicitLocOpBuilder &b, Value t, Value j, Value e) {
-        Value c = bumpCounter(b, cursor, e);
+  ranking.rank(
+      b, [&](ImplicitLocOpBuilder &b, Value t, Value j, Value e, Value c) {
         Value begin = memref::LoadOp::create(b, offsets, ValueRange{e});
         Value end = memref::LoadOp::create(
             b, offsets,

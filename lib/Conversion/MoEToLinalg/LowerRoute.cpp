@@ -1,8 +1,12 @@
-//===- LowerRoute.cpp - moe.route as per-token scalar loops ---------------===//
+//===- LowerRoute.cpp - moe.route as a parallel loop over tokens ----------===//
 //
-// Part of moec. The router is sequential per token (softmax, group filter,
-// top-k by repeated arg-max with ties to the lower index), so it lowers to
-// scf loops over small scratch buffers; its cost is T·E·D, small next to the
+// Part of moec. Tokens are routed independently, so the token loop is an
+// scf.parallel (OpenMP threads on the CPU, GPU threads on a GPU); within a
+// token the work is sequential (softmax, group filter, top-k by repeated
+// arg-max with ties to the lower index) over the token's own row of [T, E]
+// and [T, groups] scratch buffers. Scratch lives in buffers rather than
+// stack allocations because a loop lowered without OpenMP would grow the
+// stack by one allocation per token. Its cost is T·E·D, small next to the
 // experts' T·k·3·F·D.
 //
 //===----------------------------------------------------------------------===//
@@ -87,17 +91,37 @@ void lowering::lowerRoute(RewriterBase &rewriter, RouteOp op) {
 
   auto f32 = b.getF32Type();
   auto i32 = b.getI32Type();
+  // One row per token; a token's body sees only its own row as a 1-D view.
   auto scratch = [&](int64_t n, Type t) {
-    return allocBuffer(b, RankedTensorType::get({n}, t), {});
+    return allocBuffer(b, RankedTensorType::get({ShapedType::kDynamic, n}, t),
+                       {numTokens});
   };
-  Value scores = scratch(numExperts, f32); // Router scores s (or p).
-  Value choice = scratch(numExperts, f32); // s' used for selection.
-  Value taken = scratch(numExperts, i32);  // 1 once chosen.
+  auto rowOf = [](ImplicitLocOpBuilder &b, Value buffer, Value t) -> Value {
+    auto type = cast<MemRefType>(buffer.getType());
+    OpFoldResult one = b.getIndexAttr(1);
+    SmallVector<OpFoldResult> offsets{t, b.getIndexAttr(0)};
+    SmallVector<OpFoldResult> sizes{one, b.getIndexAttr(type.getDimSize(1))};
+    SmallVector<OpFoldResult> strides{one, one};
+    auto viewType = memref::SubViewOp::inferRankReducedResultType(
+        {type.getDimSize(1)}, type, offsets, sizes, strides);
+    return memref::SubViewOp::create(b, viewType, buffer, offsets, sizes,
+                                     strides);
+  };
+  Value allScores = scratch(numExperts, f32); // Router scores s (or p).
+  Value allChoice = scratch(numExperts, f32); // s' used for selection.
+  Value allTaken = scratch(numExperts, i32);  // 1 once chosen.
   int64_t numGroups = op.getNGroup().value_or(1);
-  Value groupScore = scratch(numGroups, f32);
-  Value groupKept = scratch(numGroups, i32);
+  bool grouped = op.getSelection() != Selection::Plain;
+  Value allGroupScore = grouped ? scratch(numGroups, f32) : Value();
+  Value allGroupKept = grouped ? scratch(numGroups, i32) : Value();
 
-  forLoop(b, zero, numTokens, [&](ImplicitLocOpBuilder &b, Value t) {
+  parallelLoop(b, numTokens, [&](ImplicitLocOpBuilder &b, ValueRange ivs) {
+    Value t = ivs[0];
+    Value scores = rowOf(b, allScores, t);
+    Value choice = rowOf(b, allChoice, t);
+    Value taken = rowOf(b, allTaken, t);
+    Value groupScore = grouped ? rowOf(b, allGroupScore, t) : Value();
+    Value groupKept = grouped ? rowOf(b, allGroupKept, t) : Value();
     // Logits in fp32: x[t] · wg[e] (+ router bias).
     forLoop(b, zero, experts, [&](ImplicitLocOpBuilder &b, Value e) {
       Value dot = reduceLoop(
@@ -155,7 +179,7 @@ void lowering::lowerRoute(RewriterBase &rewriter, RouteOp op) {
     // Group-limited selection: keep the topk_group best groups and mask the
     // selection scores of the others: -inf (never chosen) or, with
     // group_mask = zero, 0.0 (chosen over negative biased scores).
-    if (op.getSelection() != Selection::Plain) {
+    if (grouped) {
       int64_t groupSize = numExperts / numGroups;
       double masked = op.getGroupMask() == GroupMask::Zero
                           ? 0.0

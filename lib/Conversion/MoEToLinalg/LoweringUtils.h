@@ -44,6 +44,12 @@ void forLoop(ImplicitLocOpBuilder &b, Value lb, Value ub,
              function_ref<void(ImplicitLocOpBuilder &, Value)> body,
              int64_t step = 1);
 
+/// for all ivs in [0, ubs) in parallel: body(ivs). Iterations must not
+/// depend on each other: the CPU pipeline runs them on OpenMP threads and a
+/// GPU pipeline maps them to threads.
+void parallelLoop(ImplicitLocOpBuilder &b, ValueRange ubs,
+                  function_ref<void(ImplicitLocOpBuilder &, ValueRange)> body);
+
 /// A loop-carried reduction: returns the final values of `inits` after
 /// for iv in [lb, ub): args = body(iv, args).
 ValueRange reduceLoop(

@@ -1,20 +1,28 @@
 // RUN: moe-opt %s -split-input-file --moe-lower-to-linalg | FileCheck %s
 
-// Tests that moe.route becomes per-token loops over read-only buffers: the
-// fp32 router dot product (reassociation allowed, so LLVM vectorizes it),
-// a max-subtracted softmax, and results returned as restrict tensors.
+// Tests that moe.route becomes a parallel loop over tokens on read-only
+// buffers, each token working in its own row of [T, E] scratch: the fp32
+// router dot product (reassociation allowed, so LLVM vectorizes it), a
+// max-subtracted softmax, and results returned as restrict tensors.
 
 // CHECK-LABEL: func.func @route
 // CHECK-SAME: (%[[X:.+]]: tensor<?x16xf32>, %[[WG:.+]]: tensor<4x16xf32>)
 // CHECK: %[[XB:.+]] = bufferization.to_buffer %[[X]] read_only : tensor<?x16xf32> to memref<?x16xf32>
-// CHECK: %[[IDX:.+]] = memref.alloc(%{{.+}}) : memref<?x2xi32>
-// CHECK: %[[W:.+]] = memref.alloc(%{{.+}}) : memref<?x2xf32>
-// CHECK: scf.for
+// CHECK: %[[T:.+]] = memref.dim %[[XB]], %{{.+}} : memref<?x16xf32>
+// CHECK: %[[IDX:.+]] = memref.alloc(%[[T]]) : memref<?x2xi32>
+// CHECK: %[[W:.+]] = memref.alloc(%[[T]]) : memref<?x2xf32>
+// CHECK: %[[SCORES:.+]] = memref.alloc(%[[T]]) : memref<?x4xf32>
+// CHECK: scf.parallel (%[[TOK:.+]]) = (%{{.+}}) to (%[[T]])
+// CHECK: %[[ROW:.+]] = memref.subview %[[SCORES]][%[[TOK]], 0] [1, 4] [1, 1] : memref<?x4xf32> to memref<4xf32, strided<[1], offset: ?>>
+// CHECK: memref.load %[[XB]][%[[TOK]], %{{.+}}] : memref<?x16xf32>
 // CHECK: arith.mulf %{{.+}}, %{{.+}} fastmath<reassoc,contract> : f32
+// CHECK: memref.store %{{.+}}, %[[ROW]][%{{.+}}] : memref<4xf32, strided<[1], offset: ?>>
 // CHECK: arith.maximumf
 // CHECK: math.exp
 // CHECK: arith.divf
 // CHECK: arith.cmpf ogt
+// CHECK: memref.store %{{.+}}, %[[IDX]][%[[TOK]], %{{.+}}] : memref<?x2xi32>
+// CHECK: scf.reduce
 // CHECK: %[[IT:.+]] = bufferization.to_tensor %[[IDX]] restrict writable : memref<?x2xi32> to tensor<?x2xi32>
 // CHECK: %[[WT:.+]] = bufferization.to_tensor %[[W]] restrict writable : memref<?x2xf32> to tensor<?x2xf32>
 // CHECK: return %[[IT]], %[[WT]]
@@ -59,19 +67,46 @@ func.func @route_group_mask_zero(%x: tensor<?x16xf32>, %wg: tensor<8x16xf32>, %b
 
 // -----
 
-// Tests the sorted layout: a counting sort (histogram, scan into offsets,
-// scatter; the rows buffer is not zero-filled, its padding is unspecified),
-// one FFN per segment reading the offsets, and the weighted un-permute.
-// Each projection is a zero fill and a transposed-B linalg.matmul on views
-// of the segment's rows and the expert's weights.
+// Tests the sorted layout: a parallel stable counting sort (per-chunk
+// histograms of 256-token runs of one choice, an exclusive scan over the
+// chunks of each expert, a scan into offsets, then each chunk ranks and
+// copies its own rows; the rows buffer is not zero-filled, its padding is
+// unspecified), one FFN per segment reading the offsets, and the weighted
+// un-permute, parallel over tokens. Each projection is a zero fill and a
+// transposed-B linalg.matmul on views of the segment's rows and the
+// expert's weights.
 
 // CHECK-LABEL: func.func @sorted
 // CHECK: %[[ROWS:.+]] = memref.alloc(%{{.+}}) : memref<?x16xf32>
+// CHECK: %[[POS:.+]] = memref.alloc(%{{.+}}) : memref<?x2xi32>
 // CHECK: %[[OFF:.+]] = memref.alloc() : memref<5xi32>
+// CHECK: %[[COUNTS:.+]] = memref.alloc() : memref<4xi32>
 // CHECK-NOT: outs(%[[ROWS]]
-// CHECK: linalg.fill ins(%{{.+}} : i32)
+// CHECK: %[[TC:.+]] = arith.ceildivui %{{.+}}, %{{.+}} : index
+// CHECK: %[[NC:.+]] = arith.muli %{{.+}}, %[[TC]] : index
+// CHECK: %[[CUR:.+]] = memref.alloc(%[[NC]]) : memref<?x4xi32>
+// Histograms, one chunk (choice, token run) per iteration.
+// CHECK: scf.parallel (%[[J:.+]], %[[C:.+]]) = {{.+}} to (%{{.+}}, %[[TC]])
 // CHECK: scf.for
+// CHECK: scf.for
+// CHECK: memref.store %{{.+}}, %[[CUR]]
+// CHECK: scf.reduce
+// Exclusive scan over the chunks, one expert per iteration.
+// CHECK: scf.parallel (%[[E0:.+]]) =
+// CHECK: scf.for %[[CH:.+]] = %{{.+}} to %[[NC]]
+// CHECK: memref.store %{{.+}}, %[[CUR]][%[[CH]], %[[E0]]]
+// CHECK: memref.store %{{.+}}, %[[COUNTS]][%[[E0]]]
+// Offsets: a sequential scan over the experts.
+// CHECK: scf.for
+// CHECK: memref.store %{{.+}}, %[[OFF]]
+// Ranking and scatter, one chunk per iteration.
+// CHECK: scf.parallel (%[[J2:.+]], %{{.+}}) = {{.+}} to (%{{.+}}, %[[TC]])
+// CHECK: scf.for %[[TK:.+]] = 
 // CHECK: scf.if
+// CHECK: memref.store %{{.+}}, %[[POS]][%[[TK]], %[[J2]]]
+// CHECK: memref.store %{{.+}}, %[[ROWS]]
+// CHECK: } else {
+// CHECK: memref.store %{{.+}}, %[[POS]][%[[TK]], %[[J2]]]
 // CHECK: bufferization.to_tensor %[[OFF]] restrict writable : memref<5xi32> to tensor<5xi32>
 // CHECK: %[[OUT:.+]] = memref.alloc(%{{.+}}) : memref<?x16xf32>
 // CHECK: %[[HG:.+]] = memref.alloc(%{{.+}}, %{{.+}}) : memref<?x?xf32>
@@ -91,6 +126,13 @@ func.func @route_group_mask_zero(%x: tensor<?x16xf32>, %wg: tensor<8x16xf32>, %b
 // CHECK: %[[DS:.+]] = memref.subview %{{.+}}[%[[E]], 0, 0] [1, 16, 24] [1, 1, 1] : memref<4x16x24xf32> to memref<16x24xf32, strided<[24, 1], offset: ?>>
 // CHECK: linalg.fill ins(%{{.+}} : f32) outs(%[[YS]]
 // CHECK: linalg.matmul indexing_maps = {{.+}} ins(%[[HGS]], %[[DS]] : {{.+}}) outs(%[[YS]] :
+// The combine: each token zeroes and accumulates its own output row.
+// CHECK: %[[Y:.+]] = memref.alloc(%{{.+}}) : memref<?x16xf32>
+// CHECK-NOT: linalg.fill
+// CHECK: scf.parallel (%[[TY:.+]]) =
+// CHECK: memref.store %{{.+}}, %[[Y]][%[[TY]], %{{.+}}]
+// CHECK: scf.if
+// CHECK: memref.store %{{.+}}, %[[Y]][%[[TY]], %{{.+}}]
 // CHECK-NOT: moe.
 func.func @sorted(%x: tensor<?x16xf32>, %idx: tensor<?x2xi32>, %w: tensor<?x2xf32>, %g: tensor<4x24x16xf32>, %u: tensor<4x24x16xf32>, %d: tensor<4x16x24xf32>) -> tensor<?x16xf32> {
   %rows, %off, %pos, %counts = moe.dispatch_sorted %x, %idx : (tensor<?x16xf32>, tensor<?x2xi32>) -> (tensor<?x16xf32>, tensor<5xi32>, tensor<?x2xi32>, tensor<4xi32>)
