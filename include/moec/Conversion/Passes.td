@@ -27,7 +27,8 @@ def MoELowerToLinalg : Pass<"moe-lower-to-linalg"> {
     row, no atomics), and for the dispatches a stable counting sort whose
     histogram, per-expert exclusive scan and ranking/scatter phases are
     `scf.parallel` loops over 256-token chunks and experts. The per-token and
-    per-chunk work inside them, and the activations, are `scf.for` loops.
+    per-chunk work inside them, the sorted layout's offsets scan over the
+    experts, and the activations are `scf.for` loops.
     `moe.all_to_all` becomes calls of the runtime's communicator
     (`moert_comm_counts`, `moert_comm_exchange_<type>`, declared private with
     the C memref interface; docs/abi.md). Layout-free ops (`!moe.grouped`)

@@ -26,7 +26,7 @@ namespace {
 
 /// Tokens per chunk: enough chunks to spread T = 512 over a few threads,
 /// few enough that the per-chunk histograms (k·T/256 rows of E counters)
-/// stay small next to the k·T assignments.
+/// are no larger than the k·T assignments for E up to 256.
 constexpr int64_t kChunkTokens = 256;
 
 /// The ranks of the assignments of `indices` [T, k] in priority order,
@@ -159,6 +159,7 @@ void lowering::lowerDispatchCapacity(RewriterBase &rewriter,
   Value buffer = allocBuffer(b, bufferType, bufferSizes);
   Value slots = allocBuffer(b, op.getSlots().getType(), slotSizes);
   Value counts = allocBuffer(b, op.getCounts().getType(), {});
+  // The pass admits static E only (MoEToLinalgPass.cpp).
   int64_t numExperts = op.getCounts().getType().getDimSize(0);
 
   PriorityRanking(b, indices, numExperts, counts)

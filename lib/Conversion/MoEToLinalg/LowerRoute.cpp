@@ -1,13 +1,13 @@
 //===- LowerRoute.cpp - moe.route as a parallel loop over tokens ----------===//
 //
 // Part of moec. Tokens are routed independently, so the token loop is an
-// scf.parallel (OpenMP threads on the CPU, GPU threads on a GPU); within a
-// token the work is sequential (softmax, group filter, top-k by repeated
-// arg-max with ties to the lower index) over the token's own row of [T, E]
-// and [T, groups] scratch buffers. Scratch lives in buffers rather than
-// stack allocations because a loop lowered without OpenMP would grow the
-// stack by one allocation per token. Its cost is T·E·D, small next to the
-// experts' T·k·3·F·D.
+// scf.parallel (OpenMP threads on the CPU; GPU blocks or threads on a GPU).
+// Within a token the work is sequential (softmax, group filter, top-k by
+// repeated arg-max with ties to the lower index) over the token's own row
+// of [T, E] and [T, groups] scratch buffers. Scratch lives in buffers rather
+// than stack allocations because a loop lowered without OpenMP would grow
+// the stack by one allocation per token. Its cost is T·E·D, small next to
+// the experts' T·k·3·F·D.
 //
 //===----------------------------------------------------------------------===//
 

@@ -46,7 +46,7 @@ void forLoop(ImplicitLocOpBuilder &b, Value lb, Value ub,
 
 /// for all ivs in [0, ubs) in parallel: body(ivs). Iterations must not
 /// depend on each other: the CPU pipeline runs them on OpenMP threads and a
-/// GPU pipeline maps them to threads.
+/// GPU pipeline maps them to blocks and threads.
 void parallelLoop(ImplicitLocOpBuilder &b, ValueRange ubs,
                   function_ref<void(ImplicitLocOpBuilder &, ValueRange)> body);
 

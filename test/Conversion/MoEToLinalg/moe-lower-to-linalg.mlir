@@ -85,11 +85,19 @@ func.func @route_group_mask_zero(%x: tensor<?x16xf32>, %wg: tensor<8x16xf32>, %b
 // CHECK: %[[TC:.+]] = arith.ceildivui %{{.+}}, %{{.+}} : index
 // CHECK: %[[NC:.+]] = arith.muli %{{.+}}, %[[TC]] : index
 // CHECK: %[[CUR:.+]] = memref.alloc(%[[NC]]) : memref<?x4xi32>
-// Histograms, one chunk (choice, token run) per iteration.
-// CHECK: scf.parallel (%[[J:.+]], %[[C:.+]]) = {{.+}} to (%{{.+}}, %[[TC]])
+// Histograms, one chunk per iteration: chunk j * runs + r holds choice j's
+// token run r, so chunks are numbered in priority order; its tokens are
+// [256 r, min(256 r + 256, T)).
+// CHECK: scf.parallel (%[[J:.+]], %[[SPAN:.+]]) = {{.+}} to (%{{.+}}, %[[TC]])
+// CHECK: %[[JR:.+]] = arith.muli %[[J]], %[[TC]] : index
+// CHECK: %[[CH:.+]] = arith.addi %[[JR]], %[[SPAN]] : index
+// CHECK: %[[T0:.+]] = arith.muli %[[SPAN]], %[[SZ:.+]] : index
+// CHECK: %[[T1:.+]] = arith.minui
 // CHECK: scf.for
-// CHECK: scf.for
-// CHECK: memref.store %{{.+}}, %[[CUR]]
+// CHECK: memref.store %{{.+}}, %[[CUR]][%[[CH]], %{{.+}}]
+// CHECK: scf.for %[[TH:.+]] = %[[T0]] to %[[T1]]
+// CHECK: memref.load %{{.+}}[%[[TH]], %[[J]]] : memref<?x2xi32>
+// CHECK: memref.store %{{.+}}, %[[CUR]][%[[CH]], %{{.+}}]
 // CHECK: scf.reduce
 // Exclusive scan over the chunks, one expert per iteration.
 // CHECK: scf.parallel (%[[E0:.+]]) =
@@ -101,7 +109,7 @@ func.func @route_group_mask_zero(%x: tensor<?x16xf32>, %wg: tensor<8x16xf32>, %b
 // CHECK: memref.store %{{.+}}, %[[OFF]]
 // Ranking and scatter, one chunk per iteration.
 // CHECK: scf.parallel (%[[J2:.+]], %{{.+}}) = {{.+}} to (%{{.+}}, %[[TC]])
-// CHECK: scf.for %[[TK:.+]] = 
+// CHECK: scf.for %[[TK:.+]] =
 // CHECK: scf.if
 // CHECK: memref.store %{{.+}}, %[[POS]][%[[TK]], %[[J2]]]
 // CHECK: memref.store %{{.+}}, %[[ROWS]]
@@ -144,7 +152,8 @@ func.func @sorted(%x: tensor<?x16xf32>, %idx: tensor<?x2xi32>, %w: tensor<?x2xf3
 // -----
 
 // Tests the padded layout: slots assigned against the capacity operand,
-// a zero-filled [E, C, D] buffer, and a non-gated ReLU expert.
+// an [E, C, D] buffer (not zero-filled: slots no assignment takes are never
+// read), and a non-gated ReLU expert.
 
 // CHECK-LABEL: func.func @capacity
 // CHECK-SAME: %[[C:[^:]+]]: index
