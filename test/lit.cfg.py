@@ -52,26 +52,13 @@ if shutil.which("nvidia-smi"):
     config.available_features.add("cuda")
 
 
-def find_cuda_toolkit():
-    """The CUDA toolkit whose ptxas and libdevice gpu-module-to-binary uses:
-    $CUDA_HOME, else the one whose ptxas is on PATH, else /usr/local/cuda."""
-    candidates = [os.environ.get("CUDA_HOME")]
-    ptxas = shutil.which("ptxas")
-    if ptxas:
-        candidates.append(os.path.dirname(os.path.dirname(os.path.realpath(ptxas))))
-    candidates.append("/usr/local/cuda")
-    for root in candidates:
-        if (
-            root
-            and os.path.isfile(os.path.join(root, "bin", "ptxas"))
-            and os.path.isfile(os.path.join(root, "nvvm", "libdevice", "libdevice.10.bc"))
-        ):
-            return root
-    return None
-
-
-# Compile-only GPU tests need ptxas and libdevice, not a GPU.
-cuda_toolkit = find_cuda_toolkit()
-if cuda_toolkit:
+# Compile-only GPU tests need the ptxas and libdevice of the CUDA toolkit
+# CMake found (CUDAToolkit_ROOT chooses another), not a GPU.
+cuda_root = os.path.dirname(config.cuda_bin_dir) if config.cuda_bin_dir else ""
+if (
+    cuda_root
+    and os.path.isfile(os.path.join(cuda_root, "bin", "ptxas"))
+    and os.path.isfile(os.path.join(cuda_root, "nvvm", "libdevice", "libdevice.10.bc"))
+):
     config.available_features.add("ptxas")
-    config.environment["CUDA_HOME"] = cuda_toolkit
+    config.environment["CUDA_HOME"] = cuda_root

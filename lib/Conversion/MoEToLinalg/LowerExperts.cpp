@@ -74,12 +74,6 @@ Value rowsView(ImplicitLocOpBuilder &b, Value buffer, ArrayRef<Value> prefix,
                                    strides);
 }
 
-/// Expert e's [out, in] weight matrix.
-Value expertWeight(ImplicitLocOpBuilder &b, Value weights, Value e) {
-  return rowsView(b, weights, {e}, b.getIndexAttr(0),
-                  memref::getMixedSize(b, b.getLoc(), weights, 1));
-}
-
 /// c = a · wᵀ.
 void emitProjection(ImplicitLocOpBuilder &b, Value a, Value w, Value c) {
   fillBuffer(b, c, constF32(b, 0.0));
@@ -104,9 +98,9 @@ void emitExpertFFN(ImplicitLocOpBuilder &b, ExpertsOp op, Value tokens,
   Value x = rowsView(b, tokens, rows.prefix, rows.base, rows.count);
   Value zero = constIndex(b, 0);
   Value h = rowsView(b, hGate, {}, zero, rows.count);
-  emitProjection(b, x, expertWeight(b, weights[0], e), h);
+  emitProjection(b, x, sliceAt(b, weights[0], e), h);
   if (gated)
-    emitProjection(b, x, expertWeight(b, weights[1], e),
+    emitProjection(b, x, sliceAt(b, weights[1], e),
                    rowsView(b, hUp, {}, zero, rows.count));
   forLoop(b, zero, rows.count, [&](ImplicitLocOpBuilder &b, Value i) {
     forLoop(b, zero, ffn, [&](ImplicitLocOpBuilder &b, Value f) {
@@ -121,7 +115,7 @@ void emitExpertFFN(ImplicitLocOpBuilder &b, ExpertsOp op, Value tokens,
   });
   // out = h · downᵀ (+ bias).
   Value y = rowsView(b, out, rows.prefix, rows.base, rows.count);
-  emitProjection(b, h, expertWeight(b, weights.back(), e), y);
+  emitProjection(b, h, sliceAt(b, weights.back(), e), y);
   if (biases.empty())
     return;
   forLoop(b, zero, rows.count, [&](ImplicitLocOpBuilder &b, Value i) {

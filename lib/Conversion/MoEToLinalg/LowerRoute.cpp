@@ -96,17 +96,6 @@ void lowering::lowerRoute(RewriterBase &rewriter, RouteOp op) {
     return allocBuffer(b, RankedTensorType::get({ShapedType::kDynamic, n}, t),
                        {numTokens});
   };
-  auto rowOf = [](ImplicitLocOpBuilder &b, Value buffer, Value t) -> Value {
-    auto type = cast<MemRefType>(buffer.getType());
-    OpFoldResult one = b.getIndexAttr(1);
-    SmallVector<OpFoldResult> offsets{t, b.getIndexAttr(0)};
-    SmallVector<OpFoldResult> sizes{one, b.getIndexAttr(type.getDimSize(1))};
-    SmallVector<OpFoldResult> strides{one, one};
-    auto viewType = memref::SubViewOp::inferRankReducedResultType(
-        {type.getDimSize(1)}, type, offsets, sizes, strides);
-    return memref::SubViewOp::create(b, viewType, buffer, offsets, sizes,
-                                     strides);
-  };
   Value allScores = scratch(numExperts, f32); // Router scores s (or p).
   Value allChoice = scratch(numExperts, f32); // s' used for selection.
   Value allTaken = scratch(numExperts, i32);  // 1 once chosen.
@@ -117,11 +106,11 @@ void lowering::lowerRoute(RewriterBase &rewriter, RouteOp op) {
 
   parallelLoop(b, numTokens, [&](ImplicitLocOpBuilder &b, ValueRange ivs) {
     Value t = ivs[0];
-    Value scores = rowOf(b, allScores, t);
-    Value choice = rowOf(b, allChoice, t);
-    Value taken = rowOf(b, allTaken, t);
-    Value groupScore = grouped ? rowOf(b, allGroupScore, t) : Value();
-    Value groupKept = grouped ? rowOf(b, allGroupKept, t) : Value();
+    Value scores = sliceAt(b, allScores, t);
+    Value choice = sliceAt(b, allChoice, t);
+    Value taken = sliceAt(b, allTaken, t);
+    Value groupScore = grouped ? sliceAt(b, allGroupScore, t) : Value();
+    Value groupKept = grouped ? sliceAt(b, allGroupKept, t) : Value();
     // Logits in fp32: x[t] · wg[e] (+ router bias).
     forLoop(b, zero, experts, [&](ImplicitLocOpBuilder &b, Value e) {
       Value dot = reduceLoop(

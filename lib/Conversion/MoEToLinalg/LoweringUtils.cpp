@@ -28,6 +28,27 @@ Value lowering::allocBuffer(ImplicitLocOpBuilder &b, RankedTensorType type,
   return memref::AllocOp::create(b, memrefType, dynamicSizes);
 }
 
+Value lowering::sliceAt(ImplicitLocOpBuilder &b, Value buffer,
+                        ValueRange leading) {
+  auto type = cast<MemRefType>(buffer.getType());
+  OpFoldResult zero = b.getIndexAttr(0), one = b.getIndexAttr(1);
+  SmallVector<OpFoldResult> offsets, sizes;
+  for (Value i : leading) {
+    offsets.push_back(i);
+    sizes.push_back(one);
+  }
+  for (int64_t d = leading.size(); d < type.getRank(); ++d) {
+    offsets.push_back(zero);
+    sizes.push_back(memref::getMixedSize(b, b.getLoc(), buffer, d));
+  }
+  SmallVector<OpFoldResult> strides(type.getRank(), one);
+  auto viewType = memref::SubViewOp::inferRankReducedResultType(
+      type.getShape().drop_front(leading.size()), type, offsets, sizes,
+      strides);
+  return memref::SubViewOp::create(b, viewType, buffer, offsets, sizes,
+                                   strides);
+}
+
 void lowering::fillBuffer(ImplicitLocOpBuilder &b, Value buffer, Value value) {
   linalg::FillOp::create(b, ValueRange{value}, ValueRange{buffer});
 }

@@ -26,6 +26,11 @@ Value readBuffer(ImplicitLocOpBuilder &b, Value tensor);
 Value allocBuffer(ImplicitLocOpBuilder &b, RankedTensorType type,
                   ValueRange dynamicSizes);
 
+/// buffer[leading..., :, ...]: the slice at the given leading indices, as a
+/// view of the remaining dimensions (e.g. row t of a [T, E] buffer as [E],
+/// or expert e's [F, D] matrix of an [E, F, D] buffer).
+Value sliceAt(ImplicitLocOpBuilder &b, Value buffer, ValueRange leading);
+
 /// Fills `buffer` with `value`.
 void fillBuffer(ImplicitLocOpBuilder &b, Value buffer, Value value);
 
