@@ -38,8 +38,7 @@ void mlir::moe::buildMoETensorPipeline(OpPassManager &pm,
         options.a2a != A2AMode::Flat) {
       MoEHierarchicalA2AOptions hier;
       hier.ranksPerNode = perNode;
-      hier.policy =
-          options.a2a == A2AMode::Auto ? "cost-model" : "always";
+      hier.policy = options.a2a == A2AMode::Auto ? "cost-model" : "always";
       hier.explain = options.explain;
       pm.addPass(createMoEHierarchicalA2A(hier));
     }
@@ -52,7 +51,7 @@ void mlir::moe::buildMoETensorPipeline(OpPassManager &pm,
 void mlir::moe::buildMoECPULoweringPipeline(OpPassManager &pm,
                                             const CPULoweringOptions &options) {
   pm.addPass(createMoEEmitCInterface());
-  pm.addPass(createMoELowerToLinalg());
+  pm.addPass(createMoELowerToLoops());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
 
@@ -69,6 +68,10 @@ void mlir::moe::buildMoECPULoweringPipeline(OpPassManager &pm,
   bufferization::BufferDeallocationPipelineOptions dealloc;
   bufferization::buildBufferDeallocationPipeline(pm, dealloc);
   pm.addPass(createConvertBufferizationToMemRefPass());
+  if (options.groupedGemm == GroupedGemm::TileList)
+    pm.addPass(createMoETileGroupedMatmul());
+  else
+    pm.addPass(createMoEExpandGroupedMatmul());
   pm.addPass(createMoELowerMatmulToRegisterBlocks());
   pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
   pm.addPass(createCanonicalizerPass());
@@ -88,6 +91,7 @@ void mlir::moe::buildMoECPUPipeline(OpPassManager &pm,
   buildMoETensorPipeline(pm, options);
   CPULoweringOptions lowering;
   lowering.openmp = options.openmp;
+  lowering.groupedGemm = options.groupedGemm;
   buildMoECPULoweringPipeline(pm, lowering);
 }
 

@@ -12,8 +12,11 @@ Metric: normwise relative error  max|y - ref| / max|ref|  <= 1e-5 (fp32
 compute vs. a float64 reference); statistics must match exactly.
 
 Usage: check_layers.py --bin BUILD/bin [--jobs N] [--filter SUBSTR] [--quick] [--keep DIR]
+                       [--grouped-gemm per-expert|tile-list]
 --quick (the sanitizer build's run) leaves out the random specs, compiles each spec and family
 in one lowering (alternating) and runs each family in one on-disk layout.
+--grouped-gemm is passed to moe-compile: tile-list checks the GPU's expert GEMM schedule
+(moe-tile-grouped-matmul) on the CPU.
 Ends with the line `N passed, N failed`.
 """
 
@@ -35,6 +38,7 @@ import numpy as np
 from moec_cli import moec  # the command line, in this process
 
 TOLERANCE = 1e-5
+GROUPED_GEMM = "per-expert"  # --grouped-gemm; set in main() before the workers fork
 REPO = Path(__file__).resolve().parents[2]
 
 # name -> (spec, token counts to run). "T": "dynamic" specs are compiled once
@@ -364,6 +368,10 @@ def distinct_family_configs(configs: list[Path]) -> list[tuple[Path, list[Path]]
     return [(same[0], same[1:]) for same in groups.values()]
 
 
+def compile_flags(lowering: str) -> list[str]:
+    return [f"--lowering={lowering}", f"--grouped-gemm={GROUPED_GEMM}"]
+
+
 def check_family(config: Path, same: list[Path], lowering, quick: bool, bindir: Path,
                  workdir: Path):
     """One compile of `config`'s first MoE layer; every layout and T against it."""
@@ -378,7 +386,7 @@ def check_family(config: Path, same: list[Path], lowering, quick: bool, bindir: 
     mlir, so = case_dir / "m.mlir", case_dir / "m.so"
     try:
         moec("import", config, "--layer", layer, "-o", mlir)
-        run([bindir / "moe-compile", mlir, "-o", so, f"--lowering={lowering}"])
+        run([bindir / "moe-compile", mlir, "-o", so, *compile_flags(lowering)])
         spec = layer_spec_from_config(cfg, int(layer))
     except Exception as exc:  # noqa: BLE001 - report every failure, keep going
         return [(f"{name} [{lowering}]", False, str(exc).strip())]
@@ -472,7 +480,7 @@ def check_case(name, spec, tokens, lowering, bindir: Path, workdir: Path):
                 *["--weights", w, "--input", x, "--seed", "7"],
             )
             if not so.exists():
-                run([bindir / "moe-compile", mlir, "-o", so, f"--lowering={lowering}"])
+                run([bindir / "moe-compile", mlir, "-o", so, *compile_flags(lowering)])
             run(
                 [
                     bindir / "moe-run",
@@ -521,7 +529,11 @@ def main():
     parser.add_argument("--filter", default="")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--keep", type=Path)
+    parser.add_argument("--grouped-gemm", choices=("per-expert", "tile-list"),
+                        default="per-expert")
     args = parser.parse_args()
+    global GROUPED_GEMM
+    GROUPED_GEMM = args.grouped_gemm
     os.environ["PYTHONPATH"] = (
         str(REPO / "python") + os.pathsep + os.environ.get("PYTHONPATH", "")
     )

@@ -83,6 +83,10 @@ static cl::opt<A2AMode> a2aMode(
                clEnumValN(A2AMode::Hierarchical, "hierarchical",
                           "intra-node, then inter-node")),
     cl::cat(category));
+static cl::opt<GroupedGemm>
+    groupedGemm("grouped-gemm", cl::desc("Schedule of the expert GEMMs"),
+                cl::init(GroupedGemm::PerExpert), groupedGemmValues(),
+                cl::cat(category));
 static cl::opt<bool> explain(
     "explain",
     cl::desc("Report the compiler's cost-model decisions (remarks on stderr)"),
@@ -132,9 +136,9 @@ int main(int argc, char **argv) {
   pipelineOptions.expertParallel = expertParallel;
   if (ranksPerNode < 0 ||
       (ranksPerNode > 0 && expertParallel % ranksPerNode != 0))
-    return fail("--ranks-per-node=" + Twine(ranksPerNode.getValue()) +
-                " must divide --expert-parallel=" +
-                Twine(expertParallel.getValue()));
+    return fail(
+        "--ranks-per-node=" + Twine(ranksPerNode.getValue()) +
+        " must divide --expert-parallel=" + Twine(expertParallel.getValue()));
   pipelineOptions.ranksPerNode = ranksPerNode;
   pipelineOptions.a2a = a2aMode;
   pipelineOptions.explain = explain;
@@ -143,6 +147,7 @@ int main(int argc, char **argv) {
   PassManager lowerStage(&context);
   CPULoweringOptions loweringOptions;
   loweringOptions.openmp = openmp;
+  loweringOptions.groupedGemm = groupedGemm;
   buildMoECPULoweringPipeline(lowerStage, loweringOptions);
   if (printPipeline) {
     llvm::outs() << "# stage 1 (moe tensor level; metadata is read after it)\n"

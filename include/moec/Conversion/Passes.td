@@ -9,26 +9,29 @@
 
 include "mlir/Pass/PassBase.td"
 
-def MoELowerToLinalg : Pass<"moe-lower-to-linalg"> {
-  let summary = "Lower layout-assigned moe ops to linalg, scf and memref (CPU)";
+def MoELowerToLoops : Pass<"moe-lower-to-loops"> {
+  let summary = "Lower layout-assigned moe ops to parallel loops over buffers "
+                "and grouped matmuls";
   let description = [{
     Converts `moe.route`, `moe.dispatch_capacity`, `moe.dispatch_sorted`,
     `moe.experts` (on `[E, C, D]` buffers or sorted segments),
     `moe.combine_capacity`, `moe.combine_sorted` and
     `moe.transpose_segments` into upstream ops that
-    one-shot bufferization and the standard CPU pipeline handle: each expert
-    projection as a `linalg.fill` and a transposed-B `linalg.matmul` on
-    views of the expert's rows and weights (scheduled for the CPU by
-    moe-lower-matmul-to-register-blocks); routing, dispatch and combine as
-    parallel algorithms over buffers obtained with `bufferization.to_buffer`
-    and returned with `bufferization.to_tensor`: an `scf.parallel` over
-    tokens for the router (per-token dot products, scores, top-k in `[T, E]`
-    scratch rows) and for the weighted un-permute (each token writes its own
-    row, no atomics), and for the dispatches a stable counting sort whose
-    histogram, per-expert exclusive scan and ranking/scatter phases are
-    `scf.parallel` loops over 256-token chunks and experts. The per-token and
-    per-chunk work inside them, the sorted layout's offsets scan over the
-    experts, and the activations are `scf.for` loops.
+    one-shot bufferization and the standard pipelines handle, working on
+    buffers obtained with `bufferization.to_buffer` and returned with
+    `bufferization.to_tensor`. Each expert projection becomes one
+    `moe.grouped_matmul` over every expert's rows (with its bias), which a
+    target schedules (moe-expand-grouped-matmul on the CPU,
+    moe-tile-grouped-matmul for the GPU), and the activation between them an
+    `scf.parallel` over the rows. Routing, dispatch and combine become
+    parallel algorithms: an `scf.parallel` over tokens for the router
+    (per-token dot products, scores, top-k in `[T, E]` scratch rows) and for
+    the weighted un-permute (each token writes its own row, no atomics), and
+    for the dispatches a stable counting sort whose histogram, per-expert
+    exclusive scan and ranking/scatter phases are `scf.parallel` loops over
+    256-token chunks and experts. The per-token and per-chunk work inside
+    them and the sorted layout's offsets scan over the experts are `scf.for`
+    loops.
     `moe.all_to_all` becomes calls of the runtime's communicator
     (`moert_comm_counts`, `moert_comm_exchange_<type>`, declared private with
     the C memref interface; docs/abi.md). Layout-free ops (`!moe.grouped`)
@@ -42,6 +45,82 @@ def MoELowerToLinalg : Pass<"moe-lower-to-linalg"> {
                            "::mlir::memref::MemRefDialect",
                            "::mlir::scf::SCFDialect",
                            "::mlir::tensor::TensorDialect"];
+}
+
+def MoEExpandGroupedMatmul : Pass<"moe-expand-grouped-matmul"> {
+  let summary = "Expand each `moe.grouped_matmul` into one `linalg.matmul` "
+                "per expert (the CPU schedule)";
+  let description = [{
+    Rewrites `moe.grouped_matmul` into an `scf.for` over the experts. For
+    expert e it takes views of its rows of `lhs` and `out` (its segment
+    `offsets[e] .. offsets[e+1]`, or its filled slots of the padded buffer)
+    and of its `[N, K]` weight matrix, then zero-fills the output view and
+    runs a transposed-B `linalg.matmul` on them, and adds the bias row by row.
+    moe-lower-matmul-to-register-blocks then schedules each matmul for the
+    CPU's registers and caches.
+
+    Example:
+
+    ```mlir
+    moe.grouped_matmul %rows, %w offsets(%off : memref<9xi32>)
+        outs(%h : memref<?x96xf32>) : memref<?x64xf32>, memref<8x96x64xf32>
+    ```
+
+    becomes, for each e in [0, 8): loads of `%off[e]` and `%off[e + 1]`,
+    `memref.subview`s of `%rows`, `%h` and `%w[e]`, a `linalg.fill` and a
+    `linalg.matmul`.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::linalg::LinalgDialect",
+                           "::mlir::memref::MemRefDialect",
+                           "::mlir::scf::SCFDialect"];
+}
+
+def MoETileGroupedMatmul : Pass<"moe-tile-grouped-matmul"> {
+  let summary = "Turn each `moe.grouped_matmul` into one parallel loop over "
+                "a list of row tiles x column tiles (the GPU schedule)";
+  let description = [{
+    Rewrites `moe.grouped_matmul` into an `scf.parallel` over (row-tile slot,
+    column tile) whose bounds do not depend on the routing: `E · ceil(C /
+    tile-rows)` slots for a padded buffer, `ceil(R / tile-rows) + E` for R
+    sorted rows (each segment wastes less than one tile). Every slot finds
+    its expert and rows from the segment sizes in the loop body (a scan over
+    the experts for sorted rows); slots past the last tile do nothing. A
+    nested `scf.parallel` over the tile's `tile-rows x tile-cols` elements
+    computes one dot product each, in k order, then adds the bias.
+
+    This is MegaBlocks' tile list: `gpu-map-parallel-loops` and
+    `convert-parallel-loops-to-gpu` make it one kernel launch whose grid is
+    the slots x column tiles and whose blocks are the tile's elements, and no
+    host code reads the segment sizes. The same loops lower to the CPU,
+    which is how CI checks their logic against the NumPy reference
+    (`moe-compile --grouped-gemm=tile-list`). The dot products are scalar:
+    the tensor-core tile is the next step.
+
+    Example:
+
+    ```mlir
+    moe.grouped_matmul %rows, %w offsets(%off : memref<9xi32>)
+        outs(%h : memref<?x96xf32>) : memref<?x64xf32>, memref<8x96x64xf32>
+    ```
+
+    becomes `scf.parallel (%slot, %ct) = (0, 0) to (ceil(R / 16) + 8, 6)`
+    holding an `scf.for` over the experts that finds the slot's rows, and an
+    `scf.parallel` over the 16 x 16 elements of the tile.
+  }];
+  let options = [
+    Option<"tileRows", "tile-rows", "int64_t", /*default=*/"16",
+           "Rows of the output per tile (a GPU block's height)">,
+    Option<"tileCols", "tile-cols", "int64_t", /*default=*/"16",
+           "Columns of the output per tile (a GPU block's width)">,
+  ];
+  let statistics = [
+    Statistic<"numTiled", "tiled-grouped-matmuls",
+              "Grouped matmuls rewritten into a tile list">,
+  ];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::memref::MemRefDialect",
+                           "::mlir::scf::SCFDialect"];
 }
 
 def MoELowerMatmulToRegisterBlocks

@@ -18,6 +18,21 @@ namespace moe {
 /// moe-dynamic-shapes).
 enum class Lowering { Static, Dynamic };
 
+/// How the expert GEMMs (moe.grouped_matmul) are scheduled.
+enum class GroupedGemm { PerExpert, TileList };
+
+/// The choices of a grouped-gemm option (pipelines and moe-compile).
+inline llvm::cl::ValuesClass groupedGemmValues() {
+  return llvm::cl::values(
+      clEnumValN(GroupedGemm::PerExpert, "per-expert",
+                 "one register-blocked matmul per expert "
+                 "(moe-expand-grouped-matmul; the CPU's schedule, default)"),
+      clEnumValN(GroupedGemm::TileList, "tile-list",
+                 "one parallel loop over row x column tiles "
+                 "(moe-tile-grouped-matmul; the GPU's schedule, run on the CPU "
+                 "to check it)"));
+}
+
 /// How expert-parallel exchanges cross nodes (moe-hierarchical-a2a).
 enum class A2AMode { Auto, Flat, Hierarchical };
 
@@ -61,6 +76,9 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
           clEnumValN(A2AMode::Flat, "flat", "one stage among all ranks"),
           clEnumValN(A2AMode::Hierarchical, "hierarchical",
                      "intra-node, then inter-node (moe-hierarchical-a2a)"))};
+  PassOptions::Option<GroupedGemm> groupedGemm{
+      *this, "grouped-gemm", llvm::cl::desc("Schedule of the expert GEMMs"),
+      llvm::cl::init(GroupedGemm::PerExpert), groupedGemmValues()};
   PassOptions::Option<bool> explain{
       *this, "explain",
       llvm::cl::desc("Report the compiler's cost-model decisions as remarks"),
@@ -68,6 +86,9 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
 };
 
 struct CPULoweringOptions : public PassPipelineOptions<CPULoweringOptions> {
+  PassOptions::Option<GroupedGemm> groupedGemm{
+      *this, "grouped-gemm", llvm::cl::desc("Schedule of the expert GEMMs"),
+      llvm::cl::init(GroupedGemm::PerExpert), groupedGemmValues()};
   PassOptions::Option<bool> openmp{
       *this, "openmp",
       llvm::cl::desc("Run parallel loops (the expert GEMMs' column blocks) "

@@ -9,7 +9,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "../MoEToLinalg/LoweringUtils.h"
+#include "../MoEToLoops/LoweringUtils.h"
 
 #include "moec/Conversion/Passes.h"
 

@@ -1413,3 +1413,111 @@ func.func @transpose_segments_result(%rows: tensor<?x16xf32>, %counts: tensor<4x
   %r, %o = moe.transpose_segments %rows, %counts : (tensor<?x16xf32>, tensor<4x2xi32>) -> (tensor<?x8xf32>, tensor<3xi32>)
   return
 }
+
+// -----
+
+// Tests that sorted rows need their segment offsets.
+func.func @grouped_matmul_no_offsets(%rows: memref<?x16xf32>, %w: memref<4x8x16xf32>, %h: memref<?x8xf32>) {
+  // expected-error @+1 {{'moe.grouped_matmul' op sorted rows (a rank-2 'lhs') require 'offsets'}}
+  moe.grouped_matmul %rows, %w outs(%h : memref<?x8xf32>) : memref<?x16xf32>, memref<4x8x16xf32>
+  return
+}
+
+// -----
+
+// Tests that sorted rows take no counts.
+func.func @grouped_matmul_sorted_counts(%rows: memref<?x16xf32>, %w: memref<4x8x16xf32>, %off: memref<5xi32>, %c: memref<4xi32>, %h: memref<?x8xf32>) {
+  // expected-error @+1 {{'moe.grouped_matmul' op 'counts' are only valid with a padded [E, C, K] buffer}}
+  moe.grouped_matmul %rows, %w offsets(%off : memref<5xi32>) counts(%c : memref<4xi32>) outs(%h : memref<?x8xf32>) : memref<?x16xf32>, memref<4x8x16xf32>
+  return
+}
+
+// -----
+
+// Tests that there is one offset per expert, plus the end.
+func.func @grouped_matmul_offsets(%rows: memref<?x16xf32>, %w: memref<4x8x16xf32>, %off: memref<4xi32>, %h: memref<?x8xf32>) {
+  // expected-error @+1 {{'moe.grouped_matmul' op expects dimension 0 of 'offsets' to be E + 1 (the weights' number of experts, plus one) = 5, got 4}}
+  moe.grouped_matmul %rows, %w offsets(%off : memref<4xi32>) outs(%h : memref<?x8xf32>) : memref<?x16xf32>, memref<4x8x16xf32>
+  return
+}
+
+// -----
+
+// Tests that a padded buffer takes no offsets.
+func.func @grouped_matmul_padded_offsets(%buf: memref<4x?x16xf32>, %w: memref<4x8x16xf32>, %off: memref<5xi32>, %h: memref<4x?x8xf32>) {
+  // expected-error @+1 {{'moe.grouped_matmul' op 'offsets' are only valid with sorted rows (a rank-2 'lhs'), got a rank-3 buffer}}
+  moe.grouped_matmul %buf, %w offsets(%off : memref<5xi32>) outs(%h : memref<4x?x8xf32>) : memref<4x?x16xf32>, memref<4x8x16xf32>
+  return
+}
+
+// -----
+
+// Tests that the padded buffer has one block of rows per expert.
+func.func @grouped_matmul_padded_experts(%buf: memref<3x?x16xf32>, %w: memref<4x8x16xf32>, %h: memref<3x?x8xf32>) {
+  // expected-error @+1 {{'moe.grouped_matmul' op expects dimension 0 of 'lhs' to be the weights' number of experts E = 4, got 3}}
+  moe.grouped_matmul %buf, %w outs(%h : memref<3x?x8xf32>) : memref<3x?x16xf32>, memref<4x8x16xf32>
+  return
+}
+
+// -----
+
+// Tests that 'out' has the rank of 'lhs'.
+func.func @grouped_matmul_out_rank(%buf: memref<4x?x16xf32>, %w: memref<4x8x16xf32>, %h: memref<?x8xf32>) {
+  // expected-error @+1 {{'moe.grouped_matmul' op expects 'out' to have the rank of 'lhs' (3), got 'memref<?x8xf32>'}}
+  moe.grouped_matmul %buf, %w outs(%h : memref<?x8xf32>) : memref<4x?x16xf32>, memref<4x8x16xf32>
+  return
+}
+
+// -----
+
+// Tests that 'lhs' is sorted rows or a padded buffer.
+func.func @grouped_matmul_lhs_rank(%x: memref<16xf32>, %w: memref<4x8x16xf32>, %h: memref<8xf32>) {
+  // expected-error @+1 {{'moe.grouped_matmul' op expects 'lhs' as [R, K] sorted rows or a [E, C, K] padded buffer, got 'memref<16xf32>'}}
+  moe.grouped_matmul %x, %w outs(%h : memref<8xf32>) : memref<16xf32>, memref<4x8x16xf32>
+  return
+}
+
+// -----
+
+// Tests the inner size K: the rows' width is the weights' input size.
+func.func @grouped_matmul_depth(%rows: memref<?x12xf32>, %w: memref<4x8x16xf32>, %off: memref<5xi32>, %h: memref<?x8xf32>) {
+  // expected-error @+1 {{'moe.grouped_matmul' op expects dimension 1 of 'lhs' to be the weights' inner size K = 16, got 12}}
+  moe.grouped_matmul %rows, %w offsets(%off : memref<5xi32>) outs(%h : memref<?x8xf32>) : memref<?x12xf32>, memref<4x8x16xf32>
+  return
+}
+
+// -----
+
+// Tests the output width: the weights' output size N.
+func.func @grouped_matmul_cols(%rows: memref<?x16xf32>, %w: memref<4x8x16xf32>, %off: memref<5xi32>, %h: memref<?x6xf32>) {
+  // expected-error @+1 {{'moe.grouped_matmul' op expects dimension 1 of 'out' to be the weights' output size N = 8, got 6}}
+  moe.grouped_matmul %rows, %w offsets(%off : memref<5xi32>) outs(%h : memref<?x6xf32>) : memref<?x16xf32>, memref<4x8x16xf32>
+  return
+}
+
+// -----
+
+// Tests that 'out' has the rows of 'lhs'.
+func.func @grouped_matmul_rows(%rows: memref<10x16xf32>, %w: memref<4x8x16xf32>, %off: memref<5xi32>, %h: memref<12x8xf32>) {
+  // expected-error @+1 {{'moe.grouped_matmul' op expects dimension 0 of 'out' to be the rows of 'lhs' = 10, got 12}}
+  moe.grouped_matmul %rows, %w offsets(%off : memref<5xi32>) outs(%h : memref<12x8xf32>) : memref<10x16xf32>, memref<4x8x16xf32>
+  return
+}
+
+// -----
+
+// Tests the bias shape: [E, N].
+func.func @grouped_matmul_bias(%rows: memref<?x16xf32>, %w: memref<4x8x16xf32>, %off: memref<5xi32>, %b: memref<4x16xf32>, %h: memref<?x8xf32>) {
+  // expected-error @+1 {{'moe.grouped_matmul' op expects dimension 1 of 'bias' to be output size N = 8, got 16}}
+  moe.grouped_matmul %rows, %w offsets(%off : memref<5xi32>) bias(%b : memref<4x16xf32>) outs(%h : memref<?x8xf32>) : memref<?x16xf32>, memref<4x8x16xf32>
+  return
+}
+
+// -----
+
+// Tests that the counts have one entry per expert.
+func.func @grouped_matmul_counts(%buf: memref<4x?x16xf32>, %w: memref<4x8x16xf32>, %c: memref<3xi32>, %h: memref<4x?x8xf32>) {
+  // expected-error @+1 {{'moe.grouped_matmul' op expects dimension 0 of 'counts' to be number of experts E = 4, got 3}}
+  moe.grouped_matmul %buf, %w counts(%c : memref<3xi32>) outs(%h : memref<4x?x8xf32>) : memref<4x?x16xf32>, memref<4x8x16xf32>
+  return
+}

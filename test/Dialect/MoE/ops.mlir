@@ -400,3 +400,19 @@ func.func @route_group_mask(%x: tensor<?x16xf32>, %wg: tensor<4x16xf32>, %b: ten
   %i1, %w1 = moe.route %x, %wg score_bias(%b) {top_k = 2 : i64, scoring = #moe.scoring<sigmoid>, selection = #moe.selection<group_sum_top2>, n_group = 2 : i64, topk_group = 1 : i64, group_mask = #moe.group_mask<neg_inf>} : (tensor<?x16xf32>, tensor<4x16xf32>, tensor<4xf32>) -> (tensor<?x2xi32>, tensor<?x2xf32>)
   return %i0, %i1 : tensor<?x2xi32>, tensor<?x2xi32>
 }
+
+//===----------------------------------------------------------------------===//
+// moe.grouped_matmul
+//===----------------------------------------------------------------------===//
+
+// Tests both segment forms on buffers: sorted rows with offsets, and a padded
+// buffer with counts and a bias.
+
+// CHECK-LABEL: func.func @grouped_matmul
+// CHECK: moe.grouped_matmul %{{.+}}, %{{.+}} offsets(%{{.+}} : memref<5xi32>) outs(%{{.+}} : memref<?x8xf32>) : memref<?x16xf32>, memref<4x8x16xf32>
+// CHECK: moe.grouped_matmul %{{.+}}, %{{.+}} counts(%{{.+}} : memref<4xi32>) bias(%{{.+}} : memref<4x8xf32>) outs(%{{.+}} : memref<4x?x8xf32>) : memref<4x?x16xf32>, memref<4x8x16xf32>
+func.func @grouped_matmul(%rows: memref<?x16xf32>, %off: memref<5xi32>, %h: memref<?x8xf32>, %buf: memref<4x?x16xf32>, %counts: memref<4xi32>, %bias: memref<4x8xf32>, %hb: memref<4x?x8xf32>, %w: memref<4x8x16xf32>) {
+  moe.grouped_matmul %rows, %w offsets(%off : memref<5xi32>) outs(%h : memref<?x8xf32>) : memref<?x16xf32>, memref<4x8x16xf32>
+  moe.grouped_matmul %buf, %w counts(%counts : memref<4xi32>) bias(%bias : memref<4x8xf32>) outs(%hb : memref<4x?x8xf32>) : memref<4x?x16xf32>, memref<4x8x16xf32>
+  return
+}

@@ -16,7 +16,7 @@
 // INVALID: error: 'moe.layer' op expects top_k <= number of experts (4), got top_k = 5
 
 // RUN: not moe-compile %t/bf16.mlir -o %t/x.so 2>&1 | FileCheck %s --check-prefix=BF16
-// BF16: error: 'moe.route' op moe-lower-to-linalg supports f32 tensors only, got 'tensor<?x16xbf16>'
+// BF16: error: 'moe.route' op moe-lower-to-loops supports f32 tensors only, got 'tensor<?x16xbf16>'
 
 // RUN: not moe-compile %t/missing.mlir -o %t/x.so 2>&1 | FileCheck %s --check-prefix=MISSING
 // MISSING: moe-compile: error: {{.*}}missing.mlir

@@ -37,9 +37,9 @@ class ShapeChecker {
 public:
   explicit ShapeChecker(Operation *op) : op(op) {}
 
-  /// `value` must be a ranked tensor of rank `rank`.
+  /// `value` must be a ranked tensor or memref of rank `rank`.
   LogicalResult rank(StringRef name, Value value, int64_t rank) {
-    auto type = cast<RankedTensorType>(value.getType());
+    auto type = cast<ShapedType>(value.getType());
     if (type.getRank() == rank)
       return success();
     return op->emitOpError() << "expects '" << name << "' to have rank " << rank
@@ -49,7 +49,7 @@ public:
   /// Dimension `idx` of `value` must equal `expected` (named `what`).
   LogicalResult dim(StringRef name, Value value, unsigned idx, int64_t expected,
                     StringRef what) {
-    auto type = cast<RankedTensorType>(value.getType());
+    auto type = cast<ShapedType>(value.getType());
     int64_t actual = type.getDimSize(idx);
     if (ShapedType::isDynamic(actual) || ShapedType::isDynamic(expected) ||
         actual == expected)
@@ -76,7 +76,7 @@ private:
 };
 
 int64_t dimOf(Value v, unsigned idx) {
-  return cast<RankedTensorType>(v.getType()).getDimSize(idx);
+  return cast<ShapedType>(v.getType()).getDimSize(idx);
 }
 
 /// Merges two possibly-dynamic sizes: the static one wins.
@@ -653,10 +653,8 @@ LogicalResult AllToAllOp::verify() {
     span = worldSize / *perNode;
     spanName = "world_size / ranks_per_node";
   }
-  if (failed(check.shape("send_counts", getSendCounts(), {span},
-                         {spanName})) ||
-      failed(check.shape("recv_counts", getRecvCounts(), {span},
-                         {spanName})))
+  if (failed(check.shape("send_counts", getSendCounts(), {span}, {spanName})) ||
+      failed(check.shape("recv_counts", getRecvCounts(), {span}, {spanName})))
     return failure();
   if (Value known = getKnownRecvCounts())
     if (known.getType() != getRecvCounts().getType())
@@ -691,8 +689,7 @@ LogicalResult TransposeSegmentsOp::verify() {
   ShapeChecker check(*this);
   auto rowsType = cast<RankedTensorType>(getRows().getType());
   if (rowsType.getRank() != 1 && rowsType.getRank() != 2)
-    return emitOpError() << "expects 'rows' of rank 1 or 2, got "
-                         << rowsType;
+    return emitOpError() << "expects 'rows' of rank 1 or 2, got " << rowsType;
   if (failed(check.rank("counts", getCounts(), 2)))
     return failure();
   auto counts = cast<RankedTensorType>(getCounts().getType());
@@ -705,4 +702,62 @@ LogicalResult TransposeSegmentsOp::verify() {
                          << getResult().getType();
   return check.shape("group_offsets", getGroupOffsets(),
                      {counts.getDimSize(1) + 1}, {"B + 1"});
+}
+
+//===----------------------------------------------------------------------===//
+// GroupedMatmulOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult GroupedMatmulOp::verify() {
+  ShapeChecker check(*this);
+  int64_t numExperts = dimOf(getWeights(), 0);
+  int64_t cols = dimOf(getWeights(), 1);
+  int64_t depth = dimOf(getWeights(), 2);
+  int64_t rank = getLhs().getType().getRank();
+  if (rank != 2 && rank != 3)
+    return emitOpError() << "expects 'lhs' as [R, K] sorted rows or a [E, C, "
+                            "K] padded buffer, got "
+                         << getLhs().getType();
+  if (getOut().getType().getRank() != rank)
+    return emitOpError() << "expects 'out' to have the rank of 'lhs' (" << rank
+                         << "), got " << getOut().getType();
+  if (rank == 2) {
+    if (!getOffsets())
+      return emitOpError("sorted rows (a rank-2 'lhs') require 'offsets'");
+    if (getCounts())
+      return emitOpError("'counts' are only valid with a padded [E, C, K] "
+                         "buffer");
+    if (!ShapedType::isDynamic(numExperts) &&
+        failed(check.dim("offsets", getOffsets(), 0, numExperts + 1,
+                         "E + 1 (the weights' number of experts, plus one)")))
+      return failure();
+  } else {
+    if (getOffsets())
+      return emitOpError("'offsets' are only valid with sorted rows (a "
+                         "rank-2 'lhs'), got a rank-3 buffer");
+    if (failed(check.dim("lhs", getLhs(), 0, numExperts,
+                         "the weights' number of experts E")) ||
+        failed(check.dim("out", getOut(), 0, numExperts,
+                         "the weights' number of experts E")) ||
+        failed(check.dim("out", getOut(), 1, dimOf(getLhs(), 1),
+                         "the rows of 'lhs'")))
+      return failure();
+    if (Value counts = getCounts())
+      if (failed(check.dim("counts", counts, 0, numExperts,
+                           "number of experts E")))
+        return failure();
+  }
+  if (failed(check.dim("lhs", getLhs(), rank - 1, depth,
+                       "the weights' inner size K")) ||
+      failed(check.dim("out", getOut(), rank - 1, cols,
+                       "the weights' output size N")))
+    return failure();
+  if (rank == 2 && failed(check.dim("out", getOut(), 0, dimOf(getLhs(), 0),
+                                    "the rows of 'lhs'")))
+    return failure();
+  if (Value bias = getBias())
+    if (failed(check.shape("bias", bias, {numExperts, cols},
+                           {"number of experts E", "output size N"})))
+      return failure();
+  return success();
 }

@@ -487,4 +487,60 @@ def MoE_TransposeSegmentsOp : MoE_Op<"transpose_segments", [Pure]> {
   let hasVerifier = 1;
 }
 
+//===----------------------------------------------------------------------===//
+// moe.grouped_matmul (buffers)
+//===----------------------------------------------------------------------===//
+
+def MoE_GroupedMatmulOp : MoE_Op<"grouped_matmul", [AttrSizedOperandSegments]> {
+  let summary = "per-expert C = A · Bᵀ (+ bias) over segments of rows, on buffers";
+  let description = [{
+    The expert GEMM of the lowered layer, in one structured op that each
+    target schedules: for every expert e and every row r of its segment,
+    `out[r, n] = Σ_k lhs[r, k] · weights[e, n, k] (+ bias[e, n])`, summed in
+    f32. Weights are stored `[E, N, K]` (`[out, in]`, as checkpoints store
+    them). Rows outside every segment are not written. The segments are
+    those of `moe.experts`:
+    - sorted rows (`lhs` [R, K], `out` [R, N]) with `offsets` ([E + 1]):
+      expert e's rows are `offsets[e] .. offsets[e+1]`;
+    - a padded buffer (`lhs` [E, C, K], `out` [E, C, N]): expert e's rows
+      are slots `0 .. C` of `lhs[e]`, or its first `min(counts[e], C)` with
+      `counts` ([E]).
+
+    `moe-expand-grouped-matmul` turns it into one `linalg.matmul` per expert
+    (the CPU schedule); `moe-tile-grouped-matmul` into one parallel loop
+    over a list of row tiles × column tiles, which the GPU runs as one kernel
+    launch.
+
+    ```mlir
+    moe.grouped_matmul %rows, %w offsets(%off : memref<9xi32>)
+        outs(%h : memref<?x96xf32>) : memref<?x64xf32>, memref<8x96x64xf32>
+    moe.grouped_matmul %buf, %w counts(%counts : memref<8xi32>)
+        bias(%b : memref<8x96xf32>) outs(%h3 : memref<8x?x96xf32>)
+        : memref<8x?x64xf32>, memref<8x96x64xf32>
+    ```
+  }];
+  let arguments = (ins
+      Arg<MemRefOf<[F32]>, "rows of the experts", [MemRead]>:$lhs,
+      Arg<MemRefRankOf<[F32], [3]>, "[E, N, K] weights", [MemRead]>:$weights,
+      Arg<Optional<MemRefRankOf<[AnySignlessInteger], [1]>>,
+          "[E + 1] segment offsets", [MemRead]>:$offsets,
+      Arg<Optional<MemRefRankOf<[AnySignlessInteger], [1]>>,
+          "[E] rows routed to each expert", [MemRead]>:$counts,
+      Arg<Optional<MemRefRankOf<[F32], [2]>>, "[E, N] bias",
+          [MemRead]>:$bias,
+      Arg<MemRefOf<[F32]>, "the products", [MemWrite]>:$out);
+  let assemblyFormat = [{
+    $lhs `,` $weights (`offsets` `(` $offsets^ `:` type($offsets) `)`)?
+    (`counts` `(` $counts^ `:` type($counts) `)`)?
+    (`bias` `(` $bias^ `:` type($bias) `)`)?
+    `outs` `(` $out `:` type($out) `)` attr-dict `:` type($lhs) `,`
+    type($weights)
+  }];
+  let extraClassDeclaration = [{
+    /// True for the padded [E, C, K] form.
+    bool isPadded() { return getLhs().getType().getRank() == 3; }
+  }];
+  let hasVerifier = 1;
+}
+
 #endif // MOEC_DIALECT_MOE_IR_MOEOPS_TD

@@ -5,8 +5,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef MOEC_LIB_CONVERSION_MOETOLINALG_LOWERINGS_H
-#define MOEC_LIB_CONVERSION_MOETOLINALG_LOWERINGS_H
+#ifndef MOEC_LIB_CONVERSION_MOETOLOOPS_LOWERINGS_H
+#define MOEC_LIB_CONVERSION_MOETOLOOPS_LOWERINGS_H
 
 #include "moec/Dialect/MoE/IR/MoE.h"
 
@@ -25,4 +25,4 @@ void lowerTransposeSegments(RewriterBase &rewriter, TransposeSegmentsOp op);
 
 } // namespace mlir::moe::lowering
 
-#endif // MOEC_LIB_CONVERSION_MOETOLINALG_LOWERINGS_H
+#endif // MOEC_LIB_CONVERSION_MOETOLOOPS_LOWERINGS_H

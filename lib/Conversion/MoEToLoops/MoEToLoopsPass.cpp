@@ -1,6 +1,6 @@
-//===- MoEToLinalgPass.cpp - lower moe ops for the CPU --------------------===//
+//===- MoEToLoopsPass.cpp - layout-assigned moe ops to loops -------------===//
 //
-// Part of moec. Implements the moe-lower-to-linalg pass: checks what the
+// Part of moec. Implements the moe-lower-to-loops pass: checks what the
 // lowering supports, then replaces each op (Lowerings.h).
 //
 //===----------------------------------------------------------------------===//
@@ -13,7 +13,7 @@
 #include "llvm/ADT/TypeSwitch.h"
 
 namespace mlir::moe {
-#define GEN_PASS_DEF_MOELOWERTOLINALG
+#define GEN_PASS_DEF_MOELOWERTOLOOPS
 #include "moec/Conversion/Passes.h.inc"
 } // namespace mlir::moe
 
@@ -25,14 +25,14 @@ namespace {
 /// The CPU lowering computes in f32 with i32 indices and static E and D.
 LogicalResult checkSupported(Operation *op) {
   if (isa<LayerOp>(op))
-    return op->emitOpError("must be decomposed before moe-lower-to-linalg "
+    return op->emitOpError("must be decomposed before moe-lower-to-loops "
                            "(run moe-decompose and a layout pass)");
   if (isa<DispatchOp, CombineOp>(op) ||
       (isa<ExpertsOp>(op) &&
        isa<GroupedType>(cast<ExpertsOp>(op).getTokens().getType())))
     return op->emitOpError(
         "has no layout yet: run moe-static-capacity or moe-dynamic-shapes "
-        "before moe-lower-to-linalg");
+        "before moe-lower-to-loops");
   for (Type type :
        llvm::concat<Type>(op->getOperandTypes(), op->getResultTypes())) {
     auto tensor = dyn_cast<RankedTensorType>(type);
@@ -40,11 +40,11 @@ LogicalResult checkSupported(Operation *op) {
       continue;
     Type element = tensor.getElementType();
     if (isa<FloatType>(element) && !element.isF32())
-      return op->emitOpError() << "moe-lower-to-linalg supports f32 tensors "
+      return op->emitOpError() << "moe-lower-to-loops supports f32 tensors "
                                   "only, got "
                                << tensor;
     if (isa<IntegerType>(element) && !element.isInteger(32))
-      return op->emitOpError() << "moe-lower-to-linalg supports i32 index "
+      return op->emitOpError() << "moe-lower-to-loops supports i32 index "
                                   "tensors only, got "
                                << tensor;
   }
@@ -53,8 +53,8 @@ LogicalResult checkSupported(Operation *op) {
   // weights; E, k and D size the loops' scratch buffers. Exchanges and
   // regroups move rows of any rank: only their count (dim 0) may be dynamic.
   bool movesRows = isa<AllToAllOp, TransposeSegmentsOp>(op);
-  for (Type type : llvm::concat<Type>(op->getOperandTypes(),
-                                      op->getResultTypes())) {
+  for (Type type :
+       llvm::concat<Type>(op->getOperandTypes(), op->getResultTypes())) {
     auto tensor = dyn_cast<RankedTensorType>(type);
     if (!tensor)
       continue;
@@ -63,15 +63,15 @@ LogicalResult checkSupported(Operation *op) {
       if (tensor.isDynamicDim(i) &&
           ((tensor.getRank() == 1 && !movesRows) || i != allowed))
         return op->emitOpError()
-               << "moe-lower-to-linalg needs static shapes except the token "
+               << "moe-lower-to-loops needs static shapes except the token "
                   "count (or capacity), got "
                << tensor;
   }
   return success();
 }
 
-struct MoELowerToLinalgPass
-    : public moe::impl::MoELowerToLinalgBase<MoELowerToLinalgPass> {
+struct MoELowerToLoopsPass
+    : public moe::impl::MoELowerToLoopsBase<MoELowerToLoopsPass> {
   void runOnOperation() override {
     SmallVector<Operation *> ops;
     WalkResult walk = getOperation()->walk([&](Operation *op) {

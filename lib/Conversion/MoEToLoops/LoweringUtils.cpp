@@ -10,6 +10,7 @@
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
 
 using namespace mlir;
 using namespace mlir::moe;
@@ -45,6 +46,26 @@ Value lowering::sliceAt(ImplicitLocOpBuilder &b, Value buffer,
   auto viewType = memref::SubViewOp::inferRankReducedResultType(
       type.getShape().drop_front(leading.size()), type, offsets, sizes,
       strides);
+  return memref::SubViewOp::create(b, viewType, buffer, offsets, sizes,
+                                   strides);
+}
+
+Value lowering::rowsView(ImplicitLocOpBuilder &b, Value buffer,
+                         ValueRange prefix, OpFoldResult row0,
+                         OpFoldResult count) {
+  auto type = cast<MemRefType>(buffer.getType());
+  int64_t rank = type.getRank();
+  OpFoldResult one = b.getIndexAttr(1);
+  SmallVector<OpFoldResult> offsets, sizes, strides(rank, one);
+  for (Value p : prefix) {
+    offsets.push_back(p);
+    sizes.push_back(one);
+  }
+  offsets.append({row0, b.getIndexAttr(0)});
+  sizes.append({count, memref::getMixedSize(b, b.getLoc(), buffer, rank - 1)});
+  int64_t rows = getConstantIntValue(count).value_or(ShapedType::kDynamic);
+  auto viewType = memref::SubViewOp::inferRankReducedResultType(
+      {rows, type.getDimSize(rank - 1)}, type, offsets, sizes, strides);
   return memref::SubViewOp::create(b, viewType, buffer, offsets, sizes,
                                    strides);
 }

@@ -159,7 +159,7 @@ void lowering::lowerDispatchCapacity(RewriterBase &rewriter,
   Value buffer = allocBuffer(b, bufferType, bufferSizes);
   Value slots = allocBuffer(b, op.getSlots().getType(), slotSizes);
   Value counts = allocBuffer(b, op.getCounts().getType(), {});
-  // The pass admits static E only (MoEToLinalgPass.cpp).
+  // The pass admits static E only (MoEToLoopsPass.cpp).
   int64_t numExperts = op.getCounts().getType().getDimSize(0);
 
   PriorityRanking(b, indices, numExperts, counts)

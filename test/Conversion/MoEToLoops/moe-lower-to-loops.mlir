@@ -1,4 +1,4 @@
-// RUN: moe-opt %s -split-input-file --moe-lower-to-linalg | FileCheck %s
+// RUN: moe-opt %s -split-input-file --moe-lower-to-loops | FileCheck %s
 
 // Tests that moe.route becomes a parallel loop over tokens on read-only
 // buffers, each token working in its own row of [T, E] scratch: the fp32
@@ -26,7 +26,7 @@
 // CHECK: %[[IT:.+]] = bufferization.to_tensor %[[IDX]] restrict writable : memref<?x2xi32> to tensor<?x2xi32>
 // CHECK: %[[WT:.+]] = bufferization.to_tensor %[[W]] restrict writable : memref<?x2xf32> to tensor<?x2xf32>
 // CHECK: return %[[IT]], %[[WT]]
-// CHECK-NOT: moe.
+// CHECK-NOT: moe.{{(route|dispatch|experts|combine|all_to_all|transpose)}}
 func.func @route(%x: tensor<?x16xf32>, %wg: tensor<4x16xf32>) -> (tensor<?x2xi32>, tensor<?x2xf32>) {
   %idx, %w = moe.route %x, %wg {top_k = 2 : i64, normalize = true} : (tensor<?x16xf32>, tensor<4x16xf32>) -> (tensor<?x2xi32>, tensor<?x2xf32>)
   return %idx, %w : tensor<?x2xi32>, tensor<?x2xf32>
@@ -71,10 +71,8 @@ func.func @route_group_mask_zero(%x: tensor<?x16xf32>, %wg: tensor<8x16xf32>, %b
 // histograms of 256-token runs of one choice, an exclusive scan over the
 // chunks of each expert, a scan into offsets, then each chunk ranks and
 // copies its own rows; the rows buffer is not zero-filled, its padding is
-// unspecified), one FFN per segment reading the offsets, and the weighted
-// un-permute, parallel over tokens. Each projection is a zero fill and a
-// transposed-B linalg.matmul on views of the segment's rows and the
-// expert's weights.
+// unspecified), the experts' FFNs as grouped matmuls over the segments the
+// offsets give, and the weighted un-permute, parallel over tokens.
 
 // CHECK-LABEL: func.func @sorted
 // CHECK: %[[ROWS:.+]] = memref.alloc(%{{.+}}) : memref<?x16xf32>
@@ -116,24 +114,23 @@ func.func @route_group_mask_zero(%x: tensor<?x16xf32>, %wg: tensor<8x16xf32>, %b
 // CHECK: } else {
 // CHECK: memref.store %{{.+}}, %[[POS]][%[[TK]], %[[J2]]]
 // CHECK: bufferization.to_tensor %[[OFF]] restrict writable : memref<5xi32> to tensor<5xi32>
+// The experts: each projection is one moe.grouped_matmul over the segments
+// given by the offsets; the activation is a parallel loop over the rows
+// before offsets[E], in place of the gate projection.
 // CHECK: %[[OUT:.+]] = memref.alloc(%{{.+}}) : memref<?x16xf32>
-// CHECK: %[[HG:.+]] = memref.alloc(%{{.+}}, %{{.+}}) : memref<?x?xf32>
-// CHECK: %[[HU:.+]] = memref.alloc(%{{.+}}, %{{.+}}) : memref<?x?xf32>
-// CHECK: scf.for %[[E:.+]] = %{{.+}} to %{{.+}} step
-// CHECK: memref.load %{{.+}}[%[[E]]] : memref<5xi32>
-// CHECK: %[[XS:.+]] = memref.subview %{{.+}}[%[[BEGIN:.+]], 0] [%[[N:.+]], 16] [1, 1] : memref<?x16xf32> to memref<?x16xf32, strided<[16, 1], offset: ?>>
-// CHECK: %[[HGS:.+]] = memref.subview %[[HG]][%{{.+}}, 0] [%[[N]], %{{.+}}] [1, 1]
-// CHECK: %[[GS:.+]] = memref.subview %{{.+}}[%[[E]], 0, 0] [1, 24, 16] [1, 1, 1] : memref<4x24x16xf32> to memref<24x16xf32, strided<[16, 1], offset: ?>>
-// CHECK: linalg.fill ins(%{{.+}} : f32) outs(%[[HGS]]
-// CHECK: linalg.matmul indexing_maps = {{.+}} ins(%[[XS]], %[[GS]] : {{.+}}) outs(%[[HGS]] :
-// CHECK: %[[HUS:.+]] = memref.subview %[[HU]]
-// CHECK: linalg.matmul indexing_maps = {{.+}} outs(%[[HUS]] :
-// CHECK: arith.negf
+// CHECK: %[[HG:.+]] = memref.alloc(%{{.+}}) : memref<?x24xf32>
+// CHECK: %[[HU:.+]] = memref.alloc(%{{.+}}) : memref<?x24xf32>
+// CHECK: moe.grouped_matmul %[[XR:.+]], %{{.+}} offsets(%[[OFFB:.+]] : memref<5xi32>) outs(%[[HG]] : memref<?x24xf32>) : memref<?x16xf32>, memref<4x24x16xf32>
+// CHECK: moe.grouped_matmul %[[XR]], %{{.+}} offsets(%[[OFFB]] : memref<5xi32>) outs(%[[HU]] : memref<?x24xf32>)
+// CHECK: scf.parallel (%[[R:.+]]) =
+// CHECK: %[[END:.+]] = memref.load %[[OFFB]][%{{.+}}] : memref<5xi32>
+// CHECK: %[[ENDI:.+]] = arith.index_cast %[[END]]
+// CHECK: arith.cmpi ult, %[[R]], %[[ENDI]] : index
+// CHECK: memref.load %[[HG]][%[[R]], %{{.+}}]
+// CHECK: memref.load %[[HU]][%[[R]], %{{.+}}]
 // CHECK: math.exp
-// CHECK: %[[YS:.+]] = memref.subview %[[OUT]][%[[BEGIN]], 0] [%[[N]], 16] [1, 1]
-// CHECK: %[[DS:.+]] = memref.subview %{{.+}}[%[[E]], 0, 0] [1, 16, 24] [1, 1, 1] : memref<4x16x24xf32> to memref<16x24xf32, strided<[24, 1], offset: ?>>
-// CHECK: linalg.fill ins(%{{.+}} : f32) outs(%[[YS]]
-// CHECK: linalg.matmul indexing_maps = {{.+}} ins(%[[HGS]], %[[DS]] : {{.+}}) outs(%[[YS]] :
+// CHECK: memref.store %{{.+}}, %[[HG]][%[[R]], %{{.+}}]
+// CHECK: moe.grouped_matmul %[[HG]], %{{.+}} offsets(%[[OFFB]] : memref<5xi32>) outs(%[[OUT]] : memref<?x16xf32>) : memref<?x24xf32>, memref<4x16x24xf32>
 // The combine: each token zeroes and accumulates its own output row.
 // CHECK: %[[Y:.+]] = memref.alloc(%{{.+}}) : memref<?x16xf32>
 // CHECK-NOT: linalg.fill
@@ -141,7 +138,7 @@ func.func @route_group_mask_zero(%x: tensor<?x16xf32>, %wg: tensor<8x16xf32>, %b
 // CHECK: memref.store %{{.+}}, %[[Y]][%[[TY]], %{{.+}}]
 // CHECK: scf.if
 // CHECK: memref.store %{{.+}}, %[[Y]][%[[TY]], %{{.+}}]
-// CHECK-NOT: moe.
+// CHECK-NOT: moe.{{(route|dispatch|experts|combine|all_to_all|transpose)}}
 func.func @sorted(%x: tensor<?x16xf32>, %idx: tensor<?x2xi32>, %w: tensor<?x2xf32>, %g: tensor<4x24x16xf32>, %u: tensor<4x24x16xf32>, %d: tensor<4x16x24xf32>) -> tensor<?x16xf32> {
   %rows, %off, %pos, %counts = moe.dispatch_sorted %x, %idx : (tensor<?x16xf32>, tensor<?x2xi32>) -> (tensor<?x16xf32>, tensor<5xi32>, tensor<?x2xi32>, tensor<4xi32>)
   %out = moe.experts %rows offsets(%off) weights(%g, %u, %d) : (tensor<?x16xf32>, tensor<5xi32>, tensor<4x24x16xf32>, tensor<4x24x16xf32>, tensor<4x16x24xf32>) -> tensor<?x16xf32>
@@ -153,7 +150,8 @@ func.func @sorted(%x: tensor<?x16xf32>, %idx: tensor<?x2xi32>, %w: tensor<?x2xf3
 
 // Tests the padded layout: slots assigned against the capacity operand,
 // an [E, C, D] buffer (not zero-filled: slots no assignment takes are never
-// read), and a non-gated ReLU expert.
+// read), and a non-gated ReLU expert: grouped matmuls on [E, C, *] buffers
+// and an activation loop over (expert, slot).
 
 // CHECK-LABEL: func.func @capacity
 // CHECK-SAME: %[[C:[^:]+]]: index
@@ -162,8 +160,12 @@ func.func @sorted(%x: tensor<?x16xf32>, %idx: tensor<?x2xi32>, %w: tensor<?x2xf3
 // CHECK: scf.if
 // CHECK: } else {
 // CHECK: arith.constant -1 : i32
+// CHECK: %[[H:.+]] = memref.alloc(%{{.+}}) : memref<4x?x24xf32>
+// CHECK: moe.grouped_matmul %{{.+}}, %{{.+}} outs(%[[H]] : memref<4x?x24xf32>) : memref<4x?x16xf32>, memref<4x24x16xf32>
+// CHECK: scf.parallel (%{{.+}}, %{{.+}}) =
 // CHECK: arith.maximumf
-// CHECK-NOT: moe.
+// CHECK: moe.grouped_matmul %[[H]], %{{.+}} outs(%{{.+}} : memref<4x?x16xf32>) : memref<4x?x24xf32>, memref<4x16x24xf32>
+// CHECK-NOT: moe.{{(route|dispatch|experts|combine|all_to_all|transpose)}}
 func.func @capacity(%x: tensor<10x16xf32>, %idx: tensor<10x1xi32>, %w: tensor<10x1xf32>, %i: tensor<4x24x16xf32>, %o: tensor<4x16x24xf32>, %c: index) -> tensor<10x16xf32> {
   %buf, %slots, %counts = moe.dispatch_capacity %x, %idx, %c : (tensor<10x16xf32>, tensor<10x1xi32>, index) -> (tensor<4x?x16xf32>, tensor<10x1xi32>, tensor<4xi32>)
   %out = moe.experts %buf weights(%i, %o) {activation = #moe.activation<relu>} : (tensor<4x?x16xf32>, tensor<4x24x16xf32>, tensor<4x16x24xf32>) -> tensor<4x?x16xf32>
@@ -173,21 +175,20 @@ func.func @capacity(%x: tensor<10x16xf32>, %idx: tensor<10x1xi32>, %w: tensor<10
 
 // -----
 
-// Tests the clamped SwiGLU with biases: after both projections, each element
-// adds its gate and up bias (loaded at [e, f]), clamps the gate above at the
-// limit and the up to [-limit, limit], multiplies the gate by σ(α·gate) and
-// by (up + 1); the down projection adds its bias at [e, d] before the store.
+// Tests the clamped SwiGLU with biases: the biases go to the grouped
+// matmuls (added in their epilogue); then each element clamps the gate above
+// at the limit and the up to [-limit, limit], multiplies the gate by
+// σ(α·gate) and by (up + 1).
 
 // CHECK-LABEL: func.func @clamped_swiglu
 // CHECK-SAME: %[[BG:[^:]+]]: tensor<4x8xf32>, %[[BU:[^:]+]]: tensor<4x8xf32>, %[[BD:[^:]+]]: tensor<4x16xf32>
 // CHECK: %[[MBG:.+]] = bufferization.to_buffer %[[BG]]
 // CHECK: %[[MBU:.+]] = bufferization.to_buffer %[[BU]]
 // CHECK: %[[MBD:.+]] = bufferization.to_buffer %[[BD]]
-// CHECK: %[[GB:.+]] = memref.load %[[MBG]][%[[E:.+]], %[[F:.+]]] : memref<4x8xf32>
-// CHECK-NEXT: %[[G:.+]] = arith.addf %{{.+}}, %[[GB]] : f32
-// CHECK-NEXT: memref.load
-// CHECK-NEXT: %[[UB:.+]] = memref.load %[[MBU]][%[[E]], %[[F]]] : memref<4x8xf32>
-// CHECK-NEXT: %[[U:.+]] = arith.addf %{{.+}}, %[[UB]] : f32
+// CHECK: moe.grouped_matmul {{.+}} bias(%[[MBG]] : memref<4x8xf32>) outs(%[[HG:[^ ]+]] :
+// CHECK: moe.grouped_matmul {{.+}} bias(%[[MBU]] : memref<4x8xf32>) outs(%[[HU:[^ ]+]] :
+// CHECK: %[[G:.+]] = memref.load %[[HG]]
+// CHECK-NEXT: %[[U:.+]] = memref.load %[[HU]]
 // CHECK-NEXT: %[[LIM:.+]] = arith.constant 3.000000e+00 : f32
 // CHECK-NEXT: %[[GC:.+]] = arith.minimumf %[[G]], %[[LIM]] : f32
 // CHECK-NEXT: %[[UC0:.+]] = arith.minimumf %[[U]], %[[LIM]] : f32
@@ -201,10 +202,9 @@ func.func @capacity(%x: tensor<10x16xf32>, %idx: tensor<10x1xi32>, %w: tensor<10
 // CHECK-NEXT: %[[ONE:.+]] = arith.constant 1.000000e+00 : f32
 // CHECK-NEXT: %[[UP1:.+]] = arith.addf %[[UC]], %[[ONE]] : f32
 // CHECK-NEXT: %[[H:.+]] = arith.mulf %[[GLU]], %[[UP1]] : f32
-// CHECK-NEXT: memref.store %[[H]]
-// CHECK: %[[DB:.+]] = memref.load %[[MBD]][%[[E]], %{{.+}}] : memref<4x16xf32>
-// CHECK-NEXT: arith.addf %{{.+}}, %[[DB]] : f32
-// CHECK-NOT: moe.
+// CHECK-NEXT: memref.store %[[H]], %[[HG]]
+// CHECK: moe.grouped_matmul %[[HG]], {{.+}} bias(%[[MBD]] : memref<4x16xf32>)
+// CHECK-NOT: moe.{{(route|dispatch|experts|combine|all_to_all|transpose)}}
 func.func @clamped_swiglu(%rows: tensor<?x16xf32>, %off: tensor<5xi32>, %g: tensor<4x8x16xf32>, %u: tensor<4x8x16xf32>, %d: tensor<4x16x8xf32>, %bg: tensor<4x8xf32>, %bu: tensor<4x8xf32>, %bd: tensor<4x16xf32>) -> tensor<?x16xf32> {
   %out = moe.experts %rows offsets(%off) weights(%g, %u, %d) biases(%bg, %bu, %bd) {activation = #moe.activation<clamped_swiglu>, swiglu_limit = 3.0 : f64} : (tensor<?x16xf32>, tensor<5xi32>, tensor<4x8x16xf32>, tensor<4x8x16xf32>, tensor<4x16x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x16xf32>) -> tensor<?x16xf32>
   return %out : tensor<?x16xf32>

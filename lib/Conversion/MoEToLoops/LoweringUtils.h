@@ -1,12 +1,12 @@
 //===- LoweringUtils.h - building blocks of the CPU lowering ----*- C++ -*-===//
 //
-// Part of moec. Small emitters shared by the moe-lower-to-linalg patterns:
+// Part of moec. Small emitters shared by the moe-lower-to-loops patterns:
 // buffer access to tensors, loops and activations.
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef MOEC_LIB_CONVERSION_MOETOLINALG_LOWERINGUTILS_H
-#define MOEC_LIB_CONVERSION_MOETOLINALG_LOWERINGUTILS_H
+#ifndef MOEC_LIB_CONVERSION_MOETOLOOPS_LOWERINGUTILS_H
+#define MOEC_LIB_CONVERSION_MOETOLOOPS_LOWERINGUTILS_H
 
 #include "moec/Dialect/MoE/IR/MoE.h"
 
@@ -30,6 +30,12 @@ Value allocBuffer(ImplicitLocOpBuilder &b, RankedTensorType type,
 /// view of the remaining dimensions (e.g. row t of a [T, E] buffer as [E],
 /// or expert e's [F, D] matrix of an [E, F, D] buffer).
 Value sliceAt(ImplicitLocOpBuilder &b, Value buffer, ValueRange leading);
+
+/// Rows [row0, row0 + count) of buffer[prefix..., :, :] as a 2-D view (e.g.
+/// expert e's filled slots of a padded [E, C, D] buffer, prefix {e}, or its
+/// segment of sorted [N, D] rows, prefix {}).
+Value rowsView(ImplicitLocOpBuilder &b, Value buffer, ValueRange prefix,
+               OpFoldResult row0, OpFoldResult count);
 
 /// Fills `buffer` with `value`.
 void fillBuffer(ImplicitLocOpBuilder &b, Value buffer, Value value);
@@ -80,4 +86,4 @@ Value emitSigmoid(ImplicitLocOpBuilder &b, Value x);
 
 } // namespace mlir::moe::lowering
 
-#endif // MOEC_LIB_CONVERSION_MOETOLINALG_LOWERINGUTILS_H
+#endif // MOEC_LIB_CONVERSION_MOETOLOOPS_LOWERINGUTILS_H

@@ -1,0 +1,97 @@
+// RUN: moe-opt %s -split-input-file --moe-tile-grouped-matmul='tile-rows=4 tile-cols=8' | FileCheck %s
+// RUN: moe-opt %s -split-input-file --moe-tile-grouped-matmul | FileCheck %s --check-prefix=DEFAULT
+// RUN: not moe-opt %s --moe-tile-grouped-matmul='tile-rows=0' 2>&1 | FileCheck %s --check-prefix=BAD
+
+// BAD: moe-tile-grouped-matmul: tile-rows and tile-cols must be positive
+
+// Tests sorted rows: the grid is ceil(R / 4) + E row-tile slots by
+// ceil(N / 8) column tiles, known before the routing is. Each slot scans the
+// experts: expert e takes ceil(count_e / 4) slots after those before it, and
+// the slot that falls in its range gets rows begin_e + 4 (slot - before)
+// up to the segment's end. The 4 x 8 elements of a tile are a nested
+// parallel loop; each one that falls inside the rows and the columns is one
+// dot product in k order, plus the bias.
+
+// DEFAULT: %[[R:.+]] = arith.ceildivui %{{.+}}, %c16 : index
+// CHECK-LABEL: func.func @sorted
+// CHECK-SAME: (%[[X:[^:]+]]: memref<?x16xf32>, %[[W:[^:]+]]: memref<4x8x16xf32>, %[[OFF:[^:]+]]: memref<5xi32>, %[[BIAS:[^:]+]]: memref<4x8xf32>, %[[H:[^:]+]]: memref<?x8xf32>)
+// CHECK: %[[N:.+]] = memref.dim %[[W]], %c1 : memref<4x8x16xf32>
+// CHECK: %[[K:.+]] = memref.dim %[[W]], %c2 : memref<4x8x16xf32>
+// CHECK: %[[NE:.+]] = memref.dim %[[W]], %c0 : memref<4x8x16xf32>
+// CHECK: %[[NR:.+]] = memref.dim %[[X]], %{{.+}} : memref<?x16xf32>
+// CHECK: %[[RT:.+]] = arith.ceildivui %[[NR]], %c4 : index
+// CHECK: %[[SLOTS:.+]] = arith.addi %[[RT]], %[[NE]] : index
+// CHECK: %[[CT:.+]] = arith.ceildivui %[[N]], %c8 : index
+// CHECK: scf.parallel (%[[SLOT:.+]], %[[COL:.+]]) = (%{{.+}}, %{{.+}}) to (%[[SLOTS]], %[[CT]])
+// CHECK: %[[FOUND:.+]]:4 = scf.for %[[E:.+]] = {{.+}} iter_args(%[[BEFORE:.+]] = %{{.+}}, %[[FE:.+]] = %{{.+}}, %[[FB:.+]] = %{{.+}}, %[[FEND:.+]] = %{{.+}})
+// CHECK: %[[B0:.+]] = memref.load %[[OFF]][%[[E]]]
+// CHECK: %[[BEGIN:.+]] = arith.index_cast %[[B0]]
+// CHECK: %[[COUNT:.+]] = arith.subi %{{.+}}, %[[BEGIN]] : index
+// CHECK: %[[TILES:.+]] = arith.ceildivui %[[COUNT]], %c4 : index
+// CHECK: %[[AFTER:.+]] = arith.addi %[[BEFORE]], %[[TILES]] : index
+// CHECK: %[[GE:.+]] = arith.cmpi uge, %[[SLOT]], %[[BEFORE]] : index
+// CHECK: %[[LT:.+]] = arith.cmpi ult, %[[SLOT]], %[[AFTER]] : index
+// CHECK: %[[MINE:.+]] = arith.andi %[[GE]], %[[LT]] : i1
+// CHECK: %[[DS:.+]] = arith.subi %[[SLOT]], %[[BEFORE]] : index
+// CHECK: %[[DR:.+]] = arith.muli %[[DS]], %c4 : index
+// CHECK: %[[TB:.+]] = arith.addi %[[BEGIN]], %[[DR]] : index
+// CHECK: %[[SEGEND:.+]] = arith.addi %[[BEGIN]], %[[COUNT]] : index
+// CHECK: %[[TE0:.+]] = arith.addi %[[TB]], %c4 : index
+// CHECK: %[[TE:.+]] = arith.minui %[[TE0]], %[[SEGEND]] : index
+// CHECK: %[[SE:.+]] = arith.select %[[MINE]], %[[E]], %[[FE]] : index
+// CHECK: %[[SB:.+]] = arith.select %[[MINE]], %[[TB]], %[[FB]] : index
+// CHECK: %[[SEND:.+]] = arith.select %[[MINE]], %[[TE]], %[[FEND]] : index
+// CHECK: scf.yield %[[AFTER]], %[[SE]], %[[SB]], %[[SEND]]
+// CHECK: %[[COL0:.+]] = arith.muli %[[COL]], %c8 : index
+// CHECK: scf.parallel (%[[I:.+]], %[[J:.+]]) = (%{{.+}}, %{{.+}}) to (%c4, %c8)
+// CHECK: %[[ROW:.+]] = arith.addi %[[FOUND]]#2, %[[I]] : index
+// CHECK: %[[C:.+]] = arith.addi %[[COL0]], %[[J]] : index
+// CHECK: %[[IN1:.+]] = arith.cmpi ult, %[[ROW]], %[[FOUND]]#3 : index
+// CHECK: %[[IN2:.+]] = arith.cmpi ult, %[[C]], %[[N]] : index
+// CHECK: %[[IN:.+]] = arith.andi %[[IN1]], %[[IN2]] : i1
+// CHECK: scf.if %[[IN]] {
+// CHECK: %[[DOT:.+]] = scf.for %[[KK:.+]] = %{{.+}} to %[[K]] step %{{.+}} iter_args(%[[ACC:.+]] = %{{.+}}) -> (f32)
+// CHECK: %[[A:.+]] = memref.load %[[X]][%[[ROW]], %[[KK]]]
+// CHECK: %[[B:.+]] = memref.load %[[W]][%[[FOUND]]#1, %[[C]], %[[KK]]]
+// CHECK: %[[P:.+]] = arith.mulf %[[A]], %[[B]] : f32
+// CHECK: %[[S:.+]] = arith.addf %[[ACC]], %[[P]] : f32
+// CHECK: scf.yield %[[S]] : f32
+// CHECK: %[[BV:.+]] = memref.load %[[BIAS]][%[[FOUND]]#1, %[[C]]]
+// CHECK: %[[Y:.+]] = arith.addf %[[DOT]], %[[BV]] : f32
+// CHECK: memref.store %[[Y]], %[[H]][%[[ROW]], %[[C]]]
+// CHECK-NOT: moe.grouped_matmul
+func.func @sorted(%rows: memref<?x16xf32>, %w: memref<4x8x16xf32>, %off: memref<5xi32>, %b: memref<4x8xf32>, %h: memref<?x8xf32>) {
+  moe.grouped_matmul %rows, %w offsets(%off : memref<5xi32>) bias(%b : memref<4x8xf32>) outs(%h : memref<?x8xf32>) : memref<?x16xf32>, memref<4x8x16xf32>
+  return
+}
+
+// -----
+
+// Tests a padded buffer: E · ceil(C / 4) slots; slot s is tile s mod
+// ceil(C / 4) of expert s / ceil(C / 4), clipped to min(counts[e], C) rows.
+
+// CHECK-LABEL: func.func @padded
+// CHECK-SAME: (%[[X:[^:]+]]: memref<4x?x16xf32>, %[[W:[^:]+]]: memref<4x8x16xf32>, %[[CNT:[^:]+]]: memref<4xi32>, %[[H:[^:]+]]: memref<4x?x8xf32>)
+// CHECK: %[[NE:.+]] = memref.dim %[[W]], %c0 : memref<4x8x16xf32>
+// CHECK: %[[CAP:.+]] = memref.dim %[[X]], %{{.+}} : memref<4x?x16xf32>
+// CHECK: %[[PER:.+]] = arith.ceildivui %[[CAP]], %c4 : index
+// CHECK: %[[SLOTS:.+]] = arith.muli %[[NE]], %[[PER]] : index
+// CHECK: scf.parallel (%[[SLOT:.+]], %{{.+}}) = (%{{.+}}, %{{.+}}) to (%[[SLOTS]], %{{.+}})
+// CHECK: %[[E:.+]] = arith.divui %[[SLOT]], %[[PER]] : index
+// CHECK: %[[T:.+]] = arith.remui %[[SLOT]], %[[PER]] : index
+// CHECK: %[[KE:.+]] = memref.load %[[CNT]][%[[E]]]
+// CHECK: %[[KI:.+]] = arith.index_cast %[[KE]]
+// CHECK: %[[FILLED:.+]] = arith.minsi %[[KI]], %{{.+}} : index
+// CHECK: %[[TB:.+]] = arith.muli %[[T]], %c4 : index
+// CHECK: %[[TE0:.+]] = arith.addi %[[TB]], %c4 : index
+// CHECK: %[[TE:.+]] = arith.minui %[[TE0]], %[[FILLED]] : index
+// CHECK: scf.parallel (%[[I:.+]], %{{.+}}) =
+// CHECK: %[[ROW:.+]] = arith.addi %[[TB]], %[[I]] : index
+// CHECK: arith.cmpi ult, %[[ROW]], %[[TE]] : index
+// CHECK: memref.load %[[X]][%[[E]], %[[ROW]], %{{.+}}]
+// CHECK: memref.load %[[W]][%[[E]], %{{.+}}, %{{.+}}]
+// CHECK: memref.store %{{.+}}, %[[H]][%[[E]], %[[ROW]], %{{.+}}]
+func.func @padded(%buf: memref<4x?x16xf32>, %w: memref<4x8x16xf32>, %c: memref<4xi32>, %h: memref<4x?x8xf32>) {
+  moe.grouped_matmul %buf, %w counts(%c : memref<4xi32>) outs(%h : memref<4x?x8xf32>) : memref<4x?x16xf32>, memref<4x8x16xf32>
+  return
+}
