@@ -62,3 +62,13 @@ if (
 ):
     config.available_features.add("ptxas")
     config.environment["CUDA_HOME"] = cuda_root
+
+# The stand-in libcuda.so.1 of the runtime's tests (runtime/test/
+# fake_cuda_driver.c, built where cuda.h is): it runs a CUDA model's host code
+# up to its first kernel, which it refuses to load.
+fake_cuda_driver = os.path.join(
+    config.moec_obj_root, "runtime", "test", "models", "fake_cuda_driver.so"
+)
+if os.path.isfile(fake_cuda_driver):
+    config.available_features.add("fake-cuda-driver")
+    config.substitutions.append(("%fake_cuda_driver", fake_cuda_driver))

@@ -13,6 +13,8 @@
 #include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
 #include "mlir/Dialect/Bufferization/Transforms/Passes.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/Pipelines/Passes.h"
+#include "mlir/Dialect/GPU/Transforms/Passes.h"
 #include "mlir/Dialect/Linalg/Passes.h"
 #include "mlir/Dialect/MemRef/Transforms/Passes.h"
 #include "mlir/Pass/PassManager.h"
@@ -48,8 +50,9 @@ void mlir::moe::buildMoETensorPipeline(OpPassManager &pm,
   pm.addPass(createCanonicalizerPass());
 }
 
-void mlir::moe::buildMoECPULoweringPipeline(OpPassManager &pm,
-                                            const CPULoweringOptions &options) {
+/// moe ops -> loops and grouped matmuls on buffers, the outputs as
+/// out-parameters: the stages both targets share.
+static void buildLowerToBuffers(OpPassManager &pm) {
   pm.addPass(createMoEEmitCInterface());
   pm.addPass(createMoELowerToLoops());
   pm.addPass(createCanonicalizerPass());
@@ -68,6 +71,11 @@ void mlir::moe::buildMoECPULoweringPipeline(OpPassManager &pm,
   bufferization::BufferDeallocationPipelineOptions dealloc;
   bufferization::buildBufferDeallocationPipeline(pm, dealloc);
   pm.addPass(createConvertBufferizationToMemRefPass());
+}
+
+void mlir::moe::buildMoECPULoweringPipeline(OpPassManager &pm,
+                                            const CPULoweringOptions &options) {
+  buildLowerToBuffers(pm);
   if (options.groupedGemm == GroupedGemm::TileList)
     pm.addPass(createMoETileGroupedMatmul());
   else
@@ -84,6 +92,32 @@ void mlir::moe::buildMoECPULoweringPipeline(OpPassManager &pm,
   pm.addPass(createConvertMathToLibmPass());
   pm.addPass(createConvertToLLVMPass());
   pm.addPass(createReconcileUnrealizedCastsPass());
+}
+
+void mlir::moe::buildMoECUDALoweringPipeline(
+    OpPassManager &pm, const CUDALoweringOptions &options) {
+  buildLowerToBuffers(pm);
+  MoETileGroupedMatmulOptions tiles;
+  tiles.tileRows = options.tileRows;
+  tiles.tileCols = options.tileCols;
+  pm.addPass(createMoETileGroupedMatmul(tiles));
+  pm.addNestedPass<func::FuncOp>(createConvertLinalgToParallelLoopsPass());
+  pm.addPass(createCanonicalizerPass());
+  // Every parallel loop becomes a kernel launch; what is left on the host
+  // and touches a buffer runs as a one-thread launch.
+  pm.addNestedPass<func::FuncOp>(createGpuMapParallelLoopsPass());
+  pm.addNestedPass<func::FuncOp>(createConvertParallelLoopToGpuPass());
+  pm.addNestedPass<func::FuncOp>(createMoESerialHostCodeToGPU());
+  pm.addNestedPass<func::FuncOp>(createMoEHostBuffersToGPU());
+  pm.addPass(createGpuKernelOutliningPass());
+  // One stream per forward: launches, allocations and copies chained by
+  // tokens, one wait at the end.
+  pm.addNestedPass<func::FuncOp>(createGpuAsyncRegionPass());
+  gpu::GPUToNVVMPipelineOptions nvvm;
+  nvvm.cubinChip = options.gpuArch;
+  nvvm.cubinFeatures = options.ptxFeatures;
+  nvvm.cubinFormat = options.binaryFormat;
+  gpu::buildLowerToNVVMPassPipeline(pm, nvvm);
 }
 
 void mlir::moe::buildMoECPUPipeline(OpPassManager &pm,
@@ -104,6 +138,11 @@ void mlir::moe::registerMoEPipelines() {
       "moe-cpu-lowering-pipeline",
       "Layout-assigned moe ops to the LLVM dialect for the CPU",
       buildMoECPULoweringPipeline);
+  PassPipelineRegistration<CUDALoweringOptions>(
+      "moe-cuda-lowering-pipeline",
+      "Layout-assigned moe ops to GPU kernels (embedded binaries) and host "
+      "code in the LLVM dialect",
+      buildMoECUDALoweringPipeline);
   PassPipelineRegistration<CPUPipelineOptions>(
       "moe-cpu-pipeline", "moe.layer to the LLVM dialect for the CPU",
       buildMoECPUPipeline);

@@ -11,6 +11,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "moert/cuda_driver.h"
+#include "cuda_api.h"
 #include "moert/error.h"
 
 #include <cstdio>
@@ -18,7 +19,6 @@
 #include <mutex>
 
 #ifdef MOERT_HAVE_CUDA
-#include <cuda.h>
 #include <dlfcn.h>
 #endif
 
@@ -59,52 +59,12 @@ std::unique_ptr<CudaDriver> CudaDriver::open(const std::string &) {
 
 CudaDriver::CudaDriver(std::unique_ptr<Api> A) : A(std::move(A)) {}
 CudaDriver::~CudaDriver() = default;
+CudaDriver::Api &CudaDriver::api() const { return *A; }
 std::string CudaDriver::version() const { return ""; }
 int CudaDriver::deviceCount() const { return 0; }
 CudaDeviceInfo CudaDriver::device(int) const { return {}; }
 
 #else
-
-struct CudaDriver::Api {
-  std::string Library;
-  void *Handle = nullptr;
-  decltype(&::cuInit) Init = nullptr;
-  decltype(&::cuDriverGetVersion) DriverGetVersion = nullptr;
-  decltype(&::cuDeviceGetCount) DeviceGetCount = nullptr;
-  decltype(&::cuDeviceGet) DeviceGet = nullptr;
-  decltype(&::cuDeviceGetName) DeviceGetName = nullptr;
-  decltype(&::cuDeviceGetAttribute) DeviceGetAttribute = nullptr;
-  decltype(&::cuDeviceTotalMem) DeviceTotalMem = nullptr; // cuDeviceTotalMem_v2
-  decltype(&::cuGetErrorName) GetErrorName = nullptr;
-  decltype(&::cuGetErrorString) GetErrorString = nullptr;
-
-  ~Api() {
-    if (Handle)
-      dlclose(Handle);
-  }
-
-  template <typename Fn> void resolve(Fn &Out, const char *Symbol) {
-    Out = reinterpret_cast<Fn>(dlsym(Handle, Symbol));
-    if (!Out)
-      throw Error(Library + " has no '" + Symbol +
-                  "': not a CUDA driver library, or one older than CUDA 12");
-  }
-
-  /// "CUDA_ERROR_NO_DEVICE (no CUDA-capable device is detected)".
-  std::string describe(CUresult R) const {
-    const char *Name = nullptr, *Text = nullptr;
-    if (GetErrorName(R, &Name) != CUDA_SUCCESS || !Name)
-      return "CUresult " + std::to_string(static_cast<int>(R));
-    if (GetErrorString(R, &Text) != CUDA_SUCCESS || !Text)
-      return Name;
-    return std::string(Name) + " (" + Text + ")";
-  }
-
-  void check(CUresult R, const char *Call) const {
-    if (R != CUDA_SUCCESS)
-      throw Error(std::string(Call) + " failed: " + describe(R));
-  }
-};
 
 bool moert::haveCudaSupport() { return true; }
 
@@ -143,6 +103,7 @@ std::unique_ptr<CudaDriver> CudaDriver::open(const std::string &Library) {
 
 CudaDriver::CudaDriver(std::unique_ptr<Api> A) : A(std::move(A)) {}
 CudaDriver::~CudaDriver() = default;
+CudaDriver::Api &CudaDriver::api() const { return *A; }
 
 std::string CudaDriver::version() const {
   int V = 0;

@@ -34,8 +34,9 @@ static std::string expectedShape(const std::vector<int64_t> &Shape,
 }
 
 Invocation::Invocation(const Model &M, std::map<std::string, Tensor> Inputs,
-                       const SafetensorsFile *Weights, int64_t Rank)
-    : M(M) {
+                       const SafetensorsFile *Weights, int64_t Rank,
+                       CudaDevice *Device)
+    : M(M), Device(Device) {
   const Metadata &Meta = M.metadata();
   auto ModelInputs = Meta.argsWithRole(ArgRole::Input);
   for (auto &KV : Inputs) {
@@ -96,8 +97,18 @@ Invocation::Invocation(const Model &M, std::map<std::string, Tensor> Inputs,
     }
     }
   }
-  for (Tensor &X : Args)
-    Descriptors.push_back(abi::makeDescriptor(X.data(), X.shape()));
+  OnDevice.assign(Args.size(), false);
+  for (size_t I = 0; Device && I < Args.size(); ++I) {
+    DeviceArgs.push_back(Device->allocate(Args[I].byteSize()));
+    ArgRole R = Meta.Args[I].Role;
+    if (R == ArgRole::Input || R == ArgRole::Weight)
+      Device->copyToDevice(DeviceArgs[I], Args[I].data(), Args[I].byteSize());
+  }
+  if (Device)
+    Device->synchronize();
+  for (size_t I = 0; I < Args.size(); ++I)
+    Descriptors.push_back(abi::makeDescriptor(
+        Device ? DeviceArgs[I] : Args[I].data(), Args[I].shape()));
   for (auto &D : Descriptors)
     DescriptorPtrs.push_back(D.data());
 }
@@ -108,14 +119,32 @@ void Invocation::run() {
   // overwrites or accumulates them.
   for (size_t I = 0; I < Args.size(); ++I)
     if (Meta.Args[I].Role == ArgRole::Stat)
-      Args[I].fillZero();
+      Device ? Device->fillZero(DeviceArgs[I], Args[I].byteSize())
+             : Args[I].fillZero();
   M.forward(DescriptorPtrs.data());
+  if (!Device)
+    return;
+  CudaDevice::checkErrors("the forward pass on CUDA device " +
+                          std::to_string(Device->ordinal()));
+  for (size_t I = 0; I < Args.size(); ++I)
+    OnDevice[I] = Meta.Args[I].Role == ArgRole::Output ||
+                  Meta.Args[I].Role == ArgRole::Stat;
+}
+
+Invocation::~Invocation() {
+  for (void *P : DeviceArgs)
+    Device->release(P);
 }
 
 const Tensor &Invocation::arg(const std::string &Name) const {
   const std::vector<ArgInfo> &Infos = M.metadata().Args;
   for (size_t I = 0; I < Infos.size(); ++I)
-    if (Infos[I].Name == Name)
+    if (Infos[I].Name == Name) {
+      if (OnDevice[I]) {
+        Device->copyToHost(Args[I].data(), DeviceArgs[I], Args[I].byteSize());
+        OnDevice[I] = false;
+      }
       return Args[I];
+    }
   throw Error("model has no argument '" + Name + "'");
 }

@@ -246,6 +246,14 @@ Metadata moert::parseMetadata(std::string_view Text) {
       fail("'" + A.Name + "' is sharded " + std::to_string(A.ExpertShards) +
            " ways but the model runs on " + std::to_string(M.WorldSize) +
            " ranks");
+  if (auto Tg = J.find(abi::kTargetKey); Tg != J.end()) {
+    if (!Tg->is_string() || (Tg->get<std::string>() != abi::kTargetCPU &&
+                             Tg->get<std::string>() != abi::kTargetCUDA))
+      fail(std::string("'") + abi::kTargetKey + "' must be \"" +
+           abi::kTargetCPU + "\" or \"" + abi::kTargetCUDA + "\"");
+    if (Tg->get<std::string>() == abi::kTargetCUDA)
+      M.Target = ModelTarget::CUDA;
+  }
   auto Moe = J.find("moe");
   if (Moe != J.end()) {
     if (!Moe->is_object())

@@ -6,15 +6,16 @@
  *
  * The driver entry points the runtime resolves, defined against cuda.h's own
  * declarations (so a wrong signature does not compile): one "Fake GPU" of
- * compute capability 9.0 and 80 GiB, driver version 13.0. Built with FAKE_NO_DEVICE,
- * cuInit fails with CUDA_ERROR_NO_DEVICE, as the real driver does on a
- * machine whose GPU is missing or unusable. CI machines have no driver, so
- * this is how the runtime's device path is tested there.
+ * compute capability 9.0 and 80 GiB, driver version 13.0. Built with
+ *FAKE_NO_DEVICE, cuInit fails with CUDA_ERROR_NO_DEVICE, as the real driver
+ *does on a machine whose GPU is missing or unusable. CI machines have no
+ *driver, so this is how the runtime's device path is tested there.
  *
  *===----------------------------------------------------------------------===*/
 
 #include <cuda.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define EXPORT __attribute__((visibility("default")))
@@ -94,6 +95,9 @@ static const struct {
      "no CUDA-capable device is detected"},
     {CUDA_ERROR_INVALID_DEVICE, "CUDA_ERROR_INVALID_DEVICE",
      "invalid device ordinal"},
+    {CUDA_ERROR_NO_BINARY_FOR_GPU, "CUDA_ERROR_NO_BINARY_FOR_GPU",
+     "no kernel image is available for execution on the device"},
+    {CUDA_ERROR_OUT_OF_MEMORY, "CUDA_ERROR_OUT_OF_MEMORY", "out of memory"},
 };
 
 /* Sets *Out to the name (or text) of Error; fails for codes it does not
@@ -114,4 +118,129 @@ EXPORT CUresult CUDAAPI cuGetErrorName(CUresult Error, const char **Name) {
 
 EXPORT CUresult CUDAAPI cuGetErrorString(CUresult Error, const char **Text) {
   return describe(Error, 1, Text);
+}
+
+/* Execution: device memory is host memory, the context and the stream are
+ * tokens, and no kernel image loads (CUDA_ERROR_NO_BINARY_FOR_GPU, the real
+ * driver's answer for an image built for another GPU): enough to run a CUDA
+ * model's host code up to its first launch. */
+
+static int Token;
+
+EXPORT CUresult CUDAAPI cuDevicePrimaryCtxRetain(CUcontext *Ctx,
+                                                 CUdevice Device) {
+  if (!Initialized)
+    return CUDA_ERROR_NOT_INITIALIZED;
+  if (Device != 0)
+    return CUDA_ERROR_INVALID_DEVICE;
+  *Ctx = (CUcontext)&Token;
+  return CUDA_SUCCESS;
+}
+
+EXPORT CUresult CUDAAPI cuCtxSetCurrent(CUcontext Ctx) {
+  (void)Ctx;
+  return CUDA_SUCCESS;
+}
+
+EXPORT CUresult CUDAAPI cuStreamCreate(CUstream *Stream, unsigned int Flags) {
+  (void)Flags;
+  *Stream = (CUstream)&Token;
+  return CUDA_SUCCESS;
+}
+
+EXPORT CUresult CUDAAPI cuStreamSynchronize(CUstream Stream) {
+  (void)Stream;
+  return CUDA_SUCCESS;
+}
+
+EXPORT CUresult CUDAAPI cuModuleLoadData(CUmodule *Module, const void *Image) {
+  (void)Module;
+  (void)Image;
+  return CUDA_ERROR_NO_BINARY_FOR_GPU;
+}
+
+EXPORT CUresult CUDAAPI cuModuleGetFunction(CUfunction *F, CUmodule Module,
+                                            const char *Name) {
+  (void)F;
+  (void)Module;
+  (void)Name;
+  return CUDA_ERROR_NOT_FOUND;
+}
+
+EXPORT CUresult CUDAAPI cuLaunchKernel(CUfunction F, unsigned GX, unsigned GY,
+                                       unsigned GZ, unsigned BX, unsigned BY,
+                                       unsigned BZ, unsigned Shared,
+                                       CUstream Stream, void **Params,
+                                       void **Extra) {
+  (void)F, (void)GX, (void)GY, (void)GZ, (void)BX, (void)BY, (void)BZ;
+  (void)Shared, (void)Stream, (void)Params, (void)Extra;
+  return CUDA_ERROR_INVALID_HANDLE;
+}
+
+EXPORT CUresult CUDAAPI cuMemAlloc(CUdeviceptr *Ptr, size_t Bytes) {
+  void *P = malloc(Bytes);
+  if (!P)
+    return CUDA_ERROR_OUT_OF_MEMORY;
+  *Ptr = (CUdeviceptr)P;
+  return CUDA_SUCCESS;
+}
+
+EXPORT CUresult CUDAAPI cuMemFree(CUdeviceptr Ptr) {
+  free((void *)Ptr);
+  return CUDA_SUCCESS;
+}
+
+EXPORT CUresult CUDAAPI cuMemAllocAsync(CUdeviceptr *Ptr, size_t Bytes,
+                                        CUstream Stream) {
+  (void)Stream;
+  return cuMemAlloc(Ptr, Bytes);
+}
+
+EXPORT CUresult CUDAAPI cuMemFreeAsync(CUdeviceptr Ptr, CUstream Stream) {
+  (void)Stream;
+  return cuMemFree(Ptr);
+}
+
+EXPORT CUresult CUDAAPI cuMemcpyAsync(CUdeviceptr Dst, CUdeviceptr Src,
+                                      size_t Bytes, CUstream Stream) {
+  (void)Stream;
+  memcpy((void *)Dst, (const void *)Src, Bytes);
+  return CUDA_SUCCESS;
+}
+
+EXPORT CUresult CUDAAPI cuMemsetD8Async(CUdeviceptr Dst, unsigned char Value,
+                                        size_t Bytes, CUstream Stream) {
+  (void)Stream;
+  memset((void *)Dst, Value, Bytes);
+  return CUDA_SUCCESS;
+}
+
+EXPORT CUresult CUDAAPI cuEventCreate(CUevent *Event, unsigned int Flags) {
+  (void)Flags;
+  *Event = (CUevent)&Token;
+  return CUDA_SUCCESS;
+}
+
+EXPORT CUresult CUDAAPI cuEventRecord(CUevent Event, CUstream Stream) {
+  (void)Event;
+  (void)Stream;
+  return CUDA_SUCCESS;
+}
+
+EXPORT CUresult CUDAAPI cuEventSynchronize(CUevent Event) {
+  (void)Event;
+  return CUDA_SUCCESS;
+}
+
+EXPORT CUresult CUDAAPI cuEventElapsedTime(float *Ms, CUevent Start,
+                                           CUevent Stop) {
+  (void)Start;
+  (void)Stop;
+  *Ms = 0;
+  return CUDA_SUCCESS;
+}
+
+EXPORT CUresult CUDAAPI cuEventDestroy(CUevent Event) {
+  (void)Event;
+  return CUDA_SUCCESS;
 }

@@ -110,3 +110,21 @@ TEST(Metadata, Errors) {
                        "\"shape\": [-1]}]}"),
             "metadata: 'y' has a dynamic (-1) dimension but no input binds T");
 }
+
+TEST(Metadata, Target) {
+  EXPECT_EQ(parseMetadata("{\"abi_version\": 1, \"args\": []}").Target,
+            ModelTarget::CPU);
+  EXPECT_EQ(parseMetadata("{\"abi_version\": 1, \"args\": [], \"target\": "
+                          "\"cpu\"}")
+                .Target,
+            ModelTarget::CPU);
+  EXPECT_EQ(parseMetadata("{\"abi_version\": 1, \"args\": [], \"target\": "
+                          "\"cuda\"}")
+                .Target,
+            ModelTarget::CUDA);
+  EXPECT_EQ(parseError("{\"abi_version\": 1, \"args\": [], \"target\": "
+                       "\"rocm\"}"),
+            "metadata: 'target' must be \"cpu\" or \"cuda\"");
+  EXPECT_EQ(parseError("{\"abi_version\": 1, \"args\": [], \"target\": 1}"),
+            "metadata: 'target' must be \"cpu\" or \"cuda\"");
+}

@@ -155,7 +155,8 @@ TEST_F(MoeRunTest, DeviceValues) {
 
 // moe-run opens the GPU named by --device=cuda[:N] through the driver that
 // MOERT_CUDA_DRIVER names (fake_cuda_driver.c here), then refuses the model:
-// moe-compile emits CPU code only so far.
+// it holds CPU code. (test/tools/moe-run/cuda-fake-driver.test runs a CUDA
+// model on the fake.)
 TEST_F(MoeRunTest, DeviceCuda) {
   if (!haveCudaSupport())
     GTEST_SKIP() << "runtime built without cuda.h";
@@ -169,12 +170,15 @@ TEST_F(MoeRunTest, DeviceCuda) {
               "--device=cuda: the CUDA driver (" + NoDevice +
                   ") found no usable GPU: cuInit failed: CUDA_ERROR_NO_DEVICE");
   ::setenv("MOERT_CUDA_DRIVER", fakeModel("fake_cuda_driver").c_str(), 1);
-  expectError(good("--device cuda:1"),
-              "--device=cuda:1: there is no CUDA device 1 (this machine has 1)");
+  expectError(
+      good("--device cuda:1"),
+      "--device=cuda:1: there is no CUDA device 1 (this machine has 1)");
   expectError(good("--device=cuda"),
               "--device=cuda: found Fake GPU (sm_90, 80.0 GiB) with CUDA "
               "driver 13.0, but " +
-                  Model + " holds CPU code only");
+                  Model +
+                  " holds CPU code (compile it with moe-compile "
+                  "--target=cuda)");
   ::unsetenv("MOERT_CUDA_DRIVER");
 }
 

@@ -109,7 +109,7 @@ FailureOr<std::vector<WeightSource>> parseSources(func::FuncOp entry,
     if (shape.size() < rankNeeded)
       return fail(where + ": a weight of rank " + Twine(shape.size()) +
                   " cannot be " +
-                  (src.transpose    ? "transposed"
+                  (src.transpose   ? "transposed"
                    : src.parts > 1 ? "split"
                                    : "stacked from '{e}' tensors"));
     sources.push_back(std::move(src));
@@ -149,6 +149,7 @@ std::string ModelMetadata::toJSON() const {
                          {"function", function},
                          {"args", std::move(argArray)},
                          {moert::abi::kWorldSizeKey, worldSize},
+                         {moert::abi::kTargetKey, target},
                          {"moe", llvm::json::Object{{"num_experts", numExperts},
                                                     {"top_k", topK},
                                                     {"lowering", lowering}}}};
@@ -185,8 +186,7 @@ FailureOr<ModelMetadata> mlir::moe::collectMetadata(func::FuncOp entry,
   meta.function = entry.getName().str();
   meta.lowering = lowering.str();
   meta.worldSize = worldSize;
-  if (auto perNode =
-          entry->getAttrOfType<IntegerAttr>("moe.ranks_per_node"))
+  if (auto perNode = entry->getAttrOfType<IntegerAttr>("moe.ranks_per_node"))
     meta.ranksPerNode = perNode.getInt();
   entry.walk([&](RouteOp route) {
     meta.numExperts = route.getNumExperts();
@@ -267,8 +267,8 @@ FailureOr<ModelMetadata> mlir::moe::collectMetadata(func::FuncOp entry,
 }
 
 void mlir::moe::stripNameAttributes(func::FuncOp entry) {
-  for (StringRef name : {"moe.input", "moe.weight", "moe.weight_sources",
-                         "moe.expert_shards"})
+  for (StringRef name :
+       {"moe.input", "moe.weight", "moe.weight_sources", "moe.expert_shards"})
     for (unsigned i = 0; i < entry.getNumArguments(); ++i)
       entry.removeArgAttr(i, name);
   for (StringRef name : {"moe.output", "moe.stat"})

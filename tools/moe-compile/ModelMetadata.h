@@ -32,7 +32,7 @@ struct ArgumentInfo {
   std::string role; // input, weight, output or stat.
   std::string name;
   std::string dtype;
-  std::vector<int64_t> shape; // -1: the token count T.
+  std::vector<int64_t> shape;        // -1: the token count T.
   std::vector<WeightSource> sources; // Weights only; empty: just `name`.
   int64_t expertShards = 1; // > 1: dim 0 is this rank's 1/W of the experts.
 };
@@ -43,8 +43,9 @@ struct ModelMetadata {
   int64_t numExperts = 0;
   int64_t topK = 0;
   std::string lowering;
-  int64_t worldSize = 1; // Ranks of an expert-parallel model.
-  int64_t ranksPerNode = 0; // > 0: some exchange is hierarchical.
+  std::string target = "cpu"; // What moert_forward's code runs on: cpu, cuda.
+  int64_t worldSize = 1;      // Ranks of an expert-parallel model.
+  int64_t ranksPerNode = 0;   // > 0: some exchange is hierarchical.
 
   /// The JSON document embedded in the artifact.
   std::string toJSON() const;
@@ -58,8 +59,7 @@ FailureOr<func::FuncOp> findEntryFunction(ModuleOp module);
 /// fails on an unnamed, empty-named or duplicate-named argument or result
 /// (statistics results included), a malformed `moe.weight_sources`, an
 /// unsupported element type, or a dynamic dimension other than T.
-FailureOr<ModelMetadata> collectMetadata(func::FuncOp entry,
-                                         StringRef lowering,
+FailureOr<ModelMetadata> collectMetadata(func::FuncOp entry, StringRef lowering,
                                          int64_t worldSize = 1);
 
 /// Removes the moe.* naming attributes (and weight sources) from `entry`'s

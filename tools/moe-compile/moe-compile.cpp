@@ -19,9 +19,13 @@
 #include "mlir/Target/LLVMIR/Dialect/All.h"
 
 #include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/Path.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/ToolOutputFile.h"
+
+#include <cstdlib>
 
 using namespace mlir;
 using namespace mlir::moe;
@@ -41,6 +45,26 @@ static cl::opt<Lowering> lowering(
                clEnumValN(Lowering::Dynamic, "dynamic",
                           "rows sorted by expert (dropless segments)")),
     cl::cat(category));
+enum class Target { CPU, CUDA };
+static cl::opt<Target> target(
+    "target", cl::desc("What the model runs on"), cl::init(Target::CPU),
+    cl::values(clEnumValN(Target::CPU, "cpu",
+                          "this machine's CPU (vectorized, OpenMP threads)"),
+               clEnumValN(Target::CUDA, "cuda",
+                          "an NVIDIA GPU: kernels compiled by ptxas and "
+                          "embedded in the library (run with moe-run "
+                          "--device=cuda)")),
+    cl::cat(category));
+static cl::opt<std::string>
+    gpuArch("gpu-arch",
+            cl::desc("GPU of --target=cuda (default sm_90a, the H100)"),
+            cl::init("sm_90a"), cl::cat(category));
+static cl::opt<std::string> cudaPath(
+    "cuda-path",
+    cl::desc("CUDA toolkit whose ptxas and libdevice --target=cuda uses "
+             "(default: $CUDA_ROOT, $CUDA_HOME, $CUDA_PATH, else the toolkit "
+             "moec was built with)"),
+    cl::value_desc("dir"), cl::cat(category));
 static cl::opt<bool> noStats("no-stats",
                              cl::desc("Do not return routing statistics"),
                              cl::cat(category));
@@ -110,6 +134,32 @@ int fail(const Twine &message) {
   return 1;
 }
 
+/// The CUDA toolkit --target=cuda compiles with, checked for the two files
+/// gpu-module-to-binary needs; empty after reporting an error.
+std::string findCudaToolkit() {
+  std::string root = cudaPath;
+  for (const char *var : {"CUDA_ROOT", "CUDA_HOME", "CUDA_PATH"})
+    if (root.empty() && std::getenv(var) && *std::getenv(var))
+      root = std::getenv(var);
+  if (root.empty())
+    root = MOEC_DEFAULT_CUDA_ROOT;
+  if (root.empty()) {
+    fail("--target=cuda needs the CUDA toolkit (ptxas, libdevice): pass "
+         "--cuda-path=<dir> or set CUDA_HOME");
+    return "";
+  }
+  for (const char *file : {"bin/ptxas", "nvvm/libdevice/libdevice.10.bc"}) {
+    SmallString<128> path(root);
+    llvm::sys::path::append(path, file);
+    if (!llvm::sys::fs::exists(path)) {
+      fail("the CUDA toolkit at " + root + " has no " + file +
+           " (pass --cuda-path=<dir> naming a CUDA 12 or newer toolkit)");
+      return "";
+    }
+  }
+  return root;
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -144,17 +194,52 @@ int main(int argc, char **argv) {
   pipelineOptions.explain = explain;
   PassManager tensorStage(&context);
   buildMoETensorPipeline(tensorStage, pipelineOptions);
+  bool cuda = target == Target::CUDA;
+  if (cuda && expertParallel != 1)
+    return fail("--target=cuda with --expert-parallel: expert parallelism on "
+                "GPUs needs the NCCL runtime, which does not exist yet (it "
+                "runs on CPUs over MPI)");
+  if (cuda && groupedGemm.getNumOccurrences() &&
+      groupedGemm != GroupedGemm::TileList)
+    return fail("--grouped-gemm=per-expert is the CPU's schedule; "
+                "--target=cuda always uses the tile list");
+  if (!cuda && gpuArch.getNumOccurrences())
+    return fail("--gpu-arch needs --target=cuda");
+  if (cuda && !StringRef(gpuArch).starts_with("sm_"))
+    return fail("--gpu-arch=" + gpuArch +
+                ": expected an sm_ architecture such as sm_90a or sm_80");
+  if (cuda && !printPipeline) {
+    std::string toolkit = findCudaToolkit();
+    if (toolkit.empty())
+      return 1;
+    // MLIR's NVVM serializer (gpu-module-to-binary) finds ptxas and
+    // libdevice through CUDA_ROOT.
+    ::setenv("CUDA_ROOT", toolkit.c_str(), /*overwrite=*/1);
+  }
   PassManager lowerStage(&context);
-  CPULoweringOptions loweringOptions;
-  loweringOptions.openmp = openmp;
-  loweringOptions.groupedGemm = groupedGemm;
-  buildMoECPULoweringPipeline(lowerStage, loweringOptions);
+  if (cuda) {
+    CUDALoweringOptions loweringOptions;
+    loweringOptions.gpuArch = gpuArch;
+    buildMoECUDALoweringPipeline(lowerStage, loweringOptions);
+  } else {
+    CPULoweringOptions loweringOptions;
+    loweringOptions.openmp = openmp;
+    loweringOptions.groupedGemm = groupedGemm;
+    buildMoECPULoweringPipeline(lowerStage, loweringOptions);
+  }
   if (printPipeline) {
     llvm::outs() << "# stage 1 (moe tensor level; metadata is read after it)\n"
                  << "moe-opt --pass-pipeline='" << textualPipeline(tensorStage)
-                 << "'\n# stage 2 (CPU lowering to the LLVM dialect)\n"
+                 << "'\n# stage 2 ("
+                 << (cuda ? "CUDA lowering: kernels to embedded binaries, host "
+                            "code to the LLVM dialect"
+                          : "CPU lowering to the LLVM dialect")
+                 << ")\n"
                  << "moe-opt --pass-pipeline='" << textualPipeline(lowerStage)
                  << "'\n";
+    if (cuda)
+      llvm::outs() << "# gpu-module-to-binary finds ptxas and libdevice "
+                      "through CUDA_ROOT (see --cuda-path)\n";
     return 0;
   }
   if (outputFile.empty())
@@ -171,7 +256,8 @@ int main(int argc, char **argv) {
   artifact.cpu = cpu;
   artifact.optLevel = optLevel;
   artifact.linker = linker;
-  artifact.openmp = openmp;
+  // The GPU model's host code has no parallel loops left.
+  artifact.openmp = openmp && !cuda;
   if (emit == "so")
     artifact.emit = ArtifactOptions::Emit::SharedLibrary;
   else if (emit == "obj")
@@ -204,6 +290,8 @@ int main(int argc, char **argv) {
   FailureOr<ModelMetadata> meta = collectMetadata(
       *entry, lowering == Lowering::Static ? "static" : "dynamic",
       expertParallel);
+  if (succeeded(meta))
+    meta->target = cuda ? "cuda" : "cpu";
   if (failed(meta))
     return 1;
   stripNameAttributes(*entry);

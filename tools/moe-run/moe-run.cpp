@@ -13,12 +13,14 @@
 // the median time, the throughput and optionally the expert-load stats.
 // An expert-parallel model runs on W processes: rank r takes its share of
 // the tokens and its own experts; rank 0 gathers the outputs and reports.
+// A CUDA model (--device=cuda) gets its inputs and weights uploaded once and
+// its forward timed with CUDA events.
 // Every failure is one line "moe-run: error: ..." on stderr.
 //
 //===----------------------------------------------------------------------===//
 
 #include "moert/comm.h"
-#include "moert/cuda_driver.h"
+#include "moert/cuda_device.h"
 #include "moert/error.h"
 #include "moert/invocation.h"
 #include "moert/model.h"
@@ -37,10 +39,10 @@
 #include <cstring>
 #include <iostream>
 #include <map>
-#include <numeric>
-#include <optional>
 #include <memory>
 #include <new>
+#include <numeric>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -166,9 +168,8 @@ void printStats(const Model &M,
 std::vector<int64_t> gatherTraffic(Communicator &Comm, int64_t Tokens) {
   std::vector<int64_t> Local = {Tokens};
   for (const StageStats &S : Comm.stats())
-    Local.insert(Local.end(),
-                 {S.Calls, S.MessagesSent, S.MessagesReceived, S.BytesSent,
-                  S.BytesReceived, S.Nanoseconds});
+    Local.insert(Local.end(), {S.Calls, S.MessagesSent, S.MessagesReceived,
+                               S.BytesSent, S.BytesReceived, S.Nanoseconds});
   return Comm.gather(Local);
 }
 
@@ -184,9 +185,12 @@ nlohmann::json trafficJson(const std::vector<int64_t> &All) {
       if (W[0] == 0)
         continue; // The model has no exchange of this stage.
       Stages[stageName(static_cast<CommStage>(S))] = {
-          {"calls", W[0]},          {"messages_sent", W[1]},
-          {"messages_received", W[2]}, {"bytes_sent", W[3]},
-          {"bytes_received", W[4]},  {"seconds", W[5] * 1e-9}};
+          {"calls", W[0]},
+          {"messages_sent", W[1]},
+          {"messages_received", W[2]},
+          {"bytes_sent", W[3]},
+          {"bytes_received", W[4]},
+          {"seconds", W[5] * 1e-9}};
     }
     Ranks.push_back({{"rank", R}, {"tokens", V[0]}, {"stages", Stages}});
   }
@@ -278,23 +282,30 @@ std::string checkDevice(const std::string &Value) {
   return "expected cpu, cuda or cuda:N, got '" + Value + "'";
 }
 
-/// moe-compile generates CPU code only so far. --device=cuda still opens the
-/// driver and the device, so that a missing driver or GPU is named, and
-/// then refuses the model.
-[[noreturn]] void refuseOnCuda(const Options &Opts, int Ordinal) {
-  CudaDeviceInfo Info;
-  std::string Version;
+/// The device the model runs on: null for the CPU. Refuses a model whose
+/// code is for the other kind of device, before any weight is read.
+CudaDevice *selectDevice(const Options &Opts, const Metadata &Meta) {
+  std::optional<int> Ordinal = cudaOrdinal(Opts.Device);
+  bool CudaModel = Meta.Target == ModelTarget::CUDA;
+  if (CudaModel && !Ordinal)
+    throw Error(Opts.ModelPath +
+                " holds CUDA kernels (moe-compile --target=cuda): run it "
+                "with --device=cuda");
+  if (!Ordinal)
+    return nullptr;
   try {
-    const CudaDriver &Driver = CudaDriver::get();
-    Info = Driver.device(Ordinal);
-    Version = Driver.version();
+    if (!CudaModel) {
+      const CudaDriver &Driver = CudaDriver::get();
+      CudaDeviceInfo Info = Driver.device(*Ordinal);
+      throw Error("found " + Info.describe() + " with CUDA driver " +
+                  Driver.version() + ", but " + Opts.ModelPath +
+                  " holds CPU code (compile it with moe-compile "
+                  "--target=cuda)");
+    }
+    return &CudaDevice::select(*Ordinal);
   } catch (const Error &E) {
     throw Error("--device=" + Opts.Device + ": " + E.what());
   }
-  throw Error("--device=" + Opts.Device + ": found " + Info.describe() +
-              " with CUDA driver " + Version + ", but " + Opts.ModelPath +
-              " holds CPU code only (moe-compile does not generate CUDA "
-              "kernels yet)");
 }
 
 /// Splits the inputs' tokens over the ranks; returns each rank's count.
@@ -345,8 +356,7 @@ Tensor gatherOutput(const ArgInfo &A, const Tensor &Local,
 void runOn(Communicator &Comm, const Options &Opts) {
   std::unique_ptr<Model> M = Model::load(Opts.ModelPath);
   const Metadata &Meta = M->metadata();
-  if (std::optional<int> Ordinal = cudaOrdinal(Opts.Device))
-    refuseOnCuda(Opts, *Ordinal);
+  CudaDevice *Dev = selectDevice(Opts, Meta);
   if (Meta.WorldSize != Comm.size())
     throw Error("the model was compiled for " + std::to_string(Meta.WorldSize) +
                 " rank(s) (moe-compile --expert-parallel=" +
@@ -379,13 +389,21 @@ void runOn(Communicator &Comm, const Options &Opts) {
   if (!Opts.WeightsPath.empty())
     Weights = std::make_unique<SafetensorsFile>(
         SafetensorsFile::open(Opts.WeightsPath));
-  Invocation Inv(*M, std::move(Tensors), Weights.get(), Comm.rank());
+  auto LoadStart = std::chrono::steady_clock::now();
+  Invocation Inv(*M, std::move(Tensors), Weights.get(), Comm.rank(), Dev);
+  double LoadMs = std::chrono::duration<double, std::milli>(
+                      std::chrono::steady_clock::now() - LoadStart)
+                      .count();
 
   for (unsigned I = 0; I < Opts.Warmup; ++I)
     Inv.run();
   std::vector<double> Ms;
   for (unsigned I = 0; I < Opts.Iters; ++I) {
     Comm.resetStats(); // Report the last run's traffic.
+    if (Dev) {         // GPU time between CUDA events on the model's stream.
+      Ms.push_back(Dev->timeMs([&] { Inv.run(); }));
+      continue;
+    }
     auto Start = std::chrono::steady_clock::now();
     Inv.run();
     auto End = std::chrono::steady_clock::now();
@@ -398,8 +416,8 @@ void runOn(Communicator &Comm, const Options &Opts) {
 
   std::vector<Tensor> Saved;
   for (const NamedPath &P : Outputs)
-    Saved.push_back(gatherOutput(*Meta.find(P.Name), Inv.arg(P.Name), Rows,
-                                 Comm));
+    Saved.push_back(
+        gatherOutput(*Meta.find(P.Name), Inv.arg(P.Name), Rows, Comm));
   auto Stats = collectStats(*M, Inv, Comm);
   // Without a T dimension, the leading dim of the first input counts tokens.
   int64_t Tokens = 0;
@@ -425,6 +443,9 @@ void runOn(Communicator &Comm, const Options &Opts) {
               TokensPerSec);
   if (Comm.size() > 1)
     std::printf(" (rank 0 of %d)", Comm.size());
+  if (Dev)
+    std::printf(" on %s (CUDA events; weights read and uploaded in %.1f ms)",
+                Dev->info().describe().c_str(), LoadMs);
   std::printf("\n");
   if (Opts.Stats) {
     printStats(*M, Stats);
@@ -496,9 +517,10 @@ int main(int Argc, char **Argv) {
       ->check(CLI::Range(0.001, 1e6));
   App.add_option("--device", Opts.Device,
                  "Where the model runs: cpu (default), or cuda[:N], the "
-                 "N-th GPU (default 0), through the CUDA driver")
-      ->check(CLI::Validator(
-          [](std::string &V) { return checkDevice(V); }, "cpu|cuda[:N]"));
+                 "N-th GPU (default 0), through the CUDA driver, for a "
+                 "model built with moe-compile --target=cuda")
+      ->check(CLI::Validator([](std::string &V) { return checkDevice(V); },
+                             "cpu|cuda[:N]"));
   try {
     App.parse(Argc, Argv);
   } catch (const CLI::CallForHelp &E) {

@@ -123,6 +123,74 @@ def MoETileGroupedMatmul : Pass<"moe-tile-grouped-matmul"> {
                            "::mlir::scf::SCFDialect"];
 }
 
+def MoESerialHostCodeToGPU : Pass<"moe-serial-host-code-to-gpu",
+                                   "::mlir::func::FuncOp"> {
+  let summary = "Run the host code that reads or writes buffers as "
+                "single-thread GPU launches";
+  let description = [{
+    After `convert-parallel-loops-to-gpu`, a host function still holds the
+    serial code that was never a parallel loop, such as the sorted
+    dispatch's scan of the per-expert counts into segment offsets. On the
+    GPU its buffers live in device memory, which the host cannot touch. This
+    pass wraps each run of such ops (ops that read or write a memref,
+    directly or in their regions, separated only by side-effect-free ops)
+    in a `gpu.launch` of one block of one thread, placed where the run's
+    last op was, so the host never reads device memory and never waits for
+    a value computed on the device. Allocation, deallocation and copies are
+    left to `moe-host-buffers-to-gpu`.
+
+    A run whose results the host goes on to use cannot move: the pass
+    reports an error there rather than emitting a host read of device
+    memory.
+
+    Example: the offsets scan
+
+    ```mlir
+    memref.store %c0_i32, %offsets[%c0] : memref<9xi32>
+    %total = scf.for %e = %c0 to %c8 step %c1 iter_args(%acc = %c0_i32) -> (i32) {
+      ...
+    }
+    ```
+
+    becomes `gpu.launch blocks(...) in (1, 1, 1) threads(...) in (1, 1, 1)`
+    holding the store and the loop (whose result is unused).
+  }];
+  let dependentDialects = ["::mlir::gpu::GPUDialect"];
+  let statistics = [
+    Statistic<"numLaunches", "serial-launches",
+              "Runs of serial host code moved into a one-thread launch">,
+  ];
+}
+
+def MoEHostBuffersToGPU : Pass<"moe-host-buffers-to-gpu",
+                               "::mlir::func::FuncOp"> {
+  let summary = "Allocate, free and copy the host code's buffers in device "
+                "memory";
+  let description = [{
+    Converts the host function's `memref.alloc`, `memref.dealloc` and
+    `memref.copy` (the scratch buffers of the lowered layer and the copies
+    into its outputs) into `gpu.alloc`, `gpu.dealloc` and `gpu.memcpy`, so
+    that every buffer of a CUDA model is device memory: the caller passes
+    device pointers for the inputs, weights and outputs, and the kernels
+    allocate nothing. Ops inside a `gpu.launch` are left alone. `gpu-to-llvm`
+    lowers the results to the runtime's `mgpuMemAlloc`, `mgpuMemFree` and
+    `mgpuMemcpy`.
+
+    Example:
+
+    ```mlir
+    %buf = memref.alloc(%t) : memref<?x8xi32>
+    ```
+
+    becomes
+
+    ```mlir
+    %buf = gpu.alloc (%t) : memref<?x8xi32>
+    ```
+  }];
+  let dependentDialects = ["::mlir::gpu::GPUDialect"];
+}
+
 def MoELowerMatmulToRegisterBlocks
     : Pass<"moe-lower-matmul-to-register-blocks"> {
   let summary = "Schedule f32 `C += A · Bᵀ` matmuls on buffers for the CPU";

@@ -96,6 +96,32 @@ struct CPULoweringOptions : public PassPipelineOptions<CPULoweringOptions> {
       llvm::cl::init(true)};
 };
 
+struct CUDALoweringOptions : public PassPipelineOptions<CUDALoweringOptions> {
+  PassOptions::Option<std::string> gpuArch{
+      *this, "gpu-arch",
+      llvm::cl::desc("The GPU the kernels are compiled for (ptxas's -arch)"),
+      llvm::cl::init("sm_90a")};
+  PassOptions::Option<std::string> ptxFeatures{
+      *this, "ptx-features",
+      llvm::cl::desc("PTX ISA version of the kernels (+ptx80: CUDA 12.0 and "
+                     "newer drivers)"),
+      llvm::cl::init("+ptx80")};
+  PassOptions::Option<std::string> binaryFormat{
+      *this, "binary-format",
+      llvm::cl::desc("How the kernels are embedded: fatbin (default; "
+                     "cubin and PTX), bin (cubin) or isa (PTX, JIT-compiled "
+                     "by the driver)"),
+      llvm::cl::init("fatbin")};
+  PassOptions::Option<int64_t> tileRows{
+      *this, "tile-rows",
+      llvm::cl::desc("Rows per tile of the expert GEMMs (a block's height)"),
+      llvm::cl::init(16)};
+  PassOptions::Option<int64_t> tileCols{
+      *this, "tile-cols",
+      llvm::cl::desc("Columns per tile of the expert GEMMs (a block's width)"),
+      llvm::cl::init(16)};
+};
+
 /// moe.layer -> layout-assigned moe ops (decompose, layout, statistics).
 void buildMoETensorPipeline(OpPassManager &pm,
                             const CPUPipelineOptions &options);
@@ -104,11 +130,16 @@ void buildMoETensorPipeline(OpPassManager &pm,
 void buildMoECPULoweringPipeline(OpPassManager &pm,
                                  const CPULoweringOptions &options);
 
+/// Layout-assigned moe ops -> the LLVM dialect for the host, with every
+/// kernel compiled for the GPU and embedded (gpu.binary).
+void buildMoECUDALoweringPipeline(OpPassManager &pm,
+                                  const CUDALoweringOptions &options);
+
 /// The whole CPU pipeline: the two above in sequence.
 void buildMoECPUPipeline(OpPassManager &pm, const CPUPipelineOptions &options);
 
-/// Registers moe-tensor-pipeline, moe-cpu-lowering-pipeline and
-/// moe-cpu-pipeline.
+/// Registers moe-tensor-pipeline, moe-cpu-lowering-pipeline,
+/// moe-cuda-lowering-pipeline and moe-cpu-pipeline.
 void registerMoEPipelines();
 
 } // namespace moe

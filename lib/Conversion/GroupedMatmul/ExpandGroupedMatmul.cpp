@@ -1,5 +1,4 @@
-//===- ExpandGroupedMatmul.cpp - one linalg.matmul per expert
-//--------------===//
+//===- ExpandGroupedMatmul.cpp - one linalg.matmul per expert ------------===//
 //
 // Part of moec. Implements moe-expand-grouped-matmul, the CPU schedule of
 // moe.grouped_matmul: a loop over the experts, each a zero fill and a

@@ -55,6 +55,10 @@ inline constexpr const char *kExpertShardsKey = "expert_shards";
 /// Top level, when some exchange is hierarchical: the ranks per node the
 /// model was compiled for (absent: every exchange is flat).
 inline constexpr const char *kRanksPerNodeKey = "ranks_per_node";
+/// What the model's code runs on; absent means the CPU.
+inline constexpr const char *kTargetKey = "target";
+inline constexpr const char *kTargetCPU = "cpu";
+inline constexpr const char *kTargetCUDA = "cuda";
 
 /// Metadata spellings of the element types.
 inline constexpr const char *kDTypeF32 = "f32";

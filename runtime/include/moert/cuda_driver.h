@@ -61,7 +61,8 @@ public:
   /// Throws Error when \p Ordinal is not a device of this machine.
   CudaDeviceInfo device(int Ordinal) const;
 
-  struct Api; // The resolved entry points (cuda_driver.cpp).
+  struct Api; // The resolved entry points (src/cuda_api.h).
+  Api &api() const;
 
 private:
   explicit CudaDriver(std::unique_ptr<Api> A);

@@ -15,6 +15,7 @@
 #ifndef MOERT_INVOCATION_H
 #define MOERT_INVOCATION_H
 
+#include "moert/cuda_device.h"
 #include "moert/model.h"
 #include "moert/safetensors.h"
 #include "moert/tensor.h"
@@ -34,24 +35,34 @@ public:
   /// allocates outputs and stats. Throws Error on a missing or unknown input,
   /// a dtype or shape mismatch, inputs that disagree on T, or a weight error.
   /// \p Rank picks the experts of weights sharded over ranks.
+  /// With \p Device (a CUDA model), every argument lives in its memory:
+  /// inputs and weights are uploaded here, once, and outputs and stats are
+  /// copied back when arg() asks for them.
   Invocation(const Model &M, std::map<std::string, Tensor> Inputs,
-             const SafetensorsFile *Weights, int64_t Rank = 0);
+             const SafetensorsFile *Weights, int64_t Rank = 0,
+             CudaDevice *Device = nullptr);
+  ~Invocation();
   Invocation(const Invocation &) = delete;
   Invocation &operator=(const Invocation &) = delete;
 
   /// The bound token count, or std::nullopt if no argument has a T dim.
   std::optional<int64_t> tokenCount() const { return T; }
 
-  /// Zeroes the stats and calls the model once.
+  /// Zeroes the stats and calls the model once. On a device, throws Error
+  /// when a kernel or driver call of the forward failed.
   void run();
 
-  /// The buffer of argument \p Name; throws Error if there is none.
+  /// The buffer of argument \p Name (on the host); throws Error if there is
+  /// none.
   const Tensor &arg(const std::string &Name) const;
 
 private:
   const Model &M;
   std::optional<int64_t> T;
-  std::vector<Tensor> Args;
+  mutable std::vector<Tensor> Args; // Outputs refreshed from the device.
+  CudaDevice *Device = nullptr;
+  std::vector<void *> DeviceArgs;     // One buffer per argument.
+  mutable std::vector<bool> OnDevice; // Newer on the device than in Args.
   std::vector<std::vector<int64_t>> Descriptors;
   std::vector<void *> DescriptorPtrs;
 };

@@ -73,8 +73,13 @@ struct ArgInfo {
 };
 
 /// A model's metadata.
+/// What a model's code runs on.
+enum class ModelTarget { CPU, CUDA };
+
 struct Metadata {
   uint32_t AbiVersion = 0;
+  /// CPU unless the metadata says "target": "cuda".
+  ModelTarget Target = ModelTarget::CPU;
   std::string Function;
   std::vector<ArgInfo> Args;
   /// The ranks an expert-parallel model runs on (1: any single process).

@@ -1,0 +1,168 @@
+//===- cuda_device.cpp - The GPU a CUDA model runs on ---------------------===//
+//
+// Part of moec, the Mixture-of-Experts compiler.
+//
+//===----------------------------------------------------------------------===//
+
+#include "moert/cuda_device.h"
+#include "cuda_api.h"
+#include "moert/error.h"
+
+#include <mutex>
+
+using namespace moert;
+
+namespace {
+
+std::mutex ErrorMutex;
+std::string FirstError; // Guarded by ErrorMutex.
+bool HaveError = false; // Read without the lock by the mgpu* fast paths.
+
+std::mutex DeviceMutex;
+CudaDevice *Selected = nullptr; // Guarded by DeviceMutex; never freed.
+
+} // namespace
+
+void detail::recordCudaError(const std::string &What) {
+  std::lock_guard<std::mutex> Lock(ErrorMutex);
+  if (!HaveError)
+    FirstError = What;
+  HaveError = true;
+}
+
+bool detail::hasCudaError() { return HaveError; }
+
+void CudaDevice::checkErrors(const std::string &During) {
+  std::lock_guard<std::mutex> Lock(ErrorMutex);
+  if (!HaveError)
+    return;
+  std::string What = FirstError;
+  FirstError.clear();
+  HaveError = false;
+  throw Error(During + ": " + What);
+}
+
+CudaDevice *CudaDevice::current() {
+  std::lock_guard<std::mutex> Lock(DeviceMutex);
+  return Selected;
+}
+
+#ifndef MOERT_HAVE_CUDA
+
+CudaDevice &CudaDevice::select(int) {
+  detail::mgpuAnchor();
+  CudaDriver::get(); // Throws: built without CUDA support.
+  throw Error("unreachable: no CUDA support");
+}
+
+static Error noCuda() { return Error("this runtime has no CUDA support"); }
+void *CudaDevice::allocate(size_t) { throw noCuda(); }
+void CudaDevice::release(void *) {}
+void CudaDevice::copyToDevice(void *, const void *, size_t) { throw noCuda(); }
+void CudaDevice::copyToHost(void *, const void *, size_t) { throw noCuda(); }
+void CudaDevice::fillZero(void *, size_t) { throw noCuda(); }
+void CudaDevice::synchronize() {}
+float CudaDevice::timeMs(const std::function<void()> &) { throw noCuda(); }
+
+#else
+
+namespace {
+CudaDriver::Api &api() { return CudaDriver::get().api(); }
+} // namespace
+
+CudaDevice &CudaDevice::select(int Ordinal) {
+  detail::mgpuAnchor();
+  std::lock_guard<std::mutex> Lock(DeviceMutex);
+  if (Selected) {
+    if (Selected->Ordinal != Ordinal)
+      throw Error("CUDA device " + std::to_string(Selected->Ordinal) +
+                  " is already in use by this process; cannot switch to " +
+                  std::to_string(Ordinal));
+    return *Selected;
+  }
+  const CudaDriver &Driver = CudaDriver::get();
+  auto Dev = std::unique_ptr<CudaDevice>(new CudaDevice());
+  Dev->Ordinal = Ordinal;
+  Dev->Info = Driver.device(Ordinal);
+  Dev->Version = Driver.version();
+  CudaDriver::Api &A = Driver.api();
+  A.resolveExecution();
+  CUdevice Handle;
+  // device() checked the ordinal; cuDeviceGet cannot fail now.
+  A.check(A.DeviceGet(&Handle, Ordinal), "cuDeviceGet");
+  CUcontext Ctx;
+  A.check(A.DevicePrimaryCtxRetain(&Ctx, Handle), "cuDevicePrimaryCtxRetain");
+  A.check(A.CtxSetCurrent(Ctx), "cuCtxSetCurrent");
+  CUstream S;
+  A.check(A.StreamCreate(&S, CU_STREAM_NON_BLOCKING), "cuStreamCreate");
+  Dev->Context = Ctx;
+  Dev->Stream = S;
+  Selected = Dev.release();
+  return *Selected;
+}
+
+void *CudaDevice::allocate(size_t Bytes) {
+  if (Bytes == 0)
+    return nullptr;
+  CUdeviceptr P = 0;
+  CUresult R = api().MemAlloc(&P, Bytes);
+  if (R != CUDA_SUCCESS)
+    throw Error("cannot allocate " + std::to_string(Bytes) +
+                " bytes on CUDA device " + std::to_string(Ordinal) + ": " +
+                api().describe(R));
+  return reinterpret_cast<void *>(P);
+}
+
+void CudaDevice::release(void *Ptr) {
+  if (Ptr)
+    api().MemFree(reinterpret_cast<CUdeviceptr>(Ptr));
+}
+
+void CudaDevice::copyToDevice(void *Dst, const void *Src, size_t Bytes) {
+  if (Bytes == 0)
+    return;
+  api().check(api().MemcpyAsync(reinterpret_cast<CUdeviceptr>(Dst),
+                                reinterpret_cast<CUdeviceptr>(Src), Bytes,
+                                static_cast<CUstream>(Stream)),
+              "cuMemcpyAsync (to the device)");
+}
+
+void CudaDevice::copyToHost(void *Dst, const void *Src, size_t Bytes) {
+  if (Bytes != 0)
+    api().check(api().MemcpyAsync(reinterpret_cast<CUdeviceptr>(Dst),
+                                  reinterpret_cast<CUdeviceptr>(Src), Bytes,
+                                  static_cast<CUstream>(Stream)),
+                "cuMemcpyAsync (to the host)");
+  synchronize();
+}
+
+void CudaDevice::fillZero(void *Dst, size_t Bytes) {
+  if (Bytes != 0)
+    api().check(api().MemsetD8Async(reinterpret_cast<CUdeviceptr>(Dst), 0,
+                                    Bytes, static_cast<CUstream>(Stream)),
+                "cuMemsetD8Async");
+}
+
+void CudaDevice::synchronize() {
+  api().check(api().StreamSynchronize(static_cast<CUstream>(Stream)),
+              "cuStreamSynchronize");
+}
+
+float CudaDevice::timeMs(const std::function<void()> &Work) {
+  CudaDriver::Api &A = api();
+  CUevent Start, Stop;
+  A.check(A.EventCreate(&Start, CU_EVENT_DEFAULT), "cuEventCreate");
+  A.check(A.EventCreate(&Stop, CU_EVENT_DEFAULT), "cuEventCreate");
+  A.check(A.EventRecord(Start, static_cast<CUstream>(Stream)), "cuEventRecord");
+  Work();
+  A.check(A.EventRecord(Stop, static_cast<CUstream>(Stream)), "cuEventRecord");
+  A.check(A.EventSynchronize(Stop), "cuEventSynchronize");
+  float Ms = 0;
+  CUresult R = A.EventElapsedTime(&Ms, Start, Stop);
+  A.EventDestroy(Start);
+  A.EventDestroy(Stop);
+  A.check(R, "cuEventElapsedTime");
+  return Ms;
+}
+
+#endif // MOERT_HAVE_CUDA

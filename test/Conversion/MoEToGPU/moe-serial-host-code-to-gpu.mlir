@@ -1,0 +1,79 @@
+// RUN: moe-opt %s --split-input-file --verify-diagnostics --pass-pipeline='builtin.module(func.func(moe-serial-host-code-to-gpu))' | FileCheck %s
+
+// Tests that the host code left after convert-parallel-loops-to-gpu which
+// reads or writes a buffer moves into one-thread launches: a run of such ops
+// (separated only by side-effect-free ops, which stay on the host) becomes
+// one launch at the run's last op; launches, allocations and copies stay.
+
+// CHECK-LABEL: func.func @offsets_scan
+// CHECK-SAME: (%[[COUNTS:.+]]: memref<8xi32>, %[[OFFSETS:.+]]: memref<9xi32>)
+// CHECK: %[[BUF:.+]] = memref.alloc() : memref<4xf32>
+// The index arithmetic between the store and the loop stays on the host.
+// CHECK: %[[N:.+]] = memref.dim %[[COUNTS]]
+// CHECK: %[[ONE:.+]] = arith.constant 1 : index
+// CHECK: gpu.launch blocks(%{{.+}}, %{{.+}}, %{{.+}}) in (%{{.+}} = %[[ONE]], %{{.+}} = %[[ONE]], %{{.+}} = %[[ONE]]) threads(%{{.+}}, %{{.+}}, %{{.+}}) in (%{{.+}} = %[[ONE]], %{{.+}} = %[[ONE]], %{{.+}} = %[[ONE]])
+// CHECK-NEXT: memref.store %{{.+}}, %[[OFFSETS]][%{{.+}}] : memref<9xi32>
+// CHECK-NEXT: %{{.+}} = scf.for %{{.+}} = %{{.+}} to %[[N]]
+// CHECK: memref.load %[[COUNTS]]
+// CHECK: memref.store
+// CHECK: gpu.terminator
+// CHECK: memref.copy
+// CHECK-NOT: gpu.launch
+// CHECK: return
+func.func @offsets_scan(%counts: memref<8xi32>, %offsets: memref<9xi32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %zero = arith.constant 0 : i32
+  %buf = memref.alloc() : memref<4xf32>
+  memref.store %zero, %offsets[%c0] : memref<9xi32>
+  %n = memref.dim %counts, %c0 : memref<8xi32>
+  %total = scf.for %e = %c0 to %n step %c1 iter_args(%acc = %zero) -> (i32) {
+    %c = memref.load %counts[%e] : memref<8xi32>
+    %s = arith.addi %acc, %c : i32
+    %e1 = arith.addi %e, %c1 : index
+    memref.store %s, %offsets[%e1] : memref<9xi32>
+    scf.yield %s : i32
+  }
+  %other = memref.alloc() : memref<4xf32>
+  memref.copy %buf, %other : memref<4xf32> to memref<4xf32>
+  return
+}
+
+// -----
+
+// An allocation ends a run: two stores on either side become two launches.
+// CHECK-LABEL: func.func @two_runs
+// CHECK: gpu.launch
+// CHECK-NEXT: memref.store
+// CHECK: memref.alloc
+// CHECK: gpu.launch
+// CHECK-NEXT: memref.store
+func.func @two_runs(%a: memref<2xi32>) {
+  %c0 = arith.constant 0 : index
+  %v = arith.constant 7 : i32
+  memref.store %v, %a[%c0] : memref<2xi32>
+  %b = memref.alloc() : memref<2xi32>
+  memref.store %v, %b[%c0] : memref<2xi32>
+  return
+}
+
+// -----
+
+// Nothing on the host touches a buffer: no launch.
+// CHECK-LABEL: func.func @nothing
+// CHECK-NOT: gpu.launch
+func.func @nothing(%a: memref<?xf32>) -> index {
+  %c0 = arith.constant 0 : index
+  %n = memref.dim %a, %c0 : memref<?xf32>
+  return %n : index
+}
+
+// -----
+
+// The host cannot use a value computed from device memory.
+func.func @host_reads(%a: memref<2xi32>) -> i32 {
+  %c0 = arith.constant 0 : index
+  // expected-error @below {{reads or writes device memory, but the host uses its result; it cannot run as a one-thread GPU launch}}
+  %v = memref.load %a[%c0] : memref<2xi32>
+  return %v : i32
+}
