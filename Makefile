@@ -2,6 +2,8 @@
 #   make demo   set up, build, compile the bundled Mixtral-shaped layer and run it on CPU
 #   make ep-demo  the same layer on 4 MPI ranks (expert parallelism)
 #   make test   set up, build, run every test (ctest summary at the end)
+#   make gpu-bundle  pack CUDA models, inputs and references for a GPU machine
+#                    (docs/cuda-target.md, "Checking on a GPU")
 
 BUILD_DIR ?= build
 SAN_BUILD_DIR ?= build-sanitize
@@ -11,7 +13,7 @@ SAN_BUILD_DIR ?= build-sanitize
 PYTHON ?= $(shell python3 -c 'import sys; print(sys.executable)' 2>/dev/null || command -v python3)
 JOBS ?= $(shell nproc)
 
-.PHONY: all setup configure build sanitize-build demo ep-demo test clean
+.PHONY: all setup configure build sanitize-build demo ep-demo gpu-bundle test clean
 
 all: build
 
@@ -54,8 +56,19 @@ demo: build
 ep-demo: build
 	@PYTHON=$(PYTHON) BUILD_DIR=$(BUILD_DIR) examples/expert-parallel.sh
 
+# What a GPU machine without MLIR needs to check the CUDA target: an MPI-free
+# moe-run, the compiled models and the references (test/Integration/check_cuda.py).
+GPU_BUILD_DIR ?= build-gpu
+gpu-bundle: build
+	cmake -S runtime -B $(GPU_BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release \
+	  -DCMAKE_C_COMPILER=clang-22 -DCMAKE_CXX_COMPILER=clang++-22 -DMOERT_WITH_MPI=OFF
+	cmake --build $(GPU_BUILD_DIR) --target moe-run
+	rm -rf $(GPU_BUILD_DIR)/bundle
+	$(PYTHON) test/Integration/check_cuda.py prepare --bin $(BUILD_DIR)/bin \
+	  --moe-run $(GPU_BUILD_DIR)/bin/moe-run --out $(GPU_BUILD_DIR)/bundle
+
 test: build sanitize-build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
 
 clean:
-	rm -rf $(BUILD_DIR) $(SAN_BUILD_DIR) demo-out ep-out
+	rm -rf $(BUILD_DIR) $(SAN_BUILD_DIR) $(GPU_BUILD_DIR) demo-out ep-out

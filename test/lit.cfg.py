@@ -35,6 +35,7 @@ llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.with_environment("PATH", config.moec_tools_dir, append_path=True)
 
 config.substitutions.append(("%moec_src", config.moec_src_root))
+config.substitutions.append(("%moec_obj", config.moec_obj_root))
 # lit's default %python is lit's own interpreter, which need not have NumPy:
 # replace it with the one set-up prepared (resolved at configure time).
 config.substitutions = [s for s in config.substitutions if s[0] != "%python"]

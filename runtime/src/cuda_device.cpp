@@ -8,6 +8,7 @@
 #include "cuda_api.h"
 #include "moert/error.h"
 
+#include <atomic>
 #include <mutex>
 
 using namespace moert;
@@ -16,7 +17,8 @@ namespace {
 
 std::mutex ErrorMutex;
 std::string FirstError; // Guarded by ErrorMutex.
-bool HaveError = false; // Read without the lock by the mgpu* fast paths.
+// Read without the lock by the mgpu* fast paths.
+std::atomic<bool> HaveError{false};
 
 std::mutex DeviceMutex;
 CudaDevice *Selected = nullptr; // Guarded by DeviceMutex; never freed.
@@ -60,7 +62,7 @@ void *CudaDevice::allocate(size_t) { throw noCuda(); }
 void CudaDevice::release(void *) {}
 void CudaDevice::copyToDevice(void *, const void *, size_t) { throw noCuda(); }
 void CudaDevice::copyToHost(void *, const void *, size_t) { throw noCuda(); }
-void CudaDevice::fillZero(void *, size_t) { throw noCuda(); }
+void CudaDevice::fillBytes(void *, size_t, unsigned char) { throw noCuda(); }
 void CudaDevice::synchronize() {}
 float CudaDevice::timeMs(const std::function<void()> &) { throw noCuda(); }
 
@@ -136,9 +138,9 @@ void CudaDevice::copyToHost(void *Dst, const void *Src, size_t Bytes) {
   synchronize();
 }
 
-void CudaDevice::fillZero(void *Dst, size_t Bytes) {
+void CudaDevice::fillBytes(void *Dst, size_t Bytes, unsigned char Value) {
   if (Bytes != 0)
-    api().check(api().MemsetD8Async(reinterpret_cast<CUdeviceptr>(Dst), 0,
+    api().check(api().MemsetD8Async(reinterpret_cast<CUdeviceptr>(Dst), Value,
                                     Bytes, static_cast<CUstream>(Stream)),
                 "cuMemsetD8Async");
 }
@@ -152,16 +154,26 @@ float CudaDevice::timeMs(const std::function<void()> &Work) {
   CudaDriver::Api &A = api();
   CUevent Start, Stop;
   A.check(A.EventCreate(&Start, CU_EVENT_DEFAULT), "cuEventCreate");
-  A.check(A.EventCreate(&Stop, CU_EVENT_DEFAULT), "cuEventCreate");
-  A.check(A.EventRecord(Start, static_cast<CUstream>(Stream)), "cuEventRecord");
-  Work();
-  A.check(A.EventRecord(Stop, static_cast<CUstream>(Stream)), "cuEventRecord");
-  A.check(A.EventSynchronize(Stop), "cuEventSynchronize");
+  CUresult R = A.EventCreate(&Stop, CU_EVENT_DEFAULT);
+  if (R != CUDA_SUCCESS) {
+    A.EventDestroy(Start);
+    A.check(R, "cuEventCreate");
+  }
   float Ms = 0;
-  CUresult R = A.EventElapsedTime(&Ms, Start, Stop);
+  try {
+    auto S = static_cast<CUstream>(Stream);
+    A.check(A.EventRecord(Start, S), "cuEventRecord");
+    Work();
+    A.check(A.EventRecord(Stop, S), "cuEventRecord");
+    A.check(A.EventSynchronize(Stop), "cuEventSynchronize");
+    A.check(A.EventElapsedTime(&Ms, Start, Stop), "cuEventElapsedTime");
+  } catch (...) {
+    A.EventDestroy(Start);
+    A.EventDestroy(Stop);
+    throw;
+  }
   A.EventDestroy(Start);
   A.EventDestroy(Stop);
-  A.check(R, "cuEventElapsedTime");
   return Ms;
 }
 

@@ -103,6 +103,10 @@ Invocation::Invocation(const Model &M, std::map<std::string, Tensor> Inputs,
     ArgRole R = Meta.Args[I].Role;
     if (R == ArgRole::Input || R == ArgRole::Weight)
       Device->copyToDevice(DeviceArgs[I], Args[I].data(), Args[I].byteSize());
+    // All-ones bytes are NaN in every float type: an output element the
+    // kernels never write cannot pass for a result.
+    if (R == ArgRole::Output)
+      Device->fillBytes(DeviceArgs[I], Args[I].byteSize(), 0xFF);
   }
   if (Device)
     Device->synchronize();
@@ -119,7 +123,7 @@ void Invocation::run() {
   // overwrites or accumulates them.
   for (size_t I = 0; I < Args.size(); ++I)
     if (Meta.Args[I].Role == ArgRole::Stat)
-      Device ? Device->fillZero(DeviceArgs[I], Args[I].byteSize())
+      Device ? Device->fillBytes(DeviceArgs[I], Args[I].byteSize(), 0)
              : Args[I].fillZero();
   M.forward(DescriptorPtrs.data());
   if (!Device)

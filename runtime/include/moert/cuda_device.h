@@ -48,7 +48,7 @@ public:
   /// Stream-ordered copies and fill; copyToHost waits for the stream.
   void copyToDevice(void *Dst, const void *Src, size_t Bytes);
   void copyToHost(void *Dst, const void *Src, size_t Bytes);
-  void fillZero(void *Dst, size_t Bytes);
+  void fillBytes(void *Dst, size_t Bytes, unsigned char Value);
   void synchronize();
 
   /// Runs \p Work and returns the milliseconds between CUDA events recorded
