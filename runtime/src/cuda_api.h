@@ -118,6 +118,13 @@ struct CudaDriver::Api {
   }
 };
 
+namespace detail {
+/// The driver of the selected CudaDevice, without CudaDriver::get()'s lock
+/// (the mgpu* functions call it on every launch); the process's driver
+/// before a device is selected.
+CudaDriver::Api &deviceApi();
+} // namespace detail
+
 } // namespace moert
 
 #endif // MOERT_HAVE_CUDA

@@ -69,8 +69,14 @@ float CudaDevice::timeMs(const std::function<void()> &) { throw noCuda(); }
 #else
 
 namespace {
-CudaDriver::Api &api() { return CudaDriver::get().api(); }
+std::atomic<CudaDriver::Api *> SelectedApi{nullptr};
+CudaDriver::Api &api() { return detail::deviceApi(); }
 } // namespace
+
+CudaDriver::Api &detail::deviceApi() {
+  CudaDriver::Api *A = SelectedApi.load(std::memory_order_acquire);
+  return A ? *A : CudaDriver::get().api();
+}
 
 CudaDevice &CudaDevice::select(int Ordinal) {
   detail::mgpuAnchor();
@@ -92,13 +98,14 @@ CudaDevice &CudaDevice::select(int Ordinal) {
   CUdevice Handle;
   // device() checked the ordinal; cuDeviceGet cannot fail now.
   A.check(A.DeviceGet(&Handle, Ordinal), "cuDeviceGet");
+  // Retained for the life of the process (never released).
   CUcontext Ctx;
   A.check(A.DevicePrimaryCtxRetain(&Ctx, Handle), "cuDevicePrimaryCtxRetain");
   A.check(A.CtxSetCurrent(Ctx), "cuCtxSetCurrent");
   CUstream S;
   A.check(A.StreamCreate(&S, CU_STREAM_NON_BLOCKING), "cuStreamCreate");
-  Dev->Context = Ctx;
   Dev->Stream = S;
+  SelectedApi.store(&A, std::memory_order_release);
   Selected = Dev.release();
   return *Selected;
 }

@@ -37,9 +37,11 @@ namespace {
 
 /// A kernel image the model registered, loaded into the context on first use.
 struct KernelModule {
-  const void *Image;
+  const void *Image = nullptr;
 #ifdef MOERT_HAVE_CUDA
   CUmodule Module = nullptr;
+  // Every forward asks for the same kernel(s) again: resolved once.
+  std::map<std::string, CUfunction> Functions;
 #endif
 };
 
@@ -48,7 +50,7 @@ struct KernelModule {
 std::mutex KernelMutex;
 std::map<CUfunction, std::string> KernelNames; // Guarded by KernelMutex.
 
-CudaDriver::Api &api() { return CudaDriver::get().api(); }
+CudaDriver::Api &api() { return detail::deviceApi(); }
 
 /// Records \p R's failure of \p Call; true if it failed.
 bool failed(CUresult R, const std::string &Call) {
@@ -71,7 +73,9 @@ CudaDevice *device() {
 } // namespace
 
 MOERT_EXPORT void *mgpuModuleLoad(void *Image, size_t /*Bytes*/) {
-  return new KernelModule{Image};
+  auto *M = new KernelModule();
+  M->Image = Image;
+  return M;
 }
 
 // The primary context lives as long as the process: modules are not
@@ -115,12 +119,16 @@ MOERT_EXPORT void *mgpuModuleGetFunction(void *Module, const char *Name) {
                                " (cuModuleLoadData; compiled for another "
                                "GPU? see moe-compile --gpu-arch)"))
     return nullptr;
-  CUfunction F = nullptr;
-  if (failed(api().ModuleGetFunction(&F, M->Module, Name),
-             std::string("cuModuleGetFunction(") + Name + ")"))
+  auto [It, New] = M->Functions.try_emplace(Name, nullptr);
+  if (!New)
+    return It->second;
+  if (failed(api().ModuleGetFunction(&It->second, M->Module, Name),
+             std::string("cuModuleGetFunction(") + Name + ")")) {
+    M->Functions.erase(It);
     return nullptr;
-  KernelNames.emplace(F, Name);
-  return F;
+  }
+  KernelNames.emplace(It->second, Name);
+  return It->second;
 }
 
 MOERT_EXPORT void mgpuLaunchKernel(void *Function, intptr_t GridX,

@@ -67,13 +67,9 @@ struct MoEExpandGroupedMatmulPass
     : public moe::impl::MoEExpandGroupedMatmulBase<MoEExpandGroupedMatmulPass> {
   void runOnOperation() override {
     MLIRContext *ctx = &getContext();
-    ConversionTarget target(*ctx);
-    target.addIllegalOp<GroupedMatmulOp>();
-    target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
     RewritePatternSet patterns(ctx);
     patterns.add<ExpandGroupedMatmul>(ctx);
-    if (failed(applyPartialConversion(getOperation(), target,
-                                      std::move(patterns))))
+    if (failed(applyGroupedMatmulSchedule(getOperation(), std::move(patterns))))
       signalPassFailure();
   }
 };

@@ -1,4 +1,4 @@
-//===- ExpertRows.cpp - where each expert's rows of a grouped matmul are --===//
+//===- ExpertRows.cpp - what the grouped matmul schedules share ----------===//
 //
 // Part of moec.
 //
@@ -7,6 +7,8 @@
 #include "ExpertRows.h"
 
 #include "../MoEToLoops/LoweringUtils.h"
+
+#include "mlir/Transforms/DialectConversion.h"
 
 using namespace mlir;
 using namespace mlir::moe;
@@ -26,4 +28,13 @@ ExpertRows lowering::expertRows(ImplicitLocOpBuilder &b, GroupedMatmulOp op,
     rows = arith::MinSIOp::create(
         b, toIndex(b, memref::LoadOp::create(b, counts, e)), rows);
   return {{e}, constIndex(b, 0), rows};
+}
+
+LogicalResult
+lowering::applyGroupedMatmulSchedule(Operation *root,
+                                     RewritePatternSet &&patterns) {
+  ConversionTarget target(*root->getContext());
+  target.addIllegalOp<GroupedMatmulOp>();
+  target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
+  return applyPartialConversion(root, target, std::move(patterns));
 }

@@ -10,6 +10,7 @@
 #include "moec/Dialect/MoE/IR/MoE.h"
 
 #include "mlir/IR/ImplicitLocOpBuilder.h"
+#include "mlir/IR/PatternMatch.h"
 
 namespace mlir::moe::lowering {
 
@@ -25,6 +26,11 @@ struct ExpertRows {
 /// of sorted rows; slots 0 .. min(counts[e], C) (or all C) of a padded
 /// buffer.
 ExpertRows expertRows(ImplicitLocOpBuilder &b, GroupedMatmulOp op, Value e);
+
+/// Rewrites every moe.grouped_matmul under `root` with a schedule's
+/// `patterns` (a dialect conversion that leaves every other op alone).
+LogicalResult applyGroupedMatmulSchedule(Operation *root,
+                                         RewritePatternSet &&patterns);
 
 } // namespace mlir::moe::lowering
 

@@ -181,13 +181,9 @@ struct MoETileGroupedMatmulPass
 
   void runOnOperation() override {
     MLIRContext *ctx = &getContext();
-    ConversionTarget target(*ctx);
-    target.addIllegalOp<GroupedMatmulOp>();
-    target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
     RewritePatternSet patterns(ctx);
     patterns.add<TileGroupedMatmul>(ctx, tileRows, tileCols, numTiled);
-    if (failed(applyPartialConversion(getOperation(), target,
-                                      std::move(patterns))))
+    if (failed(applyGroupedMatmulSchedule(getOperation(), std::move(patterns))))
       signalPassFailure();
   }
 };

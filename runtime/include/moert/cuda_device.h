@@ -28,7 +28,8 @@ namespace moert {
 class CudaDevice {
 public:
   /// Opens the driver and makes device \p Ordinal the process's device
-  /// (primary context, one stream). Throws Error without a driver or such a
+  /// (primary context, one stream). The context is made current on the
+  /// calling thread only: models must run on that thread. Throws Error without a driver or such a
   /// device. Selecting again returns the same device; another ordinal is an
   /// error.
   static CudaDevice &select(int Ordinal);
@@ -67,7 +68,6 @@ private:
   int Ordinal = 0;
   CudaDeviceInfo Info;
   std::string Version;
-  void *Context = nullptr; // CUcontext
   void *Stream = nullptr;  // CUstream
 };
 
