@@ -2,8 +2,10 @@
 # lit configuration for moec: FileCheck tests of moe-opt, and compile-and-run
 # tests that drive moe-compile, moe-run and the NumPy reference.
 
+import glob
 import os
 import shutil
+import subprocess
 
 import lit.formats
 from lit.llvm import llvm_config
@@ -63,6 +65,37 @@ if (
 ):
     config.available_features.add("ptxas")
     config.environment["CUDA_HOME"] = cuda_root
+
+# cuobjdump (with nvdisasm, which its -sass needs) checks the SASS of the
+# embedded kernels: the toolkit's, else PyPI's nvidia-cuda-cuobjdump and
+# nvidia-cuda-nvdisasm wheels in the tests' interpreter (scripts/setup.sh
+# installs them; Debian's CUDA install has neither).
+def find_cuobjdump():
+    dirs = [config.cuda_bin_dir] if config.cuda_bin_dir else []
+    try:
+        out = subprocess.run(
+            [config.python_executable, "-c",
+             "import importlib.util as u; s = u.find_spec('nvidia'); "
+             "print('\\n'.join(s.submodule_search_locations if s else []))"],
+            capture_output=True, text=True, timeout=60,
+        ).stdout.split()
+    except (OSError, subprocess.SubprocessError):
+        out = []
+    for root in out:
+        dirs += sorted(glob.glob(os.path.join(root, "cu*", "bin")))
+    for d in dirs:
+        if all(os.path.isfile(os.path.join(d, t)) for t in ("cuobjdump", "nvdisasm")):
+            return d
+    return None
+
+
+cuobjdump_dir = find_cuobjdump()
+if cuobjdump_dir:
+    config.available_features.add("cuobjdump")
+    config.substitutions.append(
+        ("%cuobjdump", os.path.join(cuobjdump_dir, "cuobjdump"))
+    )
+    config.environment["NVDISASM_PATH"] = cuobjdump_dir
 
 # The stand-in libcuda.so.1 of the runtime's tests (runtime/test/
 # fake_cuda_driver.c, built where cuda.h is): it runs a CUDA model's host code

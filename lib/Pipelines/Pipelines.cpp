@@ -97,6 +97,13 @@ void mlir::moe::buildMoECPULoweringPipeline(OpPassManager &pm,
 void mlir::moe::buildMoECUDALoweringPipeline(
     OpPassManager &pm, const CUDALoweringOptions &options) {
   buildLowerToBuffers(pm);
+  // bf16-weight GEMMs on tensor cores; what is left (f32 weights) scalar.
+  if (options.tensorCores) {
+    MoETileGroupedMatmulOnTensorCoresOptions mma;
+    mma.tileRows = options.mmaTileRows;
+    mma.tileCols = options.mmaTileCols;
+    pm.addPass(createMoETileGroupedMatmulOnTensorCores(mma));
+  }
   MoETileGroupedMatmulOptions tiles;
   tiles.tileRows = options.tileRows;
   tiles.tileCols = options.tileCols;

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .configs import SWITCH_SEMANTICS, layer_spec_from_config
-from .emit_mlir import emit_module
+from .emit_mlir import EXPERT_DTYPES, emit_module
 from .errors import MoecError
 from .reference import reference_from_spec
 from .safetensors_io import Checkpoint
@@ -119,7 +119,7 @@ def _run_reference(
 
 
 def cmd_import(args) -> None:
-    _write_text(args.output, emit_module(_config_spec(args)))
+    _write_text(args.output, emit_module(_config_spec(args), args.expert_dtype))
 
 
 def _announce(path: str):
@@ -172,7 +172,7 @@ def cmd_gen_layer(args) -> None:
     raw = _read_json(args.spec)
     spec, t_run = spec_from_json(raw)
     x = random_input(t_run, spec.hidden, args.seed)
-    _write_text(args.output, emit_module(spec))
+    _write_text(args.output, emit_module(spec, args.expert_dtype))
     write_random_weights(
         args.weights,
         spec,
@@ -248,6 +248,15 @@ def build_parser() -> argparse.ArgumentParser:
                 "config's transformers_version",
             )
 
+    def expert_dtype_arg(sp):
+        sp.add_argument(
+            "--expert-dtype",
+            choices=EXPERT_DTYPES,
+            default="f32",
+            help="element type the model stores the expert projections in (bf16: half the "
+            "memory; an f32 or f16 checkpoint is rounded to bf16 at load)",
+        )
+
     sp = sub.add_parser("import", help="emit the MoE block of a layer as MLIR")
     config_args(sp)
     sp.add_argument("-o", "--output", required=True)
@@ -260,6 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="add a capacity limit (drops give zero)",
     )
     sp.add_argument("--min-capacity", type=_nonneg_int)
+    expert_dtype_arg(sp)
     sp.set_defaults(func=cmd_import)
 
     def weight_args(sp):
@@ -309,6 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--seed", type=_nonneg_int, default=0)
     sp.add_argument("--dtype", choices=("f32", "bf16", "f16"), default="f32")
     sp.add_argument("--scale", type=_pos_float, default=1.0)
+    expert_dtype_arg(sp)
     sp.set_defaults(func=cmd_gen_layer)
 
     sp = sub.add_parser(

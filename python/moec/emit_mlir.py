@@ -5,7 +5,13 @@ from __future__ import annotations
 import math
 
 from .errors import MoecError
-from .spec import DEFAULT_SWIGLU_ALPHA, LayerSpec, Operand
+from .spec import DEFAULT_SWIGLU_ALPHA, GATED_ROLES, NONGATED_ROLES, LayerSpec, Operand
+
+# Weights that may be stored in bf16 under f32 tokens (the dialect's rule): the routed
+# experts' projections and the shared expert's gate, up and down. Router, biases and the
+# shared-expert gate row stay f32.
+EXPERT_DTYPES = ("f32", "bf16")
+_STORED_ROLES = GATED_ROLES + NONGATED_ROLES + ("shared_gate", "shared_up", "shared_down")
 
 
 def mlir_f64(v: float) -> str:
@@ -68,13 +74,21 @@ def weight_attributes(op: Operand) -> str:
     return "{" + attrs + "}"
 
 
-def emit_module(spec: LayerSpec) -> str:
+def emit_module(spec: LayerSpec, expert_dtype: str = "f32") -> str:
+    """The module; ``expert_dtype`` bf16 stores the expert projections in bf16 (a checkpoint
+    in f32 or f16 is then rounded to bf16 when the model loads it)."""
     spec.validate()
+    if expert_dtype not in EXPERT_DTYPES:
+        raise MoecError(f"unknown expert dtype {expert_dtype!r} (expected f32 or bf16)")
     x_type = tensor_type((spec.tokens, spec.hidden))
     ops = spec.operands()
+
+    def op_type(op: Operand) -> str:
+        return tensor_type(op.shape, expert_dtype if op.role in _STORED_ROLES else "f32")
+
     args = [f'%x: {x_type} {{moe.input = "hidden_states"}}']
     for op in ops:
-        args.append(f"%{op.ssa}: {tensor_type(op.shape)} {weight_attributes(op)}")
+        args.append(f"%{op.ssa}: {op_type(op)} {weight_attributes(op)}")
     by_role = {op.role: op for op in ops}
 
     def group(roles: tuple[str, ...]) -> str:
@@ -91,7 +105,7 @@ def emit_module(spec: LayerSpec) -> str:
         operands += f" expert_biases({group(tuple(f'{r}_bias' for r in expert_roles))})"
     if spec.shared_ffn:
         operands += f" shared({group(('shared_gate', 'shared_up', 'shared_down', 'shared_expert_gate'))})"
-    types = ", ".join([x_type] + [tensor_type(op.shape) for op in ops])
+    types = ", ".join([x_type] + [op_type(op) for op in ops])
     attrs = ", ".join(layer_attributes(spec))
     header = ",\n    ".join(args)
     return (

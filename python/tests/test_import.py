@@ -354,3 +354,24 @@ def test_examples_configs_import(tmp_path):
     ):
         if (examples / name).exists():
             assert "moe.layer" in import_text(tmp_path, examples / name, layer)
+
+
+def test_expert_dtype_bf16(tmp_path):
+    """--expert-dtype bf16 stores the expert projections and the shared expert's gate, up
+    and down in bf16; the router, biases, tokens and output stay f32 (the dialect's rule)."""
+    text = import_text(tmp_path, CONFIGS / "deepseek-v3-tiny.json", 1, "--expert-dtype", "bf16")
+    args = dict(re.findall(r"%(\w+): (tensor<[^>]+>)", text.split("->")[0]))
+    assert args["x"].endswith("xf32>")
+    assert args["router"].endswith("xf32>") and args["score_bias"].endswith("xf32>")
+    for name in ("w_gate", "w_up", "w_down", "shared_gate", "shared_up", "shared_down"):
+        assert args[name].endswith("xbf16>"), name
+    assert "-> (tensor<?x64xf32>" in text
+    layer_types = text.split(" : (", 1)[1]
+    assert layer_types.count("xbf16>") == 6
+
+
+def test_expert_dtype_default_and_unknown(tmp_path):
+    assert "bf16" not in import_text(tmp_path, CONFIGS / "mixtral-tiny.json", 0)
+    with pytest.raises(SystemExit):
+        main(["import", str(CONFIGS / "mixtral-tiny.json"), "--layer", "0", "-o",
+              str(tmp_path / "x.mlir"), "--expert-dtype", "f16"])

@@ -36,3 +36,14 @@ float moert::bfloat16ToFloat(uint16_t Bits) {
   // bfloat16 is the top half of a float, so widening is a shift.
   return fromBits(static_cast<uint32_t>(Bits) << 16);
 }
+
+uint16_t moert::floatToBfloat16(float Value) {
+  uint32_t Bits;
+  std::memcpy(&Bits, &Value, sizeof(Bits));
+  if ((Bits & 0x7fffffffu) > 0x7f800000u) // NaN: keep the sign, make it quiet.
+    return static_cast<uint16_t>((Bits >> 16) | 0x0040u);
+  // Round to nearest even: add 0x7fff plus the lowest kept bit, then cut.
+  // A carry out of the mantissa bumps the exponent, up to infinity.
+  uint32_t Lsb = (Bits >> 16) & 1u;
+  return static_cast<uint16_t>((Bits + 0x7fffu + Lsb) >> 16);
+}

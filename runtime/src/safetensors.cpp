@@ -258,6 +258,16 @@ void SafetensorsFile::readRowsInto(const SafetensorsEntry &Entry, DType To,
     }
     return;
   }
+  if (To == DType::BF16 && (From == "F32" || From == "F16")) {
+    // A bf16 weight of the model from a wider checkpoint: rounded, as torch
+    // rounds a model it casts to bf16.
+    uint16_t *Out = static_cast<uint16_t *>(Dst);
+    for (size_t I = 0; I < N; ++I)
+      Out[I] =
+          floatToBfloat16(From == "F32" ? load<float>(Src, I)
+                                        : halfToFloat(load<uint16_t>(Src, I)));
+    return;
+  }
   if (To == DType::I64 && From == "I32") {
     int64_t *Out = static_cast<int64_t *>(Dst);
     for (size_t I = 0; I < N; ++I)
@@ -266,7 +276,7 @@ void SafetensorsFile::readRowsInto(const SafetensorsEntry &Entry, DType To,
   }
   throw Error(Name + ": tensor '" + Entry.Name + "' has dtype " + From +
               ", which cannot be loaded as " + dtypeName(To) +
-              " (only widening conversions are done)");
+              " (only widening conversions, and f32/f16 to bf16, are done)");
 }
 
 Tensor SafetensorsFile::read(const std::string &TensorName, DType To) const {

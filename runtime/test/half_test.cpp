@@ -1,4 +1,4 @@
-//===- half_test.cpp - Tests of f16/bf16 widening -------------------------===//
+//===- half_test.cpp - Tests of f16/bf16 conversions ----------------------===//
 //
 // Part of moec, the Mixture-of-Experts compiler.
 //
@@ -54,4 +54,34 @@ TEST(Half, Bfloat16) {
   EXPECT_EQ(bfloat16ToFloat(0xff80), -std::numeric_limits<float>::infinity());
   EXPECT_TRUE(std::isnan(bfloat16ToFloat(0x7fc0)));
   EXPECT_TRUE(std::isnan(bfloat16ToFloat(0xffc1)));
+}
+
+static float fromBits(uint32_t B) {
+  float F;
+  std::memcpy(&F, &B, 4);
+  return F;
+}
+
+TEST(Half, FloatToBfloat16RoundsToNearestEven) {
+  EXPECT_EQ(floatToBfloat16(1.0f), 0x3f80);
+  EXPECT_EQ(floatToBfloat16(-5.0f), 0xc0a0);
+  EXPECT_EQ(floatToBfloat16(fromBits(0x3f808000)), 0x3f80); // tie, even below
+  EXPECT_EQ(floatToBfloat16(fromBits(0x3f818000)), 0x3f82); // tie, even above
+  EXPECT_EQ(floatToBfloat16(fromBits(0x3f808001)), 0x3f81); // past the tie
+  EXPECT_EQ(floatToBfloat16(fromBits(0x3f807fff)), 0x3f80);
+  EXPECT_EQ(floatToBfloat16(-0.0f), 0x8000);
+  EXPECT_EQ(floatToBfloat16(fromBits(0x00010000)), 0x0001); // subnormal
+  EXPECT_EQ(floatToBfloat16(std::numeric_limits<float>::max()), 0x7f80);
+  EXPECT_EQ(floatToBfloat16(std::numeric_limits<float>::infinity()), 0x7f80);
+  EXPECT_EQ(floatToBfloat16(-std::numeric_limits<float>::infinity()), 0xff80);
+  // NaN stays NaN (never rounds into infinity), sign kept.
+  uint16_t N = floatToBfloat16(fromBits(0xff800001));
+  EXPECT_TRUE(std::isnan(bfloat16ToFloat(N)));
+  EXPECT_EQ(N & 0x8000, 0x8000);
+  // Round trip of every bf16 value that is not NaN.
+  for (uint32_t B = 0; B < 0x10000; ++B) {
+    float F = bfloat16ToFloat(static_cast<uint16_t>(B));
+    if (!std::isnan(F))
+      EXPECT_EQ(floatToBfloat16(F), B);
+  }
 }

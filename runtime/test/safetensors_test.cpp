@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 using namespace moert;
@@ -179,6 +180,26 @@ TEST(Safetensors, Float16ToF32) {
   EXPECT_EQ(B16.dataAs<uint16_t>()[1], 0x0001);
 }
 
+TEST(Safetensors, NarrowsToBfloat16) {
+  // 1 + 2^-8 is a tie between bf16 neighbours 1 and 1 + 2^-7: to even, 1.
+  float F32[] = {1.0f, 1.0f + std::ldexp(1.0f, -8), -3.0f};
+  std::vector<uint8_t> Bytes(sizeof(F32));
+  std::memcpy(Bytes.data(), F32, sizeof(F32));
+  auto Image =
+      safetensorsImage({{"f", "F32", {3}, Bytes},
+                        {"h", "F16", {2}, u16Bytes({0x3c00, 0xc000})}});
+  SafetensorsFile F = SafetensorsFile::fromBuffer(Image, "w");
+  Tensor Rounded = F.read("f", DType::BF16);
+  const uint16_t *P = Rounded.dataAs<uint16_t>();
+  EXPECT_EQ(P[0], 0x3f80);
+  EXPECT_EQ(P[1], 0x3f80);
+  EXPECT_EQ(P[2], 0xc040);
+  Tensor FromHalf = F.read("h", DType::BF16);
+  const uint16_t *Q = FromHalf.dataAs<uint16_t>();
+  EXPECT_EQ(Q[0], 0x3f80);
+  EXPECT_EQ(Q[1], 0xc000);
+}
+
 TEST(Safetensors, Integers) {
   std::vector<uint8_t> I32 = {1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff};
   auto Image = safetensorsImage({{"i", "I32", {2}, I32}});
@@ -198,7 +219,7 @@ TEST(Safetensors, UnsupportedConversion) {
   } catch (const Error &E) {
     EXPECT_STREQ(E.what(), "w.st: tensor 'unused.f64' has dtype F64, which "
                            "cannot be loaded as f32 (only widening "
-                           "conversions are done)");
+                           "conversions, and f32/f16 to bf16, are done)");
   }
   EXPECT_THROW(F.read("w.0", DType::F16), Error); // narrowing
   EXPECT_THROW(F.read("w.0", DType::I32), Error);

@@ -65,6 +65,11 @@ static cl::opt<std::string> cudaPath(
              "(default: $CUDA_ROOT, $CUDA_HOME, $CUDA_PATH, else the toolkit "
              "moec was built with)"),
     cl::value_desc("dir"), cl::cat(category));
+static cl::opt<bool> noTensorCores(
+    "no-tensor-cores",
+    cl::desc("--target=cuda: multiply bf16 expert weights with scalar FMAs "
+             "instead of tensor cores (mma.sync; on by default from sm_80)"),
+    cl::cat(category));
 static cl::opt<bool> noStats("no-stats",
                              cl::desc("Do not return routing statistics"),
                              cl::cat(category));
@@ -205,9 +210,13 @@ int main(int argc, char **argv) {
                 "--target=cuda always uses the tile list");
   if (!cuda && gpuArch.getNumOccurrences())
     return fail("--gpu-arch needs --target=cuda");
-  if (cuda && !StringRef(gpuArch).starts_with("sm_"))
+  unsigned archNumber = 0;
+  if (cuda && (!StringRef(gpuArch).starts_with("sm_") ||
+               StringRef(gpuArch).drop_front(3).consumeInteger(10, archNumber)))
     return fail("--gpu-arch=" + gpuArch +
                 ": expected an sm_ architecture such as sm_90a or sm_80");
+  if (!cuda && noTensorCores)
+    return fail("--no-tensor-cores needs --target=cuda");
   if (cuda && !printPipeline) {
     std::string toolkit = findCudaToolkit();
     if (toolkit.empty())
@@ -220,6 +229,8 @@ int main(int argc, char **argv) {
   if (cuda) {
     CUDALoweringOptions loweringOptions;
     loweringOptions.gpuArch = gpuArch;
+    // bf16 mma.sync exists from sm_80 (Ampere) on.
+    loweringOptions.tensorCores = !noTensorCores && archNumber >= 80;
     buildMoECUDALoweringPipeline(lowerStage, loweringOptions);
   } else {
     CPULoweringOptions loweringOptions;

@@ -123,6 +123,56 @@ def MoETileGroupedMatmul : Pass<"moe-tile-grouped-matmul"> {
                            "::mlir::scf::SCFDialect"];
 }
 
+def MoETileGroupedMatmulOnTensorCores
+    : Pass<"moe-tile-grouped-matmul-on-tensor-cores"> {
+  let summary = "Turn each bf16-weight `moe.grouped_matmul` into a tile list "
+                "whose warps multiply on tensor cores (`nvvm.mma.sync`)";
+  let description = [{
+    The tensor-core form of `moe-tile-grouped-matmul`'s tile list, for
+    grouped matmuls whose weights are bf16 (f32 rows and products): the
+    same grid of (row-tile slot, column tile), found from the segment sizes
+    in the kernel, so the host never reads them. Each tile is
+    `tile-rows x tile-cols` outputs computed by `(tile-rows / 32) x
+    (tile-cols / 32)` warps; each warp owns 32 x 32 outputs, 2 x 4
+    `nvvm.mma.sync` m16n8k16 bf16 tiles accumulated in f32 registers over
+    k in steps of 16. A thread loads its fragments from global memory: two
+    adjacent bf16 weights as one 32-bit word, two adjacent f32 rows' values
+    rounded to bf16 (round to nearest even). Rows and columns past the
+    tile's end are read clamped to the last valid one and never stored; a k
+    tail (K not a multiple of 16) reads zeros. The bias is added in the
+    epilogue, in f32.
+
+    Needs sm_80 or newer (`ptxas` rejects bf16 mma.sync below). Other
+    grouped matmuls (f32 weights) are left for `moe-tile-grouped-matmul`.
+    The products round the rows to bf16, as a bf16 model does; the sums are
+    f32.
+
+    Example:
+
+    ```mlir
+    moe.grouped_matmul %rows, %w offsets(%off : memref<9xi32>)
+        outs(%h : memref<?x96xf32>) : memref<?x64xf32>, memref<8x96x64xbf16>
+    ```
+
+    becomes `scf.parallel (%slot, %ct) = (0, 0) to (ceil(R / 64) + 8, 2)`
+    holding the expert scan of the tile list and an `scf.parallel` over 128
+    threads (4 warps), each running an `scf.for` over k that carries 32 f32
+    accumulators through 8 `nvvm.mma.sync` per step.
+  }];
+  let options = [
+    Option<"tileRows", "tile-rows", "int64_t", /*default=*/"64",
+           "Rows of the output per tile, a multiple of 32">,
+    Option<"tileCols", "tile-cols", "int64_t", /*default=*/"64",
+           "Columns of the output per tile, a multiple of 32">,
+  ];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::memref::MemRefDialect",
+                           "::mlir::scf::SCFDialect",
+                           "::mlir::vector::VectorDialect",
+                           "::mlir::LLVM::LLVMDialect",
+                           "::mlir::NVVM::NVVMDialect"];
+}
+
 def MoESerialHostCodeToGPU : Pass<"moe-serial-host-code-to-gpu",
                                    "::mlir::func::FuncOp"> {
   let summary = "Run the host code that reads or writes buffers as "
@@ -136,12 +186,17 @@ def MoESerialHostCodeToGPU : Pass<"moe-serial-host-code-to-gpu",
     directly or in their regions, separated only by side-effect-free ops)
     in a `gpu.launch` of one block of one thread, placed where the run's
     last op was, so the host never reads device memory and never waits for
-    a value computed on the device. Allocation, deallocation and copies are
+    a value computed on the device. Side-effect-free ops on a value the run
+    computed join it (a one-iteration parallel loop that canonicalization
+    folded, such as `min(counts[0], C)` of a one-expert layer). Allocation, deallocation and copies are
     left to `moe-host-buffers-to-gpu`.
 
-    A run whose results the host goes on to use cannot move: the pass
-    reports an error there rather than emitting a host read of device
-    memory.
+    A run that only reads memory and whose results only launches use (a
+    folded one-iteration tile list leaves the loads that find the tile's
+    rows before the launch over its threads) is copied to the start of each
+    of those launches instead. Any other run whose results the host goes on
+    to use cannot move: the pass reports an error there rather than
+    emitting a host read of device memory.
 
     Example: the offsets scan
 
@@ -159,6 +214,8 @@ def MoESerialHostCodeToGPU : Pass<"moe-serial-host-code-to-gpu",
   let statistics = [
     Statistic<"numLaunches", "serial-launches",
               "Runs of serial host code moved into a one-thread launch">,
+    Statistic<"numSunk", "sunk-runs",
+              "Read-only runs copied into the launches that use them">,
   ];
 }
 

@@ -114,12 +114,27 @@ struct CUDALoweringOptions : public PassPipelineOptions<CUDALoweringOptions> {
       llvm::cl::init("fatbin")};
   PassOptions::Option<int64_t> tileRows{
       *this, "tile-rows",
-      llvm::cl::desc("Rows per tile of the expert GEMMs (a block's height)"),
+      llvm::cl::desc("Rows per tile of the scalar expert GEMMs (a block's "
+                     "height)"),
       llvm::cl::init(16)};
   PassOptions::Option<int64_t> tileCols{
       *this, "tile-cols",
-      llvm::cl::desc("Columns per tile of the expert GEMMs (a block's width)"),
+      llvm::cl::desc("Columns per tile of the scalar expert GEMMs (a block's "
+                     "width)"),
       llvm::cl::init(16)};
+  PassOptions::Option<bool> tensorCores{
+      *this, "tensor-cores",
+      llvm::cl::desc("Multiply bf16 expert weights on tensor cores "
+                     "(mma.sync, sm_80 and newer)"),
+      llvm::cl::init(true)};
+  PassOptions::Option<int64_t> mmaTileRows{
+      *this, "mma-tile-rows",
+      llvm::cl::desc("Rows per tile of the tensor-core expert GEMMs"),
+      llvm::cl::init(64)};
+  PassOptions::Option<int64_t> mmaTileCols{
+      *this, "mma-tile-cols",
+      llvm::cl::desc("Columns per tile of the tensor-core expert GEMMs"),
+      llvm::cl::init(64)};
 };
 
 /// moe.layer -> layout-assigned moe ops (decompose, layout, statistics).

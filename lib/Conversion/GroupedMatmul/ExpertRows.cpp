@@ -30,11 +30,88 @@ ExpertRows lowering::expertRows(ImplicitLocOpBuilder &b, GroupedMatmulOp op,
   return {{e}, constIndex(b, 0), rows};
 }
 
-LogicalResult
-lowering::applyGroupedMatmulSchedule(Operation *root,
-                                     RewritePatternSet &&patterns) {
+static Value ceilDiv(ImplicitLocOpBuilder &b, Value n, Value d) {
+  return arith::CeilDivUIOp::create(b, n, d);
+}
+
+/// Padded buffer: slot s is tile s % tilesPerExpert of expert
+/// s / tilesPerExpert, clipped to the expert's filled slots.
+static RowTile paddedTile(ImplicitLocOpBuilder &b, GroupedMatmulOp op,
+                          Value slot, Value tileRows, Value tilesPerExpert) {
+  Value e = arith::DivUIOp::create(b, slot, tilesPerExpert);
+  Value t = arith::RemUIOp::create(b, slot, tilesPerExpert);
+  ExpertRows rows = expertRows(b, op, e);
+  Value begin = arith::MulIOp::create(b, t, tileRows);
+  Value end = arith::MinUIOp::create(
+      b, arith::AddIOp::create(b, begin, tileRows), rows.count);
+  return {rows.prefix, e, begin, end};
+}
+
+/// Sorted rows: expert e's segment takes ceil(count_e / tileRows) slots
+/// after those of experts 0 .. e-1. A scan over the experts finds the one
+/// that owns `slot` (E is at most a few hundred; the segment sizes are read
+/// by every tile of the row and stay in cache).
+static RowTile sortedTile(ImplicitLocOpBuilder &b, GroupedMatmulOp op,
+                          Value slot, Value tileRows) {
+  Value zero = constIndex(b, 0);
+  Value numExperts = dim(b, op.getWeights(), 0);
+  // Carried: slots taken by the experts before, and the tile found so far
+  // (expert, begin, end; empty until found).
+  ValueRange found = reduceLoop(
+      b, zero, numExperts, {zero, zero, zero, zero},
+      [&](ImplicitLocOpBuilder &b, Value e, ValueRange args) {
+        Value before = args[0];
+        ExpertRows rows = expertRows(b, op, e);
+        Value tiles = ceilDiv(b, rows.count, tileRows);
+        Value after = arith::AddIOp::create(b, before, tiles);
+        Value mine = arith::AndIOp::create(
+            b,
+            arith::CmpIOp::create(b, arith::CmpIPredicate::uge, slot, before),
+            arith::CmpIOp::create(b, arith::CmpIPredicate::ult, slot, after));
+        Value offset = arith::MulIOp::create(
+            b, arith::SubIOp::create(b, slot, before), tileRows);
+        Value begin = arith::AddIOp::create(b, rows.begin, offset);
+        Value segmentEnd = arith::AddIOp::create(b, rows.begin, rows.count);
+        Value end = arith::MinUIOp::create(
+            b, arith::AddIOp::create(b, begin, tileRows), segmentEnd);
+        return SmallVector<Value>{
+            after, arith::SelectOp::create(b, mine, e, args[1]),
+            arith::SelectOp::create(b, mine, begin, args[2]),
+            arith::SelectOp::create(b, mine, end, args[3])};
+      });
+  return {{}, found[1], found[2], found[3]};
+}
+
+RowTileList lowering::rowTileList(ImplicitLocOpBuilder &b, GroupedMatmulOp op,
+                                  Value tileRows) {
+  Value numExperts = dim(b, op.getWeights(), 0);
+  if (op.isPadded()) {
+    Value perExpert = ceilDiv(b, dim(b, op.getLhs(), 1), tileRows);
+    return {tileRows, arith::MulIOp::create(b, numExperts, perExpert),
+            perExpert};
+  }
+  // Each segment wastes less than one tile: ceil(R / rows) + E.
+  Value slots = arith::AddIOp::create(
+      b, ceilDiv(b, dim(b, op.getLhs(), 0), tileRows), numExperts);
+  return {tileRows, slots, Value()};
+}
+
+RowTile lowering::rowTile(ImplicitLocOpBuilder &b, GroupedMatmulOp op,
+                          const RowTileList &list, Value slot) {
+  if (op.isPadded())
+    return paddedTile(b, op, slot, list.tileRows, list.tilesPerExpert);
+  return sortedTile(b, op, slot, list.tileRows);
+}
+
+LogicalResult lowering::applyGroupedMatmulSchedule(
+    Operation *root, RewritePatternSet &&patterns,
+    function_ref<bool(GroupedMatmulOp)> applies) {
   ConversionTarget target(*root->getContext());
-  target.addIllegalOp<GroupedMatmulOp>();
+  if (applies)
+    target.addDynamicallyLegalOp<GroupedMatmulOp>(
+        [&](GroupedMatmulOp op) { return !applies(op); });
+  else
+    target.addIllegalOp<GroupedMatmulOp>();
   target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
   return applyPartialConversion(root, target, std::move(patterns));
 }

@@ -27,10 +27,38 @@ struct ExpertRows {
 /// buffer.
 ExpertRows expertRows(ImplicitLocOpBuilder &b, GroupedMatmulOp op, Value e);
 
-/// Rewrites every moe.grouped_matmul under `root` with a schedule's
-/// `patterns` (a dialect conversion that leaves every other op alone).
-LogicalResult applyGroupedMatmulSchedule(Operation *root,
-                                         RewritePatternSet &&patterns);
+/// The rows one row tile of a tile list covers: lhs[prefix..., begin .. end,
+/// :] of expert `expert` (empty, begin == end, for a slot past the last
+/// tile).
+struct RowTile {
+  SmallVector<Value> prefix;
+  Value expert, begin, end;
+};
+
+/// A tile list's row-tile slots, enough for every expert's tiles whatever
+/// the routing: E · ceil(C / tileRows) for a padded buffer, ceil(R /
+/// tileRows) + E for R sorted rows. Computed once, before the loop.
+struct RowTileList {
+  Value tileRows;
+  Value slots;
+  Value tilesPerExpert; // ceil(C / tileRows); padded buffers only.
+};
+RowTileList rowTileList(ImplicitLocOpBuilder &b, GroupedMatmulOp op,
+                        Value tileRows);
+
+/// Emits the code that finds slot `slot`'s rows (MegaBlocks' tile list):
+/// slot s of a padded buffer is tile s mod ceil(C / tileRows) of expert
+/// s / ceil(C / tileRows); with sorted rows expert e's segment takes
+/// ceil(count_e / tileRows) slots after those of experts 0 .. e-1.
+RowTile rowTile(ImplicitLocOpBuilder &b, GroupedMatmulOp op,
+                const RowTileList &list, Value slot);
+
+/// Rewrites every moe.grouped_matmul under `root` that `applies` to (all by
+/// default) with a schedule's `patterns` (a dialect conversion that leaves
+/// every other op alone).
+LogicalResult applyGroupedMatmulSchedule(
+    Operation *root, RewritePatternSet &&patterns,
+    function_ref<bool(GroupedMatmulOp)> applies = nullptr);
 
 } // namespace mlir::moe::lowering
 

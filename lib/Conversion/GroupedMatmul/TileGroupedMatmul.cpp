@@ -30,65 +30,6 @@ using namespace mlir::moe::lowering;
 
 namespace {
 
-/// The rows one row tile covers: lhs[prefix..., begin .. end, :] of expert
-/// `expert` (empty, begin == end, for a slot past the last tile).
-struct RowTile {
-  SmallVector<Value> prefix;
-  Value expert, begin, end;
-};
-
-Value ceilDiv(ImplicitLocOpBuilder &b, Value n, Value d) {
-  return arith::CeilDivUIOp::create(b, n, d);
-}
-
-/// Padded buffer: slot s is tile s % tilesPerExpert of expert
-/// s / tilesPerExpert, clipped to the expert's filled slots.
-RowTile paddedTile(ImplicitLocOpBuilder &b, GroupedMatmulOp op, Value slot,
-                   Value tileRows, Value tilesPerExpert) {
-  Value e = arith::DivUIOp::create(b, slot, tilesPerExpert);
-  Value t = arith::RemUIOp::create(b, slot, tilesPerExpert);
-  ExpertRows rows = expertRows(b, op, e);
-  Value begin = arith::MulIOp::create(b, t, tileRows);
-  Value end = arith::MinUIOp::create(
-      b, arith::AddIOp::create(b, begin, tileRows), rows.count);
-  return {rows.prefix, e, begin, end};
-}
-
-/// Sorted rows: expert e's segment takes ceil(count_e / tileRows) slots
-/// after those of experts 0 .. e-1. A scan over the experts finds the one
-/// that owns `slot` (E is at most a few hundred; the segment sizes are read
-/// by every tile of the row and stay in cache).
-RowTile sortedTile(ImplicitLocOpBuilder &b, GroupedMatmulOp op, Value slot,
-                   Value tileRows) {
-  Value zero = constIndex(b, 0);
-  Value numExperts = dim(b, op.getWeights(), 0);
-  // Carried: slots taken by the experts before, and the tile found so far
-  // (expert, begin, end; empty until found).
-  ValueRange found = reduceLoop(
-      b, zero, numExperts, {zero, zero, zero, zero},
-      [&](ImplicitLocOpBuilder &b, Value e, ValueRange args) {
-        Value before = args[0];
-        ExpertRows rows = expertRows(b, op, e);
-        Value tiles = ceilDiv(b, rows.count, tileRows);
-        Value after = arith::AddIOp::create(b, before, tiles);
-        Value mine = arith::AndIOp::create(
-            b,
-            arith::CmpIOp::create(b, arith::CmpIPredicate::uge, slot, before),
-            arith::CmpIOp::create(b, arith::CmpIPredicate::ult, slot, after));
-        Value offset = arith::MulIOp::create(
-            b, arith::SubIOp::create(b, slot, before), tileRows);
-        Value begin = arith::AddIOp::create(b, rows.begin, offset);
-        Value segmentEnd = arith::AddIOp::create(b, rows.begin, rows.count);
-        Value end = arith::MinUIOp::create(
-            b, arith::AddIOp::create(b, begin, tileRows), segmentEnd);
-        return SmallVector<Value>{
-            after, arith::SelectOp::create(b, mine, e, args[1]),
-            arith::SelectOp::create(b, mine, begin, args[2]),
-            arith::SelectOp::create(b, mine, end, args[3])};
-      });
-  return {{}, found[1], found[2], found[3]};
-}
-
 struct TileGroupedMatmul : OpConversionPattern<GroupedMatmulOp> {
   TileGroupedMatmul(MLIRContext *ctx, int64_t rows, int64_t cols,
                     Pass::Statistic &count)
@@ -101,27 +42,16 @@ struct TileGroupedMatmul : OpConversionPattern<GroupedMatmulOp> {
     Value weights = op.getWeights();
     Value numCols = dim(b, weights, 1);
     Value depth = dim(b, weights, 2);
-    Value tileRows = constIndex(b, Rows), tileCols = constIndex(b, Cols);
-    Value numExperts = dim(b, weights, 0);
-    // Row-tile slots: every expert's tiles fit, whatever the routing.
-    Value slots, tilesPerExpert;
-    if (op.isPadded()) {
-      tilesPerExpert = ceilDiv(b, dim(b, op.getLhs(), 1), tileRows);
-      slots = arith::MulIOp::create(b, numExperts, tilesPerExpert);
-    } else {
-      // Each segment wastes less than one tile: ceil(R / rows) + E.
-      slots = arith::AddIOp::create(
-          b, ceilDiv(b, dim(b, op.getLhs(), 0), tileRows), numExperts);
-    }
-    Value colTiles = ceilDiv(b, numCols, tileCols);
+    Value tileCols = constIndex(b, Cols);
+    RowTileList list = rowTileList(b, op, constIndex(b, Rows));
+    Value colTiles = arith::CeilDivUIOp::create(b, numCols, tileCols);
     parallelLoop(
-        b, {slots, colTiles}, [&](ImplicitLocOpBuilder &b, ValueRange tile) {
-          RowTile rows = op.isPadded() ? paddedTile(b, op, tile[0], tileRows,
-                                                    tilesPerExpert)
-                                       : sortedTile(b, op, tile[0], tileRows);
+        b, {list.slots, colTiles},
+        [&](ImplicitLocOpBuilder &b, ValueRange tile) {
+          RowTile rows = rowTile(b, op, list, tile[0]);
           Value col0 = arith::MulIOp::create(b, tile[1], tileCols);
           parallelLoop(
-              b, {tileRows, tileCols},
+              b, {list.tileRows, tileCols},
               [&](ImplicitLocOpBuilder &b, ValueRange at) {
                 Value row = arith::AddIOp::create(b, rows.begin, at[0]);
                 Value col = arith::AddIOp::create(b, col0, at[1]);
@@ -143,8 +73,10 @@ struct TileGroupedMatmul : OpConversionPattern<GroupedMatmulOp> {
                         SmallVector<Value> aAt(lhsAt);
                         aAt.push_back(k);
                         Value a = memref::LoadOp::create(b, op.getLhs(), aAt);
-                        Value w = memref::LoadOp::create(
-                            b, weights, ValueRange{rows.expert, col, k});
+                        Value w =
+                            widenToF32(b, memref::LoadOp::create(
+                                              b, weights,
+                                              ValueRange{rows.expert, col, k}));
                         Value prod = arith::MulFOp::create(b, a, w);
                         return SmallVector<Value>{
                             arith::AddFOp::create(b, acc[0], prod)};

@@ -1,11 +1,11 @@
 //===- LowerMatmulToRegisterBlocks.cpp - CPU schedule of A · Bᵀ -----------===//
 //
 // Part of moec. Implements moe-lower-matmul-to-register-blocks: every f32
-// `linalg.matmul` of the transposed-B form (C += A · Bᵀ, the shape of an
-// expert projection and of any weight stored [out, in]) on buffers becomes
-// register-blocked loops over cache-sized row chunks, under an scf.parallel
-// over blocks of output columns (OpenMP threads when the pipeline maps it).
-// Other linalg ops are left to convert-linalg-to-loops.
+// (or bf16-weight) `linalg.matmul` of the transposed-B form (C += A · Bᵀ, the
+// shape of an expert projection and of any weight stored [out, in]) on buffers
+// becomes register-blocked loops over cache-sized row chunks, under an
+// scf.parallel over blocks of output columns (OpenMP threads when the pipeline
+// maps it). Other linalg ops are left to convert-linalg-to-loops.
 //
 //===----------------------------------------------------------------------===//
 
@@ -113,7 +113,8 @@ void emitBlockedMatmul(ImplicitLocOpBuilder &b, Value a, Value bt, Value c,
     return memref::LoadOp::create(b, a, ValueRange{i, k});
   };
   Load2D loadB = [&](ImplicitLocOpBuilder &b, Value j, Value k) -> Value {
-    return memref::LoadOp::create(b, bt, ValueRange{j, k});
+    // bf16 weights widen exactly; LLVM vectorizes it as a 16-bit shift.
+    return widenToF32(b, memref::LoadOp::create(b, bt, ValueRange{j, k}));
   };
   Value mMain = roundDown(b, m, rowsPerBlock);
   // Rows of A go in chunks of about chunkElements (a multiple of the block
@@ -157,24 +158,27 @@ void emitBlockedMatmul(ImplicitLocOpBuilder &b, Value a, Value bt, Value c,
                   rowsPerBlock);
               // The remainder rows (m not a multiple of the block height)
               // each repeat themselves.
-              forLoop(ib, tailBegin, rowEnd,
-                      [&](ImplicitLocOpBuilder &b, Value i) {
-                        emitMatmulBlock(b, SmallVector<Value>(rowsPerBlock, i),
-                                        cols, kSize, loadA, loadB, c, accumulate);
-                      });
+              forLoop(
+                  ib, tailBegin, rowEnd, [&](ImplicitLocOpBuilder &b, Value i) {
+                    emitMatmulBlock(b, SmallVector<Value>(rowsPerBlock, i),
+                                    cols, kSize, loadA, loadB, c, accumulate);
+                  });
             });
         scf::YieldOp::create(cb);
       });
 }
 
-/// f32 C += A · Bᵀ on buffers, the form this schedule covers.
+/// f32 C += A · Bᵀ on buffers with B in f32 or bf16, the form this schedule
+/// covers.
 bool isBlockable(linalg::MatmulOp op) {
   if (!isa<linalg::MatmulTransposeBOp>(op.getOperation()) ||
       !op.hasPureBufferSemantics())
     return false;
-  return llvm::all_of(op->getOperandTypes(), [](Type t) {
-    return cast<MemRefType>(t).getElementType().isF32();
-  });
+  auto element = [&](unsigned i) {
+    return cast<MemRefType>(op->getOperand(i).getType()).getElementType();
+  };
+  return element(0).isF32() && element(2).isF32() &&
+         (element(1).isF32() || element(1).isBF16());
 }
 
 /// The zero fill of C just before `op`, if there is one: folding it in saves
@@ -199,12 +203,13 @@ struct MatmulToRegisterBlocks : OpConversionPattern<linalg::MatmulOp> {
   matchAndRewrite(linalg::MatmulOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
     if (!isBlockable(op))
-      return rewriter.notifyMatchFailure(op, "not an f32 A · Bᵀ on buffers");
+      return rewriter.notifyMatchFailure(
+          op, "not an f32 A · Bᵀ (B f32 or bf16) on buffers");
     linalg::FillOp fill = zeroFillBefore(op);
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
     emitBlockedMatmul(b, adaptor.getInputs()[0], adaptor.getInputs()[1],
-                      adaptor.getOutputs()[0], /*accumulate=*/!fill, Rows,
-                      Cols, Chunk);
+                      adaptor.getOutputs()[0], /*accumulate=*/!fill, Rows, Cols,
+                      Chunk);
     if (fill)
       rewriter.eraseOp(fill);
     rewriter.eraseOp(op);

@@ -10,6 +10,7 @@
 #include "moec/Conversion/Passes.h"
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/IR/IRMapping.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 
 namespace mlir::moe {
@@ -41,17 +42,89 @@ struct SerialHostCodeToGPU
     : moe::impl::MoESerialHostCodeToGPUBase<SerialHostCodeToGPU> {
   using Base::Base;
 
-  /// Moves \p run into a one-thread launch placed at its last op. Fails
-  /// (with an error) when the host uses a result of the run.
+  /// The launches (ops of the run's block) that use \p run's results, if
+  /// the run only reads memory and nothing else outside it uses them: such
+  /// a run (a folded one-iteration loop that finds a tile's rows from the
+  /// per-expert counts) can run in every launch that needs its values.
+  static std::optional<SmallVector<gpu::LaunchOp>>
+  readingLaunches(ArrayRef<Operation *> run,
+                  const llvm::SmallPtrSetImpl<Operation *> &inRun) {
+    for (Operation *op : run) {
+      WalkResult writes = op->walk([](Operation *nested) {
+        auto effects = dyn_cast<MemoryEffectOpInterface>(nested);
+        if (!effects)
+          return nested->getNumRegions() || isPure(nested)
+                     ? WalkResult::advance()
+                     : WalkResult::interrupt();
+        return effects.onlyHasEffect<MemoryEffects::Read>() ||
+                       isMemoryEffectFree(nested)
+                   ? WalkResult::advance()
+                   : WalkResult::interrupt();
+      });
+      if (writes.wasInterrupted())
+        return std::nullopt;
+    }
+    SmallVector<gpu::LaunchOp> launches;
+    Block *block = run.front()->getBlock();
+    for (Operation *op : run)
+      for (Operation *user : op->getUsers()) {
+        Operation *top = block->findAncestorOpInBlock(*user);
+        if (inRun.contains(top))
+          continue;
+        auto launch = dyn_cast<gpu::LaunchOp>(top);
+        if (!launch || launch == user)
+          return std::nullopt;
+        if (!llvm::is_contained(launches, launch))
+          launches.push_back(launch);
+      }
+    return launches;
+  }
+
+  /// Copies \p run to the start of each of \p launches, which then use the
+  /// copy, and erases it.
+  static void sinkInto(ArrayRef<Operation *> run,
+                       ArrayRef<gpu::LaunchOp> launches) {
+    for (gpu::LaunchOp launch : launches) {
+      OpBuilder b(&launch.getBody().front(), launch.getBody().front().begin());
+      IRMapping copies;
+      for (Operation *op : run)
+        b.clone(*op, copies);
+      for (Operation *op : run)
+        for (Value result : op->getResults())
+          result.replaceUsesWithIf(copies.lookup(result), [&](OpOperand &use) {
+            return launch->isProperAncestor(use.getOwner());
+          });
+    }
+    for (Operation *op : llvm::reverse(run))
+      op->erase();
+  }
+
+  /// Moves \p run into a one-thread launch placed at its last op, or, when
+  /// it only reads and only launches use its results, into those launches.
+  /// Fails (with an error) when the host uses a result of the run.
   LogicalResult launch(ArrayRef<Operation *> run) {
     llvm::SmallPtrSet<Operation *, 8> inRun(run.begin(), run.end());
     Block *block = run.front()->getBlock();
+    bool usedOutside = false;
     for (Operation *op : run)
       for (Operation *user : op->getUsers())
-        if (!inRun.contains(block->findAncestorOpInBlock(*user)))
-          return op->emitOpError()
-                 << "reads or writes device memory, but the host uses its "
-                    "result; it cannot run as a one-thread GPU launch";
+        usedOutside |= !inRun.contains(block->findAncestorOpInBlock(*user));
+    if (usedOutside) {
+      std::optional<SmallVector<gpu::LaunchOp>> launches =
+          readingLaunches(run, inRun);
+      if (!launches) {
+        for (Operation *op : run)
+          for (Operation *user : op->getUsers())
+            if (!inRun.contains(block->findAncestorOpInBlock(*user)))
+              return op->emitOpError()
+                     << "reads or writes device memory, but the host uses "
+                        "its result; it cannot run as a one-thread GPU "
+                        "launch";
+      }
+      sinkInto(run, *launches);
+      ++numSunk;
+      return success();
+    }
     OpBuilder b(run.back());
     Location loc = run.front()->getLoc();
     Value one = arith::ConstantIndexOp::create(b, loc, 1);
@@ -69,17 +142,29 @@ struct SerialHostCodeToGPU
     SmallVector<SmallVector<Operation *>> runs;
     for (Block &block : getOperation().getBody()) {
       SmallVector<Operation *> run;
+      llvm::SmallPtrSet<Operation *, 8> inRun;
+      auto usesRun = [&](Operation &op) {
+        return llvm::any_of(op.getOperands(), [&](Value v) {
+          return inRun.contains(v.getDefiningOp());
+        });
+      };
       for (Operation &op : block) {
-        if (touchesBuffers(&op)) {
+        // Side-effect-free ops on a value the run computed join it (a
+        // folded one-iteration loop leaves `min(counts[0], C)` here).
+        bool joins =
+            isPure(&op) && !op.hasTrait<OpTrait::IsTerminator>() && usesRun(op);
+        if (touchesBuffers(&op) || joins) {
           run.push_back(&op);
+          inRun.insert(&op);
           continue;
         }
-        // Side-effect-free ops (index arithmetic, memref.dim) stay on the
-        // host and may sit between the ops of one run.
+        // Other side-effect-free ops (index arithmetic, memref.dim) stay on
+        // the host and may sit between the ops of one run.
         if (isPure(&op) || run.empty())
           continue;
         runs.push_back(std::move(run));
         run.clear();
+        inRun.clear();
       }
       if (!run.empty())
         runs.push_back(std::move(run));

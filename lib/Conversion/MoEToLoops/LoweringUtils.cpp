@@ -100,6 +100,12 @@ Value lowering::toI32(ImplicitLocOpBuilder &b, Value index) {
   return arith::IndexCastOp::create(b, b.getI32Type(), index);
 }
 
+Value lowering::widenToF32(ImplicitLocOpBuilder &b, Value v) {
+  if (v.getType().isF32())
+    return v;
+  return arith::ExtFOp::create(b, b.getF32Type(), v);
+}
+
 void lowering::forLoop(ImplicitLocOpBuilder &b, Value lb, Value ub,
                        function_ref<void(ImplicitLocOpBuilder &, Value)> body,
                        int64_t step) {
@@ -127,10 +133,10 @@ void lowering::parallelLoop(
 ValueRange lowering::reduceLoop(
     ImplicitLocOpBuilder &b, Value lb, Value ub, ValueRange inits,
     function_ref<SmallVector<Value>(ImplicitLocOpBuilder &, Value, ValueRange)>
-        body) {
-  Value one = constIndex(b, 1);
+        body,
+    int64_t step) {
   auto loop = scf::ForOp::create(
-      b, lb, ub, one, inits,
+      b, lb, ub, constIndex(b, step), inits,
       [&](OpBuilder &nb, Location loc, Value iv, ValueRange args) {
         ImplicitLocOpBuilder ib(loc, nb);
         scf::YieldOp::create(ib, body(ib, iv, args));

@@ -49,6 +49,8 @@ Value constF32(ImplicitLocOpBuilder &b, double v);
 Value dim(ImplicitLocOpBuilder &b, Value buffer, int64_t i);
 Value toIndex(ImplicitLocOpBuilder &b, Value i32);
 Value toI32(ImplicitLocOpBuilder &b, Value index);
+/// `v` as f32: bf16 weights widen exactly; an f32 value is returned as is.
+Value widenToF32(ImplicitLocOpBuilder &b, Value v);
 
 /// for iv in [lb, ub) step `step`: body(iv).
 void forLoop(ImplicitLocOpBuilder &b, Value lb, Value ub,
@@ -62,11 +64,12 @@ void parallelLoop(ImplicitLocOpBuilder &b, ValueRange ubs,
                   function_ref<void(ImplicitLocOpBuilder &, ValueRange)> body);
 
 /// A loop-carried reduction: returns the final values of `inits` after
-/// for iv in [lb, ub): args = body(iv, args).
+/// for iv in [lb, ub) step `step`: args = body(iv, args).
 ValueRange reduceLoop(
     ImplicitLocOpBuilder &b, Value lb, Value ub, ValueRange inits,
     function_ref<SmallVector<Value>(ImplicitLocOpBuilder &, Value, ValueRange)>
-        body);
+        body,
+    int64_t step = 1);
 
 /// if cond { thenBody } [else { elseBody }].
 void ifThenElse(ImplicitLocOpBuilder &b, Value cond,

@@ -33,12 +33,19 @@ LogicalResult checkSupported(Operation *op) {
     return op->emitOpError(
         "has no layout yet: run moe-static-capacity or moe-dynamic-shapes "
         "before moe-lower-to-loops");
-  for (Type type :
-       llvm::concat<Type>(op->getOperandTypes(), op->getResultTypes())) {
-    auto tensor = dyn_cast<RankedTensorType>(type);
+  // Expert weights may also be bf16 (the verifier allows it under f32
+  // tokens): the grouped matmuls widen them where they read them.
+  auto experts = dyn_cast<ExpertsOp>(op);
+  SmallVector<Value> values(op->getOperands());
+  llvm::append_range(values, op->getResults());
+  for (Value value : values) {
+    auto tensor = dyn_cast<RankedTensorType>(value.getType());
     if (!tensor)
       continue;
     Type element = tensor.getElementType();
+    if (element.isBF16() && experts &&
+        llvm::is_contained(experts.getWeights(), value))
+      continue;
     if (isa<FloatType>(element) && !element.isF32())
       return op->emitOpError() << "moe-lower-to-loops supports f32 tensors "
                                   "only, got "

@@ -59,8 +59,9 @@ public:
   const SafetensorsEntry *find(const std::string &TensorName) const;
 
   /// Copies \p Entry into \p Dst, which holds its element count of \p To
-  /// elements. Widening conversions only: F16/BF16/F32 to f32, same-type
-  /// copies, and I32 to i64; anything else throws Error.
+  /// elements. Widening conversions (F16/BF16/F32 to f32, I32 to i64),
+  /// same-type copies, and F32/F16 to bf16 rounded to nearest even (a bf16
+  /// model's weights from a wider checkpoint); anything else throws Error.
   void readInto(const SafetensorsEntry &Entry, DType To, void *Dst) const;
   /// Like readInto, for rows [First, First + Count) of dim 0 only (a scalar
   /// has one row). Only their pages of the mapping are touched.

@@ -57,3 +57,16 @@ func.func @padded(%buf: memref<4x?x16xf32>, %w: memref<4x8x16xf32>, %c: memref<4
   moe.grouped_matmul %buf, %w counts(%c : memref<4xi32>) outs(%h : memref<4x?x8xf32>) : memref<4x?x16xf32>, memref<4x8x16xf32>
   return
 }
+
+// -----
+
+// bf16 weights: each expert's matmul reads its bf16 slice; linalg's mixed-
+// type matmul widens them (the register-block schedule keeps that).
+
+// CHECK-LABEL: func.func @bf16_weights
+// CHECK: linalg.matmul
+// CHECK-SAME: ins(%{{.+}}, %{{.+}} : memref<?x16xf32, strided<[16, 1], offset: ?>>, memref<8x16xbf16, strided<[16, 1], offset: ?>>)
+func.func @bf16_weights(%rows: memref<?x16xf32>, %w: memref<4x8x16xbf16>, %off: memref<5xi32>, %h: memref<?x8xf32>) {
+  moe.grouped_matmul %rows, %w offsets(%off : memref<5xi32>) outs(%h : memref<?x8xf32>) : memref<?x16xf32>, memref<4x8x16xbf16>
+  return
+}

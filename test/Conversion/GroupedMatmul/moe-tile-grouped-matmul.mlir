@@ -95,3 +95,16 @@ func.func @padded(%buf: memref<4x?x16xf32>, %w: memref<4x8x16xf32>, %c: memref<4
   moe.grouped_matmul %buf, %w counts(%c : memref<4xi32>) outs(%h : memref<4x?x8xf32>) : memref<4x?x16xf32>, memref<4x8x16xf32>
   return
 }
+
+// -----
+
+// bf16 weights are widened to f32 where the dot product reads them.
+
+// CHECK-LABEL: func.func @bf16_weights
+// CHECK: %[[W:.+]] = memref.load %{{.+}} : memref<4x8x16xbf16>
+// CHECK-NEXT: %[[WF:.+]] = arith.extf %[[W]] : bf16 to f32
+// CHECK-NEXT: arith.mulf %{{.+}}, %[[WF]] : f32
+func.func @bf16_weights(%rows: memref<?x16xf32>, %w: memref<4x8x16xbf16>, %off: memref<5xi32>, %h: memref<?x8xf32>) {
+  moe.grouped_matmul %rows, %w offsets(%off : memref<5xi32>) outs(%h : memref<?x8xf32>) : memref<?x16xf32>, memref<4x8x16xbf16>
+  return
+}

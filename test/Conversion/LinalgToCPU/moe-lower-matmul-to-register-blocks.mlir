@@ -101,3 +101,23 @@ func.func @filled_with_one(%a: memref<?x64xf32>, %b: memref<128x64xf32>, %c: mem
       ins(%a, %b : memref<?x64xf32>, memref<128x64xf32>) outs(%c : memref<?x128xf32>)
   return
 }
+
+// -----
+
+// bf16 weights (B) under f32 rows: each loaded B element is widened to f32
+// before the FMAs; A and C stay f32.
+
+// CHECK-LABEL: func.func @bf16_weights
+// CHECK-SAME: (%[[A:[^:]+]]: memref<?x64xf32>, %[[B:[^:]+]]: memref<128x64xbf16>, %[[C:[^:]+]]: memref<?x128xf32>)
+// CHECK-NOT: linalg.matmul
+// CHECK: scf.for %[[K:[^ ]+]] = {{.+}} -> (f32, f32, f32, f32, f32, f32, f32, f32) {
+// CHECK: %[[BV:.+]] = memref.load %[[B]][%{{.+}}, %[[K]]] : memref<128x64xbf16>
+// CHECK-NEXT: arith.extf %[[BV]] : bf16 to f32
+func.func @bf16_weights(%a: memref<?x64xf32>, %b: memref<128x64xbf16>, %c: memref<?x128xf32>) {
+  linalg.matmul indexing_maps = [affine_map<(i, j, k) -> (i, k)>,
+                                 affine_map<(i, j, k) -> (j, k)>,
+                                 affine_map<(i, j, k) -> (i, j)>]
+      ins(%a, %b : memref<?x64xf32>, memref<128x64xbf16>)
+      outs(%c : memref<?x128xf32>)
+  return
+}

@@ -77,3 +77,55 @@ func.func @host_reads(%a: memref<2xi32>) -> i32 {
   %v = memref.load %a[%c0] : memref<2xi32>
   return %v : i32
 }
+
+// -----
+
+// A side-effect-free op on a value the run loaded joins the run (what a
+// folded one-iteration loop leaves, e.g. the kept count of a one-expert
+// layer), so the host never uses a device value.
+// CHECK-LABEL: func.func @pure_op_on_a_loaded_value
+// CHECK-SAME: (%[[COUNTS:.+]]: memref<1xi32>, %[[KEPT:.+]]: memref<1xi32>, %[[CAP:.+]]: i32)
+// CHECK: gpu.launch
+// CHECK-NEXT: %[[C:.+]] = memref.load %[[COUNTS]]
+// CHECK-NEXT: %[[M:.+]] = arith.minsi %[[C]], %[[CAP]] : i32
+// CHECK-NEXT: memref.store %[[M]], %[[KEPT]]
+// CHECK-NEXT: gpu.terminator
+func.func @pure_op_on_a_loaded_value(%counts: memref<1xi32>, %kept: memref<1xi32>, %cap: i32) {
+  %c0 = arith.constant 0 : index
+  %c = memref.load %counts[%c0] : memref<1xi32>
+  %m = arith.minsi %c, %cap : i32
+  memref.store %m, %kept[%c0] : memref<1xi32>
+  return
+}
+
+// -----
+
+// A run that only reads and whose value only a launch uses (a folded
+// one-iteration tile list: the tile's end found from counts[0]) is copied
+// into that launch; nothing is left on the host.
+// CHECK-LABEL: func.func @read_only_run_into_its_launch
+// CHECK-SAME: (%[[COUNTS:.+]]: memref<1xi32>, %[[OUT:.+]]: memref<64xf32>, %[[CAP:.+]]: i32)
+// CHECK-NOT: memref.load
+// CHECK: gpu.launch
+// CHECK-NEXT: %[[C:.+]] = memref.load %[[COUNTS]]
+// CHECK-NEXT: %[[M:.+]] = arith.minsi %[[C]], %[[CAP]] : i32
+// CHECK: arith.cmpi slt, %{{.+}}, %[[M]] : i32
+// CHECK: gpu.terminator
+// CHECK-NOT: memref.load
+func.func @read_only_run_into_its_launch(%counts: memref<1xi32>, %out: memref<64xf32>, %cap: i32) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c64 = arith.constant 64 : index
+  %one = arith.constant 1.0 : f32
+  %c = memref.load %counts[%c0] : memref<1xi32>
+  %m = arith.minsi %c, %cap : i32
+  gpu.launch blocks(%bx, %by, %bz) in (%gx = %c1, %gy = %c1, %gz = %c1) threads(%tx, %ty, %tz) in (%sx = %c64, %sy = %c1, %sz = %c1) {
+    %i = arith.index_cast %tx : index to i32
+    %in = arith.cmpi slt, %i, %m : i32
+    scf.if %in {
+      memref.store %one, %out[%tx] : memref<64xf32>
+    }
+    gpu.terminator
+  }
+  return
+}

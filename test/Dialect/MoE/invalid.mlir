@@ -1286,10 +1286,37 @@ func.func @bias_gate_rank(%x: tensor<?x16xf32>, %wr: tensor<4x16xf32>, %g: tenso
 
 // -----
 
-// Tests that expert weights of another element type than the tokens are rejected (the passes carry one element type throughout).
+// Tests that expert weights share one element type: bf16 storage for the first makes it the group's.
 func.func @mixed_expert_weight(%x: tensor<?x16xf32>, %wr: tensor<4x16xf32>, %g: tensor<4x8x16xbf16>, %u: tensor<4x8x16xf32>, %d: tensor<4x16x8xf32>) {
-  // expected-error @+1 {{'moe.layer' op expects 'expert weight #0' to have element type 'f32', got 'bf16'}}
+  // expected-error @+1 {{'moe.layer' op expects 'expert weight #1' to have element type 'bf16', got 'f32'}}
   %y = moe.layer %x, %wr experts(%g, %u, %d) {top_k = 2 : i64} : (tensor<?x16xf32>, tensor<4x16xf32>, tensor<4x8x16xbf16>, tensor<4x8x16xf32>, tensor<4x16x8xf32>) -> tensor<?x16xf32>
+  return
+}
+
+// -----
+
+// Tests that bf16 is the only narrower storage for expert weights under f32 tokens.
+func.func @f16_expert_weights(%x: tensor<?x16xf32>, %wr: tensor<4x16xf32>, %g: tensor<4x8x16xf16>, %u: tensor<4x8x16xf16>, %d: tensor<4x16x8xf16>) {
+  // expected-error @+1 {{'moe.layer' op expects 'expert weight #0' to have element type 'f32' (or bf16 for every weight of its group), got 'f16'}}
+  %y = moe.layer %x, %wr experts(%g, %u, %d) {top_k = 2 : i64} : (tensor<?x16xf32>, tensor<4x16xf32>, tensor<4x8x16xf16>, tensor<4x8x16xf16>, tensor<4x16x8xf16>) -> tensor<?x16xf32>
+  return
+}
+
+// -----
+
+// Tests that expert biases stay in the tokens' type when the weights are bf16.
+func.func @bf16_expert_bias(%x: tensor<?x16xf32>, %wr: tensor<4x16xf32>, %g: tensor<4x8x16xbf16>, %u: tensor<4x8x16xbf16>, %d: tensor<4x16x8xbf16>, %bg: tensor<4x8xbf16>, %bu: tensor<4x8xf32>, %bd: tensor<4x16xf32>) {
+  // expected-error @+1 {{'moe.layer' op expects 'expert bias #0' to have element type 'f32', got 'bf16'}}
+  %y = moe.layer %x, %wr experts(%g, %u, %d) expert_biases(%bg, %bu, %bd) {top_k = 2 : i64} : (tensor<?x16xf32>, tensor<4x16xf32>, tensor<4x8x16xbf16>, tensor<4x8x16xbf16>, tensor<4x16x8xbf16>, tensor<4x8xbf16>, tensor<4x8xf32>, tensor<4x16xf32>) -> tensor<?x16xf32>
+  return
+}
+
+// -----
+
+// Tests that the shared expert's gate row stays in the tokens' type (only gate, up and down may be bf16).
+func.func @bf16_shared_expert_gate(%x: tensor<?x16xf32>, %wr: tensor<4x16xf32>, %g: tensor<4x8x16xf32>, %u: tensor<4x8x16xf32>, %d: tensor<4x16x8xf32>, %sg: tensor<8x16xbf16>, %su: tensor<8x16xbf16>, %sd: tensor<16x8xbf16>, %seg: tensor<1x16xbf16>) {
+  // expected-error @+1 {{'moe.layer' op expects 'shared weight #3' to have element type 'f32', got 'bf16'}}
+  %y = moe.layer %x, %wr experts(%g, %u, %d) shared(%sg, %su, %sd, %seg) {top_k = 2 : i64} : (tensor<?x16xf32>, tensor<4x16xf32>, tensor<4x8x16xf32>, tensor<4x8x16xf32>, tensor<4x16x8xf32>, tensor<8x16xbf16>, tensor<8x16xbf16>, tensor<16x8xbf16>, tensor<1x16xbf16>) -> tensor<?x16xf32>
   return
 }
 
@@ -1315,7 +1342,7 @@ func.func @mixed_result(%x: tensor<?x16xf32>, %wr: tensor<4x16xf32>, %g: tensor<
 
 // Tests that a shared-expert weight of another element type is rejected.
 func.func @mixed_shared(%x: tensor<?x16xf32>, %wr: tensor<4x16xf32>, %g: tensor<4x8x16xf32>, %u: tensor<4x8x16xf32>, %d: tensor<4x16x8xf32>, %sg: tensor<8x16xf32>, %su: tensor<8x16xbf16>, %sd: tensor<16x8xf32>) {
-  // expected-error @+1 {{'moe.layer' op expects 'shared weight #1' to have element type 'f32', got 'bf16'}}
+  // expected-error @+1 {{'moe.layer' op expects 'shared weight #1' to have element type 'f32' (or bf16 for every weight of its group), got 'bf16'}}
   %y = moe.layer %x, %wr experts(%g, %u, %d) shared(%sg, %su, %sd) {top_k = 2 : i64} : (tensor<?x16xf32>, tensor<4x16xf32>, tensor<4x8x16xf32>, tensor<4x8x16xf32>, tensor<4x16x8xf32>, tensor<8x16xf32>, tensor<8x16xbf16>, tensor<16x8xf32>) -> tensor<?x16xf32>
   return
 }
@@ -1519,5 +1546,14 @@ func.func @grouped_matmul_bias(%rows: memref<?x16xf32>, %w: memref<4x8x16xf32>, 
 func.func @grouped_matmul_counts(%buf: memref<4x?x16xf32>, %w: memref<4x8x16xf32>, %c: memref<3xi32>, %h: memref<4x?x8xf32>) {
   // expected-error @+1 {{'moe.grouped_matmul' op expects dimension 0 of 'counts' to be number of experts E = 4, got 3}}
   moe.grouped_matmul %buf, %w counts(%c : memref<3xi32>) outs(%h : memref<4x?x8xf32>) : memref<4x?x16xf32>, memref<4x8x16xf32>
+  return
+}
+
+// -----
+
+// Tests that grouped-matmul weights are f32 or bf16.
+func.func @grouped_matmul_f16_weights(%rows: memref<?x16xf32>, %w: memref<4x8x16xf16>, %off: memref<5xi32>, %h: memref<?x8xf32>) {
+  // expected-error @+1 {{'moe.grouped_matmul' op operand #1 must be 3D memref of 32-bit float or bfloat16 type values}}
+  moe.grouped_matmul %rows, %w offsets(%off : memref<5xi32>) outs(%h : memref<?x8xf32>) : memref<?x16xf32>, memref<4x8x16xf16>
   return
 }

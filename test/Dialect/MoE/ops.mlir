@@ -401,6 +401,18 @@ func.func @route_group_mask(%x: tensor<?x16xf32>, %wg: tensor<4x16xf32>, %b: ten
   return %i0, %i1 : tensor<?x2xi32>, tensor<?x2xi32>
 }
 
+// Tests a layer whose expert weights (routed and shared) are stored in bf16
+// under f32 tokens; the router, the biases and the shared-expert gate row
+// stay f32.
+
+// CHECK-LABEL: func.func @layer_bf16_expert_weights
+// CHECK: moe.layer
+// CHECK-SAME: : (tensor<?x16xf32>, tensor<4x16xf32>, tensor<4x8x16xbf16>, tensor<4x8x16xbf16>, tensor<4x16x8xbf16>, tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x16xf32>, tensor<8x16xbf16>, tensor<8x16xbf16>, tensor<16x8xbf16>, tensor<1x16xf32>) -> tensor<?x16xf32>
+func.func @layer_bf16_expert_weights(%x: tensor<?x16xf32>, %wr: tensor<4x16xf32>, %g: tensor<4x8x16xbf16>, %u: tensor<4x8x16xbf16>, %d: tensor<4x16x8xbf16>, %bg: tensor<4x8xf32>, %bu: tensor<4x8xf32>, %bd: tensor<4x16xf32>, %sg: tensor<8x16xbf16>, %su: tensor<8x16xbf16>, %sd: tensor<16x8xbf16>, %seg: tensor<1x16xf32>) -> tensor<?x16xf32> {
+  %y = moe.layer %x, %wr experts(%g, %u, %d) expert_biases(%bg, %bu, %bd) shared(%sg, %su, %sd, %seg) {top_k = 2 : i64} : (tensor<?x16xf32>, tensor<4x16xf32>, tensor<4x8x16xbf16>, tensor<4x8x16xbf16>, tensor<4x16x8xbf16>, tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x16xf32>, tensor<8x16xbf16>, tensor<8x16xbf16>, tensor<16x8xbf16>, tensor<1x16xf32>) -> tensor<?x16xf32>
+  return %y : tensor<?x16xf32>
+}
+
 //===----------------------------------------------------------------------===//
 // moe.grouped_matmul
 //===----------------------------------------------------------------------===//
@@ -414,5 +426,14 @@ func.func @route_group_mask(%x: tensor<?x16xf32>, %wg: tensor<4x16xf32>, %b: ten
 func.func @grouped_matmul(%rows: memref<?x16xf32>, %off: memref<5xi32>, %h: memref<?x8xf32>, %buf: memref<4x?x16xf32>, %counts: memref<4xi32>, %bias: memref<4x8xf32>, %hb: memref<4x?x8xf32>, %w: memref<4x8x16xf32>) {
   moe.grouped_matmul %rows, %w offsets(%off : memref<5xi32>) outs(%h : memref<?x8xf32>) : memref<?x16xf32>, memref<4x8x16xf32>
   moe.grouped_matmul %buf, %w counts(%counts : memref<4xi32>) bias(%bias : memref<4x8xf32>) outs(%hb : memref<4x?x8xf32>) : memref<4x?x16xf32>, memref<4x8x16xf32>
+  return
+}
+
+// Tests bf16 weights under f32 rows.
+
+// CHECK-LABEL: func.func @grouped_matmul_bf16_weights
+// CHECK: moe.grouped_matmul %{{.+}}, %{{.+}} offsets(%{{.+}} : memref<5xi32>) outs(%{{.+}} : memref<?x8xf32>) : memref<?x16xf32>, memref<4x8x16xbf16>
+func.func @grouped_matmul_bf16_weights(%rows: memref<?x16xf32>, %off: memref<5xi32>, %h: memref<?x8xf32>, %w: memref<4x8x16xbf16>) {
+  moe.grouped_matmul %rows, %w offsets(%off : memref<5xi32>) outs(%h : memref<?x8xf32>) : memref<?x16xf32>, memref<4x8x16xbf16>
   return
 }

@@ -308,6 +308,38 @@ LogicalResult sameElementType(Operation *op, StringRef name, Value value,
                            << expected << ", got " << actual;
 }
 
+/// Whether expert weights of element type `weight` may feed tokens of
+/// element type `tokens`: the same type, or bf16 under f32 tokens (the
+/// lowerings widen each weight where the grouped matmul reads it, so a bf16
+/// checkpoint needs no f32 copy).
+bool isWeightStorageType(Type weight, Type tokens) {
+  return weight == tokens || (weight.isBF16() && tokens.isF32());
+}
+
+/// The element type every weight of a group (`weights`) must have: the
+/// first one's when it is a storage type for `tokens`, else the tokens'.
+Type weightGroupType(ValueRange weights, Type tokens) {
+  if (weights.empty())
+    return tokens;
+  Type first = cast<ShapedType>(weights.front().getType()).getElementType();
+  return isWeightStorageType(first, tokens) ? first : tokens;
+}
+
+/// `value` must have element type `expected`; for a weight group whose
+/// type is the tokens' the message says bf16 would do too.
+LogicalResult weightElementType(Operation *op, StringRef name, Value value,
+                                Type expected, Type tokens) {
+  Type actual = cast<ShapedType>(value.getType()).getElementType();
+  if (actual == expected)
+    return success();
+  InFlightDiagnostic diag = op->emitOpError()
+                            << "expects '" << name << "' to have element type "
+                            << expected;
+  if (expected == tokens && tokens.isF32())
+    diag << " (or bf16 for every weight of its group)";
+  return diag << ", got " << actual;
+}
+
 } // namespace
 
 //===----------------------------------------------------------------------===//
@@ -350,11 +382,26 @@ LogicalResult LayerOp::verify() {
     return failure();
   // The passes carry one element type from the tokens through every stage;
   // a mix has no lowering, so it is rejected here, not deep in a pass.
+  // Only the expert weights (routed, and the shared expert's gate, up and
+  // down) may be stored narrower, in bf16.
   Type element = getHidden().getType().getElementType();
+  Type expertType = weightGroupType(getExpertWeights(), element);
+  Type sharedType = weightGroupType(getSharedWeights().take_front(3), element);
+  auto isIn = [](OperandRange range, unsigned index) {
+    return !range.empty() && index >= range.getBeginOperandIndex() &&
+           index < range.getBeginOperandIndex() + range.size();
+  };
   for (OpOperand &operand : getOperation()->getOpOperands()) {
     unsigned index = operand.getOperandNumber();
-    if (failed(sameElementType(*this, layerOperandName(*this, index),
-                               operand.get(), element)))
+    std::string name = layerOperandName(*this, index);
+    LogicalResult ok = success();
+    if (isIn(getExpertWeights(), index))
+      ok = weightElementType(*this, name, operand.get(), expertType, element);
+    else if (isIn(getSharedWeights().take_front(3), index))
+      ok = weightElementType(*this, name, operand.get(), sharedType, element);
+    else
+      ok = sameElementType(*this, name, operand.get(), element);
+    if (failed(ok))
       return failure();
   }
   if (failed(sameElementType(*this, "result", getResult(), element)))
@@ -448,9 +495,10 @@ LogicalResult ExpertsOp::verifyTokensAndWeights() {
                             "type "
                          << tokensType << ", got " << getResult().getType();
   if (auto grouped = dyn_cast<GroupedType>(tokensType)) {
+    Type element = grouped.getElementType();
+    Type expected = weightGroupType(getWeights(), element);
     for (Value w : getWeights())
-      if (failed(
-              sameElementType(*this, "weights", w, grouped.getElementType())))
+      if (failed(weightElementType(*this, "weights", w, expected, element)))
         return failure();
     if (getOffsets())
       return emitOpError("'offsets' are only valid with sorted rows "
@@ -464,8 +512,9 @@ LogicalResult ExpertsOp::verifyTokensAndWeights() {
   Type tokenElement = isa<GroupedType>(tokensType)
                           ? cast<GroupedType>(tokensType).getElementType()
                           : cast<RankedTensorType>(tokensType).getElementType();
+  Type expected = weightGroupType(getWeights(), tokenElement);
   for (Value w : getWeights())
-    if (failed(sameElementType(*this, "weights", w, tokenElement)))
+    if (failed(weightElementType(*this, "weights", w, expected, tokenElement)))
       return failure();
   auto tokens = cast<RankedTensorType>(tokensType);
   if (getWeights().empty())

@@ -498,7 +498,8 @@ def MoE_GroupedMatmulOp : MoE_Op<"grouped_matmul", [AttrSizedOperandSegments]> {
     target schedules: for every expert e and every row r of its segment,
     `out[r, n] = Σ_k lhs[r, k] · weights[e, n, k] (+ bias[e, n])`, summed in
     f32. Weights are stored `[E, N, K]` (`[out, in]`, as checkpoints store
-    them). Rows outside every segment are not written. The segments are
+    them), in f32 or bf16; bf16 weights are widened exactly to f32 where
+    they are read. Rows outside every segment are not written. The segments are
     those of `moe.experts`:
     - sorted rows (`lhs` [R, K], `out` [R, N]) with `offsets` ([E + 1]):
       expert e's rows are `offsets[e] .. offsets[e+1]`;
@@ -521,7 +522,8 @@ def MoE_GroupedMatmulOp : MoE_Op<"grouped_matmul", [AttrSizedOperandSegments]> {
   }];
   let arguments = (ins
       Arg<MemRefOf<[F32]>, "rows of the experts", [MemRead]>:$lhs,
-      Arg<MemRefRankOf<[F32], [3]>, "[E, N, K] weights", [MemRead]>:$weights,
+      Arg<MemRefRankOf<[F32, BF16], [3]>, "[E, N, K] weights",
+          [MemRead]>:$weights,
       Arg<Optional<MemRefRankOf<[AnySignlessInteger], [1]>>,
           "[E + 1] segment offsets", [MemRead]>:$offsets,
       Arg<Optional<MemRefRankOf<[AnySignlessInteger], [1]>>,

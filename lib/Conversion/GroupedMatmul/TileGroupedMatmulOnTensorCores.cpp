@@ -1,0 +1,308 @@
+//===- TileGroupedMatmulOnTensorCores.cpp - the tile list on tensor cores -===//
+//
+// Part of moec. Implements moe-tile-grouped-matmul-on-tensor-cores: the tile
+// list of moe-tile-grouped-matmul, each tile computed by warps of bf16
+// `nvvm.mma.sync` m16n8k16 with f32 accumulators. The fragment layout is the
+// PTX ISA's ("Matrix Fragments for mma.m16n8k16 with floating point type");
+// with lane l, g = l / 4 and t = l % 4, a lane holds
+//   A (16 x 16, rows x k): rows g and g + 8 at k = 2t, 2t + 1, and +8;
+//   B (16 x 8, k x n):     column n = g at k = 2t, 2t + 1, and +8;
+//   C (16 x 8, f32):       rows g and g + 8 at columns 2t, 2t + 1;
+// two values of A or B per 32-bit register, the lower k in the low half.
+// Weights are stored [N, K], so B's k-adjacent pair is adjacent in memory.
+//
+//===----------------------------------------------------------------------===//
+
+#include "ExpertRows.h"
+
+#include "../MoEToLoops/LoweringUtils.h"
+
+#include "moec/Conversion/Passes.h"
+
+#include "mlir/Transforms/DialectConversion.h"
+
+namespace mlir::moe {
+#define GEN_PASS_DEF_MOETILEGROUPEDMATMULONTENSORCORES
+#include "moec/Conversion/Passes.h.inc"
+} // namespace mlir::moe
+
+using namespace mlir;
+using namespace mlir::moe;
+using namespace mlir::moe::lowering;
+
+namespace {
+
+constexpr int64_t kWarpSize = 32;
+// One warp's outputs: 32 x 32, as 2 x 4 mma tiles of 16 x 8.
+constexpr int64_t kWarpRows = 32, kWarpCols = 32;
+constexpr int64_t kMmaM = 16, kMmaN = 8, kMmaK = 16;
+constexpr int64_t kTilesM = kWarpRows / kMmaM, kTilesN = kWarpCols / kMmaN;
+constexpr int64_t kAccumulators = kTilesM * kTilesN * 4;
+
+/// The grouped matmuls this schedule takes: bf16 weights with a static K.
+bool isOnTensorCores(GroupedMatmulOp op) {
+  MemRefType weights = op.getWeights().getType();
+  return weights.getElementType().isBF16() && !weights.isDynamicDim(2);
+}
+
+/// One lane's share of a warp's 32 x 32 outputs, and how it loads its
+/// fragments.
+struct WarpTile {
+  Value lhs, weights, bias, out; // The grouped matmul's buffers.
+  SmallVector<Value> prefix;     // {e} for a padded buffer, {} for sorted rows.
+  Value expert;
+  int64_t depth; // K
+  Value t2;      // 2 · (lane % 4): the lane's first k (and C column).
+  // Row g + 8h of mma tile mi: the row stored, whether it is in the tile,
+  // and the row read (clamped to the tile's last, so always in bounds).
+  Value row[kTilesM][2], rowInTile[kTilesM][2], rowRead[kTilesM][2];
+  // Column g of mma tile ni, clamped to N - 1: the weight row B reads.
+  Value colRead[kTilesN];
+  Value colBase; // The warp's first output column.
+
+  /// A k-adjacent pair as one 32-bit register of two bf16 values.
+  Value pack(ImplicitLocOpBuilder &b, Value pair) const {
+    auto bits = VectorType::get({1}, b.getI32Type());
+    Value word = vector::BitCastOp::create(b, bits, pair);
+    return vector::ExtractOp::create(b, word, ArrayRef<int64_t>{0});
+  }
+
+  /// buffer[at..., k], buffer[at..., k + 1] as a vector<2xT>. One aligned
+  /// vector load when K is even (the pair never straddles a row and starts
+  /// at an even element); two scalar loads otherwise, and zeros past K on a
+  /// k tail.
+  Value loadPair(ImplicitLocOpBuilder &b, Value buffer, SmallVector<Value> at,
+                 Value k, bool tail) const {
+    Type element = cast<MemRefType>(buffer.getType()).getElementType();
+    auto pairType = VectorType::get({2}, element);
+    if (depth % 2 == 0 && !tail) {
+      at.push_back(k);
+      int64_t bytes = 2 * element.getIntOrFloatBitWidth() / 8;
+      return vector::LoadOp::create(b, pairType, buffer, at,
+                                    /*nontemporal=*/false,
+                                    llvm::MaybeAlign(bytes));
+    }
+    SmallVector<Value> values;
+    Value last = constIndex(b, depth - 1);
+    for (int64_t j = 0; j < 2; ++j) {
+      Value kj = j ? arith::AddIOp::create(b, k, constIndex(b, j)) : k;
+      SmallVector<Value> idx(at);
+      idx.push_back(tail ? arith::MinUIOp::create(b, kj, last) : kj);
+      Value v = memref::LoadOp::create(b, buffer, idx);
+      if (tail) {
+        Value inside = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, kj,
+                                             constIndex(b, depth));
+        Value zero = arith::ConstantOp::create(b, b.getZeroAttr(element));
+        v = arith::SelectOp::create(b, inside, v, zero);
+      }
+      values.push_back(v);
+    }
+    return vector::FromElementsOp::create(b, pairType, values);
+  }
+
+  /// A's register for row `r` at k: the f32 rows rounded to bf16.
+  Value aRegister(ImplicitLocOpBuilder &b, Value r, Value k, bool tail) const {
+    SmallVector<Value> at(prefix);
+    at.push_back(r);
+    Value pair = loadPair(b, lhs, at, k, tail);
+    auto bf16Pair = VectorType::get({2}, b.getBF16Type());
+    return pack(b, arith::TruncFOp::create(b, bf16Pair, pair));
+  }
+
+  /// B's register for weight row `n` at k: two bf16 weights as they are.
+  Value bRegister(ImplicitLocOpBuilder &b, Value n, Value k, bool tail) const {
+    return pack(b, loadPair(b, weights, {expert, n}, k, tail));
+  }
+
+  /// One k step of 16: 2 x 4 mma.sync on the accumulators.
+  SmallVector<Value> step(ImplicitLocOpBuilder &b, Value k0, ValueRange acc,
+                          bool tail) const {
+    Value kLo = arith::AddIOp::create(b, k0, t2);
+    Value kHi = arith::AddIOp::create(b, kLo, constIndex(b, 8));
+    SmallVector<Value> a[kTilesM], bReg[kTilesN];
+    for (int64_t mi = 0; mi < kTilesM; ++mi)
+      a[mi] = {aRegister(b, rowRead[mi][0], kLo, tail),
+               aRegister(b, rowRead[mi][1], kLo, tail),
+               aRegister(b, rowRead[mi][0], kHi, tail),
+               aRegister(b, rowRead[mi][1], kHi, tail)};
+    for (int64_t ni = 0; ni < kTilesN; ++ni)
+      bReg[ni] = {bRegister(b, colRead[ni], kLo, tail),
+                  bRegister(b, colRead[ni], kHi, tail)};
+    Type f32 = b.getF32Type();
+    auto result =
+        LLVM::LLVMStructType::getLiteral(b.getContext(), {f32, f32, f32, f32});
+    SmallVector<Value> next;
+    for (int64_t mi = 0; mi < kTilesM; ++mi)
+      for (int64_t ni = 0; ni < kTilesN; ++ni) {
+        ValueRange c = acc.slice((mi * kTilesN + ni) * 4, 4);
+        Value d = NVVM::MmaOp::create(
+            b, result, a[mi], bReg[ni], c, {kMmaM, kMmaN, kMmaK},
+            /*b1Op=*/std::nullopt, /*intOverflow=*/std::nullopt,
+            std::array{NVVM::MMATypes::bf16, NVVM::MMATypes::bf16},
+            std::array{NVVM::MMALayout::row, NVVM::MMALayout::col});
+        for (int64_t j = 0; j < 4; ++j)
+          next.push_back(LLVM::ExtractValueOp::create(b, d, j));
+      }
+    return next;
+  }
+
+  /// out[row, col] = acc (+ bias[e, col]) for the lane's outputs inside the
+  /// tile and the matrix.
+  void store(ImplicitLocOpBuilder &b, ValueRange acc, Value numCols) const {
+    for (int64_t mi = 0; mi < kTilesM; ++mi)
+      for (int64_t ni = 0; ni < kTilesN; ++ni)
+        for (int64_t j = 0; j < 4; ++j) {
+          int64_t h = j / 2;
+          Value col = arith::AddIOp::create(
+              b, colBase, constIndex(b, ni * kMmaN + (j % 2)));
+          col = arith::AddIOp::create(b, col, t2);
+          Value inside = arith::AndIOp::create(
+              b, rowInTile[mi][h],
+              arith::CmpIOp::create(b, arith::CmpIPredicate::ult, col,
+                                    numCols));
+          Value sum = acc[(mi * kTilesN + ni) * 4 + j];
+          ifThenElse(b, inside, [&](ImplicitLocOpBuilder &b) {
+            Value y = sum;
+            if (bias)
+              y = arith::AddFOp::create(
+                  b, y,
+                  memref::LoadOp::create(b, bias, ValueRange{expert, col}));
+            SmallVector<Value> at(prefix);
+            at.append({row[mi][h], col});
+            memref::StoreOp::create(b, y, out, at);
+          });
+        }
+  }
+};
+
+struct TileOnTensorCores : OpConversionPattern<GroupedMatmulOp> {
+  TileOnTensorCores(MLIRContext *ctx, int64_t rows, int64_t cols)
+      : OpConversionPattern(ctx), Rows(rows), Cols(cols) {}
+
+  LogicalResult
+  matchAndRewrite(GroupedMatmulOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    if (!isOnTensorCores(op))
+      return rewriter.notifyMatchFailure(op, "weights are not bf16");
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    Value numCols = dim(b, op.getWeights(), 1);
+    int64_t depth = op.getWeights().getType().getDimSize(2);
+    int64_t warpsN = Cols / kWarpCols;
+    int64_t threads = (Rows / kWarpRows) * warpsN * kWarpSize;
+    RowTileList list = rowTileList(b, op, constIndex(b, Rows));
+    Value colTiles =
+        arith::CeilDivUIOp::create(b, numCols, constIndex(b, Cols));
+    parallelLoop(
+        b, {list.slots, colTiles},
+        [&](ImplicitLocOpBuilder &b, ValueRange tile) {
+          RowTile rows = rowTile(b, op, list, tile[0]);
+          Value col0 = arith::MulIOp::create(b, tile[1], constIndex(b, Cols));
+          parallelLoop(b, {constIndex(b, threads)},
+                       [&](ImplicitLocOpBuilder &b, ValueRange thread) {
+                         // The same for the whole block: mma.sync needs every
+                         // lane.
+                         Value nonEmpty =
+                             arith::CmpIOp::create(b, arith::CmpIPredicate::ult,
+                                                   rows.begin, rows.end);
+                         ifThenElse(b, nonEmpty, [&](ImplicitLocOpBuilder &b) {
+                           WarpTile warp = layOut(b, op, rows, col0, numCols,
+                                                  depth, thread[0], warpsN);
+                           emitWarpTile(b, warp, depth, numCols);
+                         });
+                       });
+        });
+    rewriter.eraseOp(op);
+    return success();
+  }
+
+  /// Which outputs lane `thread % 32` of warp `thread / 32` owns.
+  static WarpTile layOut(ImplicitLocOpBuilder &b, GroupedMatmulOp op,
+                         const RowTile &rows, Value col0, Value numCols,
+                         int64_t depth, Value thread, int64_t warpsN) {
+    auto c = [&](int64_t v) { return constIndex(b, v); };
+    Value warp = arith::DivUIOp::create(b, thread, c(kWarpSize));
+    Value lane = arith::RemUIOp::create(b, thread, c(kWarpSize));
+    Value g = arith::DivUIOp::create(b, lane, c(4));
+    Value t = arith::RemUIOp::create(b, lane, c(4));
+    Value warpRow = arith::DivUIOp::create(b, warp, c(warpsN));
+    Value warpCol = arith::RemUIOp::create(b, warp, c(warpsN));
+    WarpTile w;
+    w.lhs = op.getLhs();
+    w.weights = op.getWeights();
+    w.bias = op.getBias();
+    w.out = op.getOut();
+    w.prefix = rows.prefix;
+    w.expert = rows.expert;
+    w.depth = depth;
+    w.t2 = arith::MulIOp::create(b, t, c(2));
+    Value rowBase = arith::AddIOp::create(
+        b, rows.begin, arith::MulIOp::create(b, warpRow, c(kWarpRows)));
+    rowBase = arith::AddIOp::create(b, rowBase, g);
+    Value lastRow = arith::SubIOp::create(b, rows.end, c(1));
+    for (int64_t mi = 0; mi < kTilesM; ++mi)
+      for (int64_t h = 0; h < 2; ++h) {
+        Value r = arith::AddIOp::create(b, rowBase, c(mi * kMmaM + h * 8));
+        w.row[mi][h] = r;
+        w.rowInTile[mi][h] =
+            arith::CmpIOp::create(b, arith::CmpIPredicate::ult, r, rows.end);
+        w.rowRead[mi][h] = arith::MinUIOp::create(b, r, lastRow);
+      }
+    w.colBase = arith::AddIOp::create(
+        b, col0, arith::MulIOp::create(b, warpCol, c(kWarpCols)));
+    Value lastCol = arith::SubIOp::create(b, numCols, c(1));
+    for (int64_t ni = 0; ni < kTilesN; ++ni) {
+      Value n = arith::AddIOp::create(b, w.colBase, c(ni * kMmaN));
+      w.colRead[ni] =
+          arith::MinUIOp::create(b, arith::AddIOp::create(b, n, g), lastCol);
+    }
+    return w;
+  }
+
+  /// The k loop over whole steps of 16, a masked tail step when K is not a
+  /// multiple of 16, then the stores.
+  static void emitWarpTile(ImplicitLocOpBuilder &b, const WarpTile &warp,
+                           int64_t depth, Value numCols) {
+    int64_t whole = depth / kMmaK * kMmaK;
+    SmallVector<Value> zeros(kAccumulators, constF32(b, 0.0));
+    ValueRange loop = reduceLoop(
+        b, constIndex(b, 0), constIndex(b, whole), zeros,
+        [&](ImplicitLocOpBuilder &b, Value k0, ValueRange acc) {
+          return warp.step(b, k0, acc, /*tail=*/false);
+        },
+        kMmaK);
+    SmallVector<Value> acc(loop);
+    if (whole != depth)
+      acc = warp.step(b, constIndex(b, whole), acc, /*tail=*/true);
+    warp.store(b, acc, numCols);
+  }
+
+  int64_t Rows, Cols;
+};
+
+struct MoETileGroupedMatmulOnTensorCoresPass
+    : public moe::impl::MoETileGroupedMatmulOnTensorCoresBase<
+          MoETileGroupedMatmulOnTensorCoresPass> {
+  using Base::Base;
+
+  LogicalResult initialize(MLIRContext *ctx) override {
+    int64_t warps = (tileRows / kWarpRows) * (tileCols / kWarpCols);
+    if (tileRows < kWarpRows || tileCols < kWarpCols || tileRows % kWarpRows ||
+        tileCols % kWarpCols || warps > 32)
+      return emitError(UnknownLoc::get(ctx))
+             << "moe-tile-grouped-matmul-on-tensor-cores: tile-rows and "
+                "tile-cols must be positive multiples of 32 with at most 32 "
+                "warps per tile (tile-rows * tile-cols <= 32768)";
+    return success();
+  }
+
+  void runOnOperation() override {
+    MLIRContext *ctx = &getContext();
+    RewritePatternSet patterns(ctx);
+    patterns.add<TileOnTensorCores>(ctx, tileRows, tileCols);
+    if (failed(applyGroupedMatmulSchedule(getOperation(), std::move(patterns),
+                                          isOnTensorCores)))
+      signalPassFailure();
+  }
+};
+
+} // namespace

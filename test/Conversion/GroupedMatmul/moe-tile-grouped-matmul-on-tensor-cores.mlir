@@ -1,0 +1,96 @@
+// RUN: moe-opt %s -split-input-file --moe-tile-grouped-matmul-on-tensor-cores --canonicalize --cse | FileCheck %s
+// RUN: moe-opt %s -split-input-file --moe-tile-grouped-matmul-on-tensor-cores='tile-rows=32 tile-cols=64' --canonicalize | FileCheck %s --check-prefix=SMALL
+// RUN: not moe-opt %s --moe-tile-grouped-matmul-on-tensor-cores='tile-rows=48' 2>&1 | FileCheck %s --check-prefix=BAD
+
+// BAD: error: moe-tile-grouped-matmul-on-tensor-cores: tile-rows and tile-cols must be positive multiples of 32
+
+// Sorted rows, K = 64 (4 whole k steps), N = 96: the tile list of
+// ceil(R / 64) + E slots x ceil(96 / 64) column tiles, 128 threads (2 x 2
+// warps) per tile. Lane l reads A rows g = l / 4 (+8, +16, +24) clamped to
+// the tile's last row, and weight rows (B columns) g (+8, +16, +24) clamped
+// to N - 1, at k = 2 (l % 4) and +8: f32 pairs rounded to bf16, bf16 pairs
+// as they are, each packed into an i32. 2 x 4 mma.sync per k step carry 32
+// f32 accumulators; the epilogue adds the bias and stores the lane's
+// outputs that are inside the tile and the matrix.
+
+// CHECK-LABEL: func.func @sorted
+// CHECK-SAME: (%[[X:[^:]+]]: memref<?x64xf32>, %[[W:[^:]+]]: memref<8x96x64xbf16>, %[[OFF:[^:]+]]: memref<9xi32>, %[[BIAS:[^:]+]]: memref<8x96xf32>, %[[H:[^:]+]]: memref<?x96xf32>)
+// CHECK: %[[NR:.+]] = memref.dim %[[X]], %c0 : memref<?x64xf32>
+// CHECK: %[[RT:.+]] = arith.ceildivui %[[NR]], %c64 : index
+// CHECK: %[[SLOTS:.+]] = arith.addi %[[RT]], %c8 : index
+// CHECK: scf.parallel (%[[SLOT:.+]], %[[CT:.+]]) = (%c0, %c0) to (%[[SLOTS]], %c2) step (%c1, %c1) {
+// CHECK: %[[FOUND:.+]]:4 = scf.for
+// CHECK: %[[COL0:.+]] = arith.muli %[[CT]], %c64 : index
+// CHECK: scf.parallel (%[[TID:.+]]) = (%c0) to (%c128) step (%c1) {
+// CHECK: %[[NONEMPTY:.+]] = arith.cmpi ult, %[[FOUND]]#2, %[[FOUND]]#3 : index
+// CHECK: scf.if %[[NONEMPTY]] {
+// CHECK: %[[WARP:.+]] = arith.divui %[[TID]], %c32 : index
+// CHECK: %[[LANE:.+]] = arith.remui %[[TID]], %c32 : index
+// CHECK: %[[G:.+]] = arith.divui %[[LANE]], %c4 : index
+// CHECK: %[[T:.+]] = arith.remui %[[LANE]], %c4 : index
+// CHECK: %[[T2:.+]] = arith.muli %[[T]], %c2 : index
+// CHECK: %[[LAST:.+]] = arith.subi %[[FOUND]]#3, %c1 : index
+// CHECK: %[[R0:.+]] = arith.minui %{{.+}}, %[[LAST]] : index
+// CHECK: %[[N0:.+]] = arith.minui %{{.+}}, %c95 : index
+// CHECK: %[[ACC:.+]]:32 = scf.for %[[K0:.+]] = %c0 to %c64 step %c16 iter_args(
+// CHECK: %[[KLO:.+]] = arith.addi %[[K0]], %[[T2]] : index
+// CHECK: %[[KHI:.+]] = arith.addi %[[KLO]], %c8 : index
+// CHECK: %[[APAIR:.+]] = vector.load %[[X]][%[[R0]], %[[KLO]]] {alignment = 8 : i64} : memref<?x64xf32>, vector<2xf32>
+// CHECK: %[[ABF:.+]] = arith.truncf %[[APAIR]] : vector<2xf32> to vector<2xbf16>
+// CHECK: %[[AV:.+]] = vector.bitcast %[[ABF]] : vector<2xbf16> to vector<1xi32>
+// CHECK: %[[A0:.+]] = vector.extract %[[AV]][0] : i32 from vector<1xi32>
+// CHECK: %[[BPAIR:.+]] = vector.load %[[W]][%[[FOUND]]#1, %[[N0]], %[[KLO]]] {alignment = 4 : i64} : memref<8x96x64xbf16>, vector<2xbf16>
+// CHECK: %[[BV:.+]] = vector.bitcast %[[BPAIR]] : vector<2xbf16> to vector<1xi32>
+// CHECK: %[[B0:.+]] = vector.extract %[[BV]][0] : i32 from vector<1xi32>
+// CHECK: vector.load %[[W]][%[[FOUND]]#1, %[[N0]], %[[KHI]]]
+// CHECK: nvvm.mma.sync A[%[[A0]], %{{.+}}, %{{.+}}, %{{.+}}]  B[%[[B0]], %{{.+}}]  C[
+// CHECK-SAME: multiplicandAPtxType = #nvvm.mma_type<bf16>, multiplicandBPtxType = #nvvm.mma_type<bf16>, shape = #nvvm.shape<m = 16, n = 8, k = 16>
+// CHECK-COUNT-7: nvvm.mma.sync
+// CHECK: scf.yield
+// CHECK: arith.cmpi ult, %{{.+}}, %c96 : index
+// CHECK: scf.if
+// CHECK: %[[BIASV:.+]] = memref.load %[[BIAS]][%[[FOUND]]#1, %{{.+}}] : memref<8x96xf32>
+// CHECK: %[[Y:.+]] = arith.addf %[[ACC]]#0, %[[BIASV]] : f32
+// CHECK: memref.store %[[Y]], %[[H]][%{{.+}}, %{{.+}}] : memref<?x96xf32>
+// CHECK-NOT: moe.grouped_matmul
+
+// SMALL-LABEL: func.func @sorted
+// SMALL: scf.parallel (%{{.+}}) = (%c0) to (%c64) step (%c1) {
+func.func @sorted(%rows: memref<?x64xf32>, %w: memref<8x96x64xbf16>, %off: memref<9xi32>, %b: memref<8x96xf32>, %h: memref<?x96xf32>) {
+  moe.grouped_matmul %rows, %w offsets(%off : memref<9xi32>) bias(%b : memref<8x96xf32>) outs(%h : memref<?x96xf32>) : memref<?x64xf32>, memref<8x96x64xbf16>
+  return
+}
+
+// -----
+
+// A padded buffer, K = 40 (odd multiple of 8): two whole k steps, then a
+// tail step whose pairs are read as scalars, clamped to k = 39, and zeroed
+// past it.
+
+// CHECK-LABEL: func.func @padded_k_tail
+// CHECK: scf.for %{{.+}} = %c0 to %c32 step %c16 iter_args(
+// CHECK: nvvm.mma.sync
+// CHECK: scf.yield
+// CHECK: %[[K:.+]] = arith.minui %{{.+}}, %c39 : index
+// CHECK: %[[V:.+]] = memref.load %{{.+}}[%{{.+}}, %{{.+}}, %[[K]]] : memref<4x?x40xf32>
+// CHECK: %[[IN:.+]] = arith.cmpi ult, %{{.+}}, %c40 : index
+// CHECK: arith.select %[[IN]], %[[V]], %cst{{.*}} : f32
+// CHECK: vector.from_elements
+// CHECK: nvvm.mma.sync
+// CHECK: memref.store %{{.+}}, %{{.+}}[%{{.+}}, %{{.+}}, %{{.+}}] : memref<4x?x8xf32>
+func.func @padded_k_tail(%buf: memref<4x?x40xf32>, %w: memref<4x8x40xbf16>, %c: memref<4xi32>, %h: memref<4x?x8xf32>) {
+  moe.grouped_matmul %buf, %w counts(%c : memref<4xi32>) outs(%h : memref<4x?x8xf32>) : memref<4x?x40xf32>, memref<4x8x40xbf16>
+  return
+}
+
+// -----
+
+// f32 weights are left for moe-tile-grouped-matmul.
+
+// CHECK-LABEL: func.func @f32_left_alone
+// CHECK: moe.grouped_matmul
+// CHECK-NOT: nvvm.mma.sync
+func.func @f32_left_alone(%rows: memref<?x16xf32>, %w: memref<4x8x16xf32>, %off: memref<5xi32>, %h: memref<?x8xf32>) {
+  moe.grouped_matmul %rows, %w offsets(%off : memref<5xi32>) outs(%h : memref<?x8xf32>) : memref<?x16xf32>, memref<4x8x16xf32>
+  return
+}
