@@ -142,7 +142,10 @@ def MoETileGroupedMatmulOnTensorCores
     tail (K not a multiple of 16) reads zeros. The bias is added in the
     epilogue, in f32.
 
-    Needs sm_80 or newer (`ptxas` rejects bf16 mma.sync below). Other
+    The loops carry their GPU mapping (tiles to blocks, warps' lanes to
+    threads), since `gpu-map-parallel-loops` would map a lone thread loop
+    to blocks once canonicalization folds a 1 x 1 tile grid. Needs sm_80 or
+    newer (`ptxas` rejects bf16 mma.sync below). Other
     grouped matmuls (f32 weights) are left for `moe-tile-grouped-matmul`.
     The products round the rows to bf16, as a bf16 model does; the sums are
     f32.
@@ -170,7 +173,8 @@ def MoETileGroupedMatmulOnTensorCores
                            "::mlir::scf::SCFDialect",
                            "::mlir::vector::VectorDialect",
                            "::mlir::LLVM::LLVMDialect",
-                           "::mlir::NVVM::NVVMDialect"];
+                           "::mlir::NVVM::NVVMDialect",
+                           "::mlir::gpu::GPUDialect"];
 }
 
 def MoESerialHostCodeToGPU : Pass<"moe-serial-host-code-to-gpu",
@@ -191,10 +195,11 @@ def MoESerialHostCodeToGPU : Pass<"moe-serial-host-code-to-gpu",
     folded, such as `min(counts[0], C)` of a one-expert layer). Allocation, deallocation and copies are
     left to `moe-host-buffers-to-gpu`.
 
-    A run that only reads memory and whose results only launches use (a
-    folded one-iteration tile list leaves the loads that find the tile's
-    rows before the launch over its threads) is copied to the start of each
-    of those launches instead. Any other run whose results the host goes on
+    A run that only reads memory, whose results only launches use, and
+    whose buffers nothing writes up to those launches (a folded
+    one-iteration tile list leaves the loads that find the tile's rows
+    before the launch over its threads) is copied to the start of each of
+    those launches instead. Any other run whose results the host goes on
     to use cannot move: the pass reports an error there rather than
     emitting a host read of device memory.
 

@@ -19,6 +19,7 @@
 
 #include "moec/Conversion/Passes.h"
 
+#include "mlir/Dialect/GPU/Transforms/ParallelLoopMapper.h"
 #include "mlir/Transforms/DialectConversion.h"
 
 namespace mlir::moe {
@@ -192,25 +193,38 @@ struct TileOnTensorCores : OpConversionPattern<GroupedMatmulOp> {
     RowTileList list = rowTileList(b, op, constIndex(b, Rows));
     Value colTiles =
         arith::CeilDivUIOp::create(b, numCols, constIndex(b, Cols));
-    parallelLoop(
+    scf::ParallelOp threadLoop;
+    scf::ParallelOp tileLoop = parallelLoop(
         b, {list.slots, colTiles},
         [&](ImplicitLocOpBuilder &b, ValueRange tile) {
           RowTile rows = rowTile(b, op, list, tile[0]);
           Value col0 = arith::MulIOp::create(b, tile[1], constIndex(b, Cols));
-          parallelLoop(b, {constIndex(b, threads)},
-                       [&](ImplicitLocOpBuilder &b, ValueRange thread) {
-                         // The same for the whole block: mma.sync needs every
-                         // lane.
-                         Value nonEmpty =
-                             arith::CmpIOp::create(b, arith::CmpIPredicate::ult,
-                                                   rows.begin, rows.end);
-                         ifThenElse(b, nonEmpty, [&](ImplicitLocOpBuilder &b) {
-                           WarpTile warp = layOut(b, op, rows, col0, numCols,
-                                                  depth, thread[0], warpsN);
-                           emitWarpTile(b, warp, depth, numCols);
-                         });
-                       });
+          threadLoop = parallelLoop(
+              b, {constIndex(b, threads)},
+              [&](ImplicitLocOpBuilder &b, ValueRange thread) {
+                // The same for the whole block: mma.sync needs every
+                // lane.
+                Value nonEmpty = arith::CmpIOp::create(
+                    b, arith::CmpIPredicate::ult, rows.begin, rows.end);
+                ifThenElse(b, nonEmpty, [&](ImplicitLocOpBuilder &b) {
+                  WarpTile warp = layOut(b, op, rows, col0, numCols, depth,
+                                         thread[0], warpsN);
+                  emitWarpTile(b, warp, depth, numCols);
+                });
+              });
         });
+    // Mapped here, not left to gpu-map-parallel-loops: if the tile grid is
+    // 1 x 1, canonicalization folds the tile loop away, and the mapper would
+    // then make the thread loop the blocks (one lane per warp for mma.sync).
+    MLIRContext *ctx = b.getContext();
+    AffineMap id = b.getDimIdentityMap();
+    auto to = [&](gpu::Processor p) {
+      return gpu::ParallelLoopDimMappingAttr::get(ctx, p, id, id);
+    };
+    if (failed(gpu::setMappingAttr(tileLoop, {to(gpu::Processor::BlockX),
+                                              to(gpu::Processor::BlockY)})) ||
+        failed(gpu::setMappingAttr(threadLoop, {to(gpu::Processor::ThreadX)})))
+      return rewriter.notifyMatchFailure(op, "cannot map the loops");
     rewriter.eraseOp(op);
     return success();
   }

@@ -10,8 +10,10 @@
 #include "moec/Conversion/Passes.h"
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMTypes.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
+#include "mlir/Interfaces/ViewLikeInterface.h"
 
 namespace mlir::moe {
 #define GEN_PASS_DEF_MOESERIALHOSTCODETOGPU
@@ -42,24 +44,72 @@ struct SerialHostCodeToGPU
     : moe::impl::MoESerialHostCodeToGPUBase<SerialHostCodeToGPU> {
   using Base::Base;
 
+  /// The buffer \p v views (through subviews, casts and other views).
+  static Value rootBuffer(Value v) {
+    while (auto view = v.getDefiningOp<ViewLikeOpInterface>())
+      v = view.getViewSource();
+    return v;
+  }
+
+  /// Whether \p op, which declares no memory effects, may reach memory
+  /// through an operand (register-only ops such as nvvm.mma.sync cannot).
+  static bool takesMemory(Operation *op) {
+    return llvm::any_of(op->getOperandTypes(), [](Type t) {
+      return isa<BaseMemRefType, LLVM::LLVMPointerType>(t);
+    });
+  }
+
+  /// Whether \p op (or an op nested in it) may write one of \p buffers;
+  /// a write whose target is unknown counts.
+  static bool mayWrite(Operation *op,
+                       const llvm::SmallPtrSetImpl<Value> &buffers) {
+    WalkResult walk = op->walk([&](Operation *nested) {
+      auto effects = dyn_cast<MemoryEffectOpInterface>(nested);
+      if (!effects)
+        return nested->hasTrait<OpTrait::HasRecursiveMemoryEffects>() ||
+                       !takesMemory(nested)
+                   ? WalkResult::advance()
+                   : WalkResult::interrupt();
+      SmallVector<MemoryEffects::EffectInstance> list;
+      effects.getEffects(list);
+      for (const MemoryEffects::EffectInstance &effect : list) {
+        if (!isa<MemoryEffects::Write>(effect.getEffect()))
+          continue;
+        Value target = effect.getValue();
+        if (!target || buffers.contains(rootBuffer(target)))
+          return WalkResult::interrupt();
+      }
+      return WalkResult::advance();
+    });
+    return walk.wasInterrupted();
+  }
+
   /// The launches (ops of the run's block) that use \p run's results, if
-  /// the run only reads memory and nothing else outside it uses them: such
-  /// a run (a folded one-iteration loop that finds a tile's rows from the
-  /// per-expert counts) can run in every launch that needs its values.
+  /// the run only reads memory, nothing else outside it uses them, and
+  /// nothing from the run to each of them (itself included) writes what the
+  /// run reads: such a run (a folded one-iteration loop that finds a tile's
+  /// rows from the per-expert counts) can run in every launch that needs
+  /// its values.
   static std::optional<SmallVector<gpu::LaunchOp>>
   readingLaunches(ArrayRef<Operation *> run,
                   const llvm::SmallPtrSetImpl<Operation *> &inRun) {
+    llvm::SmallPtrSet<Value, 4> read;
     for (Operation *op : run) {
-      WalkResult writes = op->walk([](Operation *nested) {
+      WalkResult writes = op->walk([&](Operation *nested) {
         auto effects = dyn_cast<MemoryEffectOpInterface>(nested);
         if (!effects)
-          return nested->getNumRegions() || isPure(nested)
+          return nested->hasTrait<OpTrait::HasRecursiveMemoryEffects>()
                      ? WalkResult::advance()
                      : WalkResult::interrupt();
-        return effects.onlyHasEffect<MemoryEffects::Read>() ||
-                       isMemoryEffectFree(nested)
-                   ? WalkResult::advance()
-                   : WalkResult::interrupt();
+        SmallVector<MemoryEffects::EffectInstance> list;
+        effects.getEffects(list);
+        for (const MemoryEffects::EffectInstance &effect : list) {
+          if (!isa<MemoryEffects::Read>(effect.getEffect()) ||
+              !effect.getValue())
+            return WalkResult::interrupt();
+          read.insert(rootBuffer(effect.getValue()));
+        }
+        return WalkResult::advance();
       });
       if (writes.wasInterrupted())
         return std::nullopt;
@@ -71,11 +121,20 @@ struct SerialHostCodeToGPU
         Operation *top = block->findAncestorOpInBlock(*user);
         if (inRun.contains(top))
           continue;
-        auto launch = dyn_cast<gpu::LaunchOp>(top);
+        auto launch = dyn_cast_if_present<gpu::LaunchOp>(top);
         if (!launch || launch == user)
           return std::nullopt;
         if (!llvm::is_contained(launches, launch))
           launches.push_back(launch);
+      }
+    // The copies read at each launch's start what the run read at its end.
+    for (gpu::LaunchOp launch : launches)
+      for (Operation *op = run.back()->getNextNode(); op;
+           op = op->getNextNode()) {
+        if (!inRun.contains(op) && mayWrite(op, read))
+          return std::nullopt;
+        if (op == launch.getOperation())
+          break;
       }
     return launches;
   }

@@ -117,17 +117,17 @@ void lowering::forLoop(ImplicitLocOpBuilder &b, Value lb, Value ub,
                      });
 }
 
-void lowering::parallelLoop(
+scf::ParallelOp lowering::parallelLoop(
     ImplicitLocOpBuilder &b, ValueRange ubs,
     function_ref<void(ImplicitLocOpBuilder &, ValueRange)> body) {
   SmallVector<Value> lbs(ubs.size(), constIndex(b, 0));
   SmallVector<Value> steps(ubs.size(), constIndex(b, 1));
   // The builder adds the scf.reduce terminator after the body.
-  scf::ParallelOp::create(b, lbs, ubs, steps,
-                          [&](OpBuilder &nb, Location loc, ValueRange ivs) {
-                            ImplicitLocOpBuilder ib(loc, nb);
-                            body(ib, ivs);
-                          });
+  return scf::ParallelOp::create(
+      b, lbs, ubs, steps, [&](OpBuilder &nb, Location loc, ValueRange ivs) {
+        ImplicitLocOpBuilder ib(loc, nb);
+        body(ib, ivs);
+      });
 }
 
 ValueRange lowering::reduceLoop(

@@ -60,8 +60,9 @@ void forLoop(ImplicitLocOpBuilder &b, Value lb, Value ub,
 /// for all ivs in [0, ubs) in parallel: body(ivs). Iterations must not
 /// depend on each other: the CPU pipeline runs them on OpenMP threads and a
 /// GPU pipeline maps them to blocks and threads.
-void parallelLoop(ImplicitLocOpBuilder &b, ValueRange ubs,
-                  function_ref<void(ImplicitLocOpBuilder &, ValueRange)> body);
+scf::ParallelOp
+parallelLoop(ImplicitLocOpBuilder &b, ValueRange ubs,
+             function_ref<void(ImplicitLocOpBuilder &, ValueRange)> body);
 
 /// A loop-carried reduction: returns the final values of `inits` after
 /// for iv in [lb, ub) step `step`: args = body(iv, args).

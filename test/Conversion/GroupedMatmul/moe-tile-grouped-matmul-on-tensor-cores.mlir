@@ -52,6 +52,10 @@
 // CHECK: %[[BIASV:.+]] = memref.load %[[BIAS]][%[[FOUND]]#1, %{{.+}}] : memref<8x96xf32>
 // CHECK: %[[Y:.+]] = arith.addf %[[ACC]]#0, %[[BIASV]] : f32
 // CHECK: memref.store %[[Y]], %[[H]][%{{.+}}, %{{.+}}] : memref<?x96xf32>
+// The loops come mapped (threads, then blocks), so a 1 x 1 tile grid that
+// canonicalization folds away still runs its warps as threads.
+// CHECK: {mapping = [#gpu.loop_dim_map<processor = thread_x, map = (d0) -> (d0), bound = (d0) -> (d0)>]}
+// CHECK: {mapping = [#gpu.loop_dim_map<processor = block_x, map = (d0) -> (d0), bound = (d0) -> (d0)>, #gpu.loop_dim_map<processor = block_y, map = (d0) -> (d0), bound = (d0) -> (d0)>]}
 // CHECK-NOT: moe.grouped_matmul
 
 // SMALL-LABEL: func.func @sorted

@@ -129,3 +129,20 @@ func.func @read_only_run_into_its_launch(%counts: memref<1xi32>, %out: memref<64
   }
   return
 }
+
+// -----
+
+// A read-only run is not copied past a write to what it reads (here the
+// launch itself overwrites counts[0]): the host would use a device value.
+func.func @read_only_run_but_written_later(%counts: memref<1xi32>, %cap: i32) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c = memref.load %counts[%c0] : memref<1xi32>
+  // expected-error @below {{reads or writes device memory, but the host uses its result; it cannot run as a one-thread GPU launch}}
+  %m = arith.minsi %c, %cap : i32
+  gpu.launch blocks(%bx, %by, %bz) in (%gx = %c1, %gy = %c1, %gz = %c1) threads(%tx, %ty, %tz) in (%sx = %c1, %sy = %c1, %sz = %c1) {
+    memref.store %m, %counts[%c0] : memref<1xi32>
+    gpu.terminator
+  }
+  return
+}
