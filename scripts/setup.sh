@@ -49,7 +49,12 @@ fi
 # cuobjdump and nvdisasm, for the tests that read the SASS of the embedded
 # kernels (tensor-core instructions): Debian's CUDA install has neither, the
 # PyPI wheels carry both. Without them those tests report UNSUPPORTED.
-if ! "$PYTHON" -c "import importlib.util as u, sys; sys.exit(0 if u.find_spec('nvidia') and __import__('glob').glob(list(u.find_spec('nvidia').submodule_search_locations)[0] + '/cu*/bin/nvdisasm') else 1)" 2>/dev/null; then
+has_nvdisasm='
+import glob, importlib.util, sys
+spec = importlib.util.find_spec("nvidia")
+roots = spec.submodule_search_locations if spec else []
+sys.exit(0 if any(glob.glob(r + "/cu*/bin/nvdisasm") for r in roots) else 1)'
+if ! "$PYTHON" -c "$has_nvdisasm" 2>/dev/null; then
   echo "setup: installing nvidia-cuda-cuobjdump and nvidia-cuda-nvdisasm (SASS checks)"
   "$PYTHON" -m pip install -q nvidia-cuda-cuobjdump nvidia-cuda-nvdisasm 2>/dev/null ||
     echo "setup: note: could not pip-install cuobjdump/nvdisasm; the SASS tests will be skipped"

@@ -76,7 +76,7 @@ def find_cuobjdump():
         out = subprocess.run(
             [config.python_executable, "-c",
              "import importlib.util as u; s = u.find_spec('nvidia'); "
-             "print('\\n'.join(s.submodule_search_locations if s else []))"],
+             "print(*(s.submodule_search_locations if s else []))"],
             capture_output=True, text=True, timeout=60,
         ).stdout.split()
     except (OSError, subprocess.SubprocessError):

@@ -89,10 +89,11 @@ def MoETileGroupedMatmul : Pass<"moe-tile-grouped-matmul"> {
     nested `scf.parallel` over the tile's `tile-rows x tile-cols` elements
     computes one dot product each, in k order, then adds the bias.
 
-    This is MegaBlocks' tile list: `gpu-map-parallel-loops` and
-    `convert-parallel-loops-to-gpu` make it one kernel launch whose grid is
-    the slots x column tiles and whose blocks are the tile's elements, and no
-    host code reads the segment sizes. The same loops lower to the CPU,
+    This is MegaBlocks' tile list: the loops come mapped (slots and column
+    tiles to blocks, the tile's elements to threads; the CPU ignores the
+    mapping), so `convert-parallel-loops-to-gpu` makes it one kernel launch,
+    even when canonicalization folds a 1 x 1 grid, and no host code reads
+    the segment sizes. The same loops lower to the CPU,
     which is how CI checks their logic against the NumPy reference
     (`moe-compile --grouped-gemm=tile-list`). The dot products are scalar:
     the tensor-core tile is the next step.
@@ -120,7 +121,8 @@ def MoETileGroupedMatmul : Pass<"moe-tile-grouped-matmul"> {
   ];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::memref::MemRefDialect",
-                           "::mlir::scf::SCFDialect"];
+                           "::mlir::scf::SCFDialect",
+                           "::mlir::gpu::GPUDialect"];
 }
 
 def MoETileGroupedMatmulOnTensorCores

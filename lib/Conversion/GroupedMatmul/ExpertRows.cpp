@@ -8,6 +8,7 @@
 
 #include "../MoEToLoops/LoweringUtils.h"
 
+#include "mlir/Dialect/GPU/Transforms/ParallelLoopMapper.h"
 #include "mlir/Transforms/DialectConversion.h"
 
 using namespace mlir;
@@ -101,6 +102,22 @@ RowTile lowering::rowTile(ImplicitLocOpBuilder &b, GroupedMatmulOp op,
   if (op.isPadded())
     return paddedTile(b, op, slot, list.tileRows, list.tilesPerExpert);
   return sortedTile(b, op, slot, list.tileRows);
+}
+
+LogicalResult lowering::mapTileList(scf::ParallelOp tiles,
+                                    scf::ParallelOp threads) {
+  MLIRContext *ctx = tiles.getContext();
+  AffineMap id = AffineMap::getMultiDimIdentityMap(1, ctx);
+  auto on = [&](ArrayRef<gpu::Processor> processors, scf::ParallelOp loop) {
+    SmallVector<gpu::ParallelLoopDimMappingAttr> dims;
+    for (gpu::Processor p : processors.take_front(loop.getNumLoops()))
+      dims.push_back(gpu::ParallelLoopDimMappingAttr::get(ctx, p, id, id));
+    return gpu::setMappingAttr(loop, dims);
+  };
+  return success(
+      succeeded(on({gpu::Processor::BlockX, gpu::Processor::BlockY}, tiles)) &&
+      succeeded(
+          on({gpu::Processor::ThreadX, gpu::Processor::ThreadY}, threads)));
 }
 
 LogicalResult lowering::applyGroupedMatmulSchedule(

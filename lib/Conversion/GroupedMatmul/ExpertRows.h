@@ -9,6 +9,7 @@
 
 #include "moec/Dialect/MoE/IR/MoE.h"
 
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 #include "mlir/IR/PatternMatch.h"
 
@@ -52,6 +53,13 @@ RowTileList rowTileList(ImplicitLocOpBuilder &b, GroupedMatmulOp op,
 /// ceil(count_e / tileRows) slots after those of experts 0 .. e-1.
 RowTile rowTile(ImplicitLocOpBuilder &b, GroupedMatmulOp op,
                 const RowTileList &list, Value slot);
+
+/// Maps a tile list's loops for the GPU: (slot, column tile) to blocks x and
+/// y, the loop inside a tile to threads x (and y). Set by the schedule, not
+/// left to gpu-map-parallel-loops: canonicalization folds a 1 x 1 tile loop,
+/// and the mapper would then make the thread loop the blocks (one lane per
+/// warp for mma.sync). The CPU ignores the mapping.
+LogicalResult mapTileList(scf::ParallelOp tiles, scf::ParallelOp threads);
 
 /// Rewrites every moe.grouped_matmul under `root` that `applies` to (all by
 /// default) with a schedule's `patterns` (a dialect conversion that leaves

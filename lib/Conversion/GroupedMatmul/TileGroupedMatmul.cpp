@@ -45,12 +45,13 @@ struct TileGroupedMatmul : OpConversionPattern<GroupedMatmulOp> {
     Value tileCols = constIndex(b, Cols);
     RowTileList list = rowTileList(b, op, constIndex(b, Rows));
     Value colTiles = arith::CeilDivUIOp::create(b, numCols, tileCols);
-    parallelLoop(
+    scf::ParallelOp elementLoop;
+    scf::ParallelOp tileLoop = parallelLoop(
         b, {list.slots, colTiles},
         [&](ImplicitLocOpBuilder &b, ValueRange tile) {
           RowTile rows = rowTile(b, op, list, tile[0]);
           Value col0 = arith::MulIOp::create(b, tile[1], tileCols);
-          parallelLoop(
+          elementLoop = parallelLoop(
               b, {list.tileRows, tileCols},
               [&](ImplicitLocOpBuilder &b, ValueRange at) {
                 Value row = arith::AddIOp::create(b, rows.begin, at[0]);
@@ -90,6 +91,8 @@ struct TileGroupedMatmul : OpConversionPattern<GroupedMatmulOp> {
                 });
               });
         });
+    if (failed(mapTileList(tileLoop, elementLoop)))
+      return rewriter.notifyMatchFailure(op, "cannot map the loops");
     rewriter.eraseOp(op);
     ++Count;
     return success();

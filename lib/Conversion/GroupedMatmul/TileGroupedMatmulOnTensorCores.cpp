@@ -19,7 +19,6 @@
 
 #include "moec/Conversion/Passes.h"
 
-#include "mlir/Dialect/GPU/Transforms/ParallelLoopMapper.h"
 #include "mlir/Transforms/DialectConversion.h"
 
 namespace mlir::moe {
@@ -213,17 +212,7 @@ struct TileOnTensorCores : OpConversionPattern<GroupedMatmulOp> {
                 });
               });
         });
-    // Mapped here, not left to gpu-map-parallel-loops: if the tile grid is
-    // 1 x 1, canonicalization folds the tile loop away, and the mapper would
-    // then make the thread loop the blocks (one lane per warp for mma.sync).
-    MLIRContext *ctx = b.getContext();
-    AffineMap id = b.getDimIdentityMap();
-    auto to = [&](gpu::Processor p) {
-      return gpu::ParallelLoopDimMappingAttr::get(ctx, p, id, id);
-    };
-    if (failed(gpu::setMappingAttr(tileLoop, {to(gpu::Processor::BlockX),
-                                              to(gpu::Processor::BlockY)})) ||
-        failed(gpu::setMappingAttr(threadLoop, {to(gpu::Processor::ThreadX)})))
+    if (failed(mapTileList(tileLoop, threadLoop)))
       return rewriter.notifyMatchFailure(op, "cannot map the loops");
     rewriter.eraseOp(op);
     return success();

@@ -59,60 +59,42 @@ struct SerialHostCodeToGPU
     });
   }
 
-  /// Whether \p op (or an op nested in it) may write one of \p buffers;
-  /// a write whose target is unknown counts.
-  static bool mayWrite(Operation *op,
-                       const llvm::SmallPtrSetImpl<Value> &buffers) {
+  /// Appends the memory effects of \p op and the ops nested in it to
+  /// \p effects; false if some nested op's effects are unknown.
+  static bool
+  collectEffects(Operation *op,
+                 SmallVectorImpl<MemoryEffects::EffectInstance> &effects) {
     WalkResult walk = op->walk([&](Operation *nested) {
-      auto effects = dyn_cast<MemoryEffectOpInterface>(nested);
-      if (!effects)
-        return nested->hasTrait<OpTrait::HasRecursiveMemoryEffects>() ||
-                       !takesMemory(nested)
-                   ? WalkResult::advance()
-                   : WalkResult::interrupt();
-      SmallVector<MemoryEffects::EffectInstance> list;
-      effects.getEffects(list);
-      for (const MemoryEffects::EffectInstance &effect : list) {
-        if (!isa<MemoryEffects::Write>(effect.getEffect()))
-          continue;
-        Value target = effect.getValue();
-        if (!target || buffers.contains(rootBuffer(target)))
-          return WalkResult::interrupt();
+      if (auto iface = dyn_cast<MemoryEffectOpInterface>(nested)) {
+        iface.getEffects(effects);
+        return WalkResult::advance();
       }
-      return WalkResult::advance();
+      return nested->hasTrait<OpTrait::HasRecursiveMemoryEffects>() ||
+                     !takesMemory(nested)
+                 ? WalkResult::advance()
+                 : WalkResult::interrupt();
     });
-    return walk.wasInterrupted();
+    return !walk.wasInterrupted();
   }
 
   /// The launches (ops of the run's block) that use \p run's results, if
   /// the run only reads memory, nothing else outside it uses them, and
-  /// nothing from the run to each of them (itself included) writes what the
-  /// run reads: such a run (a folded one-iteration loop that finds a tile's
-  /// rows from the per-expert counts) can run in every launch that needs
-  /// its values.
+  /// nothing from the run to the last of them (itself included) writes
+  /// what the run reads: such a run (a folded one-iteration loop that finds
+  /// a tile's rows from the per-expert counts) can run in every launch that
+  /// needs its values.
   static std::optional<SmallVector<gpu::LaunchOp>>
   readingLaunches(ArrayRef<Operation *> run,
                   const llvm::SmallPtrSetImpl<Operation *> &inRun) {
-    llvm::SmallPtrSet<Value, 4> read;
-    for (Operation *op : run) {
-      WalkResult writes = op->walk([&](Operation *nested) {
-        auto effects = dyn_cast<MemoryEffectOpInterface>(nested);
-        if (!effects)
-          return nested->hasTrait<OpTrait::HasRecursiveMemoryEffects>()
-                     ? WalkResult::advance()
-                     : WalkResult::interrupt();
-        SmallVector<MemoryEffects::EffectInstance> list;
-        effects.getEffects(list);
-        for (const MemoryEffects::EffectInstance &effect : list) {
-          if (!isa<MemoryEffects::Read>(effect.getEffect()) ||
-              !effect.getValue())
-            return WalkResult::interrupt();
-          read.insert(rootBuffer(effect.getValue()));
-        }
-        return WalkResult::advance();
-      });
-      if (writes.wasInterrupted())
+    SmallVector<MemoryEffects::EffectInstance> effects;
+    for (Operation *op : run)
+      if (!collectEffects(op, effects))
         return std::nullopt;
+    llvm::SmallPtrSet<Value, 4> read;
+    for (const MemoryEffects::EffectInstance &effect : effects) {
+      if (!isa<MemoryEffects::Read>(effect.getEffect()) || !effect.getValue())
+        return std::nullopt;
+      read.insert(rootBuffer(effect.getValue()));
     }
     SmallVector<gpu::LaunchOp> launches;
     Block *block = run.front()->getBlock();
@@ -128,14 +110,23 @@ struct SerialHostCodeToGPU
           launches.push_back(launch);
       }
     // The copies read at each launch's start what the run read at its end.
+    Operation *last = run.back();
     for (gpu::LaunchOp launch : launches)
-      for (Operation *op = run.back()->getNextNode(); op;
-           op = op->getNextNode()) {
-        if (!inRun.contains(op) && mayWrite(op, read))
+      if (last->isBeforeInBlock(launch))
+        last = launch;
+    for (Operation *op = run.back()->getNextNode(); op != last->getNextNode();
+         op = op->getNextNode()) {
+      effects.clear();
+      if (inRun.contains(op))
+        continue;
+      if (!collectEffects(op, effects))
+        return std::nullopt;
+      for (const MemoryEffects::EffectInstance &effect : effects)
+        if (isa<MemoryEffects::Write>(effect.getEffect()) &&
+            (!effect.getValue() ||
+             read.contains(rootBuffer(effect.getValue()))))
           return std::nullopt;
-        if (op == launch.getOperation())
-          break;
-      }
+    }
     return launches;
   }
 

@@ -59,6 +59,9 @@
 // CHECK: %[[BV:.+]] = memref.load %[[BIAS]][%[[FOUND]]#1, %[[C]]]
 // CHECK: %[[Y:.+]] = arith.addf %[[DOT]], %[[BV]] : f32
 // CHECK: memref.store %[[Y]], %[[H]][%[[ROW]], %[[C]]]
+// The loops come mapped: the tile's elements to threads, the tiles to blocks.
+// CHECK: {mapping = [#gpu.loop_dim_map<processor = thread_x, {{.+}}>, #gpu.loop_dim_map<processor = thread_y, {{.+}}>]}
+// CHECK: {mapping = [#gpu.loop_dim_map<processor = block_x, {{.+}}>, #gpu.loop_dim_map<processor = block_y, {{.+}}>]}
 // CHECK-NOT: moe.grouped_matmul
 func.func @sorted(%rows: memref<?x16xf32>, %w: memref<4x8x16xf32>, %off: memref<5xi32>, %b: memref<4x8xf32>, %h: memref<?x8xf32>) {
   moe.grouped_matmul %rows, %w offsets(%off : memref<5xi32>) bias(%b : memref<4x8xf32>) outs(%h : memref<?x8xf32>) : memref<?x16xf32>, memref<4x8x16xf32>
