@@ -60,6 +60,13 @@ struct CudaDriver::Api {
   decltype(&::cuEventSynchronize) EventSynchronize = nullptr;
   decltype(&::cuEventElapsedTime) EventElapsedTime = nullptr;
   decltype(&::cuEventDestroy) EventDestroy = nullptr; // cuEventDestroy_v2
+  // CUDA graphs (moe-run --graph).
+  decltype(&::cuStreamBeginCapture) StreamBeginCapture = nullptr; // _v2
+  decltype(&::cuStreamEndCapture) StreamEndCapture = nullptr;
+  decltype(&::cuGraphInstantiate) GraphInstantiate = nullptr; // WithFlags
+  decltype(&::cuGraphLaunch) GraphLaunch = nullptr;
+  decltype(&::cuGraphDestroy) GraphDestroy = nullptr;
+  decltype(&::cuGraphExecDestroy) GraphExecDestroy = nullptr;
 
   void resolveExecution() {
     if (HaveExecution)
@@ -87,6 +94,12 @@ struct CudaDriver::Api {
     if (!EventElapsedTime)
       resolve(EventElapsedTime, "cuEventElapsedTime");
     resolve(EventDestroy, "cuEventDestroy_v2");
+    resolve(StreamBeginCapture, "cuStreamBeginCapture_v2");
+    resolve(StreamEndCapture, "cuStreamEndCapture");
+    resolve(GraphInstantiate, "cuGraphInstantiateWithFlags");
+    resolve(GraphLaunch, "cuGraphLaunch");
+    resolve(GraphDestroy, "cuGraphDestroy");
+    resolve(GraphExecDestroy, "cuGraphExecDestroy");
     HaveExecution = true;
   }
 

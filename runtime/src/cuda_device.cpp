@@ -9,6 +9,7 @@
 #include "moert/error.h"
 
 #include <atomic>
+#include <cstdint>
 #include <mutex>
 
 using namespace moert;
@@ -65,6 +66,17 @@ void CudaDevice::copyToHost(void *, const void *, size_t) { throw noCuda(); }
 void CudaDevice::fillBytes(void *, size_t, unsigned char) { throw noCuda(); }
 void CudaDevice::synchronize() {}
 float CudaDevice::timeMs(const std::function<void()> &) { throw noCuda(); }
+size_t CudaDevice::measureScratch(const std::function<void()> &) {
+  throw noCuda();
+}
+void CudaDevice::useWorkspace(void *, size_t) {}
+void *CudaDevice::takeScratch(size_t) { return nullptr; }
+std::unique_ptr<CudaDevice::Graph>
+CudaDevice::capture(const std::function<void()> &) {
+  throw noCuda();
+}
+void CudaDevice::launchGraph(const Graph &) { throw noCuda(); }
+CudaDevice::Graph::~Graph() {}
 
 #else
 
@@ -182,6 +194,97 @@ float CudaDevice::timeMs(const std::function<void()> &Work) {
   A.EventDestroy(Start);
   A.EventDestroy(Stop);
   return Ms;
+}
+
+namespace {
+// Scratch buffers are aligned as cuMemAlloc's are, for vector loads.
+constexpr size_t kScratchAlign = 256;
+// The made-up base address of measured scratch buffers: never dereferenced
+// (the host code only passes it to kernels, which do not run).
+constexpr uintptr_t kMeasureBase = uintptr_t(1) << 32;
+} // namespace
+
+size_t CudaDevice::measureScratch(const std::function<void()> &Forward) {
+  Mode Saved = CurrentMode;
+  CurrentMode = Mode::Measure;
+  size_t SavedUsed = WorkspaceUsed;
+  WorkspaceUsed = 0;
+  try {
+    Forward();
+  } catch (...) {
+    CurrentMode = Saved;
+    WorkspaceUsed = SavedUsed;
+    throw;
+  }
+  size_t Bytes = WorkspaceUsed;
+  CurrentMode = Saved;
+  WorkspaceUsed = SavedUsed;
+  checkErrors("sizing the forward's workspace on CUDA device " +
+              std::to_string(Ordinal));
+  return Bytes;
+}
+
+void CudaDevice::useWorkspace(void *Base, size_t Bytes) {
+  WorkspaceBase = Base;
+  WorkspaceBytes = Bytes;
+  WorkspaceUsed = 0;
+  HaveWorkspace = true;
+}
+
+void *CudaDevice::takeScratch(size_t Bytes) {
+  size_t Offset =
+      (WorkspaceUsed + kScratchAlign - 1) / kScratchAlign * kScratchAlign;
+  if (CurrentMode == Mode::Measure) {
+    WorkspaceUsed = Offset + Bytes;
+    return reinterpret_cast<void *>(kMeasureBase + Offset);
+  }
+  if (Offset + Bytes > WorkspaceBytes) {
+    detail::recordCudaError(
+        "the forward's scratch buffers need more than the " +
+        std::to_string(WorkspaceBytes) +
+        "-byte workspace sized when its inputs were bound");
+    return nullptr;
+  }
+  WorkspaceUsed = Offset + Bytes;
+  return static_cast<char *>(WorkspaceBase) + Offset;
+}
+
+std::unique_ptr<CudaDevice::Graph>
+CudaDevice::capture(const std::function<void()> &Work) {
+  CudaDriver::Api &A = api();
+  auto S = static_cast<CUstream>(Stream);
+  // Thread-local: a call of this thread that cannot be captured (an
+  // allocation, a synchronization) fails instead of going unrecorded.
+  A.check(A.StreamBeginCapture(S, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL),
+          "cuStreamBeginCapture");
+  CurrentMode = Mode::Capture;
+  CUgraph G = nullptr;
+  try {
+    Work();
+  } catch (...) {
+    CurrentMode = Mode::Run;
+    if (A.StreamEndCapture(S, &G) == CUDA_SUCCESS && G)
+      A.GraphDestroy(G);
+    throw;
+  }
+  CurrentMode = Mode::Run;
+  A.check(A.StreamEndCapture(S, &G), "cuStreamEndCapture");
+  CUgraphExec Exec = nullptr;
+  CUresult R = A.GraphInstantiate(&Exec, G, 0);
+  A.GraphDestroy(G);
+  A.check(R, "cuGraphInstantiate");
+  return std::make_unique<Graph>(Exec);
+}
+
+void CudaDevice::launchGraph(const Graph &G) {
+  api().check(api().GraphLaunch(static_cast<CUgraphExec>(G.exec()),
+                                static_cast<CUstream>(Stream)),
+              "cuGraphLaunch");
+}
+
+CudaDevice::Graph::~Graph() {
+  if (Exec)
+    api().GraphExecDestroy(static_cast<CUgraphExec>(Exec));
 }
 
 #endif // MOERT_HAVE_CUDA

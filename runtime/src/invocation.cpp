@@ -35,7 +35,7 @@ static std::string expectedShape(const std::vector<int64_t> &Shape,
 
 Invocation::Invocation(const Model &M, std::map<std::string, Tensor> Inputs,
                        const SafetensorsFile *Weights, int64_t Rank,
-                       CudaDevice *Device)
+                       CudaDevice *Device, int64_t MaxTokens)
     : M(M), Device(Device) {
   const Metadata &Meta = M.metadata();
   auto ModelInputs = Meta.argsWithRole(ArgRole::Input);
@@ -98,7 +98,38 @@ Invocation::Invocation(const Model &M, std::map<std::string, Tensor> Inputs,
     }
   }
   OnDevice.assign(Args.size(), false);
-  for (size_t I = 0; Device && I < Args.size(); ++I) {
+  if (Device)
+    bindOnDevice(MaxTokens);
+  for (size_t I = 0; I < Args.size(); ++I)
+    Descriptors.push_back(abi::makeDescriptor(
+        Device ? DeviceArgs[I] : Args[I].data(), Args[I].shape()));
+  for (auto &D : Descriptors)
+    DescriptorPtrs.push_back(D.data());
+}
+
+void Invocation::bindOnDevice(int64_t MaxTokens) {
+  if (MaxTokens < 0)
+    throw Error("the maximum token count must not be negative, got " +
+                std::to_string(MaxTokens));
+  if (T && MaxTokens && *T > MaxTokens)
+    throw Error("the inputs hold T=" + std::to_string(*T) +
+                " tokens, more than the " + std::to_string(MaxTokens) +
+                " the model's workspace is sized for (raise --max-tokens)");
+  int64_t SizedFor = MaxTokens ? MaxTokens : T.value_or(0);
+  try {
+    uploadAndSize(SizedFor);
+  } catch (...) {
+    // The destructor does not run for a constructor that throws.
+    for (void *P : DeviceArgs)
+      Device->release(P);
+    DeviceArgs.clear();
+    throw;
+  }
+}
+
+void Invocation::uploadAndSize(int64_t SizedFor) {
+  const Metadata &Meta = M.metadata();
+  for (size_t I = 0; I < Args.size(); ++I) {
     DeviceArgs.push_back(Device->allocate(Args[I].byteSize()));
     ArgRole R = Meta.Args[I].Role;
     if (R == ArgRole::Input || R == ArgRole::Weight)
@@ -108,16 +139,45 @@ Invocation::Invocation(const Model &M, std::map<std::string, Tensor> Inputs,
     if (R == ArgRole::Output)
       Device->fillBytes(DeviceArgs[I], Args[I].byteSize(), 0xFF);
   }
-  if (Device)
-    Device->synchronize();
-  for (size_t I = 0; I < Args.size(); ++I)
-    Descriptors.push_back(abi::makeDescriptor(
-        Device ? DeviceArgs[I] : Args[I].data(), Args[I].shape()));
-  for (auto &D : Descriptors)
-    DescriptorPtrs.push_back(D.data());
+  Device->synchronize();
+
+  // The scratch bytes of a forward over SizedFor tokens. Scratch sizes
+  // grow with T, so any T up to it fits.
+  std::vector<std::vector<int64_t>> Sized;
+  std::vector<void *> SizedPtrs;
+  for (size_t I = 0; I < Args.size(); ++I) {
+    std::vector<int64_t> Shape = Meta.Args[I].Shape;
+    for (int64_t &D : Shape)
+      if (D == kDynamicDim)
+        D = SizedFor;
+    Sized.push_back(abi::makeDescriptor(DeviceArgs[I], Shape));
+  }
+  for (auto &D : Sized)
+    SizedPtrs.push_back(D.data());
+  WorkspaceBytes =
+      Device->measureScratch([&] { M.forward(SizedPtrs.data()); });
+  Workspace = Device->allocate(WorkspaceBytes);
 }
 
 void Invocation::run() {
+  if (Graph) {
+    Device->launchGraph(*Graph);
+  } else {
+    forward();
+  }
+  for (size_t I = 0; Device && I < Args.size(); ++I)
+    OnDevice[I] = M.metadata().Args[I].Role == ArgRole::Output ||
+                  M.metadata().Args[I].Role == ArgRole::Stat;
+}
+
+void Invocation::captureGraph() {
+  if (!Device)
+    throw Error("CUDA graphs need a CUDA model bound on a device");
+  Graph.reset();
+  Graph = Device->capture([&] { forward(); });
+}
+
+void Invocation::forward() {
   const Metadata &Meta = M.metadata();
   // Stats are counters; start every call from zero whether the model
   // overwrites or accumulates them.
@@ -125,19 +185,23 @@ void Invocation::run() {
     if (Meta.Args[I].Role == ArgRole::Stat)
       Device ? Device->fillBytes(DeviceArgs[I], Args[I].byteSize(), 0)
              : Args[I].fillZero();
+  if (Device)
+    Device->useWorkspace(Workspace, WorkspaceBytes);
   M.forward(DescriptorPtrs.data());
   if (!Device)
     return;
+  Device->useStreamAllocator();
   CudaDevice::checkErrors("the forward pass on CUDA device " +
                           std::to_string(Device->ordinal()));
-  for (size_t I = 0; I < Args.size(); ++I)
-    OnDevice[I] = Meta.Args[I].Role == ArgRole::Output ||
-                  Meta.Args[I].Role == ArgRole::Stat;
 }
 
 Invocation::~Invocation() {
+  if (!Device)
+    return;
+  Graph.reset();
   for (void *P : DeviceArgs)
     Device->release(P);
+  Device->release(Workspace);
 }
 
 const Tensor &Invocation::arg(const std::string &Name) const {

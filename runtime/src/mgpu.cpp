@@ -10,9 +10,12 @@
 // - the embedded kernels are registered when the model is loaded (a global
 //   constructor calls mgpuModuleLoad) and handed to the driver on first use,
 //   so loading a CUDA model touches no GPU;
-// - every "stream" is the device's one stream, and buffers come from the
-//   driver's stream-ordered allocator, so a forward never waits for the
-//   device until its final synchronization;
+// - every "stream" is the device's one stream, and scratch buffers come
+//   from the workspace the Invocation sized at load time (or, without one,
+//   the driver's stream-ordered allocator), so a forward neither allocates
+//   nor waits for the device until its final synchronization;
+// - the device's mode makes the same calls size the workspace (nothing is
+//   launched, copied or awaited) or record a CUDA graph (nothing awaited);
 // - a failing call is recorded and later calls do nothing: the compiled
 //   code cannot take a C++ exception, and CudaDevice::checkErrors reports
 //   the failure after the forward returns.
@@ -66,6 +69,12 @@ CudaDevice *device() {
     detail::recordCudaError("the model's kernels need a CUDA device: run it "
                             "with moe-run --device=cuda");
   return Dev;
+}
+
+/// True while the workspace is being sized: the work is not done.
+bool measuring() {
+  CudaDevice *Dev = CudaDevice::current();
+  return Dev && Dev->mode() == CudaDevice::Mode::Measure;
 }
 
 #endif
@@ -137,7 +146,7 @@ MOERT_EXPORT void mgpuLaunchKernel(void *Function, intptr_t GridX,
                                    intptr_t BlockZ, int32_t SharedBytes,
                                    void *Stream, void **Params, void **Extra,
                                    size_t /*ParamCount*/) {
-  if (detail::hasCudaError() || !Function)
+  if (detail::hasCudaError() || !Function || measuring())
     return;
   // A loop with no iterations (T = 0, an empty expert list) is no launch.
   if (GridX <= 0 || GridY <= 0 || GridZ <= 0)
@@ -165,7 +174,9 @@ MOERT_EXPORT void *mgpuStreamCreate() {
 MOERT_EXPORT void mgpuStreamDestroy(void *) {}
 
 MOERT_EXPORT void mgpuStreamSynchronize(void *Stream) {
-  if (Stream)
+  // A graph being captured cannot wait; its replay is awaited by its caller.
+  CudaDevice *Dev = CudaDevice::current();
+  if (Stream && Dev && Dev->mode() == CudaDevice::Mode::Run)
     failed(api().StreamSynchronize(static_cast<CUstream>(Stream)),
            "cuStreamSynchronize (a kernel of the forward failed)");
 }
@@ -177,6 +188,11 @@ MOERT_EXPORT void *mgpuMemAlloc(uint64_t Bytes, void *Stream, bool HostShared) {
     detail::recordCudaError("host-shared GPU allocations are not supported");
     return nullptr;
   }
+  CudaDevice *Dev = device();
+  if (!Dev)
+    return nullptr;
+  if (Dev->usesWorkspace())
+    return Dev->takeScratch(Bytes);
   CUdeviceptr P = 0;
   if (failed(api().MemAllocAsync(&P, Bytes, static_cast<CUstream>(Stream)),
              "cuMemAllocAsync(" + std::to_string(Bytes) + " bytes)"))
@@ -185,14 +201,15 @@ MOERT_EXPORT void *mgpuMemAlloc(uint64_t Bytes, void *Stream, bool HostShared) {
 }
 
 MOERT_EXPORT void mgpuMemFree(void *Ptr, void *Stream) {
-  if (Ptr)
+  CudaDevice *Dev = CudaDevice::current();
+  if (Ptr && Dev && !Dev->usesWorkspace())
     failed(api().MemFreeAsync(reinterpret_cast<CUdeviceptr>(Ptr),
                               static_cast<CUstream>(Stream)),
            "cuMemFreeAsync");
 }
 
 MOERT_EXPORT void mgpuMemcpy(void *Dst, void *Src, size_t Bytes, void *Stream) {
-  if (detail::hasCudaError() || Bytes == 0)
+  if (detail::hasCudaError() || Bytes == 0 || measuring())
     return;
   failed(api().MemcpyAsync(reinterpret_cast<CUdeviceptr>(Dst),
                            reinterpret_cast<CUdeviceptr>(Src), Bytes,

@@ -79,6 +79,32 @@ TEST(CudaDevice, OnTheStandInDriver) {
   void *Scratch = mgpuMemAlloc(64, Dev.stream(), false);
   EXPECT_NE(Scratch, nullptr);
   mgpuMemFree(Scratch, Dev.stream());
+  // With a workspace, scratch buffers are its bytes, 256-byte aligned, and
+  // one too many is a recorded error, not an allocation.
+  std::vector<char> Arena(512);
+  Dev.useWorkspace(Arena.data(), 300);
+  EXPECT_EQ(mgpuMemAlloc(200, Dev.stream(), false), Arena.data());
+  mgpuMemFree(Arena.data(), Dev.stream()); // Left to the workspace.
+  EXPECT_EQ(mgpuMemAlloc(100, Dev.stream(), false), nullptr);
+  try {
+    CudaDevice::checkErrors("the forward");
+    ADD_FAILURE() << "no error recorded";
+  } catch (const Error &E) {
+    EXPECT_THAT(E.what(), HasSubstr("the forward: the forward's scratch "
+                                    "buffers need more than the 300-byte "
+                                    "workspace"));
+  }
+  Dev.useWorkspace(Arena.data(), 512);
+  EXPECT_EQ(mgpuMemAlloc(1, Dev.stream(), false), Arena.data());
+  EXPECT_EQ(mgpuMemAlloc(1, Dev.stream(), false), Arena.data() + 256);
+  // Measuring hands out made-up addresses and counts the aligned bytes.
+  EXPECT_EQ(Dev.measureScratch([&] {
+    EXPECT_NE(mgpuMemAlloc(10, Dev.stream(), false), nullptr);
+    EXPECT_NE(mgpuMemAlloc(10, Dev.stream(), false), nullptr);
+  }),
+            266u);
+  Dev.useStreamAllocator();
+
   static const char Image[] = "not a fatbin";
   void *Module = mgpuModuleLoad(const_cast<char *>(Image), sizeof(Image));
   EXPECT_EQ(mgpuModuleGetFunction(Module, "forward_kernel"), nullptr);

@@ -7,14 +7,23 @@
  * The driver entry points the runtime resolves, defined against cuda.h's own
  * declarations (so a wrong signature does not compile): one "Fake GPU" of
  * compute capability 9.0 and 80 GiB, driver version 13.0. Built with
- *FAKE_NO_DEVICE, cuInit fails with CUDA_ERROR_NO_DEVICE, as the real driver
- *does on a machine whose GPU is missing or unusable. CI machines have no
- *driver, so this is how the runtime's device path is tested there.
+ * FAKE_NO_DEVICE, cuInit fails with CUDA_ERROR_NO_DEVICE, as the real driver
+ * does on a machine whose GPU is missing or unusable. CI machines have no
+ * driver, so this is how the runtime's device path is tested there.
+ *
+ * Two environment variables make it a witness of what a forward asks of
+ * the driver: FAKE_CUDA_KERNELS=1 loads every kernel image and launches
+ * nothing (each launch succeeds), and FAKE_CUDA_TRACE=1 prints one line
+ * per execution call on stderr ("fake-cuda: cuLaunchKernel grid 4x1x1
+ * block 256x1x1"). A synchronization during a graph capture fails as the
+ * real driver's does.
  *
  *===----------------------------------------------------------------------===*/
 
 #include <cuda.h>
+#include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -98,6 +107,9 @@ static const struct {
     {CUDA_ERROR_NO_BINARY_FOR_GPU, "CUDA_ERROR_NO_BINARY_FOR_GPU",
      "no kernel image is available for execution on the device"},
     {CUDA_ERROR_OUT_OF_MEMORY, "CUDA_ERROR_OUT_OF_MEMORY", "out of memory"},
+    {CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED,
+     "CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED",
+     "operation not permitted when stream is capturing"},
 };
 
 /* Sets *Out to the name (or text) of Error; fails for codes it does not
@@ -123,9 +135,31 @@ EXPORT CUresult CUDAAPI cuGetErrorString(CUresult Error, const char **Text) {
 /* Execution: device memory is host memory, the context and the stream are
  * tokens, and no kernel image loads (CUDA_ERROR_NO_BINARY_FOR_GPU, the real
  * driver's answer for an image built for another GPU): enough to run a CUDA
- * model's host code up to its first launch. */
+ * model's host code up to its first launch. With FAKE_CUDA_KERNELS set,
+ * images load and launches do nothing. */
 
 static int Token;
+static int Capturing;     /* Between cuStreamBeginCapture and its end. */
+static int CapturedCalls; /* Stream calls recorded by the capture. */
+
+static int envSet(const char *Name) {
+  const char *V = getenv(Name);
+  return V && strcmp(V, "1") == 0;
+}
+
+/* One "fake-cuda: ..." line on stderr under FAKE_CUDA_TRACE=1. */
+static void trace(const char *Format, ...) {
+  if (!envSet("FAKE_CUDA_TRACE"))
+    return;
+  va_list Args;
+  va_start(Args, Format);
+  fputs("fake-cuda: ", stderr);
+  vfprintf(stderr, Format, Args);
+  fputs(Capturing ? " (captured)\n" : "\n", stderr);
+  va_end(Args);
+  if (Capturing)
+    ++CapturedCalls;
+}
 
 EXPORT CUresult CUDAAPI cuDevicePrimaryCtxRetain(CUcontext *Ctx,
                                                  CUdevice Device) {
@@ -150,21 +184,28 @@ EXPORT CUresult CUDAAPI cuStreamCreate(CUstream *Stream, unsigned int Flags) {
 
 EXPORT CUresult CUDAAPI cuStreamSynchronize(CUstream Stream) {
   (void)Stream;
-  return CUDA_SUCCESS;
+  trace("cuStreamSynchronize");
+  /* The real driver fails the call and invalidates the capture. */
+  return Capturing ? CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED : CUDA_SUCCESS;
 }
 
 EXPORT CUresult CUDAAPI cuModuleLoadData(CUmodule *Module, const void *Image) {
-  (void)Module;
   (void)Image;
-  return CUDA_ERROR_NO_BINARY_FOR_GPU;
+  trace("cuModuleLoadData");
+  if (!envSet("FAKE_CUDA_KERNELS"))
+    return CUDA_ERROR_NO_BINARY_FOR_GPU;
+  *Module = (CUmodule)&Token;
+  return CUDA_SUCCESS;
 }
 
 EXPORT CUresult CUDAAPI cuModuleGetFunction(CUfunction *F, CUmodule Module,
                                             const char *Name) {
-  (void)F;
   (void)Module;
-  (void)Name;
-  return CUDA_ERROR_NOT_FOUND;
+  trace("cuModuleGetFunction %s", Name);
+  if (!envSet("FAKE_CUDA_KERNELS"))
+    return CUDA_ERROR_NOT_FOUND;
+  *F = (CUfunction)&Token;
+  return CUDA_SUCCESS;
 }
 
 EXPORT CUresult CUDAAPI cuLaunchKernel(CUfunction F, unsigned GX, unsigned GY,
@@ -172,13 +213,15 @@ EXPORT CUresult CUDAAPI cuLaunchKernel(CUfunction F, unsigned GX, unsigned GY,
                                        unsigned BZ, unsigned Shared,
                                        CUstream Stream, void **Params,
                                        void **Extra) {
-  (void)F, (void)GX, (void)GY, (void)GZ, (void)BX, (void)BY, (void)BZ;
-  (void)Shared, (void)Stream, (void)Params, (void)Extra;
-  return CUDA_ERROR_INVALID_HANDLE;
+  (void)F, (void)Shared, (void)Stream, (void)Params, (void)Extra;
+  trace("cuLaunchKernel grid %ux%ux%u block %ux%ux%u", GX, GY, GZ, BX, BY, BZ);
+  return envSet("FAKE_CUDA_KERNELS") ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
 }
 
 EXPORT CUresult CUDAAPI cuMemAlloc(CUdeviceptr *Ptr, size_t Bytes) {
-  void *P = malloc(Bytes);
+  trace("cuMemAlloc %zu", Bytes);
+  /* At least one byte, so every allocation is a distinct non-null address. */
+  void *P = malloc(Bytes ? Bytes : 1);
   if (!P)
     return CUDA_ERROR_OUT_OF_MEMORY;
   *Ptr = (CUdeviceptr)P;
@@ -186,6 +229,7 @@ EXPORT CUresult CUDAAPI cuMemAlloc(CUdeviceptr *Ptr, size_t Bytes) {
 }
 
 EXPORT CUresult CUDAAPI cuMemFree(CUdeviceptr Ptr) {
+  trace("cuMemFree");
   free((void *)Ptr);
   return CUDA_SUCCESS;
 }
@@ -193,25 +237,98 @@ EXPORT CUresult CUDAAPI cuMemFree(CUdeviceptr Ptr) {
 EXPORT CUresult CUDAAPI cuMemAllocAsync(CUdeviceptr *Ptr, size_t Bytes,
                                         CUstream Stream) {
   (void)Stream;
-  return cuMemAlloc(Ptr, Bytes);
+  trace("cuMemAllocAsync %zu", Bytes);
+  void *P = malloc(Bytes ? Bytes : 1);
+  if (!P)
+    return CUDA_ERROR_OUT_OF_MEMORY;
+  *Ptr = (CUdeviceptr)P;
+  return CUDA_SUCCESS;
 }
 
 EXPORT CUresult CUDAAPI cuMemFreeAsync(CUdeviceptr Ptr, CUstream Stream) {
   (void)Stream;
-  return cuMemFree(Ptr);
+  trace("cuMemFreeAsync");
+  free((void *)Ptr);
+  return CUDA_SUCCESS;
 }
 
 EXPORT CUresult CUDAAPI cuMemcpyAsync(CUdeviceptr Dst, CUdeviceptr Src,
                                       size_t Bytes, CUstream Stream) {
   (void)Stream;
-  memcpy((void *)Dst, (const void *)Src, Bytes);
+  trace("cuMemcpyAsync %zu", Bytes);
+  if (!Capturing)
+    memcpy((void *)Dst, (const void *)Src, Bytes);
   return CUDA_SUCCESS;
 }
 
 EXPORT CUresult CUDAAPI cuMemsetD8Async(CUdeviceptr Dst, unsigned char Value,
                                         size_t Bytes, CUstream Stream) {
   (void)Stream;
-  memset((void *)Dst, Value, Bytes);
+  trace("cuMemsetD8Async %zu", Bytes);
+  if (!Capturing)
+    memset((void *)Dst, Value, Bytes);
+  return CUDA_SUCCESS;
+}
+
+/* Graphs: a capture counts the stream calls it records; a replay prints
+ * that count. */
+
+struct FakeGraph {
+  int Calls;
+};
+
+EXPORT CUresult CUDAAPI cuStreamBeginCapture(CUstream Stream,
+                                             CUstreamCaptureMode Mode) {
+  (void)Stream;
+  (void)Mode;
+  if (Capturing)
+    return CUDA_ERROR_ILLEGAL_STATE;
+  trace("cuStreamBeginCapture");
+  Capturing = 1;
+  CapturedCalls = 0;
+  return CUDA_SUCCESS;
+}
+
+EXPORT CUresult CUDAAPI cuStreamEndCapture(CUstream Stream, CUgraph *Graph) {
+  (void)Stream;
+  if (!Capturing)
+    return CUDA_ERROR_ILLEGAL_STATE;
+  Capturing = 0;
+  struct FakeGraph *G = malloc(sizeof(struct FakeGraph));
+  if (!G)
+    return CUDA_ERROR_OUT_OF_MEMORY;
+  G->Calls = CapturedCalls;
+  *Graph = (CUgraph)G;
+  trace("cuStreamEndCapture (%d calls)", G->Calls);
+  return CUDA_SUCCESS;
+}
+
+EXPORT CUresult CUDAAPI cuGraphInstantiate(CUgraphExec *Exec, CUgraph Graph,
+                                           unsigned long long Flags) {
+  (void)Flags;
+  struct FakeGraph *G = malloc(sizeof(struct FakeGraph));
+  if (!G)
+    return CUDA_ERROR_OUT_OF_MEMORY;
+  *G = *(struct FakeGraph *)Graph;
+  *Exec = (CUgraphExec)G;
+  trace("cuGraphInstantiate");
+  return CUDA_SUCCESS;
+}
+
+EXPORT CUresult CUDAAPI cuGraphLaunch(CUgraphExec Exec, CUstream Stream) {
+  (void)Stream;
+  trace("cuGraphLaunch (%d calls)", ((struct FakeGraph *)Exec)->Calls);
+  return CUDA_SUCCESS;
+}
+
+EXPORT CUresult CUDAAPI cuGraphDestroy(CUgraph Graph) {
+  free(Graph);
+  return CUDA_SUCCESS;
+}
+
+EXPORT CUresult CUDAAPI cuGraphExecDestroy(CUgraphExec Exec) {
+  trace("cuGraphExecDestroy");
+  free(Exec);
   return CUDA_SUCCESS;
 }
 
@@ -224,6 +341,7 @@ EXPORT CUresult CUDAAPI cuEventCreate(CUevent *Event, unsigned int Flags) {
 EXPORT CUresult CUDAAPI cuEventRecord(CUevent Event, CUstream Stream) {
   (void)Event;
   (void)Stream;
+  trace("cuEventRecord");
   return CUDA_SUCCESS;
 }
 

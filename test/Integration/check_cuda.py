@@ -27,7 +27,9 @@ into one folder on the build machine, and checks it on the GPU machine:
     sides. moe-run poisons the output buffers
     (NaN) before the first forward, so a row no kernel writes fails.
     --sanitize also runs one case per family and variant under
-    compute-sanitizer.
+    compute-sanitizer. Every T = 64 case runs a second time as CUDA-graph
+    replays (moe-run --graph) with its workspace sized for 4096 tokens, and
+    must pass the same checks.
 
 Prints one line per case and ends with "N passed, N failed"; exits non-zero on
 any failure.
@@ -112,18 +114,28 @@ def prepare(args) -> int:
     return 0
 
 
-def check_case(bundle: Path, case: dict, work: Path, sanitize: bool) -> tuple[bool, str]:
+# The workspace of the graph-replay runs is sized for more tokens than the
+# case has, as a server sizes it once for its largest batch.
+GRAPH_MAX_TOKENS = 4096
+
+
+def check_case(bundle: Path, case: dict, work: Path, mode: str) -> tuple[bool, str]:
+    """Runs CASE with moe-run; MODE is "plain", "sanitize" (one forward under
+    compute-sanitizer) or "graph" (CUDA-graph replays, workspace sized for
+    GRAPH_MAX_TOKENS)."""
     import numpy as np
 
     y, stats = work / "y.npy", work / "stats.json"
     for f in (y, stats):
         f.unlink(missing_ok=True)
     # Under compute-sanitizer one forward: every access is checked, slowly.
-    iters = ["--warmup", "0", "--iters", "1"] if sanitize else ["--warmup", "1", "--iters", "5"]
+    iters = ["--warmup", "0", "--iters", "1"] if mode == "sanitize" else ["--warmup", "1", "--iters", "5"]
     cmd = [bundle / "bin" / "moe-run", bundle / case["model"], "--device=cuda",
            "--weights", bundle / case["weights"], "--input", bundle / case["input"],
            "--output", y, "--stats-json", stats, *iters]
-    if sanitize:
+    if mode == "graph":
+        cmd += ["--graph", "--max-tokens", str(max(GRAPH_MAX_TOKENS, case["T"]))]
+    if mode == "sanitize":
         cmd = ["compute-sanitizer", "--error-exitcode", "99", *cmd]
     proc = subprocess.run([str(c) for c in cmd], capture_output=True, text=True)
     if proc.returncode != 0:
@@ -154,12 +166,15 @@ def run_bundle(args) -> int:
     sanitized = set()
     for case in cases:
         label = f"{case['family']} {case['lowering']} {case['variant']} T={case['T']}"
-        ok, msg = check_case(bundle, case, work, False)
+        ok, msg = check_case(bundle, case, work, "plain")
         kind = (case["family"], case["variant"])
         if ok and args.sanitize and kind not in sanitized:
             sanitized.add(kind)
-            sok, smsg = check_case(bundle, case, work, True)
+            sok, smsg = check_case(bundle, case, work, "sanitize")
             ok, msg = sok, msg + ("; compute-sanitizer clean" if sok else f"; compute-sanitizer: {smsg}")
+        if ok and case["T"] == 64:
+            gok, gmsg = check_case(bundle, case, work, "graph")
+            ok, msg = gok, msg + (f"; graph replays {gmsg}" if gok else f"; graph replays: {gmsg}")
         print(f"{'PASS' if ok else 'FAIL'} {label}: {msg}", flush=True)
         passed += ok
         failed += not ok

@@ -6,15 +6,16 @@
 //
 // [mpirun -np W] moe-run MODEL.so --weights W.safetensors --input [NAME=]X.npy
 //         --output [NAME=]Y.npy [--iters N] [--warmup M] [--stats]
-//         [--device cpu|cuda[:N]]
+//         [--device cpu|cuda[:N] [--max-tokens N] [--graph]]
 //
 // Loads a model built by moe-compile, binds its inputs and weights, runs it
 // (warmup, then timed iterations), saves the requested outputs and reports
 // the median time, the throughput and optionally the expert-load stats.
 // An expert-parallel model runs on W processes: rank r takes its share of
 // the tokens and its own experts; rank 0 gathers the outputs and reports.
-// A CUDA model (--device=cuda) gets its inputs and weights uploaded once and
-// its forward timed with CUDA events.
+// A CUDA model (--device=cuda) gets its inputs and weights uploaded once, a
+// scratch workspace sized for --max-tokens, and its forward timed with CUDA
+// events; --graph captures one forward as a CUDA graph and times replays.
 // Every failure is one line "moe-run: error: ..." on stderr.
 //
 //===----------------------------------------------------------------------===//
@@ -261,6 +262,8 @@ struct Options {
   std::string StatsJson;
   double CommTimeout = 300;
   std::string Device = "cpu"; ///< cpu, cuda or cuda:N
+  int64_t MaxTokens = 0;      ///< CUDA workspace size in tokens; 0: T.
+  bool Graph = false;         ///< Replay a CUDA graph of the forward.
 };
 
 /// The CUDA device a --device value names (cuda is cuda:0); none for cpu.
@@ -357,6 +360,9 @@ void runOn(Communicator &Comm, const Options &Opts) {
   std::unique_ptr<Model> M = Model::load(Opts.ModelPath);
   const Metadata &Meta = M->metadata();
   CudaDevice *Dev = selectDevice(Opts, Meta);
+  if (!Dev && (Opts.MaxTokens || Opts.Graph))
+    throw Error(std::string(Opts.Graph ? "--graph" : "--max-tokens") +
+                " applies to CUDA models: add --device=cuda");
   if (Meta.WorldSize != Comm.size())
     throw Error("the model was compiled for " + std::to_string(Meta.WorldSize) +
                 " rank(s) (moe-compile --expert-parallel=" +
@@ -390,10 +396,13 @@ void runOn(Communicator &Comm, const Options &Opts) {
     Weights = std::make_unique<SafetensorsFile>(
         SafetensorsFile::open(Opts.WeightsPath));
   auto LoadStart = std::chrono::steady_clock::now();
-  Invocation Inv(*M, std::move(Tensors), Weights.get(), Comm.rank(), Dev);
+  Invocation Inv(*M, std::move(Tensors), Weights.get(), Comm.rank(), Dev,
+                 Opts.MaxTokens);
   double LoadMs = std::chrono::duration<double, std::milli>(
                       std::chrono::steady_clock::now() - LoadStart)
                       .count();
+  if (Opts.Graph)
+    Inv.captureGraph();
 
   for (unsigned I = 0; I < Opts.Warmup; ++I)
     Inv.run();
@@ -444,8 +453,13 @@ void runOn(Communicator &Comm, const Options &Opts) {
   if (Comm.size() > 1)
     std::printf(" (rank 0 of %d)", Comm.size());
   if (Dev)
-    std::printf(" on %s (CUDA events; weights read and uploaded in %.1f ms)",
-                Dev->info().describe().c_str(), LoadMs);
+    std::printf(" on %s (%s, CUDA events; weights read and uploaded in "
+                "%.1f ms; workspace %.2f MiB for T <= %lld)",
+                Dev->info().describe().c_str(),
+                Opts.Graph ? "graph replays" : "forwards", LoadMs,
+                Inv.workspaceBytes() / 1048576.0,
+                static_cast<long long>(Opts.MaxTokens ? Opts.MaxTokens
+                                                      : Tokens));
   std::printf("\n");
   if (Opts.Stats) {
     printStats(*M, Stats);
@@ -521,6 +535,14 @@ int main(int Argc, char **Argv) {
                  "model built with moe-compile --target=cuda")
       ->check(CLI::Validator([](std::string &V) { return checkDevice(V); },
                              "cpu|cuda[:N]"));
+  App.add_option("--max-tokens", Opts.MaxTokens,
+                 "CUDA: the most tokens a forward may take; the scratch "
+                 "workspace is sized for it when the model is loaded "
+                 "(default: the input's T)")
+      ->check(CLI::Range(int64_t(1), int64_t(1) << 40));
+  App.add_flag("--graph", Opts.Graph,
+               "CUDA: capture one forward as a CUDA graph and time its "
+               "replays");
   try {
     App.parse(Argc, Argv);
   } catch (const CLI::CallForHelp &E) {

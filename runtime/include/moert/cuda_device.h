@@ -21,6 +21,7 @@
 
 #include <cstddef>
 #include <functional>
+#include <memory>
 #include <string>
 
 namespace moert {
@@ -56,6 +57,31 @@ public:
   /// on the stream before and after it.
   float timeMs(const std::function<void()> &Work);
 
+  /// The bytes of scratch memory a forward asks for: runs \p Forward with
+  /// the mgpu* functions launching, copying and waiting for nothing, and
+  /// handing out made-up addresses. The compiled host code never reads
+  /// device memory, so this is exact. Kernels are loaded into the context
+  /// here, so a forward never loads one. Throws Error on a recorded failure.
+  size_t measureScratch(const std::function<void()> &Forward);
+
+  /// Makes [Base, Base + Bytes) the scratch memory of the forwards that
+  /// follow: mgpuMemAlloc hands it out in order (256-byte aligned, from
+  /// Base again at each call of this function) and mgpuMemFree leaves it
+  /// be, so a forward neither allocates nor frees device memory. A forward
+  /// that asks for more records an error.
+  void useWorkspace(void *Base, size_t Bytes);
+  /// Back to the driver's stream-ordered allocator (cuMemAllocAsync), as
+  /// before any useWorkspace().
+  void useStreamAllocator() { HaveWorkspace = false; }
+
+  /// Records the stream work of \p Work (launches, copies, fills; no
+  /// waiting) into a CUDA graph and returns it instantiated, ready to
+  /// replay with launchGraph(). Throws Error if capture or \p Work fails.
+  class Graph;
+  std::unique_ptr<Graph> capture(const std::function<void()> &Work);
+  /// Replays \p G on the stream (does not wait for it).
+  void launchGraph(const Graph &G);
+
   /// Throws Error naming \p During and the first driver failure recorded
   /// by the mgpu* functions since the last call; clears it.
   static void checkErrors(const std::string &During);
@@ -63,12 +89,45 @@ public:
   CudaDevice(const CudaDevice &) = delete;
   CudaDevice &operator=(const CudaDevice &) = delete;
 
+  /// What the mgpu* functions do with a forward's work.
+  enum class Mode {
+    Run,       ///< Enqueue it on the stream.
+    Measure,   ///< Nothing; count the scratch bytes (measureScratch).
+    Capture,   ///< Enqueue it into a graph: no stream synchronization.
+  };
+  Mode mode() const { return CurrentMode; }
+  /// mgpuMemAlloc's scratch buffer: from the workspace when one is in use,
+  /// else null (the caller allocates from the driver).
+  void *takeScratch(size_t Bytes);
+  bool usesWorkspace() const {
+    return HaveWorkspace || CurrentMode == Mode::Measure;
+  }
+
 private:
   CudaDevice() = default;
   int Ordinal = 0;
   CudaDeviceInfo Info;
   std::string Version;
   void *Stream = nullptr;  // CUstream
+  Mode CurrentMode = Mode::Run;
+  // The workspace (useWorkspace), or the byte count of a measured forward.
+  void *WorkspaceBase = nullptr;
+  size_t WorkspaceBytes = 0;
+  size_t WorkspaceUsed = 0;
+  bool HaveWorkspace = false;
+};
+
+/// An instantiated CUDA graph (a CUgraphExec); destroyed with it.
+class CudaDevice::Graph {
+public:
+  explicit Graph(void *Exec) : Exec(Exec) {}
+  ~Graph();
+  Graph(const Graph &) = delete;
+  Graph &operator=(const Graph &) = delete;
+  void *exec() const { return Exec; }
+
+private:
+  void *Exec;
 };
 
 namespace detail {

@@ -37,10 +37,12 @@ public:
   /// \p Rank picks the experts of weights sharded over ranks.
   /// With \p Device (a CUDA model), every argument lives in its memory:
   /// inputs and weights are uploaded here, once, and outputs and stats are
-  /// copied back when arg() asks for them.
+  /// copied back when arg() asks for them. The forward's scratch workspace
+  /// is sized and allocated here too, for \p MaxTokens tokens (0: the
+  /// inputs' T); inputs with more tokens are an Error.
   Invocation(const Model &M, std::map<std::string, Tensor> Inputs,
              const SafetensorsFile *Weights, int64_t Rank = 0,
-             CudaDevice *Device = nullptr);
+             CudaDevice *Device = nullptr, int64_t MaxTokens = 0);
   ~Invocation();
   Invocation(const Invocation &) = delete;
   Invocation &operator=(const Invocation &) = delete;
@@ -48,15 +50,30 @@ public:
   /// The bound token count, or std::nullopt if no argument has a T dim.
   std::optional<int64_t> tokenCount() const { return T; }
 
-  /// Zeroes the stats and calls the model once. On a device, throws Error
-  /// when a kernel or driver call of the forward failed.
+  /// Zeroes the stats and calls the model once (replays the graph, after
+  /// captureGraph()). On a device, throws Error when a kernel or driver
+  /// call of the forward failed; the results are ready once arg() returns.
   void run();
+
+  /// On a device: records one forward (stats zeroing included) into a CUDA
+  /// graph, which run() replays from then on. Throws Error without a device.
+  void captureGraph();
+
+  /// Bytes of the device workspace (0 on the CPU).
+  size_t workspaceBytes() const { return WorkspaceBytes; }
 
   /// The buffer of argument \p Name (on the host); throws Error if there is
   /// none.
   const Tensor &arg(const std::string &Name) const;
 
 private:
+  /// Uploads the arguments, sizes the workspace for \p MaxTokens tokens
+  /// and allocates it.
+  void bindOnDevice(int64_t MaxTokens);
+  void uploadAndSize(int64_t SizedFor);
+  /// One call of the model (what run() does without a graph).
+  void forward();
+
   const Model &M;
   std::optional<int64_t> T;
   mutable std::vector<Tensor> Args; // Outputs refreshed from the device.
@@ -65,6 +82,9 @@ private:
   mutable std::vector<bool> OnDevice; // Newer on the device than in Args.
   std::vector<std::vector<int64_t>> Descriptors;
   std::vector<void *> DescriptorPtrs;
+  void *Workspace = nullptr;
+  size_t WorkspaceBytes = 0;
+  std::unique_ptr<CudaDevice::Graph> Graph;
 };
 
 } // namespace moert
