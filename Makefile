@@ -3,7 +3,8 @@
 #   make ep-demo  the same layer on 4 MPI ranks (expert parallelism)
 #   make test   set up, build, run every test (ctest summary at the end)
 #   make gpu-bundle  pack CUDA models, inputs and references for a GPU machine
-#                    (docs/cuda-target.md, "Checking on a GPU")
+#                    (docs/cuda-target.md, "Checking on a GPU"), and the GPU
+#                    benchmark's models (docs/performance-gpu.md)
 
 BUILD_DIR ?= build
 SAN_BUILD_DIR ?= build-sanitize
@@ -66,6 +67,9 @@ gpu-bundle: build
 	rm -rf $(GPU_BUILD_DIR)/bundle
 	$(PYTHON) test/Integration/check_cuda.py prepare --bin $(BUILD_DIR)/bin \
 	  --moe-run $(GPU_BUILD_DIR)/bin/moe-run --out $(GPU_BUILD_DIR)/bundle
+	rm -rf $(GPU_BUILD_DIR)/bench
+	$(PYTHON) bench/gpu/bench.py prepare --bin $(BUILD_DIR)/bin \
+	  --moe-run $(GPU_BUILD_DIR)/bin/moe-run --out $(GPU_BUILD_DIR)/bench
 
 test: build sanitize-build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
