@@ -1,12 +1,14 @@
-#!/bin/sh
+#!/bin/bash
 # On a GPU machine, from the repository root, with build-gpu/ (from
 # `make gpu-bundle` on a build machine) copied along: the GPU correctness
 # check or the GPU benchmark, logs and results under $OUT (the device tool's
 # folder of files to bring back) or build-gpu/results.
 #   scripts/gpu-run.sh check [--sanitize]            docs/cuda-target.md
 #   scripts/gpu-run.sh bench [--layers L..] [--tokens T..]   docs/performance-gpu.md
-# Each fits one 10-minute device call; run them as two.
-set -u
+# The exit status is the check's or the benchmark's. On the device tool, run
+# them in separate calls, and the benchmark one layer per call (--layers):
+# DeepSeek-V3's weights alone are a 22 GB file moe-run reads per run.
+set -u -o pipefail
 out=${OUT:-build-gpu/results}
 mkdir -p "$out"
 what=${1:-}

@@ -257,17 +257,18 @@ CudaDevice::capture(const std::function<void()> &Work) {
   // allocation, a synchronization) fails instead of going unrecorded.
   A.check(A.StreamBeginCapture(S, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL),
           "cuStreamBeginCapture");
+  Mode Saved = CurrentMode;
   CurrentMode = Mode::Capture;
   CUgraph G = nullptr;
   try {
     Work();
   } catch (...) {
-    CurrentMode = Mode::Run;
+    CurrentMode = Saved;
     if (A.StreamEndCapture(S, &G) == CUDA_SUCCESS && G)
       A.GraphDestroy(G);
     throw;
   }
-  CurrentMode = Mode::Run;
+  CurrentMode = Saved;
   A.check(A.StreamEndCapture(S, &G), "cuStreamEndCapture");
   CUgraphExec Exec = nullptr;
   CUresult R = A.GraphInstantiate(&Exec, G, 0);

@@ -15,8 +15,9 @@
  * the driver: FAKE_CUDA_KERNELS=1 loads every kernel image and launches
  * nothing (each launch succeeds), and FAKE_CUDA_TRACE=1 prints one line
  * per execution call on stderr ("fake-cuda: cuLaunchKernel grid 4x1x1
- * block 256x1x1"). A synchronization during a graph capture fails as the
- * real driver's does.
+ * block 256x1x1"). During a graph capture, a synchronization or a
+ * synchronous allocation or free fails and invalidates the capture, as with
+ * the real driver in thread-local capture mode.
  *
  *===----------------------------------------------------------------------===*/
 
@@ -110,6 +111,9 @@ static const struct {
     {CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED,
      "CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED",
      "operation not permitted when stream is capturing"},
+    {CUDA_ERROR_STREAM_CAPTURE_INVALIDATED,
+     "CUDA_ERROR_STREAM_CAPTURE_INVALIDATED",
+     "operation failed due to a previous error during capture"},
 };
 
 /* Sets *Out to the name (or text) of Error; fails for codes it does not
@@ -140,7 +144,21 @@ EXPORT CUresult CUDAAPI cuGetErrorString(CUresult Error, const char **Text) {
 
 static int Token;
 static int Capturing;     /* Between cuStreamBeginCapture and its end. */
+static int Invalidated;   /* A call the capture cannot record was made. */
 static int CapturedCalls; /* Stream calls recorded by the capture. */
+
+/* A call that a thread-local capture refuses: it fails, and so does the
+ * capture's end, as with the real driver. */
+static CUresult refuseWhileCapturing(void) {
+  Invalidated = 1;
+  return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
+}
+
+/* Counts a stream call into the capture in progress, if any. */
+static void record(void) {
+  if (Capturing)
+    ++CapturedCalls;
+}
 
 static int envSet(const char *Name) {
   const char *V = getenv(Name);
@@ -157,8 +175,6 @@ static void trace(const char *Format, ...) {
   vfprintf(stderr, Format, Args);
   fputs(Capturing ? " (captured)\n" : "\n", stderr);
   va_end(Args);
-  if (Capturing)
-    ++CapturedCalls;
 }
 
 EXPORT CUresult CUDAAPI cuDevicePrimaryCtxRetain(CUcontext *Ctx,
@@ -185,8 +201,7 @@ EXPORT CUresult CUDAAPI cuStreamCreate(CUstream *Stream, unsigned int Flags) {
 EXPORT CUresult CUDAAPI cuStreamSynchronize(CUstream Stream) {
   (void)Stream;
   trace("cuStreamSynchronize");
-  /* The real driver fails the call and invalidates the capture. */
-  return Capturing ? CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED : CUDA_SUCCESS;
+  return Capturing ? refuseWhileCapturing() : CUDA_SUCCESS;
 }
 
 EXPORT CUresult CUDAAPI cuModuleLoadData(CUmodule *Module, const void *Image) {
@@ -215,11 +230,14 @@ EXPORT CUresult CUDAAPI cuLaunchKernel(CUfunction F, unsigned GX, unsigned GY,
                                        void **Extra) {
   (void)F, (void)Shared, (void)Stream, (void)Params, (void)Extra;
   trace("cuLaunchKernel grid %ux%ux%u block %ux%ux%u", GX, GY, GZ, BX, BY, BZ);
+  record();
   return envSet("FAKE_CUDA_KERNELS") ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
 }
 
 EXPORT CUresult CUDAAPI cuMemAlloc(CUdeviceptr *Ptr, size_t Bytes) {
   trace("cuMemAlloc %zu", Bytes);
+  if (Capturing)
+    return refuseWhileCapturing();
   /* At least one byte, so every allocation is a distinct non-null address. */
   void *P = malloc(Bytes ? Bytes : 1);
   if (!P)
@@ -230,6 +248,8 @@ EXPORT CUresult CUDAAPI cuMemAlloc(CUdeviceptr *Ptr, size_t Bytes) {
 
 EXPORT CUresult CUDAAPI cuMemFree(CUdeviceptr Ptr) {
   trace("cuMemFree");
+  if (Capturing)
+    return refuseWhileCapturing();
   free((void *)Ptr);
   return CUDA_SUCCESS;
 }
@@ -238,6 +258,7 @@ EXPORT CUresult CUDAAPI cuMemAllocAsync(CUdeviceptr *Ptr, size_t Bytes,
                                         CUstream Stream) {
   (void)Stream;
   trace("cuMemAllocAsync %zu", Bytes);
+  record();
   void *P = malloc(Bytes ? Bytes : 1);
   if (!P)
     return CUDA_ERROR_OUT_OF_MEMORY;
@@ -248,6 +269,7 @@ EXPORT CUresult CUDAAPI cuMemAllocAsync(CUdeviceptr *Ptr, size_t Bytes,
 EXPORT CUresult CUDAAPI cuMemFreeAsync(CUdeviceptr Ptr, CUstream Stream) {
   (void)Stream;
   trace("cuMemFreeAsync");
+  record();
   free((void *)Ptr);
   return CUDA_SUCCESS;
 }
@@ -256,6 +278,7 @@ EXPORT CUresult CUDAAPI cuMemcpyAsync(CUdeviceptr Dst, CUdeviceptr Src,
                                       size_t Bytes, CUstream Stream) {
   (void)Stream;
   trace("cuMemcpyAsync %zu", Bytes);
+  record();
   if (!Capturing)
     memcpy((void *)Dst, (const void *)Src, Bytes);
   return CUDA_SUCCESS;
@@ -265,6 +288,7 @@ EXPORT CUresult CUDAAPI cuMemsetD8Async(CUdeviceptr Dst, unsigned char Value,
                                         size_t Bytes, CUstream Stream) {
   (void)Stream;
   trace("cuMemsetD8Async %zu", Bytes);
+  record();
   if (!Capturing)
     memset((void *)Dst, Value, Bytes);
   return CUDA_SUCCESS;
@@ -285,6 +309,7 @@ EXPORT CUresult CUDAAPI cuStreamBeginCapture(CUstream Stream,
     return CUDA_ERROR_ILLEGAL_STATE;
   trace("cuStreamBeginCapture");
   Capturing = 1;
+  Invalidated = 0;
   CapturedCalls = 0;
   return CUDA_SUCCESS;
 }
@@ -294,6 +319,11 @@ EXPORT CUresult CUDAAPI cuStreamEndCapture(CUstream Stream, CUgraph *Graph) {
   if (!Capturing)
     return CUDA_ERROR_ILLEGAL_STATE;
   Capturing = 0;
+  if (Invalidated) {
+    trace("cuStreamEndCapture (invalidated)");
+    *Graph = NULL;
+    return CUDA_ERROR_STREAM_CAPTURE_INVALIDATED;
+  }
   struct FakeGraph *G = malloc(sizeof(struct FakeGraph));
   if (!G)
     return CUDA_ERROR_OUT_OF_MEMORY;

@@ -50,9 +50,11 @@ public:
   /// The bound token count, or std::nullopt if no argument has a T dim.
   std::optional<int64_t> tokenCount() const { return T; }
 
-  /// Zeroes the stats and calls the model once (replays the graph, after
-  /// captureGraph()). On a device, throws Error when a kernel or driver
-  /// call of the forward failed; the results are ready once arg() returns.
+  /// Zeroes the stats and calls the model once. On a device, throws Error
+  /// when a kernel or driver call of the forward failed. After
+  /// captureGraph() it enqueues a replay of the graph instead and does not
+  /// wait: a kernel that faults there is reported by the next call that
+  /// waits for the stream (arg(), CudaDevice::timeMs).
   void run();
 
   /// On a device: records one forward (stats zeroing included) into a CUDA
