@@ -112,9 +112,20 @@ def shares(t: int, w: int) -> list[tuple[int, int]]:
     return [(r * base + min(r, rem), base + (r < rem)) for r in range(w)]
 
 
+def session_dir_env(tmp: str) -> dict:
+    """Open MPI 4.1 settings giving one mpirun a session directory of its own.
+
+    Concurrent mpiruns share /tmp/ompi.HOST.UID by default and race to create
+    it ("A call to mkdir was unable to create the desired directory ... File
+    exists", open-mpi/ompi#8510); CI hit it once
+    in 48 checks run two at a time."""
+    return {"OMPI_MCA_orte_tmpdir_base": tmp}
+
+
 def mpirun(w: int, per_node: int, args, timeout=300, check=True):
-    env = {"MOEC_RANKS_PER_NODE": str(per_node)}
-    return run(["mpirun", "-np", w, *args], env=env, timeout=timeout, check=check)
+    with tempfile.TemporaryDirectory(prefix="moec-ompi-") as tmp:
+        env = {"MOEC_RANKS_PER_NODE": str(per_node), **session_dir_env(tmp)}
+        return run(["mpirun", "-np", w, *args], env=env, timeout=timeout, check=check)
 
 
 class Layer:
@@ -315,7 +326,9 @@ def fault_cases(bindir: Path, work: Path) -> list[tuple[str, bool, str]]:
 
     for sig, label in ((signal.SIGKILL, "killed"), (signal.SIGSTOP, "stopped")):
         start = time.monotonic()
-        env = dict(os.environ, **MPI_ENV, MOEC_RANKS_PER_NODE="1")
+        session_tmp = tempfile.TemporaryDirectory(prefix="moec-ompi-")
+        env = dict(os.environ, **MPI_ENV, **session_dir_env(session_tmp.name),
+                   MOEC_RANKS_PER_NODE="1")
         proc = subprocess.Popen(
             ["mpirun", "-np", "2", *map(str, base), "--iters", "1000000",
              "--comm-timeout", "10"],
@@ -347,6 +360,7 @@ def fault_cases(bindir: Path, work: Path) -> list[tuple[str, bool, str]]:
                     os.kill(victim, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
+            session_tmp.cleanup()
         needles = (["timed out", "rank(s) 1"] if sig == signal.SIGSTOP else [])
         expect(f"fault: a rank {label} mid-run",
                subprocess.CompletedProcess([], proc.returncode, out, err),
