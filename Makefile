@@ -41,7 +41,7 @@ $(SAN_BUILD_DIR)/build.ninja:
 	  -DMOEC_SANITIZE=ON
 
 sanitize-build: setup $(SAN_BUILD_DIR)/build.ninja
-	ninja -C $(SAN_BUILD_DIR) -j $(JOBS) moe-opt moe-compile moe-run moert-tests \
+	ninja -C $(SAN_BUILD_DIR) -j $(JOBS) moe-opt moe-compile moe-run moert_shared moert-tests \
 	  fake_model fake_model_abi2 fake_model_no_forward fake_model_no_stats \
 	  fake_model_bad_metadata moert-npy-replay moert-safetensors-replay \
 	  moert-metadata-replay
@@ -63,13 +63,15 @@ GPU_BUILD_DIR ?= build-gpu
 gpu-bundle: build
 	cmake -S runtime -B $(GPU_BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release \
 	  -DCMAKE_C_COMPILER=clang-22 -DCMAKE_CXX_COMPILER=clang++-22 -DMOERT_WITH_MPI=OFF
-	cmake --build $(GPU_BUILD_DIR) --target moe-run
+	cmake --build $(GPU_BUILD_DIR) --target moe-run moert_shared
 	rm -rf $(GPU_BUILD_DIR)/bundle
 	$(PYTHON) test/Integration/check_cuda.py prepare --bin $(BUILD_DIR)/bin \
-	  --moe-run $(GPU_BUILD_DIR)/bin/moe-run --out $(GPU_BUILD_DIR)/bundle
+	  --moe-run $(GPU_BUILD_DIR)/bin/moe-run --libmoert $(GPU_BUILD_DIR)/lib/libmoert.so \
+	  --out $(GPU_BUILD_DIR)/bundle
 	rm -rf $(GPU_BUILD_DIR)/bench
 	$(PYTHON) bench/gpu/bench.py prepare --bin $(BUILD_DIR)/bin \
-	  --moe-run $(GPU_BUILD_DIR)/bin/moe-run --out $(GPU_BUILD_DIR)/bench
+	  --moe-run $(GPU_BUILD_DIR)/bin/moe-run --libmoert $(GPU_BUILD_DIR)/lib/libmoert.so \
+	  --out $(GPU_BUILD_DIR)/bench
 
 test: build sanitize-build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)

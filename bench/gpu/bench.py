@@ -27,8 +27,12 @@ Two steps on two machines, because the GPU machine has no MLIR:
       - moec and moec-graph: the compiled layer run by moe-run
         --device=cuda, plain forwards and --graph replays, in a child process
         on the same GPU (moe-run times with CUDA events and reports the
-        median; the Python API that would call it in-process is not there
-        yet).
+        median);
+      - moec-api: the same layer in this process through the Python API
+        (moec.runtime.Model over the bundle's libmoert.so) on torch tensors,
+        timed here like the peers. It runs after the layer's other rows, with
+        the model loaded once for the largest T, so that its copy of the
+        weights and moe-run's are never on the GPU together.
     Every implementation uses the same float32 router, so all route alike.
     Each output is checked against the reference: ||y - ref|| / ||ref|| must
     be at most 2e-2 (bf16 operands); a failed check marks the row FAIL.
@@ -47,6 +51,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -107,6 +112,8 @@ def prepare(args) -> int:
         print(f"compiled {name}", flush=True)
     (out / "bin").mkdir(exist_ok=True)
     shutil.copy2(args.moe_run, out / "bin" / "moe-run")
+    (out / "lib").mkdir(exist_ok=True)
+    shutil.copy2(args.libmoert, out / "lib" / "libmoert.so")
     shutil.copy2(__file__, out / "bench.py")
     (out / "layers.json").write_text(json.dumps(LAYERS, indent=1))
     print(f"{len(LAYERS)} layers in {out}")
@@ -295,6 +302,7 @@ def run_layer(torch, np, bundle: Path, name: str, d: dict, tokens: list[int], wo
     wpath = work / f"{name}.safetensors"
     save_file({k: v.contiguous().cpu() for k, v in w.items()}, str(wpath))
     gen = torch.Generator(device="cuda").manual_seed(2)
+    kept = []  # (row, x, reference) on the host, for the in-process pass
     for T in tokens:
         xb = torch.randn(T, d["D"], generator=gen, device="cuda").to(torch.bfloat16)
         x32 = xb.float()
@@ -329,10 +337,48 @@ def run_layer(torch, np, bundle: Path, name: str, d: dict, tokens: list[int], wo
         row["impls"] = {k: {"ms": v[0], "rel_err": v[1], "note": v[2]} for k, v in impls.items()}
         results.append(row)
         print(json.dumps(row), flush=True)
+        kept.append((row, x32.cpu(), ref.cpu(), iters))
         del y, ref, xb, x32
+    torch.cuda.empty_cache()
+    run_api(torch, bundle, name, wpath, kept)
     del w
     wpath.unlink()
     torch.cuda.empty_cache()
+
+
+def run_api(torch, bundle: Path, name: str, wpath: Path, kept: list) -> None:
+    """The moec-api cells of a layer's rows: moec.runtime.Model in this process, loaded once
+    for the largest T, called on torch CUDA tensors in place (float32 in and out)."""
+    os.environ.setdefault("MOEC_RUNTIME_LIB", str(bundle / "lib" / "libmoert.so"))
+    sys.path.insert(0, str(REPO / "python"))
+
+    def record(row, ms, err, note):
+        row["impls"]["moec-api"] = {"ms": ms, "rel_err": err, "note": note}
+        line = {"layer": row["layer"], "T": row["T"], "moec-api": row["impls"]["moec-api"]}
+        print(json.dumps(line), flush=True)
+
+    try:
+        from moec.runtime import Model
+
+        model = Model(bundle / f"{name}.so", weights=wpath, device="cuda",
+                      max_tokens=max(row["T"] for row, *_ in kept))
+    except Exception as e:  # noqa: BLE001 - reported in the table
+        for row, *_ in kept:
+            record(row, None, None, f"failed: {e}"[:200])
+        return
+    with model:
+        for row, x_host, ref_host, iters in kept:
+            try:
+                x = x_host.cuda()
+                out = torch.empty_like(x)
+                model(x, out=out)
+                ref = ref_host.cuda()
+                err = rel_err(torch, out, ref) if torch.isfinite(out).all() else float("inf")
+                ms = time_fn(torch, lambda: model(x, out=out), iters)
+                record(row, ms, err, "in-process")
+                del x, out, ref
+            except Exception as e:  # noqa: BLE001 - reported in the table
+                record(row, None, None, f"failed: {e}"[:200])
 
 
 def passes(impl: dict) -> bool:
@@ -356,9 +402,10 @@ def markdown(results: list) -> str:
     lines = []
     for name in dict.fromkeys(r["layer"] for r in results):
         lines += [f"### {name}", "",
-                  "| T | moec | moec graph | torch eager | torch grouped_mm (graph) | "
-                  "best peer | moec graph / best peer | floor | moec graph % of floor |",
-                  "|---|---|---|---|---|---|---|---|---|"]
+                  "| T | moec | moec graph | moec in-process | torch eager | "
+                  "torch grouped_mm (graph) | best peer | moec graph / best peer | floor | "
+                  "moec graph % of floor |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
         for r in (r for r in results if r["layer"] == name):
             im = r["impls"]
             peers = [im[k]["ms"] for k in ("torch-eager", "torch-grouped-mm") if passes(im[k])]
@@ -366,8 +413,10 @@ def markdown(results: list) -> str:
             mg = im["moec-graph"]["ms"]
             ratio = mg / best if mg and best else None
             pct = 100 * r["floor_ms"] / mg if mg else None
+            api = im.get("moec-api", {"ms": None, "rel_err": None})
             lines.append(f"| {r['T']} | {cell(im['moec'])} | {cell(im['moec-graph'])} | "
-                         f"{cell(im['torch-eager'])} | {cell(im['torch-grouped-mm'])} | "
+                         f"{cell(api)} | {cell(im['torch-eager'])} | "
+                         f"{cell(im['torch-grouped-mm'])} | "
                          f"{ms_or_dash(best, '{:.3f} ms')} | {ms_or_dash(ratio, '{:.2f}x')} | "
                          f"{r['floor_ms']:.3f} ms | {ms_or_dash(pct, '{:.0f} %')} |")
         lines.append("")
@@ -411,6 +460,7 @@ def main() -> int:
     p = sub.add_parser("prepare")
     p.add_argument("--bin", type=Path, default=REPO / "build" / "bin")
     p.add_argument("--moe-run", type=Path, required=True)
+    p.add_argument("--libmoert", type=Path, required=True)
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--gpu-arch", default="sm_90a")
     r = sub.add_parser("run")

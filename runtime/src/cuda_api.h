@@ -60,6 +60,8 @@ struct CudaDriver::Api {
   decltype(&::cuEventSynchronize) EventSynchronize = nullptr;
   decltype(&::cuEventElapsedTime) EventElapsedTime = nullptr;
   decltype(&::cuEventDestroy) EventDestroy = nullptr; // cuEventDestroy_v2
+  // Ordering against a caller's stream (the Python API).
+  decltype(&::cuStreamWaitEvent) StreamWaitEvent = nullptr;
   // CUDA graphs (moe-run --graph).
   decltype(&::cuStreamBeginCapture) StreamBeginCapture = nullptr; // _v2
   decltype(&::cuStreamEndCapture) StreamEndCapture = nullptr;
@@ -94,6 +96,7 @@ struct CudaDriver::Api {
     if (!EventElapsedTime)
       resolve(EventElapsedTime, "cuEventElapsedTime");
     resolve(EventDestroy, "cuEventDestroy_v2");
+    resolve(StreamWaitEvent, "cuStreamWaitEvent");
     resolve(StreamBeginCapture, "cuStreamBeginCapture_v2");
     resolve(StreamEndCapture, "cuStreamEndCapture");
     resolve(GraphInstantiate, "cuGraphInstantiateWithFlags");

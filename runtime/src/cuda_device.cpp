@@ -66,6 +66,9 @@ void CudaDevice::copyToHost(void *, const void *, size_t) { throw noCuda(); }
 void CudaDevice::fillBytes(void *, size_t, unsigned char) { throw noCuda(); }
 void CudaDevice::synchronize() {}
 float CudaDevice::timeMs(const std::function<void()> &) { throw noCuda(); }
+void CudaDevice::makeCurrent() { throw noCuda(); }
+void CudaDevice::waitForStream(void *) { throw noCuda(); }
+void CudaDevice::makeStreamWait(void *) { throw noCuda(); }
 size_t CudaDevice::measureScratch(const std::function<void()> &) {
   throw noCuda();
 }
@@ -114,6 +117,7 @@ CudaDevice &CudaDevice::select(int Ordinal) {
   CUcontext Ctx;
   A.check(A.DevicePrimaryCtxRetain(&Ctx, Handle), "cuDevicePrimaryCtxRetain");
   A.check(A.CtxSetCurrent(Ctx), "cuCtxSetCurrent");
+  Dev->Context = Ctx;
   CUstream S;
   A.check(A.StreamCreate(&S, CU_STREAM_NON_BLOCKING), "cuStreamCreate");
   Dev->Stream = S;
@@ -194,6 +198,33 @@ float CudaDevice::timeMs(const std::function<void()> &Work) {
   A.EventDestroy(Start);
   A.EventDestroy(Stop);
   return Ms;
+}
+
+/// Makes \p Waiter wait for the work enqueued on \p Done so far, through an
+/// event (destroying it after the wait is enqueued is allowed: the driver
+/// releases it once the wait completes).
+static void streamWaits(CUstream Waiter, CUstream Done) {
+  CudaDriver::Api &A = api();
+  CUevent E;
+  A.check(A.EventCreate(&E, CU_EVENT_DISABLE_TIMING), "cuEventCreate");
+  CUresult R = A.EventRecord(E, Done);
+  if (R == CUDA_SUCCESS)
+    R = A.StreamWaitEvent(Waiter, E, 0);
+  A.EventDestroy(E);
+  A.check(R, "cuEventRecord/cuStreamWaitEvent");
+}
+
+void CudaDevice::makeCurrent() {
+  api().check(api().CtxSetCurrent(static_cast<CUcontext>(Context)),
+              "cuCtxSetCurrent");
+}
+
+void CudaDevice::waitForStream(void *Other) {
+  streamWaits(static_cast<CUstream>(Stream), static_cast<CUstream>(Other));
+}
+
+void CudaDevice::makeStreamWait(void *Other) {
+  streamWaits(static_cast<CUstream>(Other), static_cast<CUstream>(Stream));
 }
 
 namespace {

@@ -57,6 +57,7 @@ std::unique_ptr<Model> Model::load(const std::string &Path) {
   const char *Text = MetadataJson();
   if (!Text)
     throw Error(Path + ": moert_metadata_json returned null");
+  M->MetaJson = Text;
   try {
     M->Meta = parseMetadata(Text);
   } catch (const Error &E) {

@@ -368,10 +368,22 @@ EXPORT CUresult CUDAAPI cuEventCreate(CUevent *Event, unsigned int Flags) {
   return CUDA_SUCCESS;
 }
 
+/* The stream cuStreamCreate made (the runtime's), or a caller's. */
+static const char *streamName(CUstream Stream) {
+  return Stream == (CUstream)&Token ? "model-stream" : "caller-stream";
+}
+
 EXPORT CUresult CUDAAPI cuEventRecord(CUevent Event, CUstream Stream) {
   (void)Event;
-  (void)Stream;
-  trace("cuEventRecord");
+  trace("cuEventRecord %s", streamName(Stream));
+  return CUDA_SUCCESS;
+}
+
+EXPORT CUresult CUDAAPI cuStreamWaitEvent(CUstream Stream, CUevent Event,
+                                          unsigned int Flags) {
+  (void)Event;
+  (void)Flags;
+  trace("cuStreamWaitEvent %s", streamName(Stream));
   return CUDA_SUCCESS;
 }
 

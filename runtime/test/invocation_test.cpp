@@ -12,6 +12,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <functional>
+
 using namespace moert;
 using namespace moert::test;
 using ::testing::HasSubstr;
@@ -152,4 +154,53 @@ TEST_F(InvocationTest, WeightErrors) {
     EXPECT_STREQ(E.what(),
                  "model has weights (w.{e}, b) but no weights file was given");
   }
+}
+
+TEST_F(InvocationTest, RunWithCallerBuffers) {
+  SafetensorsFile W = SafetensorsFile::open(Fix.Weights);
+  Invocation Inv(*M, &W, /*Rank=*/0, /*Device=*/nullptr, /*MaxTokens=*/0);
+  Tensor X = readNpy(Fix.Input);
+  Tensor Y(DType::F32, {5, 4});
+  auto buffers = [&](Tensor &Out) {
+    std::map<std::string, ExternalTensor> B;
+    B["x"] = {X.data(), DType::F32, X.shape(), true};
+    B["y"] = {Out.data(), DType::F32, Out.shape(), true};
+    return B;
+  };
+  for (int Iter = 0; Iter < 2; ++Iter) {
+    Inv.runWith(buffers(Y));
+    for (size_t I = 0; I < Fix.ExpectedY.size(); ++I)
+      EXPECT_FLOAT_EQ(Y.dataAs<float>()[I], Fix.ExpectedY[I]) << I;
+    EXPECT_EQ(Inv.arg("expert_counts").dataAs<int32_t>()[0], 3);
+  }
+
+  auto error = [&](const std::function<void()> &Call) -> std::string {
+    try {
+      Call();
+    } catch (const Error &E) {
+      return E.what();
+    }
+    return "no error";
+  };
+  Tensor Wrong(DType::F32, {4, 4});
+  EXPECT_THAT(error([&] { Inv.runWith(buffers(Wrong)); }),
+              HasSubstr("output 'y': expected shape [T=5, 4], got [4, 4]"));
+  auto Missing = buffers(Y);
+  Missing.erase("y");
+  EXPECT_THAT(error([&] { Inv.runWith(Missing); }),
+              HasSubstr("missing output 'y'"));
+  auto Extra = buffers(Y);
+  Extra["b"] = Extra["x"];
+  EXPECT_THAT(error([&] { Inv.runWith(Extra); }),
+              HasSubstr("model has no input or output 'b'"));
+  auto OnGpu = buffers(Y);
+  OnGpu["x"].OnHost = false;
+  EXPECT_THAT(error([&] { Inv.runWith(OnGpu); }),
+              HasSubstr("'x' is in GPU memory but the model runs on the CPU"));
+  EXPECT_THAT(error([&] { Inv.run(); }),
+              HasSubstr("bound without inputs: call runWith()"));
+
+  Invocation Bound(*M, inputX(), &W);
+  EXPECT_THAT(error([&] { Bound.runWith(buffers(Y)); }),
+              HasSubstr("bound with its inputs: call run()"));
 }

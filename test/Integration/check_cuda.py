@@ -11,9 +11,10 @@ into one folder on the build machine, and checks it on the GPU machine:
     tile list; bf16 expert weights on the scalar tile list; bf16 expert
     weights on tensor cores): a model compiled with --target=cuda, random
     weights (f32, or bf16 for the bf16 variants), and for every T an input,
-    the reference output and the reference's routing statistics. --moe-run names a moe-run to copy in: one built without MPI
-    (cmake -S runtime -B build-gpu -DMOERT_WITH_MPI=OFF), since the GPU machine
-    has no MPI libraries.
+    the reference output and the reference's routing statistics. --moe-run
+    and --libmoert name the moe-run and libmoert.so to copy in: ones built
+    without MPI (cmake -S runtime -B build-gpu -DMOERT_WITH_MPI=OFF), since
+    the GPU machine has no MPI libraries.
 
   run (GPU machine: NumPy, the NVIDIA driver):
     python3 gpu-bundle/check_cuda.py run --bundle gpu-bundle [--sanitize]
@@ -29,6 +30,9 @@ into one folder on the build machine, and checks it on the GPU machine:
     --sanitize also runs one case per family and variant under
     compute-sanitizer. Every T = 64 case runs a second time as CUDA-graph
     replays (moe-run --graph) with its workspace sized for 4096 tokens, and
+    a third time in this process through the Python API (moec.runtime.Model
+    over the bundle's libmoert.so, built like moe-run) on a NumPy array and,
+    where PyTorch is installed, on a torch CUDA tensor used in place; each
     must pass the same checks.
 
 Prints one line per case and ends with "N passed, N failed"; exits non-zero on
@@ -108,6 +112,8 @@ def prepare(args) -> int:
                     )
     (out / "bin").mkdir(exist_ok=True)
     shutil.copy2(args.moe_run, out / "bin" / "moe-run")
+    (out / "lib").mkdir(exist_ok=True)
+    shutil.copy2(args.libmoert, out / "lib" / "libmoert.so")
     shutil.copy2(__file__, out / "check_cuda.py")
     (out / "cases.json").write_text(json.dumps(cases, indent=1))
     print(f"{len(cases)} cases in {out}")
@@ -157,6 +163,57 @@ def check_case(bundle: Path, case: dict, work: Path, mode: str) -> tuple[bool, s
     return err <= case["tolerance"] and stats_ok, msg
 
 
+def compare(case: dict, bundle: Path, out, got_stats: dict) -> tuple[bool, str]:
+    """The case's checks on an output array and its stats (lists by name)."""
+    import numpy as np
+
+    out = np.asarray(out, dtype=np.float64)
+    ref = np.load(bundle / case["reference"]).astype(np.float64)
+    if out.shape != ref.shape:
+        return False, f"shape {out.shape} != {ref.shape}"
+    err = float(np.linalg.norm(out - ref) / max(np.linalg.norm(ref), 1e-30))
+    want = json.loads((bundle / case["stats"]).read_text())
+    msg = f"rel err {err:.2e}"
+    if not np.all(np.isfinite(out)):
+        return False, msg + "; non-finite outputs (an unwritten row?)"
+    stats_ok = all(list(got_stats[k]) == list(want[k]) for k in ("expert_counts", "expert_kept"))
+    if not stats_ok:
+        msg += f"; stats {got_stats} != {want}"
+    return err <= case["tolerance"] and stats_ok, msg
+
+
+def check_api(bundle: Path, case: dict) -> tuple[bool, str]:
+    """CASE through moec.runtime.Model in this process: NumPy, then torch if present."""
+    import numpy as np
+
+    os.environ.setdefault("MOEC_RUNTIME_LIB", str(bundle / "lib" / "libmoert.so"))
+    sys.path.insert(0, str(REPO / "python"))
+    from moec.runtime import Model
+
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    x = np.load(bundle / case["input"])
+    msgs, ok = [], True
+    try:
+        with Model(bundle / case["model"], weights=bundle / case["weights"], device="cuda",
+                   max_tokens=GRAPH_MAX_TOKENS) as model:
+            runs = [("numpy", lambda: model(x))]
+            if torch is not None:
+                xt = torch.from_numpy(x).cuda()
+                runs.append(("torch", lambda: model(xt).cpu().numpy()))
+            for kind, call in runs:
+                y = call()
+                stats = {k: v.tolist() for k, v in model.stats().items()}
+                kok, kmsg = compare(case, bundle, y, stats)
+                ok &= kok
+                msgs.append(f"{kind} {kmsg}")
+    except Exception as e:  # noqa: BLE001 - reported as the case's failure
+        return False, f"{type(e).__name__}: {e}"
+    return ok, ", ".join(msgs)
+
+
 def run_bundle(args) -> int:
     bundle = args.bundle.resolve()
     cases = json.loads((bundle / "cases.json").read_text())
@@ -175,6 +232,9 @@ def run_bundle(args) -> int:
         if ok and case["T"] == 64:
             gok, gmsg = check_case(bundle, case, work, "graph")
             ok, msg = gok, msg + (f"; graph replays {gmsg}" if gok else f"; graph replays: {gmsg}")
+        if ok and case["T"] == 64:
+            aok, amsg = check_api(bundle, case)
+            ok, msg = aok, msg + f"; Python API: {amsg}"
         print(f"{'PASS' if ok else 'FAIL'} {label}: {msg}", flush=True)
         passed += ok
         failed += not ok
@@ -188,6 +248,7 @@ def main() -> int:
     p = sub.add_parser("prepare")
     p.add_argument("--bin", type=Path, default=REPO / "build" / "bin")
     p.add_argument("--moe-run", type=Path, required=True)
+    p.add_argument("--libmoert", type=Path, required=True)
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--gpu-arch", default="sm_90a")
     p.add_argument("--tokens", type=int, nargs="+", default=[1, 7, 64, 1000, 4096])

@@ -53,6 +53,18 @@ public:
   void fillBytes(void *Dst, size_t Bytes, unsigned char Value);
   void synchronize();
 
+  /// Makes the device's context current on the calling thread, as select()
+  /// did on its own (for callers such as the C API that may come from any).
+  void makeCurrent();
+
+  /// Work enqueued on the device's stream from now on waits for the work
+  /// already enqueued on \p Other (a CUstream of the same context; null is
+  /// the legacy default stream). Does not block the host.
+  void waitForStream(void *Other);
+  /// Work enqueued on \p Other from now on waits for the work already
+  /// enqueued on the device's stream. Does not block the host.
+  void makeStreamWait(void *Other);
+
   /// Runs \p Work and returns the milliseconds between CUDA events recorded
   /// on the stream before and after it.
   float timeMs(const std::function<void()> &Work);
@@ -108,6 +120,7 @@ private:
   int Ordinal = 0;
   CudaDeviceInfo Info;
   std::string Version;
+  void *Context = nullptr; // CUcontext (the primary one)
   void *Stream = nullptr;  // CUstream
   Mode CurrentMode = Mode::Run;
   // The workspace (useWorkspace), or the byte count of a measured forward.

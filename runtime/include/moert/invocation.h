@@ -27,6 +27,17 @@
 
 namespace moert {
 
+/// A caller-owned argument buffer for Invocation::runWith().
+struct ExternalTensor {
+  void *Data = nullptr;
+  DType Type = DType::F32;
+  std::vector<int64_t> Shape;
+  /// In host memory. On the CPU every buffer is; a CUDA model copies a host
+  /// buffer through a device buffer of its own, and uses a device buffer
+  /// (memory of the model's GPU) in place.
+  bool OnHost = true;
+};
+
 /// Binds a model's arguments and calls it.
 class Invocation {
 public:
@@ -43,6 +54,12 @@ public:
   Invocation(const Model &M, std::map<std::string, Tensor> Inputs,
              const SafetensorsFile *Weights, int64_t Rank = 0,
              CudaDevice *Device = nullptr, int64_t MaxTokens = 0);
+  /// Binds the weights only: inputs and outputs come with each runWith()
+  /// call. With \p Device, the forward's workspace and the buffers that
+  /// carry host inputs and outputs are sized for \p MaxTokens tokens, which
+  /// must then be positive.
+  Invocation(const Model &M, const SafetensorsFile *Weights, int64_t Rank,
+             CudaDevice *Device, int64_t MaxTokens);
   ~Invocation();
   Invocation(const Invocation &) = delete;
   Invocation &operator=(const Invocation &) = delete;
@@ -61,6 +78,17 @@ public:
   /// graph, which run() replays from then on. Throws Error without a device.
   void captureGraph();
 
+  /// Calls the model once on \p Buffers: every input and output, by name,
+  /// checked against the metadata (dtype, shape, one T) as the constructor
+  /// checks inputs; stats stay here (arg()). On a device the forward waits
+  /// for the work already queued on \p CallerStream (a CUstream; null: the
+  /// legacy default stream) and work queued there later waits for it; host
+  /// outputs are copied back before this returns, device outputs are ready
+  /// when \p CallerStream reaches them. Throws Error on a mismatch, on
+  /// T above the device workspace's maximum, and on a failed forward.
+  void runWith(const std::map<std::string, ExternalTensor> &Buffers,
+               void *CallerStream = nullptr);
+
   /// Bytes of the device workspace (0 on the CPU).
   size_t workspaceBytes() const { return WorkspaceBytes; }
 
@@ -72,12 +100,23 @@ private:
   /// Uploads the arguments, sizes the workspace for \p MaxTokens tokens
   /// and allocates it.
   void bindOnDevice(int64_t MaxTokens);
-  void uploadAndSize(int64_t SizedFor);
+  void uploadAndSize();
+  /// Loads the weights and allocates the other arguments: \p Inputs (T
+  /// already bound from them) or, when null, placeholders for runWith().
+  void bindArgs(std::map<std::string, Tensor> *Inputs,
+                const SafetensorsFile *Weights, int64_t Rank,
+                int64_t MaxTokens);
+  /// The bytes of argument \p I with T = \p Tokens.
+  size_t argBytes(size_t I, int64_t Tokens) const;
+  /// Points descriptor \p I at \p Data of \p Shape.
+  void describe(size_t I, void *Data, const std::vector<int64_t> &Shape);
   /// One call of the model (what run() does without a graph).
   void forward();
 
   const Model &M;
+  bool BoundInputs; // Constructed with inputs (run()), or for runWith().
   std::optional<int64_t> T;
+  int64_t SizedFor = 0; // The T the device buffers hold (on a device).
   mutable std::vector<Tensor> Args; // Outputs refreshed from the device.
   CudaDevice *Device = nullptr;
   std::vector<void *> DeviceArgs;     // One buffer per argument.

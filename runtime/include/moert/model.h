@@ -35,6 +35,8 @@ public:
 
   const std::string &path() const { return Path; }
   const Metadata &metadata() const { return Meta; }
+  /// The metadata as the model returned it (docs/abi.md).
+  const std::string &metadataJson() const { return MetaJson; }
 
   /// Calls `moert_forward`; \p Args holds one descriptor pointer per
   /// metadata argument.
@@ -47,6 +49,7 @@ private:
   void *Handle = nullptr;
   abi::ForwardFn Forward = nullptr;
   Metadata Meta;
+  std::string MetaJson;
 };
 
 } // namespace moert
