@@ -80,13 +80,14 @@ moert_session *moert_session_open(const char *ModelPath,
       throw Error(std::string(ModelPath) + " was compiled for " +
                   std::to_string(Meta.WorldSize) +
                   " ranks (moe-compile --expert-parallel): run it with "
-                  "mpirun -np " + std::to_string(Meta.WorldSize) +
+                  "mpirun -np " +
+                  std::to_string(Meta.WorldSize) +
                   " moe-run; this interface runs single-rank models");
     S->Device = selectDevice(*S->M, DeviceOrdinal);
     std::unique_ptr<SafetensorsFile> Weights;
     if (WeightsPath)
-      Weights = std::make_unique<SafetensorsFile>(
-          SafetensorsFile::open(WeightsPath));
+      Weights =
+          std::make_unique<SafetensorsFile>(SafetensorsFile::open(WeightsPath));
     // The weights are copied out of the file (and onto the device) here.
     S->Inv = std::make_unique<Invocation>(*S->M, Weights.get(), /*Rank=*/0,
                                           S->Device, MaxTokens);
@@ -122,8 +123,8 @@ int moert_session_run(moert_session *Session, const moert_buffer *Buffers,
                     " lacks a name, a dtype or its shape");
       std::optional<DType> Type = parseDType(B.dtype);
       if (!Type)
-        throw Error(std::string("'") + B.name + "': unknown dtype '" +
-                    B.dtype + "'");
+        throw Error(std::string("'") + B.name + "': unknown dtype '" + B.dtype +
+                    "'");
       ExternalTensor X;
       X.Data = B.data;
       X.Type = *Type;
@@ -141,8 +142,8 @@ int moert_session_run(moert_session *Session, const moert_buffer *Buffers,
   });
 }
 
-int moert_session_read_stat(moert_session *Session, const char *Name,
-                            void *Dst, size_t Bytes) {
+int moert_session_read_stat(moert_session *Session, const char *Name, void *Dst,
+                            size_t Bytes) {
   return guarded<int>(-1, [&] {
     const ArgInfo *A = Session->M->metadata().find(Name ? Name : "");
     if (!A || A->Role != ArgRole::Stat)

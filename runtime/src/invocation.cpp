@@ -146,7 +146,8 @@ size_t Invocation::argBytes(size_t I, int64_t Tokens) const {
   const ArgInfo &A = M.metadata().Args[I];
   if (A.Role == ArgRole::Weight)
     return Args[I].byteSize();
-  return checkedByteSize(shapeWith(A, Tokens), A.Type, "argument '" + A.Name + "'");
+  return checkedByteSize(shapeWith(A, Tokens), A.Type,
+                         "argument '" + A.Name + "'");
 }
 
 void Invocation::bindOnDevice(int64_t MaxTokens) {
@@ -193,8 +194,7 @@ void Invocation::uploadAndSize() {
         abi::makeDescriptor(DeviceArgs[I], shapeWith(Meta.Args[I], SizedFor)));
   for (auto &D : Sized)
     SizedPtrs.push_back(D.data());
-  WorkspaceBytes =
-      Device->measureScratch([&] { M.forward(SizedPtrs.data()); });
+  WorkspaceBytes = Device->measureScratch([&] { M.forward(SizedPtrs.data()); });
   Workspace = Device->allocate(WorkspaceBytes);
 }
 
@@ -230,9 +230,8 @@ void Invocation::runWith(const std::map<std::string, ExternalTensor> &Buffers,
   for (auto &KV : Buffers) {
     const ArgInfo *A = Meta.find(KV.first);
     if (!A || (A->Role != ArgRole::Input && A->Role != ArgRole::Output))
-      throw Error("model has no input or output '" + KV.first +
-                  "' (inputs: " + joinNames(Ins) +
-                  "; outputs: " + joinNames(Outs) + ")");
+      throw Error("model has no input or output '" + KV.first + "' (inputs: " +
+                  joinNames(Ins) + "; outputs: " + joinNames(Outs) + ")");
     if (!Device && !KV.second.OnHost)
       throw Error("'" + KV.first +
                   "' is in GPU memory but the model runs on the CPU");
