@@ -197,12 +197,13 @@ class Model:
         by name) receives the outputs instead."""
         session = self._require_open()
         named = self._name_inputs(args, kwargs)
-        bufs = {spec.name: self._wrap_input(spec, named[spec.name]) for spec in self.inputs}
+        bufs = {spec.name: self._wrap(spec, named[spec.name], "input", writable=False)
+                for spec in self.inputs}
         tokens = self._tokens_of(bufs)
         like = named[self.inputs[0].name] if self.inputs else None
         outs = self._outputs(out, tokens, like)
         for spec in self.outputs:
-            bufs[spec.name] = self._wrap_output(spec, outs[spec.name])
+            bufs[spec.name] = self._wrap(spec, outs[spec.name], "output", writable=True)
         streams = {b.stream for b in bufs.values() if not b.on_host and b.stream is not None}
         if len(streams) > 1:
             raise MoecError("the GPU arguments come from different streams: synchronize them "
@@ -262,12 +263,6 @@ class Model:
                     return got
         return 0
 
-    def _wrap_input(self, spec: ArgSpec, x) -> _Arg:
-        return self._wrap(spec, x, "input", writable=False)
-
-    def _wrap_output(self, spec: ArgSpec, x) -> _Arg:
-        return self._wrap(spec, x, "output", writable=True)
-
     def _wrap(self, spec: ArgSpec, x, role: str, writable: bool) -> _Arg:
         what = f"{role} {spec.name!r}"
         torch = _torch_module(x)
@@ -322,11 +317,11 @@ class Model:
         ptr, readonly = cai["data"]
         if writable and readonly:
             raise MoecError(f"{what}: the GPU array is read-only")
+        index = None
         if hasattr(x, "__dlpack_device__"):
-            kind, index = x.__dlpack_device__()
-            if int(kind) == 2:  # kDLCUDA
-                self._check_gpu(what, int(index))
-        self._check_gpu(what, None)
+            kind, dev = x.__dlpack_device__()
+            index = int(dev) if int(kind) == 2 else None  # 2: kDLCUDA
+        self._check_gpu(what, index)
         # Version 3's stream: None means no synchronization needed (the legacy one is safe).
         return _Arg(int(ptr), dtype, shape, False, x, cai.get("stream") or 0)
 
