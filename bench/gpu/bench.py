@@ -350,7 +350,8 @@ def run_api(torch, bundle: Path, name: str, wpath: Path, kept: list) -> None:
     """The moec-api cells of a layer's rows: moec.runtime.Model in this process, loaded once
     for the largest T, called on torch CUDA tensors in place (float32 in and out)."""
     os.environ.setdefault("MOEC_RUNTIME_LIB", str(bundle / "lib" / "libmoert.so"))
-    sys.path.insert(0, str(REPO / "python"))
+    if str(REPO / "python") not in sys.path:  # once per process, not per case
+        sys.path.insert(0, str(REPO / "python"))
 
     def record(row, ms, err, note):
         row["impls"]["moec-api"] = {"ms": ms, "rel_err": err, "note": note}

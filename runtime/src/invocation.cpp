@@ -33,6 +33,14 @@ static std::string expectedShape(const std::vector<int64_t> &Shape,
   return S + "]";
 }
 
+/// The error of \p T tokens on a workspace sized for \p Max; \p Option is
+/// what raises the maximum.
+static Error tooManyTokens(int64_t T, int64_t Max, const char *Option) {
+  return Error("the inputs hold T=" + std::to_string(T) +
+               " tokens, more than the " + std::to_string(Max) +
+               " the model's workspace is sized for (raise " + Option + ")");
+}
+
 /// The shape of \p A with T = \p Tokens.
 static std::vector<int64_t> shapeWith(const ArgInfo &A, int64_t Tokens) {
   std::vector<int64_t> Shape = A.Shape;
@@ -155,9 +163,7 @@ void Invocation::bindOnDevice(int64_t MaxTokens) {
     throw Error("the maximum token count must not be negative, got " +
                 std::to_string(MaxTokens));
   if (T && MaxTokens && *T > MaxTokens)
-    throw Error("the inputs hold T=" + std::to_string(*T) +
-                " tokens, more than the " + std::to_string(MaxTokens) +
-                " the model's workspace is sized for (raise --max-tokens)");
+    throw tooManyTokens(*T, MaxTokens, "--max-tokens");
   SizedFor = MaxTokens ? MaxTokens : T.value_or(0);
   try {
     uploadAndSize();
@@ -248,9 +254,7 @@ void Invocation::runWith(const std::map<std::string, ExternalTensor> &Buffers,
                   IsInput ? "input" : "output");
     }
   if (Device && NewT && *NewT > SizedFor)
-    throw Error("the inputs hold T=" + std::to_string(*NewT) +
-                " tokens, more than the " + std::to_string(SizedFor) +
-                " the model's workspace is sized for (raise max_tokens)");
+    throw tooManyTokens(*NewT, SizedFor, "max_tokens");
   T = NewT;
 
   bool UsesCallerMemory = false;

@@ -176,7 +176,8 @@ def check_api(bundle: Path, case: dict) -> tuple[bool, str]:
     import numpy as np
 
     os.environ.setdefault("MOEC_RUNTIME_LIB", str(bundle / "lib" / "libmoert.so"))
-    sys.path.insert(0, str(REPO / "python"))
+    if str(REPO / "python") not in sys.path:  # once per process, not per case
+        sys.path.insert(0, str(REPO / "python"))
     from moec.runtime import Model
 
     try:
