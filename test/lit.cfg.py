@@ -106,3 +106,10 @@ fake_cuda_driver = os.path.join(
 if os.path.isfile(fake_cuda_driver):
     config.available_features.add("fake-cuda-driver")
     config.substitutions.append(("%fake_cuda_driver", fake_cuda_driver))
+
+# The stand-in libnccl.so.2 (runtime/test/fake_nccl.c, built where nccl.h and
+# MPI are): it carries the bytes of NCCL sends and receives over MPI.
+fake_nccl = os.path.join(config.moec_obj_root, "runtime", "test", "models", "fake_nccl.so")
+if os.path.isfile(fake_nccl) and shutil.which("mpirun"):
+    config.available_features.add("fake-nccl")
+    config.substitutions.append(("%fake_nccl", fake_nccl))

@@ -54,9 +54,13 @@ void mlir::moe::buildMoETensorPipeline(OpPassManager &pm,
 /// out-parameters: the stages both targets share.
 static void buildLowerToBuffers(OpPassManager &pm) {
   pm.addPass(createMoEEmitCInterface());
+  // CSE runs on tensors only: after moe-lower-to-loops it would merge the
+  // lowering's bufferization.to_buffer ops (pure) into the first one, whose
+  // buffer one-shot bufferization may then reuse in place before a later
+  // read through the merged memref (an exchange's counts, clobbered).
+  pm.addPass(createCSEPass());
   pm.addPass(createMoELowerToLoops());
   pm.addPass(createCanonicalizerPass());
-  pm.addPass(createCSEPass());
 
   bufferization::OneShotBufferizePassOptions bufferize;
   bufferize.bufferizeFunctionBoundaries = true;

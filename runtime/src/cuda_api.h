@@ -46,6 +46,7 @@ struct CudaDriver::Api {
   decltype(&::cuCtxSetCurrent) CtxSetCurrent = nullptr;
   decltype(&::cuStreamCreate) StreamCreate = nullptr;
   decltype(&::cuStreamSynchronize) StreamSynchronize = nullptr;
+  decltype(&::cuStreamQuery) StreamQuery = nullptr;
   decltype(&::cuModuleLoadData) ModuleLoadData = nullptr;
   decltype(&::cuModuleGetFunction) ModuleGetFunction = nullptr;
   decltype(&::cuLaunchKernel) LaunchKernel = nullptr;
@@ -77,6 +78,7 @@ struct CudaDriver::Api {
     resolve(CtxSetCurrent, "cuCtxSetCurrent");
     resolve(StreamCreate, "cuStreamCreate");
     resolve(StreamSynchronize, "cuStreamSynchronize");
+    resolve(StreamQuery, "cuStreamQuery");
     resolve(ModuleLoadData, "cuModuleLoadData");
     resolve(ModuleGetFunction, "cuModuleGetFunction");
     resolve(LaunchKernel, "cuLaunchKernel");

@@ -65,6 +65,7 @@ void CudaDevice::copyToDevice(void *, const void *, size_t) { throw noCuda(); }
 void CudaDevice::copyToHost(void *, const void *, size_t) { throw noCuda(); }
 void CudaDevice::fillBytes(void *, size_t, unsigned char) { throw noCuda(); }
 void CudaDevice::synchronize() {}
+bool CudaDevice::streamIdle() { return true; }
 float CudaDevice::timeMs(const std::function<void()> &) { throw noCuda(); }
 void CudaDevice::makeCurrent() { throw noCuda(); }
 void CudaDevice::waitForStream(void *) { throw noCuda(); }
@@ -171,6 +172,14 @@ void CudaDevice::fillBytes(void *Dst, size_t Bytes, unsigned char Value) {
 void CudaDevice::synchronize() {
   api().check(api().StreamSynchronize(static_cast<CUstream>(Stream)),
               "cuStreamSynchronize");
+}
+
+bool CudaDevice::streamIdle() {
+  CUresult R = api().StreamQuery(static_cast<CUstream>(Stream));
+  if (R == CUDA_ERROR_NOT_READY)
+    return false;
+  api().check(R, "cuStreamQuery");
+  return true;
 }
 
 float CudaDevice::timeMs(const std::function<void()> &Work) {

@@ -191,6 +191,11 @@ void Invocation::uploadAndSize() {
   }
   Device->synchronize();
 
+  // An expert-parallel model's receive buffers are as large as the routing
+  // makes them: its scratch memory comes from the driver's stream-ordered
+  // allocator each forward.
+  if (Meta.WorldSize > 1)
+    return;
   // The scratch bytes of a forward over SizedFor tokens. Scratch sizes
   // grow with T, so any T up to it fits.
   std::vector<std::vector<int64_t>> Sized;
@@ -308,7 +313,7 @@ void Invocation::forward() {
     if (Meta.Args[I].Role == ArgRole::Stat)
       Device ? Device->fillBytes(DeviceArgs[I], Args[I].byteSize(), 0)
              : Args[I].fillZero();
-  if (Device)
+  if (Device && Workspace)
     Device->useWorkspace(Workspace, WorkspaceBytes);
   M.forward(DescriptorPtrs.data());
   if (!Device)

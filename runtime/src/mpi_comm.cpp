@@ -10,6 +10,7 @@
 
 #include "moert/comm.h"
 #include "moert/error.h"
+#include "watchdog.h"
 
 #include <chrono>
 #include <condition_variable>
@@ -47,37 +48,6 @@ using Clock = std::chrono::steady_clock;
 constexpr int kCountsTag = 17;
 constexpr int kRowsTag = 18;
 
-/// Exits the process (naming \p What) unless disarmed within the timeout:
-/// guards MPI start-up, which has no timeout of its own.
-class Watchdog {
-public:
-  Watchdog(double Seconds, std::string What) : What(std::move(What)) {
-    Thread = std::thread([this, Seconds] {
-      std::unique_lock<std::mutex> Lock(M);
-      if (!CV.wait_for(Lock, std::chrono::duration<double>(Seconds),
-                       [this] { return Done; })) {
-        std::fprintf(stderr, "moe-run: error: %s\n", this->What.c_str());
-        std::fflush(stderr);
-        _exit(1);
-      }
-    });
-  }
-  ~Watchdog() {
-    {
-      std::lock_guard<std::mutex> Lock(M);
-      Done = true;
-    }
-    CV.notify_all();
-    Thread.join();
-  }
-
-private:
-  std::string What;
-  std::mutex M;
-  std::condition_variable CV;
-  bool Done = false;
-  std::thread Thread;
-};
 
 class MpiCommunicator : public Communicator {
 public:
@@ -174,6 +144,19 @@ public:
     X.wait("output gather");
   }
 
+  void broadcast(void *Data, size_t Bytes) override {
+    Exchange X(*this, CommStage::Flat, /*Count=*/false);
+    if (rank() == 0) {
+      for (int P = 1; P < size(); ++P)
+        X.send(P, Data, static_cast<int64_t>(Bytes), MPI_BYTE, 1, kCountsTag);
+    } else {
+      X.recv(0, Data, static_cast<int64_t>(Bytes), MPI_BYTE, 1, kCountsTag);
+    }
+    X.wait("broadcast");
+  }
+
+  const char *name() const override { return "MPI"; }
+
   [[noreturn]] void abort(const std::string &Message) override {
     std::fprintf(stderr, "moe-run: error: rank %d: %s\n", rank(),
                  Message.c_str());
@@ -261,7 +244,7 @@ private:
           continue;
         std::string &List = Peers[I].second ? From : To;
         List += (List.empty() ? "" : ", ") +
-                std::to_string(C.worldRank(Stage, Peers[I].first));
+                std::to_string(C.worldRankOf(Stage, Peers[I].first));
       }
       std::string Msg = std::string(stageName(Stage)) + " exchange (" + What +
                         ") timed out after " + formatSeconds(C.Timeout);
@@ -301,20 +284,6 @@ private:
       break;
     }
     return MPI_COMM_WORLD;
-  }
-
-  /// The world rank of rank \p Peer of \p Stage's communicator.
-  int worldRank(CommStage Stage, int Peer) const {
-    int G = ranksPerNode();
-    switch (Stage) {
-    case CommStage::IntraNode:
-      return rank() / G * G + Peer;
-    case CommStage::InterNode:
-      return Peer * G + rank() % G;
-    case CommStage::Flat:
-      break;
-    }
-    return Peer;
   }
 
   MPI_Datatype rowType(size_t RowBytes) {

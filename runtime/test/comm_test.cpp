@@ -86,6 +86,7 @@ TEST(Launch, TorchrunAndSimulatedNodes) {
   EXPECT_EQ(L.By, LaunchInfo::Launcher::Torchrun);
   EXPECT_EQ(L.RanksPerNode, 4);
   EXPECT_EQ(L.LocalRank, 1);
+  EXPECT_EQ(L.MachineRank, 5);
 }
 
 TEST(Launch, BadValuesAreErrors) {

@@ -204,6 +204,12 @@ EXPORT CUresult CUDAAPI cuStreamSynchronize(CUstream Stream) {
   return Capturing ? refuseWhileCapturing() : CUDA_SUCCESS;
 }
 
+EXPORT CUresult CUDAAPI cuStreamQuery(CUstream Stream) {
+  (void)Stream;
+  trace("cuStreamQuery");
+  return CUDA_SUCCESS;
+}
+
 EXPORT CUresult CUDAAPI cuModuleLoadData(CUmodule *Module, const void *Image) {
   (void)Image;
   trace("cuModuleLoadData");
@@ -238,8 +244,9 @@ EXPORT CUresult CUDAAPI cuMemAlloc(CUdeviceptr *Ptr, size_t Bytes) {
   trace("cuMemAlloc %zu", Bytes);
   if (Capturing)
     return refuseWhileCapturing();
-  /* At least one byte, so every allocation is a distinct non-null address. */
-  void *P = malloc(Bytes ? Bytes : 1);
+  /* At least one byte, so every allocation is a distinct non-null address;
+   * zeroed, so counts no kernel wrote (FAKE_CUDA_KERNELS) are 0, not noise. */
+  void *P = calloc(Bytes ? Bytes : 1, 1);
   if (!P)
     return CUDA_ERROR_OUT_OF_MEMORY;
   *Ptr = (CUdeviceptr)P;
@@ -259,7 +266,7 @@ EXPORT CUresult CUDAAPI cuMemAllocAsync(CUdeviceptr *Ptr, size_t Bytes,
   (void)Stream;
   trace("cuMemAllocAsync %zu", Bytes);
   record();
-  void *P = malloc(Bytes ? Bytes : 1);
+  void *P = calloc(Bytes ? Bytes : 1, 1);
   if (!P)
     return CUDA_ERROR_OUT_OF_MEMORY;
   *Ptr = (CUdeviceptr)P;

@@ -62,10 +62,10 @@ TEST(Model, Errors) {
   writeText(Text, "not a library\n");
   EXPECT_THAT(loadError(Text),
               StartsWith("cannot load model '" + Text + "': "));
-  EXPECT_EQ(loadError(fakeModel("fake_model_abi2")),
-            fakeModel("fake_model_abi2") +
-                ": model was built for ABI version 2, this runtime "
-                "implements version 1");
+  EXPECT_EQ(loadError(fakeModel("fake_model_abi1")),
+            fakeModel("fake_model_abi1") +
+                ": model was built for ABI version 1, this runtime "
+                "implements version 2");
   EXPECT_EQ(loadError(fakeModel("fake_model_no_forward")),
             fakeModel("fake_model_no_forward") +
                 ": missing symbol 'moert_forward' (not a moec model?)");

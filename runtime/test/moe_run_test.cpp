@@ -188,9 +188,9 @@ TEST_F(MoeRunTest, ModelErrors) {
   std::string Text = Dir + "/text.so";
   writeText(Text, "hello\n");
   expectError(Text, "cannot load model '" + Text + "': ");
-  expectError(fakeModel("fake_model_abi2"),
-              "model was built for ABI version 2, this runtime implements "
-              "version 1");
+  expectError(fakeModel("fake_model_abi1"),
+              "model was built for ABI version 1, this runtime implements "
+              "version 2");
   expectError(fakeModel("fake_model_no_forward"),
               "missing symbol 'moert_forward'");
   expectError(fakeModel("fake_model_bad_metadata"), "metadata: not valid JSON");

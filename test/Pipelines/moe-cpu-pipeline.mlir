@@ -26,7 +26,7 @@
 
 // RUN: moe-compile --print-pipeline --lowering=static | FileCheck %s --check-prefix=PRINT
 // PRINT: moe-opt --pass-pipeline='any(moe-decompose,moe-static-capacity,moe-export-stats,canonicalize
-// PRINT: moe-opt --pass-pipeline='any(moe-emit-c-interface,moe-lower-to-loops,{{.*}}one-shot-bufferize{{.*}}convert-scf-to-openmp{{.*}}reconcile-unrealized-casts)'
+// PRINT: moe-opt --pass-pipeline='any(moe-emit-c-interface,cse,moe-lower-to-loops,{{.*}}one-shot-bufferize{{.*}}convert-scf-to-openmp{{.*}}reconcile-unrealized-casts)'
 
 func.func @forward(%x: tensor<?x16xf32>, %wg: tensor<4x16xf32>, %g: tensor<4x24x16xf32>, %u: tensor<4x24x16xf32>, %d: tensor<4x16x24xf32>) -> tensor<?x16xf32> {
   %y = moe.layer %x, %wg experts(%g, %u, %d) {top_k = 2 : i64, normalize = true} : (tensor<?x16xf32>, tensor<4x16xf32>, tensor<4x24x16xf32>, tensor<4x24x16xf32>, tensor<4x16x24xf32>) -> tensor<?x16xf32>

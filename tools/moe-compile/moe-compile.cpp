@@ -200,10 +200,6 @@ int main(int argc, char **argv) {
   PassManager tensorStage(&context);
   buildMoETensorPipeline(tensorStage, pipelineOptions);
   bool cuda = target == Target::CUDA;
-  if (cuda && expertParallel != 1)
-    return fail("--target=cuda with --expert-parallel: expert parallelism on "
-                "GPUs needs the NCCL runtime, which does not exist yet (it "
-                "runs on CPUs over MPI)");
   if (cuda && groupedGemm.getNumOccurrences() &&
       groupedGemm != GroupedGemm::TileList)
     return fail("--grouped-gemm=per-expert is the CPU's schedule; "

@@ -7,6 +7,7 @@
 // [mpirun -np W] moe-run MODEL.so --weights W.safetensors --input [NAME=]X.npy
 //         --output [NAME=]Y.npy [--iters N] [--warmup M] [--stats]
 //         [--device cpu|cuda[:N] [--max-tokens N] [--graph]]
+//         [--comm auto|mpi|nccl] [--nccl-library PATH]
 //
 // Loads a model built by moe-compile, binds its inputs and weights, runs it
 // (warmup, then timed iterations), saves the requested outputs and reports
@@ -16,6 +17,8 @@
 // A CUDA model (--device=cuda) gets its inputs and weights uploaded once, a
 // scratch workspace sized for --max-tokens, and its forward timed with CUDA
 // events; --graph captures one forward as a CUDA graph and times replays.
+// An expert-parallel CUDA model moves its rows with NCCL (--comm), or
+// through host memory over MPI.
 // Every failure is one line "moe-run: error: ..." on stderr.
 //
 //===----------------------------------------------------------------------===//
@@ -264,14 +267,23 @@ struct Options {
   std::string Device = "cpu"; ///< cpu, cuda or cuda:N
   int64_t MaxTokens = 0;      ///< CUDA workspace size in tokens; 0: T.
   bool Graph = false;         ///< Replay a CUDA graph of the forward.
+  std::string Comm = "auto";  ///< auto, mpi or nccl: how GPU rows move.
+  std::string NcclLibrary;    ///< "": $MOEC_NCCL_LIBRARY, else libnccl.so.2.
 };
 
-/// The CUDA device a --device value names (cuda is cuda:0); none for cpu.
-/// \p Device passed the option's check.
-std::optional<int> cudaOrdinal(const std::string &Device) {
+/// The CUDA device a --device value names for the rank of node-local index
+/// \p LocalRank (cuda is its own GPU, cuda:LocalRank, on a node with that
+/// many; else they share them in turn); none for cpu. \p Device passed the
+/// option's check.
+std::optional<int> cudaOrdinal(const std::string &Device, int LocalRank) {
   if (Device == "cpu")
     return std::nullopt;
-  return Device == "cuda" ? 0 : std::stoi(Device.substr(5));
+  if (Device != "cuda")
+    return std::stoi(Device.substr(5));
+  if (LocalRank == 0)
+    return 0;
+  int Count = CudaDriver::get().deviceCount();
+  return Count > 0 ? LocalRank % Count : 0;
 }
 
 /// --device's check: "" when \p Value is cpu, cuda or cuda:N.
@@ -287,16 +299,17 @@ std::string checkDevice(const std::string &Value) {
 
 /// The device the model runs on: null for the CPU. Refuses a model whose
 /// code is for the other kind of device, before any weight is read.
-CudaDevice *selectDevice(const Options &Opts, const Metadata &Meta) {
-  std::optional<int> Ordinal = cudaOrdinal(Opts.Device);
+CudaDevice *selectDevice(const Options &Opts, const Metadata &Meta,
+                         int LocalRank) {
   bool CudaModel = Meta.Target == ModelTarget::CUDA;
-  if (CudaModel && !Ordinal)
+  if (CudaModel && Opts.Device == "cpu")
     throw Error(Opts.ModelPath +
                 " holds CUDA kernels (moe-compile --target=cuda): run it "
                 "with --device=cuda");
-  if (!Ordinal)
+  if (Opts.Device == "cpu")
     return nullptr;
   try {
+    std::optional<int> Ordinal = cudaOrdinal(Opts.Device, LocalRank);
     if (!CudaModel) {
       const CudaDriver &Driver = CudaDriver::get();
       CudaDeviceInfo Info = Driver.device(*Ordinal);
@@ -356,30 +369,78 @@ Tensor gatherOutput(const ArgInfo &A, const Tensor &Local,
   return forNpy(All);
 }
 
-void runOn(Communicator &Comm, const Options &Opts) {
+/// The NCCL library --nccl-library, $MOEC_NCCL_LIBRARY or the default names.
+std::string ncclLibrary(const Options &Opts) {
+  if (!Opts.NcclLibrary.empty())
+    return Opts.NcclLibrary;
+  const char *Env = std::getenv("MOEC_NCCL_LIBRARY");
+  return Env && *Env ? Env : "libnccl.so.2";
+}
+
+/// The communicator a CUDA model's rows move with: NCCL unless --comm=mpi
+/// (or --comm=auto and some rank cannot load it: then through host memory
+/// over \p Host, said once on rank 0). Null: use \p Host.
+std::unique_ptr<Communicator> deviceCommunicator(Communicator &Host,
+                                                 CudaDevice &Dev,
+                                                 const Options &Opts) {
+  if (Opts.Comm == "mpi")
+    return nullptr;
+  try {
+    return makeNcclCommunicator(Host, Dev, ncclLibrary(Opts), Opts.CommTimeout);
+  } catch (const Error &E) {
+    if (Opts.Comm == "nccl")
+      throw Error(std::string("--comm=nccl: ") + E.what());
+    if (Host.rank() == 0)
+      std::fprintf(stderr,
+                   "moe-run: note: %s; exchanging rows through host memory "
+                   "over MPI (--comm=mpi says so without trying NCCL)\n",
+                   E.what());
+    return nullptr;
+  }
+}
+
+/// Runs on the ranks of \p Host; an expert-parallel CUDA model's NCCL
+/// communicator, if it gets one, goes to \p Nccl (owned by the caller, so
+/// that a failure can still abort through it).
+void runOn(Communicator &Host, std::unique_ptr<Communicator> &Nccl,
+           const LaunchInfo &Launch, const Options &Opts) {
   std::unique_ptr<Model> M = Model::load(Opts.ModelPath);
   const Metadata &Meta = M->metadata();
-  CudaDevice *Dev = selectDevice(Opts, Meta);
+  CudaDevice *Dev = selectDevice(Opts, Meta, Launch.MachineRank);
   if (!Dev && (Opts.MaxTokens || Opts.Graph))
     throw Error(std::string(Opts.Graph ? "--graph" : "--max-tokens") +
                 " applies to CUDA models: add --device=cuda");
-  if (Meta.WorldSize != Comm.size())
+  if (!Dev && Opts.Comm == "nccl")
+    throw Error("--comm=nccl moves GPU buffers: it applies to CUDA models "
+                "run with --device=cuda");
+  if (Meta.WorldSize != Host.size())
     throw Error("the model was compiled for " + std::to_string(Meta.WorldSize) +
                 " rank(s) (moe-compile --expert-parallel=" +
                 std::to_string(Meta.WorldSize) + ") but runs on " +
-                std::to_string(Comm.size()) + " process(es): launch it with " +
+                std::to_string(Host.size()) + " process(es): launch it with " +
                 (Meta.WorldSize == 1
                      ? std::string("plain moe-run")
                      : "mpirun -np " + std::to_string(Meta.WorldSize)));
-  if (Meta.RanksPerNode != 0 && Meta.RanksPerNode != Comm.ranksPerNode())
+  if (Meta.RanksPerNode != 0 && Meta.RanksPerNode != Host.ranksPerNode())
     throw Error("the model's all-to-all is hierarchical over nodes of " +
                 std::to_string(Meta.RanksPerNode) +
                 " ranks (moe-compile --ranks-per-node=" +
                 std::to_string(Meta.RanksPerNode) + ") but this run has " +
-                std::to_string(Comm.ranksPerNode()) +
+                std::to_string(Host.ranksPerNode()) +
                 " ranks per node: set MOEC_RANKS_PER_NODE=" +
                 std::to_string(Meta.RanksPerNode) +
                 " or recompile with the run's topology");
+  if (Opts.Graph && Meta.WorldSize > 1)
+    throw Error("--graph: an expert-parallel model's exchanges wait for the "
+                "host (their sizes depend on the routing), so its forward "
+                "cannot be captured as a CUDA graph");
+  if (Dev && Meta.WorldSize > 1) {
+    Host.setDevice(Dev);
+    Nccl = deviceCommunicator(Host, *Dev, Opts);
+    if (Nccl)
+      setActiveCommunicator(Nccl.get());
+  }
+  Communicator &Comm = Nccl ? *Nccl : Host;
   auto Inputs = resolve(Opts.Inputs, Meta.argsWithRole(ArgRole::Input),
                         "--input", "input");
   auto Outputs = resolve(Opts.Outputs, Meta.argsWithRole(ArgRole::Output),
@@ -451,7 +512,9 @@ void runOn(Communicator &Comm, const Options &Opts) {
               static_cast<long long>(Tokens), Opts.Iters, Opts.Warmup, Median,
               TokensPerSec);
   if (Comm.size() > 1)
-    std::printf(" (rank 0 of %d)", Comm.size());
+    std::printf(" (rank 0 of %d, rows over %s)", Comm.size(),
+                Comm.movesDeviceBuffers() || !Dev ? Comm.name()
+                                                  : "MPI through host memory");
   if (Dev)
     std::printf(" on %s (%s, CUDA events; weights read and uploaded in "
                 "%.1f ms; workspace %.2f MiB for T <= %lld)",
@@ -484,13 +547,15 @@ void run(const Options &Opts) {
   else
     Comm = makeSingleRankCommunicator();
   setActiveCommunicator(Comm.get());
+  std::unique_ptr<Communicator> Nccl; // Goes before Comm, which it uses.
   try {
-    runOn(*Comm, Opts);
+    runOn(*Comm, Nccl, Launch, Opts);
   } catch (const std::exception &E) {
     // Peers may be waiting in an exchange: end them all.
     if (Comm->size() > 1)
-      Comm->abort(dynamic_cast<const std::bad_alloc *>(&E) ? "out of memory"
-                                                           : E.what());
+      (Nccl ? *Nccl : *Comm)
+          .abort(dynamic_cast<const std::bad_alloc *>(&E) ? "out of memory"
+                                                          : E.what());
     setActiveCommunicator(nullptr);
     throw;
   }
@@ -540,6 +605,14 @@ int main(int Argc, char **Argv) {
                  "workspace is sized for it when the model is loaded "
                  "(default: the input's T)")
       ->check(CLI::Range(int64_t(1), int64_t(1) << 40));
+  App.add_option("--comm", Opts.Comm,
+                 "How an expert-parallel CUDA model's rows move: nccl "
+                 "(GPU to GPU), mpi (through host memory), or auto "
+                 "(default: NCCL if every rank can load it, else MPI)")
+      ->check(CLI::IsMember({"auto", "mpi", "nccl"}));
+  App.add_option("--nccl-library", Opts.NcclLibrary,
+                 "The NCCL library to load (default: $MOEC_NCCL_LIBRARY, "
+                 "else libnccl.so.2)");
   App.add_flag("--graph", Opts.Graph,
                "CUDA: capture one forward as a CUDA graph and time its "
                "replays");

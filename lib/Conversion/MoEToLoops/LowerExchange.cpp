@@ -2,7 +2,9 @@
 //
 // Part of moec. moe.all_to_all becomes calls into the runtime's communicator
 // (docs/abi.md): the counts (unless known), then the rows into a buffer sized
-// by them. moe.transpose_segments becomes scalar copy loops.
+// by them. The runtime returns the receive size, so the host never reads the
+// counts itself: on a GPU they live in device memory. moe.transpose_segments
+// becomes scalar copy loops.
 //
 //===----------------------------------------------------------------------===//
 
@@ -23,14 +25,14 @@ namespace {
 /// The private declaration of runtime function `name`, created on first use
 /// with the C memref interface the runtime implements.
 func::FuncOp runtimeFunction(ImplicitLocOpBuilder &b, Operation *user,
-                             StringRef name, TypeRange args) {
+                             StringRef name, TypeRange args,
+                             TypeRange results = {}) {
   auto module = user->getParentOfType<ModuleOp>();
   if (auto fn = module.lookupSymbol<func::FuncOp>(name))
     return fn;
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(module.getBody());
-  auto fn = func::FuncOp::create(b, name,
-                                 b.getFunctionType(args, TypeRange{}));
+  auto fn = func::FuncOp::create(b, name, b.getFunctionType(args, results));
   fn.setPrivate();
   fn->setAttr("llvm.emit_c_interface", b.getUnitAttr());
   return fn;
@@ -78,37 +80,41 @@ void lowering::lowerAllToAll(RewriterBase &rewriter, AllToAllOp op) {
       arith::ConstantIntOp::create(b, stageCode(op.getStage()), 64);
   Value sendCounts = readBuffer(b, op.getSendCounts());
   auto countsType = cast<RankedTensorType>(op.getRecvCounts().getType());
+  auto receivedType = cast<RankedTensorType>(op.getReceived().getType());
+  Value payload = readBuffer(b, op.getPayload());
   Value recvCountsTensor = op.getKnownRecvCounts();
   Value recvCounts;
+  // The rows to receive, as the runtime reports them (i64).
+  Value total;
   if (recvCountsTensor) {
     recvCounts = readBuffer(b, recvCountsTensor);
+    if (receivedType.isDynamicDim(0)) {
+      Value dynRecv = castDynamic(b, recvCounts);
+      func::FuncOp sum = runtimeFunction(
+          b, op, moert::abi::kCommTotalSymbol,
+          {stage.getType(), dynRecv.getType()}, {b.getI64Type()});
+      total = func::CallOp::create(b, sum, ValueRange{stage, dynRecv})
+                  .getResult(0);
+    }
   } else {
     recvCounts = allocBuffer(b, countsType, {});
     Value dynSend = castDynamic(b, sendCounts);
     Value dynRecv = castDynamic(b, recvCounts);
-    func::FuncOp counts =
-        runtimeFunction(b, op, moert::abi::kCommCountsSymbol,
-                        {stage.getType(), dynSend.getType(), dynRecv.getType()});
-    func::CallOp::create(b, counts, ValueRange{stage, dynSend, dynRecv});
+    func::FuncOp counts = runtimeFunction(
+        b, op, moert::abi::kCommCountsSymbol,
+        {stage.getType(), dynSend.getType(), dynRecv.getType()},
+        {b.getI64Type()});
+    total = func::CallOp::create(b, counts, ValueRange{stage, dynSend, dynRecv})
+                .getResult(0);
     recvCountsTensor = asResult(b, recvCounts, countsType);
   }
 
-  auto receivedType = cast<RankedTensorType>(op.getReceived().getType());
   SmallVector<Value> sizes;
-  if (receivedType.isDynamicDim(0)) {
-    Value zero = constIndex(b, 0);
-    Value total =
-        reduceLoop(b, zero, constIndex(b, countsType.getDimSize(0)), {zero},
-                   [&](ImplicitLocOpBuilder &b, Value r, ValueRange acc) {
-                     Value n = toIndex(b, memref::LoadOp::create(
-                                              b, recvCounts, ValueRange{r}));
-                     return SmallVector<Value>{
-                         arith::AddIOp::create(b, acc[0], n)};
-                   })[0];
-    sizes.push_back(total);
-  }
+  if (receivedType.isDynamicDim(0))
+    sizes.push_back(
+        arith::IndexCastOp::create(b, b.getIndexType(), total));
   Value received = allocBuffer(b, receivedType, sizes);
-  Value payload = castUnranked(b, readBuffer(b, op.getPayload()));
+  Value from = castUnranked(b, payload);
   Value into = castUnranked(b, received);
   Value dynSend = castDynamic(b, sendCounts);
   Value dynRecv = castDynamic(b, recvCounts);
@@ -116,10 +122,10 @@ void lowering::lowerAllToAll(RewriterBase &rewriter, AllToAllOp op) {
                      dtypeSuffix(receivedType.getElementType());
   func::FuncOp exchange = runtimeFunction(
       b, op, name,
-      {stage.getType(), payload.getType(), dynSend.getType(), into.getType(),
+      {stage.getType(), from.getType(), dynSend.getType(), into.getType(),
        dynRecv.getType()});
   func::CallOp::create(b, exchange,
-                       ValueRange{stage, payload, dynSend, into, dynRecv});
+                       ValueRange{stage, from, dynSend, into, dynRecv});
   rewriter.replaceOp(op, {asResult(b, received, receivedType),
                           recvCountsTensor});
 }

@@ -25,7 +25,7 @@ namespace moert::abi {
 
 /// The ABI version this runtime implements; models built for any other
 /// version are refused.
-inline constexpr uint32_t kVersion = 1;
+inline constexpr uint32_t kVersion = 2;
 
 /// `uint32_t moert_abi_version(void)`.
 inline constexpr const char *kVersionSymbol = "moert_abi_version";
@@ -37,9 +37,14 @@ inline constexpr const char *kForwardSymbol = "moert_forward";
 /// Communication entry points a compiled expert-parallel model calls (it
 /// leaves them undefined; moe-run defines them). Memrefs travel as MLIR's
 /// C-interface descriptors (`_mlir_ciface_` + name):
-/// `void moert_comm_counts(int64_t stage, memref<?xi32> send,
-///                         memref<?xi32> recv)`: recv[r] = what rank r sends.
+/// `int64_t moert_comm_counts(int64_t stage, memref<?xi32> send,
+///                            memref<?xi32> recv)`: recv[r] = what rank r
+/// sends; returns the sum of recv.
 inline constexpr const char *kCommCountsSymbol = "moert_comm_counts";
+/// `int64_t moert_comm_total(int64_t stage, memref<?xi32> counts)`: the sum
+/// of counts that are already known (the host never reads a CUDA model's
+/// buffers itself).
+inline constexpr const char *kCommTotalSymbol = "moert_comm_total";
 /// `void moert_comm_exchange_<dtype>(int64_t stage, memref<*xT> payload,
 ///      memref<?xi32> send_counts, memref<*xT> received,
 ///      memref<?xi32> recv_counts)`: the rows of dim 0, per destination.

@@ -52,6 +52,9 @@ public:
   void copyToHost(void *Dst, const void *Src, size_t Bytes);
   void fillBytes(void *Dst, size_t Bytes, unsigned char Value);
   void synchronize();
+  /// Whether the stream's work is done (does not wait; throws Error if it
+  /// failed).
+  bool streamIdle();
 
   /// Makes the device's context current on the calling thread, as select()
   /// did on its own (for callers such as the C API that may come from any).

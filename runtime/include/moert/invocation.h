@@ -89,7 +89,9 @@ public:
   void runWith(const std::map<std::string, ExternalTensor> &Buffers,
                void *CallerStream = nullptr);
 
-  /// Bytes of the device workspace (0 on the CPU).
+  /// Bytes of the device workspace (0 on the CPU, and for an
+  /// expert-parallel model, whose scratch memory the driver's stream-ordered
+  /// allocator hands out).
   size_t workspaceBytes() const { return WorkspaceBytes; }
 
   /// The buffer of argument \p Name (on the host); throws Error if there is

@@ -215,13 +215,16 @@ func.func @clamped_swiglu(%rows: tensor<?x16xf32>, %off: tensor<5xi32>, %g: tens
 // moe.all_to_all becomes runtime calls with the C memref interface: the
 // counts first (unless known), then the rows into a buffer of their sum.
 // CHECK-LABEL: func.func private @moert_comm_exchange_f32(i64, memref<*xf32>, memref<?xi32>, memref<*xf32>, memref<?xi32>) attributes {llvm.emit_c_interface}
-// CHECK-LABEL: func.func private @moert_comm_counts(i64, memref<?xi32>, memref<?xi32>) attributes {llvm.emit_c_interface}
+// CHECK-LABEL: func.func private @moert_comm_counts(i64, memref<?xi32>, memref<?xi32>) -> i64 attributes {llvm.emit_c_interface}
 // CHECK-LABEL: func.func @exchange
 // CHECK:         %[[STAGE:.+]] = arith.constant 0 : i64
 // CHECK:         %[[RC:.+]] = memref.alloc() : memref<4xi32>
-// CHECK:         call @moert_comm_counts(%[[STAGE]], %{{.+}}, %{{.+}}) : (i64, memref<?xi32>, memref<?xi32>) -> ()
-// CHECK:         %[[TOTAL:.+]] = scf.for
-// CHECK:         %[[RECV:.+]] = memref.alloc(%[[TOTAL]]) : memref<?x16xf32>
+// The runtime sums the received counts: the host never reads them (on a GPU
+// they are device memory).
+// CHECK:         %[[TOTAL:.+]] = call @moert_comm_counts(%[[STAGE]], %{{.+}}, %{{.+}}) : (i64, memref<?xi32>, memref<?xi32>) -> i64
+// CHECK-NOT:     memref.load
+// CHECK:         %[[ROWS:.+]] = arith.index_cast %[[TOTAL]] : i64 to index
+// CHECK:         %[[RECV:.+]] = memref.alloc(%[[ROWS]]) : memref<?x16xf32>
 // CHECK:         call @moert_comm_exchange_f32(%[[STAGE]], %{{.+}}, %{{.+}}, %{{.+}}, %{{.+}}) : (i64, memref<*xf32>, memref<?xi32>, memref<*xf32>, memref<?xi32>) -> ()
 func.func @exchange(%rows: tensor<?x16xf32>, %sc: tensor<4xi32>) -> (tensor<?x16xf32>, tensor<4xi32>) {
   %r, %c = moe.all_to_all %rows, %sc {world_size = 4 : i64} : (tensor<?x16xf32>, tensor<4xi32>) -> (tensor<?x16xf32>, tensor<4xi32>)
@@ -233,11 +236,27 @@ func.func @exchange(%rows: tensor<?x16xf32>, %sc: tensor<4xi32>) -> (tensor<?x16
 // Known counts: no count exchange; a static receive size needs no sum.
 // CHECK-LABEL: func.func @exchange_known
 // CHECK-NOT:     moert_comm_counts
+// CHECK-NOT:     moert_comm_total
 // CHECK:         memref.alloc() : memref<8xi32>
 // CHECK:         call @moert_comm_exchange_i32
 func.func @exchange_known(%kept: tensor<8xi32>, %sc: tensor<4xi32>) -> tensor<8xi32> {
   %r, %c = moe.all_to_all %kept, %sc recv_counts(%sc) {world_size = 4 : i64} : (tensor<8xi32>, tensor<4xi32>, tensor<4xi32>) -> (tensor<8xi32>, tensor<4xi32>)
   return %r : tensor<8xi32>
+}
+
+// -----
+
+// Known counts, dynamic receive size: the runtime sums them.
+// CHECK-LABEL: func.func private @moert_comm_total(i64, memref<?xi32>) -> i64 attributes {llvm.emit_c_interface}
+// CHECK-LABEL: func.func @exchange_known_dynamic
+// CHECK-NOT:     moert_comm_counts
+// CHECK:         %[[TOTAL:.+]] = call @moert_comm_total(%{{.+}}, %{{.+}}) : (i64, memref<?xi32>) -> i64
+// CHECK:         %[[ROWS:.+]] = arith.index_cast %[[TOTAL]] : i64 to index
+// CHECK:         memref.alloc(%[[ROWS]]) : memref<?x16xf32>
+// CHECK:         call @moert_comm_exchange_f32
+func.func @exchange_known_dynamic(%rows: tensor<?x16xf32>, %sc: tensor<4xi32>, %rc: tensor<4xi32>) -> tensor<?x16xf32> {
+  %r, %c = moe.all_to_all %rows, %sc recv_counts(%rc) {world_size = 4 : i64} : (tensor<?x16xf32>, tensor<4xi32>, tensor<4xi32>) -> (tensor<?x16xf32>, tensor<4xi32>)
+  return %r : tensor<?x16xf32>
 }
 
 // -----
