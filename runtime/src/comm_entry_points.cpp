@@ -178,7 +178,8 @@ void exchangeRows(int64_t StageCode, const UnrankedMemRef *Payload,
   size_t RecvBytes = sum(RC) * Send.RowBytes;
   std::vector<std::byte> HostSend(SendBytes), HostRecv(RecvBytes);
   if (SendBytes)
-    copyOrAbort(C, [&] { Dev->copyToHost(HostSend.data(), Send.Data, SendBytes); });
+    copyOrAbort(
+        C, [&] { Dev->copyToHost(HostSend.data(), Send.Data, SendBytes); });
   C.exchange(Stage, HostSend.data(), SC.data(), HostRecv.data(), RC.data(),
              Send.RowBytes);
   if (RecvBytes)

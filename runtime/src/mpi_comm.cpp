@@ -48,7 +48,6 @@ using Clock = std::chrono::steady_clock;
 constexpr int kCountsTag = 17;
 constexpr int kRowsTag = 18;
 
-
 class MpiCommunicator : public Communicator {
 public:
   MpiCommunicator(const LaunchInfo &L, double Timeout)

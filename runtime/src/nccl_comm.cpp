@@ -32,9 +32,10 @@ using namespace moert;
 
 bool moert::haveNccl() { return false; }
 
-std::unique_ptr<Communicator>
-moert::makeNcclCommunicator(Communicator &, CudaDevice &, const std::string &,
-                            double) {
+std::unique_ptr<Communicator> moert::makeNcclCommunicator(Communicator &,
+                                                          CudaDevice &,
+                                                          const std::string &,
+                                                          double) {
   throw Error("this moe-run was built without NCCL's header (nccl.h), so it "
               "cannot use NCCL: use --comm=mpi");
 }
@@ -110,8 +111,8 @@ class NcclCommunicator : public Communicator {
 public:
   NcclCommunicator(Communicator &Host, CudaDevice &Dev,
                    const std::string &Library, double Timeout)
-      : Communicator(Host.rank(), Host.size(), Host.ranksPerNode()),
-        Host(Host), Dev(Dev), Timeout(Timeout) {
+      : Communicator(Host.rank(), Host.size(), Host.ranksPerNode()), Host(Host),
+        Dev(Dev), Timeout(Timeout) {
     setDevice(&Dev);
     // Loaded (or not) on every rank before the first collective: a rank
     // without NCCL must not leave the others waiting for its id.
@@ -280,8 +281,7 @@ private:
 
 std::unique_ptr<Communicator>
 moert::makeNcclCommunicator(Communicator &Host, CudaDevice &Device,
-                            const std::string &Library,
-                            double TimeoutSeconds) {
+                            const std::string &Library, double TimeoutSeconds) {
   return std::make_unique<NcclCommunicator>(Host, Device, Library,
                                             TimeoutSeconds);
 }

@@ -153,9 +153,8 @@ static ncclResult_t enqueue(int IsSend, void *Buf, size_t Count,
   return GroupDepth ? ncclSuccess : flush();
 }
 
-EXPORT ncclResult_t ncclSend(const void *Buf, size_t Count,
-                             ncclDataType_t Type, int Peer, ncclComm_t Comm,
-                             cudaStream_t Stream) {
+EXPORT ncclResult_t ncclSend(const void *Buf, size_t Count, ncclDataType_t Type,
+                             int Peer, ncclComm_t Comm, cudaStream_t Stream) {
   (void)Stream;
   /* MPI_Isend takes a const buffer; the queue holds both directions. */
   return enqueue(1, (void *)(uintptr_t)Buf, Count, Type, Peer, Comm);

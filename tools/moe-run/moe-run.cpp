@@ -380,9 +380,8 @@ std::string ncclLibrary(const Options &Opts) {
 /// The communicator a CUDA model's rows move with: NCCL unless --comm=mpi
 /// (or --comm=auto and some rank cannot load it: then through host memory
 /// over \p Host, said once on rank 0). Null: use \p Host.
-std::unique_ptr<Communicator> deviceCommunicator(Communicator &Host,
-                                                 CudaDevice &Dev,
-                                                 const Options &Opts) {
+std::unique_ptr<Communicator>
+deviceCommunicator(Communicator &Host, CudaDevice &Dev, const Options &Opts) {
   if (Opts.Comm == "mpi")
     return nullptr;
   try {

@@ -90,20 +90,20 @@ void lowering::lowerAllToAll(RewriterBase &rewriter, AllToAllOp op) {
     recvCounts = readBuffer(b, recvCountsTensor);
     if (receivedType.isDynamicDim(0)) {
       Value dynRecv = castDynamic(b, recvCounts);
-      func::FuncOp sum = runtimeFunction(
-          b, op, moert::abi::kCommTotalSymbol,
-          {stage.getType(), dynRecv.getType()}, {b.getI64Type()});
-      total = func::CallOp::create(b, sum, ValueRange{stage, dynRecv})
-                  .getResult(0);
+      func::FuncOp sum = runtimeFunction(b, op, moert::abi::kCommTotalSymbol,
+                                         {stage.getType(), dynRecv.getType()},
+                                         {b.getI64Type()});
+      total =
+          func::CallOp::create(b, sum, ValueRange{stage, dynRecv}).getResult(0);
     }
   } else {
     recvCounts = allocBuffer(b, countsType, {});
     Value dynSend = castDynamic(b, sendCounts);
     Value dynRecv = castDynamic(b, recvCounts);
-    func::FuncOp counts = runtimeFunction(
-        b, op, moert::abi::kCommCountsSymbol,
-        {stage.getType(), dynSend.getType(), dynRecv.getType()},
-        {b.getI64Type()});
+    func::FuncOp counts =
+        runtimeFunction(b, op, moert::abi::kCommCountsSymbol,
+                        {stage.getType(), dynSend.getType(), dynRecv.getType()},
+                        {b.getI64Type()});
     total = func::CallOp::create(b, counts, ValueRange{stage, dynSend, dynRecv})
                 .getResult(0);
     recvCountsTensor = asResult(b, recvCounts, countsType);
@@ -111,8 +111,7 @@ void lowering::lowerAllToAll(RewriterBase &rewriter, AllToAllOp op) {
 
   SmallVector<Value> sizes;
   if (receivedType.isDynamicDim(0))
-    sizes.push_back(
-        arith::IndexCastOp::create(b, b.getIndexType(), total));
+    sizes.push_back(arith::IndexCastOp::create(b, b.getIndexType(), total));
   Value received = allocBuffer(b, receivedType, sizes);
   Value from = castUnranked(b, payload);
   Value into = castUnranked(b, received);
@@ -120,10 +119,10 @@ void lowering::lowerAllToAll(RewriterBase &rewriter, AllToAllOp op) {
   Value dynRecv = castDynamic(b, recvCounts);
   std::string name = std::string(moert::abi::kCommExchangePrefix) +
                      dtypeSuffix(receivedType.getElementType());
-  func::FuncOp exchange = runtimeFunction(
-      b, op, name,
-      {stage.getType(), from.getType(), dynSend.getType(), into.getType(),
-       dynRecv.getType()});
+  func::FuncOp exchange =
+      runtimeFunction(b, op, name,
+                      {stage.getType(), from.getType(), dynSend.getType(),
+                       into.getType(), dynRecv.getType()});
   func::CallOp::create(b, exchange,
                        ValueRange{stage, from, dynSend, into, dynRecv});
   rewriter.replaceOp(op, {asResult(b, received, receivedType),

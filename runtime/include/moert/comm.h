@@ -153,9 +153,10 @@ bool haveNccl();
 /// \p Host, and uses \p Host (which must outlive it) for counts, gathers and
 /// aborts. Exchanges that do not complete within \p TimeoutSeconds abort
 /// the job. Throws Error on every rank if some rank cannot load NCCL.
-std::unique_ptr<Communicator>
-makeNcclCommunicator(Communicator &Host, CudaDevice &Device,
-                     const std::string &Library, double TimeoutSeconds);
+std::unique_ptr<Communicator> makeNcclCommunicator(Communicator &Host,
+                                                   CudaDevice &Device,
+                                                   const std::string &Library,
+                                                   double TimeoutSeconds);
 
 /// The communicator the `moert_comm_*` entry points use (not owned; null:
 /// none, and a model that exchanges rows aborts).
