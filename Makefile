@@ -42,7 +42,7 @@ $(SAN_BUILD_DIR)/build.ninja:
 
 sanitize-build: setup $(SAN_BUILD_DIR)/build.ninja
 	ninja -C $(SAN_BUILD_DIR) -j $(JOBS) moe-opt moe-compile moe-run moert_shared moert-tests \
-	  fake_model fake_model_abi2 fake_model_no_forward fake_model_no_stats \
+	  fake_model fake_model_abi1 fake_model_no_forward fake_model_no_stats \
 	  fake_model_bad_metadata moert-npy-replay moert-safetensors-replay \
 	  moert-metadata-replay
 
