@@ -127,12 +127,38 @@ CudaDevice *deviceOf(Communicator &C) {
   return Dev;
 }
 
-/// Runs \p Copy (device <-> host), aborting the job if it fails.
-template <typename F> void copyOrAbort(Communicator &C, F Copy) {
+/// Copies \p Bytes of the model's buffer \p From (host memory, or \p Dev's)
+/// to host memory \p To; aborts the job if the copy fails.
+void readBuffer(Communicator &C, CudaDevice *Dev, void *To, const void *From,
+                size_t Bytes) {
+  if (!Bytes)
+    return;
+  if (!Dev) {
+    std::memcpy(To, From, Bytes);
+    return;
+  }
   try {
-    Copy();
+    Dev->copyToHost(To, From, Bytes);
   } catch (const Error &E) {
-    C.abort(std::string("reading or writing exchange buffers: ") + E.what());
+    C.abort(std::string("reading an exchange buffer: ") + E.what());
+  }
+}
+
+/// Copies \p Bytes of host memory \p From into the model's buffer \p To, and
+/// waits for the copy (\p From may go away on return).
+void writeBuffer(Communicator &C, CudaDevice *Dev, void *To, const void *From,
+                 size_t Bytes) {
+  if (!Bytes)
+    return;
+  if (!Dev) {
+    std::memcpy(To, From, Bytes);
+    return;
+  }
+  try {
+    Dev->copyToDevice(To, From, Bytes);
+    Dev->synchronize();
+  } catch (const Error &E) {
+    C.abort(std::string("writing an exchange buffer: ") + E.what());
   }
 }
 
@@ -140,10 +166,7 @@ template <typename F> void copyOrAbort(Communicator &C, F Copy) {
 std::vector<int32_t> readCounts(Communicator &C, CudaDevice *Dev,
                                 const int32_t *At, int N) {
   std::vector<int32_t> Counts(N);
-  if (!Dev)
-    std::memcpy(Counts.data(), At, N * sizeof(int32_t));
-  else
-    copyOrAbort(C, [&] { Dev->copyToHost(Counts.data(), At, N * 4); });
+  readBuffer(C, Dev, Counts.data(), At, N * sizeof(int32_t));
   for (int32_t V : Counts)
     if (V < 0)
       C.abort("negative row count in an exchange");
@@ -177,16 +200,10 @@ void exchangeRows(int64_t StageCode, const UnrankedMemRef *Payload,
   size_t SendBytes = sum(SC) * Send.RowBytes;
   size_t RecvBytes = sum(RC) * Send.RowBytes;
   std::vector<std::byte> HostSend(SendBytes), HostRecv(RecvBytes);
-  if (SendBytes)
-    copyOrAbort(
-        C, [&] { Dev->copyToHost(HostSend.data(), Send.Data, SendBytes); });
+  readBuffer(C, Dev, HostSend.data(), Send.Data, SendBytes);
   C.exchange(Stage, HostSend.data(), SC.data(), HostRecv.data(), RC.data(),
              Send.RowBytes);
-  if (RecvBytes)
-    copyOrAbort(C, [&] {
-      Dev->copyToDevice(Into.Data, HostRecv.data(), RecvBytes);
-      Dev->synchronize(); // HostRecv goes away on return.
-    });
+  writeBuffer(C, Dev, Into.Data, HostRecv.data(), RecvBytes);
 }
 
 } // namespace
@@ -204,13 +221,7 @@ MOERT_EXPORT int64_t _mlir_ciface_moert_comm_counts(int64_t StageCode,
   int32_t *RecvAt = countsAt(C, Stage, Recv, "receive counts");
   std::vector<int32_t> SC = readCounts(C, Dev, SendAt, N), RC(N);
   C.exchangeCounts(Stage, SC.data(), RC.data());
-  if (!Dev)
-    std::memcpy(RecvAt, RC.data(), N * sizeof(int32_t));
-  else
-    copyOrAbort(C, [&] {
-      Dev->copyToDevice(RecvAt, RC.data(), N * sizeof(int32_t));
-      Dev->synchronize(); // RC goes away on return.
-    });
+  writeBuffer(C, Dev, RecvAt, RC.data(), N * sizeof(int32_t));
   return sum(RC);
 }
 

@@ -30,8 +30,6 @@ using namespace moert;
 
 #ifndef MOERT_HAVE_NCCL
 
-bool moert::haveNccl() { return false; }
-
 std::unique_ptr<Communicator> moert::makeNcclCommunicator(Communicator &,
                                                           CudaDevice &,
                                                           const std::string &,
@@ -41,8 +39,6 @@ std::unique_ptr<Communicator> moert::makeNcclCommunicator(Communicator &,
 }
 
 #else
-
-bool moert::haveNccl() { return true; }
 
 namespace {
 

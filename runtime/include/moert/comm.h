@@ -143,10 +143,6 @@ bool haveMpi();
 std::unique_ptr<Communicator> makeMpiCommunicator(const LaunchInfo &Launch,
                                                   double TimeoutSeconds);
 
-/// Whether this runtime was built with NCCL's header (it loads the library
-/// itself, at run time).
-bool haveNccl();
-
 /// An NCCL communicator over \p Host's ranks, moving the rows of \p Device
 /// on its stream: loads \p Library (libnccl.so.2 by default) on every rank,
 /// creates the communicator from a unique id that rank 0 broadcasts over
