@@ -12,6 +12,10 @@ One run measures, on the same machine and the same weights/inputs:
                   index_add_ (what transformers' MixtralSparseMoeBlock does)
 It prints a Markdown table (median ms per forward pass and useful GFLOP/s,
 counting 2 FLOPs per multiply-add of the router and the selected experts only).
+It also times OpenBLAS's sgemm (through PyTorch) on one expert's gate
+projection at the average rows per expert, T·k/E, and gives moec's whole-layer
+rate as a share of it: a lower bound on its expert GEMMs' share, since the
+layer's time also holds routing, dispatch, activation and combine.
 
 Run with a Python that has NumPy and PyTorch (Debian: /usr/bin/python3 with
 python3-torch; install libopenblas0-pthread first, see docs/performance.md):
@@ -76,6 +80,17 @@ def median_time(fn, iters: int, warmup: int) -> float:
         fn()
         times.append(time.perf_counter() - start)
     return float(np.median(times)) * 1e3
+
+
+def sgemm_rate(rows: int, depth: int, cols: int, iters: int) -> float:
+    """OpenBLAS's (through PyTorch) GFLOP/s on one expert's gate projection:
+    [rows, D] x [D, F], rows = T·k/E, the average rows per expert."""
+    import torch
+
+    a = torch.randn(rows, depth)
+    b = torch.randn(cols, depth)
+    ms = median_time(lambda: a @ b.T, iters, 1)
+    return 2.0 * rows * depth * cols / (ms / 1e3) / 1e9
 
 
 def torch_block(spec: dict, ops: dict):
@@ -236,6 +251,10 @@ def main():
                     np.max(np.abs(yt - ref)) / np.max(np.abs(ref))
                 )
                 result["gflop"] = flops / 1e9
+                expert_rows = max(1, tokens * spec["k"] // spec["E"])
+                result["sgemm-gflops"] = sgemm_rate(
+                    expert_rows, spec["D"], spec["F"], max(5, iters)
+                )
                 rows.append(result)
                 print(json.dumps(result), file=sys.stderr, flush=True)
 
@@ -248,15 +267,18 @@ def main():
     print(
         "| model | T | "
         + " | ".join(f"{p} ms (GFLOP/s)" for p in peers)
-        + " | torch / moec-dynamic | max rel err (dyn, static, torch) |"
+        + " | torch / moec-dynamic | moec-dynamic / sgemm rate"
+        + " | max rel err (dyn, static, torch) |"
     )
-    print("|---|---|" + "---|" * (len(peers) + 2))
+    print("|---|---|" + "---|" * (len(peers) + 3))
     for r in rows:
         cells = [f"{r[p]:.2f} ({r['gflop'] / (r[p] / 1e3):.1f})" for p in peers]
         print(
             f"| {r['model']} | {r['T']} | "
             + " | ".join(cells)
             + f" | {r['torch-eager'] / r['moec-dynamic']:.2f}x"
+            + f" | {r['gflop'] / (r['moec-dynamic'] / 1e3) / r['sgemm-gflops']:.0%}"
+            + f" of {r['sgemm-gflops']:.0f}"
             + f" | {r['moec-dynamic-err']:.1e}, {r['moec-static-err']:.1e},"
             f" {r['torch-err']:.1e} |"
         )

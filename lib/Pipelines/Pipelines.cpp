@@ -47,6 +47,11 @@ void mlir::moe::buildMoETensorPipeline(OpPassManager &pm,
   }
   if (options.exportStats)
     pm.addPass(createMoEExportStats());
+  if (options.weightPanels > 0) {
+    MoEPackExpertWeightsOptions pack;
+    pack.panel = options.weightPanels;
+    pm.addPass(createMoEPackExpertWeights(pack));
+  }
   pm.addPass(createCanonicalizerPass());
 }
 
@@ -84,6 +89,7 @@ void mlir::moe::buildMoECPULoweringPipeline(OpPassManager &pm,
     pm.addPass(createMoETileGroupedMatmul());
   else
     pm.addPass(createMoEExpandGroupedMatmul());
+  pm.addPass(createMoELowerMmt4dToVectors());
   pm.addPass(createMoELowerMatmulToRegisterBlocks());
   pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
   pm.addPass(createCanonicalizerPass());

@@ -166,6 +166,17 @@ static ArgInfo parseArg(const json &J, size_t Index) {
       fail(Where + ": only weights with an expert dimension are sharded");
     A.ExpertShards = Shards->get<int64_t>();
   }
+  if (auto Panels = J.find(abi::kPanelsKey); Panels != J.end()) {
+    if (!Panels->is_number_unsigned() || Panels->get<uint64_t>() < 1 ||
+        Panels->get<uint64_t>() > (1u << 20))
+      fail(Where + ": '" + abi::kPanelsKey +
+           "' must be an integer in [1, 2^20]");
+    A.Panels = Panels->get<int64_t>();
+    if (A.Role != ArgRole::Weight || A.Shape.size() != 3 ||
+        A.Shape[1] % A.Panels != 0)
+      fail(Where + ": '" + abi::kPanelsKey +
+           "' needs an [E, N, K] weight with N a multiple of it");
+  }
   auto Sources = J.find("sources");
   if (Sources == J.end()) {
     if (A.Role == ArgRole::Weight)

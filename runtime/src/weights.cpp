@@ -144,8 +144,50 @@ static bool present(const SafetensorsFile &File, const WeightSource &Src,
                                      : Src.Name);
 }
 
+/// \p W [E, N, K] laid out in panels of \p P columns, [E, N / P, K, P]:
+/// out[e, n / P, k, n % P] = w[e, n, k] (the model's abi::kPanelsKey form).
+template <typename Word>
+static void packPanels(const Word *W, Word *Out, int64_t E, int64_t N,
+                       int64_t K, int64_t P) {
+  for (int64_t Ex = 0; Ex < E; ++Ex)
+    for (int64_t Row = 0; Row < N; ++Row) {
+      const Word *From = W + (Ex * N + Row) * K;
+      Word *To = Out + (Ex * N + (Row / P) * P) * K + Row % P;
+      for (int64_t Kx = 0; Kx < K; ++Kx)
+        To[Kx * P] = From[Kx];
+    }
+}
+
+static Tensor packedInPanels(const Tensor &W, int64_t P) {
+  const std::vector<int64_t> &S = W.shape(); // [E, N, K], N % P == 0.
+  Tensor Out(W.dtype(), {S[0], S[1] / P, S[2], P});
+  switch (dtypeSize(W.dtype())) {
+  case 2:
+    packPanels(static_cast<const uint16_t *>(W.data()),
+               static_cast<uint16_t *>(Out.data()), S[0], S[1], S[2], P);
+    break;
+  case 4:
+    packPanels(static_cast<const uint32_t *>(W.data()),
+               static_cast<uint32_t *>(Out.data()), S[0], S[1], S[2], P);
+    break;
+  default:
+    packPanels(static_cast<const uint64_t *>(W.data()),
+               static_cast<uint64_t *>(Out.data()), S[0], S[1], S[2], P);
+    break;
+  }
+  return Out;
+}
+
 Tensor moert::loadWeight(const SafetensorsFile &File, const ArgInfo &Arg,
                          int64_t Rank) {
+  Tensor W = loadWeightAsStored(File, Arg, Rank);
+  if (Arg.Panels > 0)
+    return packedInPanels(W, Arg.Panels);
+  return W;
+}
+
+Tensor moert::loadWeightAsStored(const SafetensorsFile &File,
+                                 const ArgInfo &Arg, int64_t Rank) {
   ExpertBlock Block;
   if (!Arg.Shape.empty()) {
     Block.First = Arg.ExpertShards > 1 ? Rank * Arg.Shape[0] : 0;

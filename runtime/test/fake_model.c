@@ -26,7 +26,7 @@
 #define MOERT_STR(X) MOERT_XSTR(X)
 
 #ifndef FAKE_ABI_VERSION
-#define FAKE_ABI_VERSION 2 /* moert::abi::kVersion */
+#define FAKE_ABI_VERSION 3 /* moert::abi::kVersion */
 #endif
 
 typedef struct {

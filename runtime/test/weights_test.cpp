@@ -227,3 +227,76 @@ TEST(WeightSources, MetadataParsing) {
   EXPECT_THAT(Error(Parse(R"([{"name": "b"}])", "output")),
               HasSubstr("only weights have 'sources'"));
 }
+
+// A weight the model takes packed in panels of P output columns:
+// out[e, n / P, k, n % P] = w[e, n, k], after the source's own transform
+// (here a transpose, so w[e, n, k] = disk[e, k, n]).
+TEST(WeightPanels, PackedAfterTheSourceTransform) {
+  constexpr int64_t N = 4, K = 3, P = 2;
+  SafetensorsFile File = fileOf({iota("down", {E, K, N})});
+  ArgInfo A = weight("w", {E, N, K}, {{"down", true}});
+  A.Panels = P;
+  Tensor T = loadWeight(File, A);
+  ASSERT_EQ(T.shape(), (std::vector<int64_t>{E, N / P, K, P}));
+  const float *Got = T.dataAs<float>();
+  for (int64_t e = 0; e < E; ++e)
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t k = 0; k < K; ++k)
+        ASSERT_EQ(Got[((e * (N / P) + n / P) * K + k) * P + n % P],
+                  float(e * K * N + k * N + n))
+            << "at [" << e << ", " << n << ", " << k << "]";
+}
+
+// 2-byte elements move as they are (bf16 bits, not values).
+TEST(WeightPanels, Bf16ElementsKeepTheirBits) {
+  constexpr int64_t N = 4, K = 2, P = 4;
+  std::vector<uint8_t> Bytes;
+  for (int64_t I = 0; I < N * K; ++I) {
+    Bytes.push_back(static_cast<uint8_t>(I));
+    Bytes.push_back(0x3f);
+  }
+  SafetensorsFile File = fileOf({{"w", "BF16", {1, N, K}, Bytes}});
+  ArgInfo A = weight("w", {1, N, K}, {});
+  A.Type = DType::BF16;
+  A.Panels = P;
+  Tensor T = loadWeight(File, A);
+  ASSERT_EQ(T.shape(), (std::vector<int64_t>{1, 1, K, P}));
+  const auto *Got = static_cast<const uint16_t *>(T.data());
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t k = 0; k < K; ++k)
+      ASSERT_EQ(Got[k * P + n], 0x3f00 | (n * K + k))
+          << "at [" << n << ", " << k << "]";
+}
+
+TEST(WeightPanels, MetadataParsing) {
+  auto Parse = [](const std::string &Panels, const char *Role = "weight",
+                  const char *Shape = "[2, 4, 3]") {
+    return "{\"abi_version\": 1, \"args\": [{\"role\": \"input\", \"name\": "
+           "\"x\", \"dtype\": \"f32\", \"shape\": [-1, 3]}, {\"role\": \"" +
+           std::string(Role) + "\", \"name\": \"w\", \"dtype\": \"f32\", " +
+           "\"shape\": " + Shape + ", \"panels\": " + Panels + "}]}";
+  };
+  EXPECT_EQ(parseMetadata(Parse("2")).Args[1].Panels, 2);
+  EXPECT_EQ(parseMetadata(R"({"abi_version": 1, "args": [{"role": "weight",
+      "name": "v", "dtype": "f32", "shape": [2, 4, 3]}]})")
+                .Args[0]
+                .Panels,
+            0);
+  auto Error = [&](const std::string &Json) {
+    try {
+      parseMetadata(Json);
+    } catch (const moert::Error &E) {
+      return std::string(E.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_THAT(Error(Parse("0")), HasSubstr("'panels' must be an integer"));
+  EXPECT_THAT(Error(Parse("1.5")), HasSubstr("'panels' must be an integer"));
+  EXPECT_THAT(Error(Parse("3")),
+              HasSubstr("'panels' needs an [E, N, K] weight with N a "
+                        "multiple of it"));
+  EXPECT_THAT(Error(Parse("2", "weight", "[8, 3]")),
+              HasSubstr("needs an [E, N, K] weight"));
+  EXPECT_THAT(Error(Parse("2", "output", "[-1, 4, 3]")),
+              HasSubstr("needs an [E, N, K] weight"));
+}

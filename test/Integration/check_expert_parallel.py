@@ -66,8 +66,11 @@ MPI_ENV = {
     "OMPI_MCA_orte_allowed_exit_without_sync": "1",
 }
 
+# Mixtral's sizes are multiples of 16, so its expert weights are packed in
+# panels (moe-pack-expert-weights) and take the vector outer-product GEMM;
+# the others' are not and take the register-blocked dot products.
 FAMILIES = {
-    "mixtral": {"D": 24, "F": 20, "E": 8, "k": 2, "normalize": True},
+    "mixtral": {"D": 32, "F": 16, "E": 8, "k": 2, "normalize": True},
     "qwen3": {"D": 20, "F": 12, "E": 16, "k": 4, "normalize": True},
     "deepseek-v3": {
         "D": 20, "F": 10, "E": 64, "k": 6, "scoring": "sigmoid",
@@ -75,9 +78,9 @@ FAMILIES = {
         "score_bias": True, "normalize": True, "routed_scaling_factor": 2.5,
         "shared_F": 10,
     },
-    "mixtral-hot": {"D": 24, "F": 20, "E": 8, "k": 2, "normalize": True,
+    "mixtral-hot": {"D": 32, "F": 16, "E": 8, "k": 2, "normalize": True,
                     "router_bias": True, "hot_expert": 5},
-    "mixtral-capacity": {"D": 24, "F": 20, "E": 8, "k": 2, "normalize": True,
+    "mixtral-capacity": {"D": 32, "F": 16, "E": 8, "k": 2, "normalize": True,
                          "capacity_factor": 1.0},
 }
 # (family, lowering, W, G of a hierarchical exchange or None, token

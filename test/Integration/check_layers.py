@@ -45,6 +45,11 @@ REPO = Path(__file__).resolve().parents[2]
 # and run at every listed token count.
 HAND_WRITTEN = {
     "mixtral-like": ({"D": 67, "F": 93, "E": 8, "k": 2, "normalize": True}, [1, 7, 64]),
+    # Multiples of 16: weights packed in panels, the vector outer-product
+    # GEMM; D > 256 gives the gate and up projections two k chunks, and the
+    # token counts leave 1 to 5 rows past an expert's blocks of 6.
+    "packed-panels": ({"D": 272, "F": 48, "E": 8, "k": 2, "normalize": True},
+                      [1, 7, 64, 301]),
     "single-expert": ({"T": 7, "D": 33, "F": 21, "E": 1, "k": 1}, [7]),
     "two-experts-k2": ({"D": 45, "F": 17, "E": 2, "k": 2}, [1, 64]),
     "qwen2-shared-gate": (

@@ -25,8 +25,10 @@
 // SERIAL: llvm.func @_mlir_ciface_forward(
 
 // RUN: moe-compile --print-pipeline --lowering=static | FileCheck %s --check-prefix=PRINT
-// PRINT: moe-opt --pass-pipeline='any(moe-decompose,moe-static-capacity,moe-export-stats,canonicalize
-// PRINT: moe-opt --pass-pipeline='any(moe-emit-c-interface,cse,moe-lower-to-loops,{{.*}}one-shot-bufferize{{.*}}convert-scf-to-openmp{{.*}}reconcile-unrealized-casts)'
+// PRINT: moe-opt --pass-pipeline='any(moe-decompose,moe-static-capacity,moe-export-stats,moe-pack-expert-weights{panel=16},canonicalize
+// PRINT: moe-opt --pass-pipeline='any(moe-emit-c-interface,cse,moe-lower-to-loops,{{.*}}one-shot-bufferize{{.*}}moe-expand-grouped-matmul,moe-lower-mmt4d-to-vectors{block-rows=6 k-chunk=256},moe-lower-matmul-to-register-blocks{{.*}}convert-scf-to-openmp{{.*}}reconcile-unrealized-casts)'
+// RUN: moe-compile --print-pipeline --weight-panels=0 | FileCheck %s --check-prefix=UNPACKED
+// UNPACKED: moe-opt --pass-pipeline='any(moe-decompose,moe-dynamic-shapes,moe-export-stats,canonicalize
 
 func.func @forward(%x: tensor<?x16xf32>, %wg: tensor<4x16xf32>, %g: tensor<4x24x16xf32>, %u: tensor<4x24x16xf32>, %d: tensor<4x16x24xf32>) -> tensor<?x16xf32> {
   %y = moe.layer %x, %wg experts(%g, %u, %d) {top_k = 2 : i64, normalize = true} : (tensor<?x16xf32>, tensor<4x16xf32>, tensor<4x24x16xf32>, tensor<4x24x16xf32>, tensor<4x16x24xf32>) -> tensor<?x16xf32>

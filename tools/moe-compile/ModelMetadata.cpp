@@ -143,6 +143,8 @@ std::string ModelMetadata::toJSON() const {
     }
     if (arg.expertShards > 1)
       entry[moert::abi::kExpertShardsKey] = arg.expertShards;
+    if (arg.panels > 0)
+      entry[moert::abi::kPanelsKey] = arg.panels;
     argArray.push_back(std::move(entry));
   }
   llvm::json::Object doc{{"abi_version", moert::abi::kVersion},
@@ -221,6 +223,18 @@ FailureOr<ModelMetadata> mlir::moe::collectMetadata(func::FuncOp entry,
                << tensor;
       info.shape.push_back(ShapedType::isDynamic(d) ? -1 : d);
     }
+    if (auto panels = attrs.getAs<IntegerAttr>("moe.weight_panels")) {
+      // moe-pack-expert-weights' [E, N / P, K, P]; the checkpoint and the
+      // metadata's shape are [E, N, K].
+      info.panels = panels.getInt();
+      if (info.shape.size() != 4 || info.shape[3] != info.panels)
+        return entry.emitError()
+               << what << " #" << index << " ('" << info.name
+               << "'): moe.weight_panels = " << info.panels
+               << " needs a [E, N / P, K, P] weight with P = " << info.panels
+               << ", got " << tensor;
+      info.shape = {info.shape[0], info.shape[1] * info.panels, info.shape[2]};
+    }
     if (info.name.empty())
       return entry.emitError() << what << " #" << index << " of @"
                                << entry.getName() << " has an empty "
@@ -267,8 +281,8 @@ FailureOr<ModelMetadata> mlir::moe::collectMetadata(func::FuncOp entry,
 }
 
 void mlir::moe::stripNameAttributes(func::FuncOp entry) {
-  for (StringRef name :
-       {"moe.input", "moe.weight", "moe.weight_sources", "moe.expert_shards"})
+  for (StringRef name : {"moe.input", "moe.weight", "moe.weight_sources",
+                         "moe.expert_shards", "moe.weight_panels"})
     for (unsigned i = 0; i < entry.getNumArguments(); ++i)
       entry.removeArgAttr(i, name);
   for (StringRef name : {"moe.output", "moe.stat"})

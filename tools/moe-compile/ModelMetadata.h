@@ -35,6 +35,7 @@ struct ArgumentInfo {
   std::vector<int64_t> shape;        // -1: the token count T.
   std::vector<WeightSource> sources; // Weights only; empty: just `name`.
   int64_t expertShards = 1; // > 1: dim 0 is this rank's 1/W of the experts.
+  int64_t panels = 0; // > 0: [E, N, K] held as [E, N / panels, K, panels].
 };
 
 struct ModelMetadata {

@@ -116,6 +116,12 @@ static cl::opt<GroupedGemm>
     groupedGemm("grouped-gemm", cl::desc("Schedule of the expert GEMMs"),
                 cl::init(GroupedGemm::PerExpert), groupedGemmValues(),
                 cl::cat(category));
+static cl::opt<int64_t> weightPanels(
+    "weight-panels",
+    cl::desc("CPU: expert weights packed in panels of this many output "
+             "columns, by the runtime at load time (default 16; 0: as "
+             "stored)"),
+    cl::value_desc("P"), cl::init(16), cl::cat(category));
 static cl::opt<bool> explain(
     "explain",
     cl::desc("Report the compiler's cost-model decisions (remarks on stderr)"),
@@ -197,13 +203,24 @@ int main(int argc, char **argv) {
   pipelineOptions.ranksPerNode = ranksPerNode;
   pipelineOptions.a2a = a2aMode;
   pipelineOptions.explain = explain;
-  PassManager tensorStage(&context);
-  buildMoETensorPipeline(tensorStage, pipelineOptions);
   bool cuda = target == Target::CUDA;
   if (cuda && groupedGemm.getNumOccurrences() &&
       groupedGemm != GroupedGemm::TileList)
     return fail("--grouped-gemm=per-expert is the CPU's schedule; "
                 "--target=cuda always uses the tile list");
+  // Packed weights are the per-expert CPU schedule's layout.
+  bool perExpertCPU = !cuda && groupedGemm == GroupedGemm::PerExpert;
+  if (weightPanels < 0 || (weightPanels > 0 && weightPanels % 8 != 0))
+    return fail("--weight-panels=" + Twine(weightPanels.getValue()) +
+                " must be 0 or a multiple of 8 (f32 lanes of an AVX2 "
+                "vector)");
+  if (weightPanels > 0 && weightPanels.getNumOccurrences() && !perExpertCPU)
+    return fail("--weight-panels is the CPU per-expert schedule's weight "
+                "layout; pass --weight-panels=0 with " +
+                Twine(cuda ? "--target=cuda" : "--grouped-gemm=tile-list"));
+  pipelineOptions.weightPanels = perExpertCPU ? weightPanels.getValue() : 0;
+  PassManager tensorStage(&context);
+  buildMoETensorPipeline(tensorStage, pipelineOptions);
   if (!cuda && gpuArch.getNumOccurrences())
     return fail("--gpu-arch needs --target=cuda");
   unsigned archNumber = 0;

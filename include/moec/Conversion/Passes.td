@@ -69,6 +69,12 @@ def MoEExpandGroupedMatmul : Pass<"moe-expand-grouped-matmul"> {
     becomes, for each e in [0, 8): loads of `%off[e]` and `%off[e + 1]`,
     `memref.subview`s of `%rows`, `%h` and `%w[e]`, a `linalg.fill` and a
     `linalg.matmul`.
+
+    Weights packed in panels of P columns (`[E, N / P, K, P]`,
+    moe-pack-expert-weights) give a `linalg.mmt4d` instead, on
+    `memref.expand_shape`s of the same views: A as `[m, K, 1, 1]`, the
+    expert's panels as `[N / P, K, P, 1]` and C as `[m, N / P, 1, P]`
+    (moe-lower-mmt4d-to-vectors schedules it).
   }];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::linalg::LinalgDialect",
@@ -305,6 +311,58 @@ def MoELowerMatmulToRegisterBlocks
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::memref::MemRefDialect",
                            "::mlir::scf::SCFDialect"];
+}
+
+def MoELowerMmt4dToVectors : Pass<"moe-lower-mmt4d-to-vectors"> {
+  let summary = "Schedule packed expert projections (`linalg.mmt4d`) as "
+                "vector outer products for the CPU";
+  let description = [{
+    Rewrites each `linalg.mmt4d` on buffers of the packed-projection form
+    (A `[m, K, 1, 1]` f32, B `[N / P, K, P, 1]` f32 or bf16, C
+    `[m, N / P, 1, P]` f32, P a multiple of 8: what moe-expand-grouped-matmul
+    makes of weights packed by moe-pack-expert-weights) into an
+    `scf.parallel` over the panels (OpenMP threads), an `scf.for` over chunks
+    of `k-chunk` steps of k, and register blocks of `block-rows` rows times
+    the panel's P columns. A block's k loop loads the panel's P weights of
+    one k as P / 8 `vector<8xf32>` (bf16 widened by a shift), broadcasts
+    each row's `A[i, k]`, and accumulates with `vector.fma` in
+    `block-rows x P / 8` vector registers that start each chunk at zero; the
+    chunk's sums are then added to C (summing chunks apart keeps the
+    rounding error of a long k close to a chunk's). Rows past the last full
+    block go one at a time. Every element of C is summed by the same
+    operations in the same order whatever block computes it, so a row's
+    result does not depend on the rows it is grouped with (expert-parallel
+    runs stay bitwise equal to one rank's). A zero `linalg.fill` of C before
+    the op (views of C in between allowed) is folded in: the first chunk
+    stores its sums instead of adding them.
+
+    Example:
+
+    ```mlir
+    linalg.mmt4d ins(%a, %b : memref<?x64x1x1xf32>, memref<6x64x16x1xf32>)
+                 outs(%c : memref<?x6x1x16xf32>)
+    ```
+
+    becomes `scf.parallel (%p) = (%c0) to (%c6)` holding `scf.for` loops
+    over k chunks and row blocks, whose innermost `scf.for` over k carries
+    `vector<8xf32>` accumulators through `vector.load`, `vector.broadcast`
+    and `vector.fma`.
+  }];
+  let options = [
+    Option<"blockRows", "block-rows", "int64_t", /*default=*/"6",
+           "Rows per register block (6 rows x 16 columns: 12 accumulators, "
+           "2 weight vectors and a broadcast in AVX2's 16 registers)">,
+    Option<"kChunk", "k-chunk", "int64_t", /*default=*/"256",
+           "Steps of k per chunk (256 x 16 f32 weights: 16 KiB, in L1 while "
+           "every row block passes over them)">,
+  ];
+  let statistics = [
+    Statistic<"numLowered", "lowered", "Packed projections lowered">,
+  ];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::memref::MemRefDialect",
+                           "::mlir::scf::SCFDialect",
+                           "::mlir::vector::VectorDialect"];
 }
 
 #endif // MOEC_CONVERSION_PASSES_TD

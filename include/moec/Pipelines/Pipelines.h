@@ -83,6 +83,12 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
       *this, "explain",
       llvm::cl::desc("Report the compiler's cost-model decisions as remarks"),
       llvm::cl::init(false)};
+  PassOptions::Option<int64_t> weightPanels{
+      *this, "weight-panels",
+      llvm::cl::desc("Take expert weights packed in panels of this many "
+                     "output columns (moe-pack-expert-weights; the CPU "
+                     "per-expert schedule's layout; 0: as stored)"),
+      llvm::cl::init(16)};
 };
 
 struct CPULoweringOptions : public PassPipelineOptions<CPULoweringOptions> {

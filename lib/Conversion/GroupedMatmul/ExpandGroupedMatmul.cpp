@@ -4,7 +4,8 @@
 // moe.grouped_matmul: a loop over the experts, each a zero fill and a
 // transposed-B `linalg.matmul` on views of its rows and its weight matrix
 // (moe-lower-matmul-to-register-blocks then blocks it for the registers and
-// the cache), then the bias.
+// the cache), or a `linalg.mmt4d` for weights packed in panels
+// (moe-lower-mmt4d-to-vectors), then the bias.
 //
 //===----------------------------------------------------------------------===//
 
@@ -28,6 +29,29 @@ using namespace mlir::moe::lowering;
 
 namespace {
 
+/// C [m, N] = A [m, K] · B with B packed [N / P, K, P] (panels of P
+/// columns), as `linalg.mmt4d` with 1 x 1 tiles of A and 1 x P tiles of B and
+/// C: C4[i, n1, 0, n0] = Σ A4[i, k, 0, 0] · B4[n1, k, n0, 0].
+void emitPackedMatmul(ImplicitLocOpBuilder &b, Value a, Value w, Value c) {
+  auto wType = cast<MemRefType>(w.getType());
+  int64_t panels = wType.getDimSize(0), depth = wType.getDimSize(1),
+          panel = wType.getDimSize(2);
+  OpFoldResult rows = memref::getMixedSize(b, b.getLoc(), a, 0);
+  Value a4 = memref::ExpandShapeOp::create(
+      b, ArrayRef<int64_t>{ShapedType::kDynamic, depth, 1, 1}, a,
+      {{0}, {1, 2, 3}},
+      {rows, b.getIndexAttr(depth), b.getIndexAttr(1), b.getIndexAttr(1)});
+  Value w4 = memref::ExpandShapeOp::create(
+      b, ArrayRef<int64_t>{panels, depth, panel, 1}, w, {{0}, {1}, {2, 3}},
+      {b.getIndexAttr(panels), b.getIndexAttr(depth), b.getIndexAttr(panel),
+       b.getIndexAttr(1)});
+  Value c4 = memref::ExpandShapeOp::create(
+      b, ArrayRef<int64_t>{ShapedType::kDynamic, panels, 1, panel}, c,
+      {{0}, {1, 2, 3}},
+      {rows, b.getIndexAttr(panels), b.getIndexAttr(1), b.getIndexAttr(panel)});
+  linalg::Mmt4DOp::create(b, ValueRange{a4, w4}, ValueRange{c4});
+}
+
 struct ExpandGroupedMatmul : OpConversionPattern<GroupedMatmulOp> {
   using OpConversionPattern::OpConversionPattern;
 
@@ -44,8 +68,11 @@ struct ExpandGroupedMatmul : OpConversionPattern<GroupedMatmulOp> {
       Value w = sliceAt(b, weights, e);
       // The fill right before the matmul: the CPU schedule folds it in.
       fillBuffer(b, c, constF32(b, 0.0));
-      linalg::MatmulTransposeBOp::create(b, b.getLoc(), ValueRange{a, w},
-                                         ValueRange{c});
+      if (op.isPacked())
+        emitPackedMatmul(b, a, w, c);
+      else
+        linalg::MatmulTransposeBOp::create(b, b.getLoc(), ValueRange{a, w},
+                                           ValueRange{c});
       Value bias = op.getBias();
       if (!bias)
         return;

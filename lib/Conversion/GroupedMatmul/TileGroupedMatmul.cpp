@@ -38,6 +38,10 @@ struct TileGroupedMatmul : OpConversionPattern<GroupedMatmulOp> {
   LogicalResult
   matchAndRewrite(GroupedMatmulOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
+    if (op.isPacked())
+      return op.emitOpError(
+          "takes [E, N, K] weights; weights packed in panels are the CPU "
+          "per-expert schedule's layout (moe-expand-grouped-matmul)");
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
     Value weights = op.getWeights();
     Value numCols = dim(b, weights, 1);

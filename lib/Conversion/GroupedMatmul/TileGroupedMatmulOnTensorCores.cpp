@@ -42,7 +42,8 @@ constexpr int64_t kAccumulators = kTilesM * kTilesN * 4;
 /// The grouped matmuls this schedule takes: bf16 weights with a static K.
 bool isOnTensorCores(GroupedMatmulOp op) {
   MemRefType weights = op.getWeights().getType();
-  return weights.getElementType().isBF16() && !weights.isDynamicDim(2);
+  return !op.isPacked() && weights.getElementType().isBF16() &&
+         !weights.isDynamicDim(2);
 }
 
 /// One lane's share of a warp's 32 x 32 outputs, and how it loads its

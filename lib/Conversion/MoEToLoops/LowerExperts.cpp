@@ -13,6 +13,7 @@
 #include "LoweringUtils.h"
 #include "Lowerings.h"
 
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 
 using namespace mlir;
@@ -42,6 +43,19 @@ Value emitGatedActivation(ImplicitLocOpBuilder &b, ExpertsOp op, Value g,
                                arith::AddFOp::create(b, u, constF32(b, 1.0)));
 }
 
+/// The buffer a projection reads its weights from: the packed argument
+/// itself when the weights are moe-pack-expert-weights' unpack of one
+/// ([E, N / P, K, P], which moe.grouped_matmul takes as it is), else the
+/// [E, N, K] weights.
+Value weightBuffer(ImplicitLocOpBuilder &b, Value weights) {
+  if (auto unpack = weights.getDefiningOp<linalg::UnPackOp>())
+    if (unpack.getSourceRank() == 4 && unpack.getOuterDimsPerm().empty() &&
+        unpack.getInnerDimsPos() == ArrayRef<int64_t>{1} &&
+        isa<BlockArgument>(unpack.getSource()))
+      return readBuffer(b, unpack.getSource());
+  return readBuffer(b, weights);
+}
+
 } // namespace
 
 void lowering::lowerExperts(RewriterBase &rewriter, ExpertsOp op) {
@@ -51,7 +65,9 @@ void lowering::lowerExperts(RewriterBase &rewriter, ExpertsOp op) {
   Value tokens = readBuffer(b, op.getTokens());
   SmallVector<Value> weights, biases;
   for (Value w : op.getWeights())
-    weights.push_back(readBuffer(b, w));
+    weights.push_back(weightBuffer(b, w));
+  // [E, N, K] as the layer sees them, whatever their layout.
+  auto gateType = cast<RankedTensorType>(op.getWeights()[0].getType());
   for (Value bias : op.getBiases())
     biases.push_back(readBuffer(b, bias));
   auto biasOf = [&](size_t which) {
@@ -61,7 +77,8 @@ void lowering::lowerExperts(RewriterBase &rewriter, ExpertsOp op) {
   bool padded = tokensType.getRank() == 3;
   Value counts = op.getCounts() ? readBuffer(b, op.getCounts()) : Value();
   Value offsets = op.getOffsets() ? readBuffer(b, op.getOffsets()) : Value();
-  Value ffn = dim(b, weights[0], 1);
+  Value ffn = gateType.isDynamicDim(1) ? dim(b, weights[0], 1)
+                                       : constIndex(b, gateType.getDimSize(1));
 
   SmallVector<Value> outSizes;
   for (int64_t i = 0; i < tokensType.getRank(); ++i)
@@ -72,7 +89,7 @@ void lowering::lowerExperts(RewriterBase &rewriter, ExpertsOp op) {
   // experts' segments (padding slots, rows past offsets[E]) stay unwritten
   // here and in `out`: the combines read only assigned rows.
   SmallVector<int64_t> hiddenShape(tokensType.getShape());
-  hiddenShape.back() = cast<MemRefType>(weights[0].getType()).getDimSize(1);
+  hiddenShape.back() = gateType.getDimSize(1);
   SmallVector<Value> hiddenSizes(outSizes);
   if (ShapedType::isDynamic(hiddenShape.back()))
     hiddenSizes.push_back(ffn);

@@ -25,7 +25,7 @@ namespace moert::abi {
 
 /// The ABI version this runtime implements; models built for any other
 /// version are refused.
-inline constexpr uint32_t kVersion = 2;
+inline constexpr uint32_t kVersion = 3;
 
 /// `uint32_t moert_abi_version(void)`.
 inline constexpr const char *kVersionSymbol = "moert_abi_version";
@@ -60,6 +60,10 @@ inline constexpr const char *kExpertShardsKey = "expert_shards";
 /// Top level, when some exchange is hierarchical: the ranks per node the
 /// model was compiled for (absent: every exchange is flat).
 inline constexpr const char *kRanksPerNodeKey = "ranks_per_node";
+/// On a weight: its [E, N, K] values are passed packed in panels of this
+/// many output columns, [E, N / P, K, P] with element [e, n / P, k, n % P]
+/// = w[e, n, k] (absent: as stored). Added in version 3.
+inline constexpr const char *kPanelsKey = "panels";
 /// What the model's code runs on; absent means the CPU.
 inline constexpr const char *kTargetKey = "target";
 inline constexpr const char *kTargetCPU = "cpu";

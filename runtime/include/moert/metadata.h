@@ -65,6 +65,10 @@ struct ArgInfo {
   /// > 1: dim 0 holds one rank's block of the checkpoint's experts, which
   /// has ExpertShards times as many.
   int64_t ExpertShards = 1;
+  /// > 0: the model takes this [E, N, K] weight packed in panels of Panels
+  /// output columns, [E, N / Panels, K, Panels] (abi::kPanelsKey);
+  /// loadWeight lays it out so.
+  int64_t Panels = 0;
 
   /// True if some dimension is T.
   bool isDynamic() const;

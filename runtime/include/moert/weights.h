@@ -26,9 +26,13 @@ namespace moert {
 /// missing, has the wrong shape, or has a dtype that does not widen to the
 /// argument's. A weight sharded over W ranks (ExpertShards = W) holds
 /// experts [Rank·n, (Rank+1)·n) of the checkpoint's W·n: only those are
-/// read.
+/// read. A weight with Panels > 0 comes back packed, [E, N / P, K, P].
 Tensor loadWeight(const SafetensorsFile &File, const ArgInfo &Arg,
                   int64_t Rank = 0);
+
+/// loadWeight's [E, N, K] tensor before any packing in panels.
+Tensor loadWeightAsStored(const SafetensorsFile &File, const ArgInfo &Arg,
+                          int64_t Rank = 0);
 
 } // namespace moert
 

@@ -70,3 +70,28 @@ func.func @bf16_weights(%rows: memref<?x16xf32>, %w: memref<4x8x16xbf16>, %off: 
   moe.grouped_matmul %rows, %w offsets(%off : memref<5xi32>) outs(%h : memref<?x8xf32>) : memref<?x16xf32>, memref<4x8x16xbf16>
   return
 }
+
+// -----
+
+// Tests weights packed in panels of 16 columns ([E, N / 16, K, 16]): expert
+// e's panels as a view, and a linalg.mmt4d on [m, K, 1, 1], [N / 16, K, 16, 1]
+// and [m, N / 16, 1, 16] expansions of the same views as the matmul's, right
+// after the zero fill (whose view the mmt4d's C expands).
+
+// CHECK-LABEL: func.func @packed
+// CHECK-SAME: (%[[X:[^:]+]]: memref<?x16xf32>, %[[W:[^:]+]]: memref<4x2x16x16xbf16>, %[[OFF:[^:]+]]: memref<5xi32>, %[[H:[^:]+]]: memref<?x32xf32>)
+// CHECK: scf.for %[[E:.+]] =
+// CHECK: %[[N:.+]] = arith.subi
+// CHECK: %[[XS:.+]] = memref.subview %[[X]]
+// CHECK: %[[HS:.+]] = memref.subview %[[H]]
+// CHECK: %[[WS:.+]] = memref.subview %[[W]][%[[E]], 0, 0, 0] [1, 2, 16, 16] [1, 1, 1, 1] : memref<4x2x16x16xbf16> to memref<2x16x16xbf16, strided<[256, 16, 1], offset: ?>>
+// CHECK: linalg.fill ins(%{{.+}} : f32) outs(%[[HS]] :
+// CHECK: %[[A4:.+]] = memref.expand_shape %[[XS]] {{\[\[}}0], [1, 2, 3]] output_shape [%[[N]], 16, 1, 1]
+// CHECK-NEXT: %[[B4:.+]] = memref.expand_shape %[[WS]] {{\[\[}}0], [1], [2, 3]] output_shape [2, 16, 16, 1]
+// CHECK-NEXT: %[[C4:.+]] = memref.expand_shape %[[HS]] {{\[\[}}0], [1, 2, 3]] output_shape [%[[N]], 2, 1, 16]
+// CHECK-NEXT: linalg.mmt4d ins(%[[A4]], %[[B4]] : memref<?x16x1x1xf32, {{.+}}>, memref<2x16x16x1xbf16, {{.+}}>) outs(%[[C4]] : memref<?x2x1x16xf32, {{.+}}>)
+// CHECK-NOT: linalg.matmul
+func.func @packed(%rows: memref<?x16xf32>, %w: memref<4x2x16x16xbf16>, %off: memref<5xi32>, %h: memref<?x32xf32>) {
+  moe.grouped_matmul %rows, %w offsets(%off : memref<5xi32>) outs(%h : memref<?x32xf32>) : memref<?x16xf32>, memref<4x2x16x16xbf16>
+  return
+}

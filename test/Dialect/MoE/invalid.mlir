@@ -1553,7 +1553,7 @@ func.func @grouped_matmul_counts(%buf: memref<4x?x16xf32>, %w: memref<4x8x16xf32
 
 // Tests that grouped-matmul weights are f32 or bf16.
 func.func @grouped_matmul_f16_weights(%rows: memref<?x16xf32>, %w: memref<4x8x16xf16>, %off: memref<5xi32>, %h: memref<?x8xf32>) {
-  // expected-error @+1 {{'moe.grouped_matmul' op operand #1 must be 3D memref of 32-bit float or bfloat16 type values}}
+  // expected-error @+1 {{'moe.grouped_matmul' op operand #1 must be 3D/4D memref of 32-bit float or bfloat16 type values}}
   moe.grouped_matmul %rows, %w offsets(%off : memref<5xi32>) outs(%h : memref<?x8xf32>) : memref<?x16xf32>, memref<4x8x16xf16>
   return
 }

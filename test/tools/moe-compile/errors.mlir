@@ -50,6 +50,13 @@
 // RUN: sed -e 's/\[{name = "o_fused", parts = 2 : i64, part = 2 : i64}\]/"o_fused"/' %t/sources.mlir > %t/sources3.mlir
 // RUN: not moe-compile %t/sources3.mlir -o %t/x.so 2>&1 | FileCheck %s --check-prefix=SOURCES3
 // SOURCES3: error: moe.weight_sources of weight 'o': expects a non-empty array of dictionaries
+// RUN: not moe-compile %moec_src/examples/mixtral.mlir -o %t/x.so --weight-panels=12 2>&1 | FileCheck %s --check-prefix=PANELS
+// PANELS: moe-compile: error: --weight-panels=12 must be 0 or a multiple of 8
+// RUN: not moe-compile %moec_src/examples/mixtral.mlir -o %t/x.so --grouped-gemm=tile-list --weight-panels=16 2>&1 | FileCheck %s --check-prefix=PANELS-TILES
+// PANELS-TILES: moe-compile: error: --weight-panels is the CPU per-expert schedule's weight layout; pass --weight-panels=0 with --grouped-gemm=tile-list
+// RUN: moe-compile %moec_src/examples/mixtral.mlir -o %t/unpacked.so --weight-panels=0
+// RUN: strings %t/unpacked.so | FileCheck %s --check-prefix=UNPACKED
+// UNPACKED-NOT: "panels"
 // RUN: sed -e 's/name = "o_fused", parts = 2 : i64, part = 2 : i64/transpose = true/' %t/sources.mlir > %t/sources4.mlir
 // RUN: not moe-compile %t/sources4.mlir -o %t/x.so 2>&1 | FileCheck %s --check-prefix=SOURCES4
 // SOURCES4: error: moe.weight_sources of weight 'o': entry 0 has no 'name'

@@ -762,6 +762,16 @@ LogicalResult GroupedMatmulOp::verify() {
   int64_t numExperts = dimOf(getWeights(), 0);
   int64_t cols = dimOf(getWeights(), 1);
   int64_t depth = dimOf(getWeights(), 2);
+  if (isPacked()) {
+    // [E, N / P, K, P]: N is the panels times their width.
+    int64_t panel = dimOf(getWeights(), 3);
+    if (ShapedType::isDynamic(panel) || panel < 1)
+      return emitOpError() << "expects packed weights [E, N / P, K, P] with a "
+                              "static panel width P, got "
+                           << getWeights().getType();
+    if (!ShapedType::isDynamic(cols))
+      cols *= panel;
+  }
   int64_t rank = getLhs().getType().getRank();
   if (rank != 2 && rank != 3)
     return emitOpError() << "expects 'lhs' as [R, K] sorted rows or a [E, C, "

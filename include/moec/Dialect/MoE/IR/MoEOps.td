@@ -499,7 +499,11 @@ def MoE_GroupedMatmulOp : MoE_Op<"grouped_matmul", [AttrSizedOperandSegments]> {
     `out[r, n] = Σ_k lhs[r, k] · weights[e, n, k] (+ bias[e, n])`, summed in
     f32. Weights are stored `[E, N, K]` (`[out, in]`, as checkpoints store
     them), in f32 or bf16; bf16 weights are widened exactly to f32 where
-    they are read. Rows outside every segment are not written. The segments are
+    they are read. The CPU's packed form `[E, N / P, K, P]` holds the same
+    weights in panels of P output columns (`weights[e, n / P, k, n % P]`,
+    `linalg.pack` of each expert's matrix along N; see
+    `moe-pack-expert-weights`), so a panel's P columns of one k are
+    contiguous. Rows outside every segment are not written. The segments are
     those of `moe.experts`:
     - sorted rows (`lhs` [R, K], `out` [R, N]) with `offsets` ([E + 1]):
       expert e's rows are `offsets[e] .. offsets[e+1]`;
@@ -522,7 +526,8 @@ def MoE_GroupedMatmulOp : MoE_Op<"grouped_matmul", [AttrSizedOperandSegments]> {
   }];
   let arguments = (ins
       Arg<MemRefOf<[F32]>, "rows of the experts", [MemRead]>:$lhs,
-      Arg<MemRefRankOf<[F32, BF16], [3]>, "[E, N, K] weights",
+      Arg<MemRefRankOf<[F32, BF16], [3, 4]>,
+          "[E, N, K] weights, or [E, N / P, K, P] packed in panels",
           [MemRead]>:$weights,
       Arg<Optional<MemRefRankOf<[AnySignlessInteger], [1]>>,
           "[E + 1] segment offsets", [MemRead]>:$offsets,
@@ -541,6 +546,8 @@ def MoE_GroupedMatmulOp : MoE_Op<"grouped_matmul", [AttrSizedOperandSegments]> {
   let extraClassDeclaration = [{
     /// True for the padded [E, C, K] form.
     bool isPadded() { return getLhs().getType().getRank() == 3; }
+    /// True for weights packed in panels, [E, N / P, K, P].
+    bool isPacked() { return getWeights().getType().getRank() == 4; }
   }];
   let hasVerifier = 1;
 }

@@ -191,4 +191,48 @@ def MoEEmitCInterface : Pass<"moe-emit-c-interface", "::mlir::ModuleOp"> {
   }];
 }
 
+def MoEPackExpertWeights : Pass<"moe-pack-expert-weights", "::mlir::ModuleOp"> {
+  let summary = "Take expert weights packed in panels of output columns (CPU)";
+  let description = [{
+    Changes each `[E, N, K]` expert weight argument of a public function
+    (`moe.weight`, static shape, f32 or bf16, N a multiple of `panel`, used
+    only as `moe.experts` weights) into the packed `[E, N / P, K, P]` form
+    (P = `panel`): `packed[e, n / P, k, n % P] = w[e, n, k]`, which is
+    `linalg.pack` of each expert's matrix along N with tile P. The argument
+    gets `moe.weight_panels = P`, which `moe-compile` writes into the model's
+    metadata so the runtime packs the checkpoint's tensor once, at load
+    time. The function then unpacks it with a `linalg.unpack` (the IR stays a
+    faithful description of the layer); `moe-lower-to-loops` folds that
+    unpack away by handing the packed buffer to `moe.grouped_matmul`, whose
+    CPU schedule (a `linalg.mmt4d` per expert, lowered by
+    `moe-lower-mmt4d-to-vectors`) reads the P columns of one k as one
+    contiguous vector load instead of P strided ones.
+
+    Example (P = 16):
+
+    ```mlir
+    func.func @forward(%w: tensor<8x96x64xf32> {moe.weight = "w1"}, ...)
+    ```
+
+    becomes
+
+    ```mlir
+    func.func @forward(%w: tensor<8x6x64x16xf32>
+                           {moe.weight = "w1", moe.weight_panels = 16 : i64}, ...) {
+      %e = tensor.empty() : tensor<8x96x64xf32>
+      %u = linalg.unpack %w inner_dims_pos = [1] inner_tiles = [16]
+          into %e : tensor<8x6x64x16xf32> -> tensor<8x96x64xf32>
+    ```
+  }];
+  let options = [
+    Option<"panel", "panel", "int64_t", /*default=*/"16",
+           "Output columns per panel (two AVX2 vectors of f32)">
+  ];
+  let statistics = [
+    Statistic<"numPacked", "packed", "Expert weight arguments packed">
+  ];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
 #endif // MOEC_DIALECT_MOE_TRANSFORMS_PASSES_TD
