@@ -64,6 +64,16 @@ void expect3(const Tensor &T,
             << "at [" << E << ", " << I << ", " << J << "]";
 }
 
+/// parseMetadata's error message for \p Json, or "no error".
+std::string metadataError(const std::string &Json) {
+  try {
+    parseMetadata(Json);
+  } catch (const Error &E) {
+    return E.what();
+  }
+  return "no error";
+}
+
 std::string loadError(const SafetensorsFile &F, const ArgInfo &A) {
   try {
     loadWeight(F, A);
@@ -206,25 +216,18 @@ TEST(WeightSources, MetadataParsing) {
   ASSERT_EQ(Plain.Args[0].Sources.size(), 1u);
   EXPECT_EQ(Plain.Args[0].Sources[0].Name, "v");
 
-  auto Error = [&](const std::string &Json) {
-    try {
-      parseMetadata(Json);
-    } catch (const moert::Error &E) {
-      return std::string(E.what());
-    }
-    return std::string("no error");
-  };
-  EXPECT_THAT(Error(Parse("[]")), HasSubstr("'sources' must be a non-empty "
-                                            "array"));
-  EXPECT_THAT(Error(Parse(R"([{"transpose": true}])")),
+  EXPECT_THAT(metadataError(Parse("[]")),
+              HasSubstr("'sources' must be a non-empty "
+                        "array"));
+  EXPECT_THAT(metadataError(Parse(R"([{"transpose": true}])")),
               HasSubstr("sources[0]: missing or empty 'name'"));
-  EXPECT_THAT(Error(Parse(R"([{"name": "b", "parts": 2, "part": 2}])")),
+  EXPECT_THAT(metadataError(Parse(R"([{"name": "b", "parts": 2, "part": 2}])")),
               HasSubstr("expects parts >= 1 and 0 <= part < parts"));
-  EXPECT_THAT(Error(Parse(R"([{"name": "b", "transpose": 1}])")),
+  EXPECT_THAT(metadataError(Parse(R"([{"name": "b", "transpose": 1}])")),
               HasSubstr("'transpose' must be true or false"));
-  EXPECT_THAT(Error(Parse(R"([{"name": "b", "parts": 1e300}])")),
+  EXPECT_THAT(metadataError(Parse(R"([{"name": "b", "parts": 1e300}])")),
               HasSubstr("'parts' must be a small integer"));
-  EXPECT_THAT(Error(Parse(R"([{"name": "b"}])", "output")),
+  EXPECT_THAT(metadataError(Parse(R"([{"name": "b"}])", "output")),
               HasSubstr("only weights have 'sources'"));
 }
 
@@ -282,21 +285,15 @@ TEST(WeightPanels, MetadataParsing) {
                 .Args[0]
                 .Panels,
             0);
-  auto Error = [&](const std::string &Json) {
-    try {
-      parseMetadata(Json);
-    } catch (const moert::Error &E) {
-      return std::string(E.what());
-    }
-    return std::string("no error");
-  };
-  EXPECT_THAT(Error(Parse("0")), HasSubstr("'panels' must be an integer"));
-  EXPECT_THAT(Error(Parse("1.5")), HasSubstr("'panels' must be an integer"));
-  EXPECT_THAT(Error(Parse("3")),
+  EXPECT_THAT(metadataError(Parse("0")),
+              HasSubstr("'panels' must be an integer"));
+  EXPECT_THAT(metadataError(Parse("1.5")),
+              HasSubstr("'panels' must be an integer"));
+  EXPECT_THAT(metadataError(Parse("3")),
               HasSubstr("'panels' needs an [E, N, K] weight with N a "
                         "multiple of it"));
-  EXPECT_THAT(Error(Parse("2", "weight", "[8, 3]")),
+  EXPECT_THAT(metadataError(Parse("2", "weight", "[8, 3]")),
               HasSubstr("needs an [E, N, K] weight"));
-  EXPECT_THAT(Error(Parse("2", "output", "[-1, 4, 3]")),
+  EXPECT_THAT(metadataError(Parse("2", "output", "[-1, 4, 3]")),
               HasSubstr("needs an [E, N, K] weight"));
 }
