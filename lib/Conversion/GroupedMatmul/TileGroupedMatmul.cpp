@@ -38,10 +38,6 @@ struct TileGroupedMatmul : OpConversionPattern<GroupedMatmulOp> {
   LogicalResult
   matchAndRewrite(GroupedMatmulOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
-    if (op.isPacked())
-      return op.emitOpError(
-          "takes [E, N, K] weights; weights packed in panels are the CPU "
-          "per-expert schedule's layout (moe-expand-grouped-matmul)");
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
     Value weights = op.getWeights();
     Value numCols = dim(b, weights, 1);
@@ -119,6 +115,17 @@ struct MoETileGroupedMatmulPass
   }
 
   void runOnOperation() override {
+    // Refused up front, so the error is the only one.
+    WalkResult packed = getOperation()->walk([](GroupedMatmulOp op) {
+      if (!op.isPacked())
+        return WalkResult::advance();
+      op.emitOpError("takes [E, N, K] weights; weights packed in panels are "
+                     "the CPU per-expert schedule's layout "
+                     "(moe-expand-grouped-matmul)");
+      return WalkResult::interrupt();
+    });
+    if (packed.wasInterrupted())
+      return signalPassFailure();
     MLIRContext *ctx = &getContext();
     RewritePatternSet patterns(ctx);
     patterns.add<TileGroupedMatmul>(ctx, tileRows, tileCols, numTiled);

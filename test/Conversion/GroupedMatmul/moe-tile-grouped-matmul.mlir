@@ -111,3 +111,4 @@ func.func @bf16_weights(%rows: memref<?x16xf32>, %w: memref<4x8x16xbf16>, %off: 
   moe.grouped_matmul %rows, %w offsets(%off : memref<5xi32>) outs(%h : memref<?x8xf32>) : memref<?x16xf32>, memref<4x8x16xbf16>
   return
 }
+

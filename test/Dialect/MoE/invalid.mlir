@@ -1557,3 +1557,21 @@ func.func @grouped_matmul_f16_weights(%rows: memref<?x16xf32>, %w: memref<4x8x16
   moe.grouped_matmul %rows, %w offsets(%off : memref<5xi32>) outs(%h : memref<?x8xf32>) : memref<?x16xf32>, memref<4x8x16xf16>
   return
 }
+
+// -----
+
+// Tests that packed weights [E, N / P, K, P] have a static panel width P.
+func.func @grouped_matmul_dynamic_panel(%rows: memref<?x16xf32>, %w: memref<4x2x16x?xf32>, %off: memref<5xi32>, %h: memref<?x32xf32>) {
+  // expected-error @+1 {{'moe.grouped_matmul' op expects packed weights [E, N / P, K, P] with a static panel width P, got 'memref<4x2x16x?xf32>'}}
+  moe.grouped_matmul %rows, %w offsets(%off : memref<5xi32>) outs(%h : memref<?x32xf32>) : memref<?x16xf32>, memref<4x2x16x?xf32>
+  return
+}
+
+// -----
+
+// Tests that the output's width is the panels times their width.
+func.func @grouped_matmul_packed_width(%rows: memref<?x16xf32>, %w: memref<4x2x16x16xf32>, %off: memref<5xi32>, %h: memref<?x30xf32>) {
+  // expected-error @+1 {{'moe.grouped_matmul' op}}
+  moe.grouped_matmul %rows, %w offsets(%off : memref<5xi32>) outs(%h : memref<?x30xf32>) : memref<?x16xf32>, memref<4x2x16x16xf32>
+  return
+}
