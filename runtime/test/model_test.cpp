@@ -65,7 +65,7 @@ TEST(Model, Errors) {
   EXPECT_EQ(loadError(fakeModel("fake_model_abi1")),
             fakeModel("fake_model_abi1") +
                 ": model was built for ABI version 1, this runtime "
-                "implements version 2");
+                "implements version 3");
   EXPECT_EQ(loadError(fakeModel("fake_model_no_forward")),
             fakeModel("fake_model_no_forward") +
                 ": missing symbol 'moert_forward' (not a moec model?)");

@@ -190,7 +190,7 @@ TEST_F(MoeRunTest, ModelErrors) {
   expectError(Text, "cannot load model '" + Text + "': ");
   expectError(fakeModel("fake_model_abi1"),
               "model was built for ABI version 1, this runtime implements "
-              "version 2");
+              "version 3");
   expectError(fakeModel("fake_model_no_forward"),
               "missing symbol 'moert_forward'");
   expectError(fakeModel("fake_model_bad_metadata"), "metadata: not valid JSON");
