@@ -9,13 +9,14 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "ZeroFill.h"
+
 #include "../MoEToLoops/LoweringUtils.h"
 
 #include "moec/Conversion/Passes.h"
 
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
-#include "mlir/IR/Matchers.h"
 #include "mlir/Transforms/DialectConversion.h"
 
 #include <functional>
@@ -179,18 +180,6 @@ bool isBlockable(linalg::MatmulOp op) {
   };
   return element(0).isF32() && element(2).isF32() &&
          (element(1).isF32() || element(1).isBF16());
-}
-
-/// The zero fill of C just before `op`, if there is one: folding it in saves
-/// a pass over C and a load per element (the sums are stored as they are,
-/// equal to 0 + sum up to the sign of a zero).
-linalg::FillOp zeroFillBefore(linalg::MatmulOp op) {
-  auto fill = dyn_cast_or_null<linalg::FillOp>(op->getPrevNode());
-  if (!fill || !fill.hasPureBufferSemantics() ||
-      fill.getOutputs()[0] != op.getOutputs()[0] ||
-      !matchPattern(fill.getInputs()[0], m_AnyZeroFloat()))
-    return {};
-  return fill;
 }
 
 struct MatmulToRegisterBlocks : OpConversionPattern<linalg::MatmulOp> {

@@ -12,6 +12,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "ZeroFill.h"
+
 #include "../MoEToLoops/LoweringUtils.h"
 
 #include "moec/Conversion/Passes.h"
@@ -20,7 +22,6 @@
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
-#include "mlir/IR/Matchers.h"
 #include "mlir/Transforms/DialectConversion.h"
 
 namespace mlir::moe {
@@ -52,23 +53,6 @@ bool isPackedProjection(linalg::Mmt4DOp op) {
          a.getDimSize(2) == 1 && a.getDimSize(3) == 1 && b.getDimSize(3) == 1 &&
          c.getDimSize(2) == 1 && !ShapedType::isDynamic(panel) &&
          panel % kLanes == 0 && c.getDimSize(3) == panel && !b.isDynamicDim(1);
-}
-
-/// The zero fill of C before `op`, if nothing but views of C lie between
-/// them: folding it in saves a pass over C and a load per element.
-linalg::FillOp zeroFillBefore(linalg::Mmt4DOp op) {
-  Value c = op.getOutputs()[0];
-  Operation *prev = op->getPrevNode();
-  while (auto view = dyn_cast_or_null<memref::ExpandShapeOp>(prev)) {
-    if (view.getResult() == c)
-      c = view.getSrc();
-    prev = prev->getPrevNode();
-  }
-  auto fill = dyn_cast_or_null<linalg::FillOp>(prev);
-  if (!fill || !fill.hasPureBufferSemantics() || fill.getOutputs()[0] != c ||
-      !matchPattern(fill.getInputs()[0], m_AnyZeroFloat()))
-    return {};
-  return fill;
 }
 
 /// One vector of P consecutive weights (lanes kLanes·v ..) of panel `n1` at

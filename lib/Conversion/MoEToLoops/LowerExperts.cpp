@@ -43,15 +43,14 @@ Value emitGatedActivation(ImplicitLocOpBuilder &b, ExpertsOp op, Value g,
                                arith::AddFOp::create(b, u, constF32(b, 1.0)));
 }
 
-/// The buffer a projection reads its weights from: the packed argument
-/// itself when the weights are moe-pack-expert-weights' unpack of one
-/// ([E, N / P, K, P], which moe.grouped_matmul takes as it is), else the
+/// The buffer a projection reads its weights from: the packed tensor itself
+/// when the weights are an unpack of panels along N (moe-pack-expert-weights'
+/// [E, N / P, K, P], which moe.grouped_matmul takes as it is), else the
 /// [E, N, K] weights.
 Value weightBuffer(ImplicitLocOpBuilder &b, Value weights) {
   if (auto unpack = weights.getDefiningOp<linalg::UnPackOp>())
     if (unpack.getSourceRank() == 4 && unpack.getOuterDimsPerm().empty() &&
-        unpack.getInnerDimsPos() == ArrayRef<int64_t>{1} &&
-        isa<BlockArgument>(unpack.getSource()))
+        unpack.getInnerDimsPos() == ArrayRef<int64_t>{1})
       return readBuffer(b, unpack.getSource());
   return readBuffer(b, weights);
 }
