@@ -135,9 +135,10 @@ void emitBlock(ImplicitLocOpBuilder &b, const Operands &o, ArrayRef<Value> rows,
       [&](ImplicitLocOpBuilder &b) { store(b, /*add=*/true); });
 }
 
-/// The loop nest: panels in parallel; in each, chunks of k (a chunk of the
-/// panel, kChunk x P weights, stays in L1 while every row passes it), then
-/// blocks of `blockRows` rows, then the remaining rows one at a time.
+/// The loop nest: panels in parallel (a single panel: no loop); in each,
+/// chunks of k (a chunk of the panel, kChunk x P weights, stays in L1 while
+/// every row passes it), then blocks of `blockRows` rows, then one block of
+/// the remaining rows.
 void emitPackedMatmul(ImplicitLocOpBuilder &b, const Operands &o, bool fromZero,
                       int64_t blockRows, int64_t kChunk) {
   Value zero = constIndex(b, 0);
@@ -147,8 +148,7 @@ void emitPackedMatmul(ImplicitLocOpBuilder &b, const Operands &o, bool fromZero,
   Value rowStep = constIndex(b, blockRows);
   Value mMain =
       arith::MulIOp::create(b, arith::DivUIOp::create(b, m, rowStep), rowStep);
-  parallelLoop(b, {panels}, [&](ImplicitLocOpBuilder &b, ValueRange ivs) {
-    Value n1 = ivs[0];
+  auto panelBody = [&](ImplicitLocOpBuilder &b, Value n1) {
     forLoop(
         b, zero, depth,
         [&](ImplicitLocOpBuilder &b, Value k0) {
@@ -158,22 +158,47 @@ void emitPackedMatmul(ImplicitLocOpBuilder &b, const Operands &o, bool fromZero,
               fromZero
                   ? arith::CmpIOp::create(b, arith::CmpIPredicate::eq, k0, zero)
                   : Value();
+          auto block = [&](ImplicitLocOpBuilder &b, Value i, int64_t count) {
+            SmallVector<Value> rows;
+            for (int64_t r = 0; r < count; ++r)
+              rows.push_back(r == 0
+                                 ? i
+                                 : arith::AddIOp::create(b, i, constIndex(b, r))
+                                       .getResult());
+            emitBlock(b, o, rows, n1, k0, kEnd, first);
+          };
           forLoop(
               b, zero, mMain,
-              [&](ImplicitLocOpBuilder &b, Value i) {
-                SmallVector<Value> rows;
-                for (int64_t r = 0; r < blockRows; ++r)
-                  rows.push_back(
-                      r == 0 ? i
-                             : arith::AddIOp::create(b, i, constIndex(b, r)));
-                emitBlock(b, o, rows, n1, k0, kEnd, first);
-              },
+              [&](ImplicitLocOpBuilder &b, Value i) { block(b, i, blockRows); },
               blockRows);
-          forLoop(b, mMain, m, [&](ImplicitLocOpBuilder &b, Value i) {
-            emitBlock(b, o, {i}, n1, k0, kEnd, first);
-          });
+          // The last m mod blockRows rows as one block of that many: rows
+          // taken one at a time would each wait on a chain of dependent
+          // FMAs, which is all an expert with a few rows would do.
+          if (blockRows == 1)
+            return;
+          SmallVector<int64_t> cases =
+              llvm::to_vector(llvm::seq<int64_t>(1, blockRows));
+          auto remainder = scf::IndexSwitchOp::create(
+              b, TypeRange{}, arith::SubIOp::create(b, m, mMain), cases,
+              cases.size());
+          OpBuilder::atBlockEnd(&remainder.getDefaultRegion().emplaceBlock())
+              .create<scf::YieldOp>(b.getLoc());
+          for (auto [region, count] :
+               llvm::zip(remainder.getCaseRegions(), cases)) {
+            ImplicitLocOpBuilder bc(
+                b.getLoc(), OpBuilder::atBlockEnd(&region.emplaceBlock()));
+            block(bc, mMain, count);
+            scf::YieldOp::create(bc);
+          }
         },
         kChunk);
+  };
+  // One panel (moe-expand-grouped-matmul's, already inside a parallel loop
+  // over panels and experts) needs no loop of its own.
+  if (cast<MemRefType>(o.w.getType()).getDimSize(0) == 1)
+    return panelBody(b, zero);
+  parallelLoop(b, {panels}, [&](ImplicitLocOpBuilder &b, ValueRange ivs) {
+    panelBody(b, ivs[0]);
   });
 }
 

@@ -7,8 +7,8 @@
 // over the panels, k in chunks, 6-row blocks with 6 x 2 vector<8xf32>
 // accumulators starting at zero (two weight loads, a broadcast per row, an
 // FMA per row and vector), whose sums are stored in the first chunk and
-// added to C after it; then the rows past the last block one at a time. The
-// fill is folded.
+// added to C after it; then the m mod 6 rows past the last block as one
+// block of that many rows (a switch over 1 .. 5). The fill is folded.
 
 // CHECK-LABEL: func.func @zero_filled
 // CHECK-SAME: (%[[A:[^:]+]]: memref<?x64xf32, {{.+}}>, %[[B:[^:]+]]: memref<2x64x16xf32, {{.+}}>, %[[C:[^:]+]]: memref<?x32xf32, {{.+}}>,
@@ -37,15 +37,29 @@
 // CHECK-NEXT: %[[SUM:.+]] = arith.addf %[[OLD]], %[[ACC]]#0 : vector<8xf32>
 // CHECK-NEXT: vector.store %[[SUM]], %[[C2]][%[[I]], %{{.+}}]
 // CHECK-COUNT-11: arith.addf
-// CHECK: scf.for %[[R:[^ ]+]] = %{{.+}} to %{{.+}} step
-// CHECK: scf.for {{.+}} -> (vector<8xf32>, vector<8xf32>)
+// CHECK: %[[REM:.+]] = arith.subi %[[M:.+]], %[[MAIN:.+]] : index
+// CHECK-NEXT: scf.index_switch %[[REM]]
+// CHECK-NEXT: case 1 {
+// CHECK: scf.for {{.+}} -> (vector<8xf32>, vector<8xf32>) {
+// CHECK: memref.load %[[A2]][%[[MAIN]], %{{.+}}]
 // CHECK-COUNT-2: vector.fma
 // CHECK: scf.if %[[FIRST]] {
-// CHECK-COUNT-2: vector.store %{{.+}}, %[[C2]][%[[R]], %{{.+}}]
+// CHECK-COUNT-2: vector.store %{{.+}}, %[[C2]][%[[MAIN]], %{{.+}}]
+// CHECK: case 2 {
+// CHECK: scf.for {{.+}} -> (vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>) {
+// CHECK: case 5 {
+// CHECK: scf.for {{.+}} -> ({{(vector<8xf32>, )+}}vector<8xf32>) {
+// CHECK-COUNT-10: vector.fma
+// CHECK: default {
+// CHECK-NOT: case
 // CHECK: scf.reduce
 
 // TWO-LABEL: func.func @zero_filled
 // TWO: scf.for {{.+}} -> (vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>)
+// TWO: scf.index_switch
+// TWO-NEXT: case 1 {
+// TWO-NOT: case 2
+// TWO: default {
 
 // BAD: error: moe-lower-mmt4d-to-vectors: block-rows and k-chunk must be positive
 func.func @zero_filled(%a: memref<?x64xf32, strided<[64, 1], offset: ?>>, %b: memref<2x64x16xf32, strided<[1024, 16, 1], offset: ?>>, %c: memref<?x32xf32, strided<[32, 1], offset: ?>>, %m: index) {
@@ -80,6 +94,20 @@ func.func @zero_filled(%a: memref<?x64xf32, strided<[64, 1], offset: ?>>, %b: me
 // CHECK-NEXT: arith.addf %[[OLD]], %{{.+}} : vector<8xf32>
 func.func @accumulating_bf16(%a: memref<?x64x1x1xf32>, %b: memref<2x64x16x1xbf16>, %c: memref<?x2x1x16xf32>) {
   linalg.mmt4d ins(%a, %b : memref<?x64x1x1xf32>, memref<2x64x16x1xbf16>) outs(%c : memref<?x2x1x16xf32>)
+  return
+}
+
+// -----
+
+// A single panel (what moe-expand-grouped-matmul makes, inside its parallel
+// loop over panels and experts): no parallel loop of its own.
+
+// CHECK-LABEL: func.func @one_panel
+// CHECK-NOT: scf.parallel
+// CHECK: scf.for
+// CHECK: vector.fma
+func.func @one_panel(%a: memref<?x64x1x1xf32>, %b: memref<1x64x16x1xf32>, %c: memref<?x1x1x16xf32>) {
+  linalg.mmt4d ins(%a, %b : memref<?x64x1x1xf32>, memref<1x64x16x1xf32>) outs(%c : memref<?x1x1x16xf32>)
   return
 }
 
