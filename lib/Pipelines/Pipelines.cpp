@@ -97,7 +97,12 @@ void mlir::moe::buildMoECPULoweringPipeline(OpPassManager &pm,
   pm.addPass(createLowerAffinePass());
   if (options.openmp)
     pm.addPass(createConvertSCFToOpenMPPass());
-  pm.addPass(createFinalizeMemRefToLLVMConversionPass());
+  // Allocations call _mlir_memref_to_llvm_alloc / _free, which moe-compile
+  // routes to the runtime's workspace (docs/abi.md): a large batch's
+  // scratch buffers then keep their pages from one forward to the next.
+  FinalizeMemRefToLLVMConversionPassOptions memrefToLLVM;
+  memrefToLLVM.useGenericFunctions = true;
+  pm.addPass(createFinalizeMemRefToLLVMConversionPass(memrefToLLVM));
   pm.addPass(createSCFToControlFlowPass());
   pm.addPass(createConvertMathToLibmPass());
   pm.addPass(createConvertToLLVMPass());

@@ -8,6 +8,7 @@
 #include "moert/abi.h"
 #include "moert/error.h"
 #include "moert/weights.h"
+#include "moert/workspace.h"
 
 using namespace moert;
 
@@ -316,8 +317,11 @@ void Invocation::forward() {
   if (Device && Workspace)
     Device->useWorkspace(Workspace, WorkspaceBytes);
   M.forward(DescriptorPtrs.data());
-  if (!Device)
+  if (!Device) {
+    // Keep the scratch blocks this forward took for the next one.
+    Workspace::process().trim();
     return;
+  }
   Device->useStreamAllocator();
   CudaDevice::checkErrors("the forward pass on CUDA device " +
                           std::to_string(Device->ordinal()));

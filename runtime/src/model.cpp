@@ -8,6 +8,7 @@
 #include "elf_check.h"
 #include "file_util.h"
 #include "moert/error.h"
+#include "moert/workspace.h"
 
 #include <cerrno>
 #include <dlfcn.h>
@@ -67,6 +68,9 @@ std::unique_ptr<Model> Model::load(const std::string &Path) {
     throw Error(Path + ": metadata says ABI version " +
                 std::to_string(M->Meta.AbiVersion) + " but " +
                 abi::kVersionSymbol + " returns " + std::to_string(V));
+  // Optional: a model without it allocates with malloc.
+  if (void *Hooks = ::dlsym(Handle, abi::kWorkspaceHooksSymbol))
+    Workspace::process().install(*static_cast<abi::WorkspaceHooks *>(Hooks));
   return M;
 }
 

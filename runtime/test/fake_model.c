@@ -11,7 +11,8 @@
 |* y = x * (w0 + w1) + b. Token t goes to expert t % 2; each expert keeps at  *|
 |* most 2 tokens, so T = 5 gives counts {3, 2}, kept {2, 2}, 1 dropped.       *|
 |* If a descriptor is not the contiguous row-major one the runtime promises,  *|
-|* y is filled with NaN so tests notice.                                      *|
+|* y is filled with NaN so tests notice. Each forward also takes a 2 MiB      *|
+|* scratch buffer through moert_workspace_hooks, as compiled models do.       *|
 |*                                                                            *|
 |* Variants, selected with -D: FAKE_ABI_VERSION=N, FAKE_NO_FORWARD,           *|
 |* FAKE_NO_STATS, FAKE_BAD_METADATA.                                          *|
@@ -20,6 +21,7 @@
 
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #define EXPORT __attribute__((visibility("default")))
 #define MOERT_XSTR(X) #X
@@ -44,6 +46,15 @@ typedef struct {
   int64_t Sizes[1];
   int64_t Strides[1];
 } Desc1;
+
+/* moert::abi::WorkspaceHooks, set by the runtime at load. */
+typedef struct {
+  void *Context;
+  void *(*Allocate)(void *Context, uint64_t Bytes);
+  void (*Release)(void *Context, void *P);
+} WorkspaceHooks;
+EXPORT WorkspaceHooks moert_workspace_hooks;
+#define FAKE_SCRATCH_BYTES (UINT64_C(2) << 20)
 
 EXPORT uint32_t moert_abi_version(void) { return FAKE_ABI_VERSION; }
 
@@ -115,8 +126,16 @@ EXPORT void moert_forward(void **Args) {
       ++Kp[E];
   }
 #endif
+  const WorkspaceHooks *H = &moert_workspace_hooks;
+  float *Scratch = H->Allocate ? H->Allocate(H->Context, FAKE_SCRATCH_BYTES)
+                               : malloc(FAKE_SCRATCH_BYTES);
+  Ok = Ok && Scratch;
   for (int64_t I = 0; I < T; ++I)
     for (int J = 0; J < 4; ++J)
       Yp[I * 4 + J] = Ok ? Xp[I * 4 + J] * (Wp[J] + Wp[4 + J]) + Bp[J] : NAN;
+  if (H->Allocate)
+    H->Release(H->Context, Scratch);
+  else
+    free(Scratch);
 }
 #endif

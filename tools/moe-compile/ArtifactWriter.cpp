@@ -76,6 +76,59 @@ LogicalResult addABIEntryPoints(llvm::Module &module, const ModelMetadata &meta,
   return success();
 }
 
+/// Gives the allocation functions that finalize-memref-to-llvm's generic
+/// mode declares a body: a call through the runtime's workspace hooks
+/// (moert_workspace_hooks, exported) once it has set them, malloc and free
+/// before that and under a runtime that never does.
+void defineAllocationFunctions(llvm::Module &module) {
+  llvm::Function *alloc = module.getFunction("_mlir_memref_to_llvm_alloc");
+  llvm::Function *release = module.getFunction("_mlir_memref_to_llvm_free");
+  if (!alloc && !release)
+    return;
+  llvm::LLVMContext &ctx = module.getContext();
+  llvm::IRBuilder<> b(ctx);
+  auto *ptrTy = llvm::PointerType::getUnqual(ctx);
+  // moert::abi::WorkspaceHooks: {context, allocate, release}.
+  auto *hooksTy = llvm::StructType::get(ctx, {ptrTy, ptrTy, ptrTy});
+  auto *hooks = new llvm::GlobalVariable(
+      module, hooksTy, /*isConstant=*/false, llvm::GlobalValue::ExternalLinkage,
+      llvm::ConstantAggregateZero::get(hooksTy),
+      moert::abi::kWorkspaceHooksSymbol);
+  // if (hooks.<slot>) return hooks.<slot>(hooks.context, arg); else libc(arg)
+  auto define = [&](llvm::Function *fn, unsigned slot,
+                    llvm::FunctionCallee libc) {
+    if (!fn || !fn->isDeclaration())
+      return;
+    fn->setLinkage(llvm::GlobalValue::InternalLinkage);
+    auto *entry = llvm::BasicBlock::Create(ctx, "entry", fn);
+    auto *viaHook = llvm::BasicBlock::Create(ctx, "hook", fn);
+    auto *viaLibc = llvm::BasicBlock::Create(ctx, "libc", fn);
+    b.SetInsertPoint(entry);
+    llvm::Value *hook =
+        b.CreateLoad(ptrTy, b.CreateStructGEP(hooksTy, hooks, slot));
+    b.CreateCondBr(b.CreateIsNull(hook), viaLibc, viaHook);
+    llvm::Type *resultTy = fn->getReturnType();
+    auto ret = [&](llvm::Value *v) {
+      resultTy->isVoidTy() ? b.CreateRetVoid() : b.CreateRet(v);
+    };
+    b.SetInsertPoint(viaHook);
+    llvm::Value *context =
+        b.CreateLoad(ptrTy, b.CreateStructGEP(hooksTy, hooks, 0));
+    auto *hookTy = llvm::FunctionType::get(
+        resultTy, {ptrTy, fn->getArg(0)->getType()}, false);
+    ret(b.CreateCall(hookTy, hook, {context, fn->getArg(0)}));
+    b.SetInsertPoint(viaLibc);
+    ret(b.CreateCall(libc, {fn->getArg(0)}));
+  };
+  auto *i64 = b.getInt64Ty();
+  define(alloc, 1,
+         module.getOrInsertFunction(
+             "malloc", llvm::FunctionType::get(ptrTy, {i64}, false)));
+  define(release, 2,
+         module.getOrInsertFunction(
+             "free", llvm::FunctionType::get(b.getVoidTy(), {ptrTy}, false)));
+}
+
 std::unique_ptr<llvm::TargetMachine>
 createTargetMachine(const ArtifactOptions &options, llvm::raw_ostream &errs) {
   llvm::Triple triple(llvm::sys::getDefaultTargetTriple());
@@ -220,6 +273,7 @@ LogicalResult mlir::moe::writeArtifact(ModuleOp module,
   llvmModule->setDataLayout(tm->createDataLayout());
   if (failed(addABIEntryPoints(*llvmModule, meta, errs)))
     return failure();
+  defineAllocationFunctions(*llvmModule);
   optimize(*llvmModule, *tm, options.optLevel);
 
   if (options.emit == ArtifactOptions::Emit::LLVMIR) {

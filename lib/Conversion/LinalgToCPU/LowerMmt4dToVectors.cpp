@@ -135,10 +135,9 @@ void emitBlock(ImplicitLocOpBuilder &b, const Operands &o, ArrayRef<Value> rows,
       [&](ImplicitLocOpBuilder &b) { store(b, /*add=*/true); });
 }
 
-/// The loop nest: panels in parallel (a single panel: no loop); in each,
-/// chunks of k (a chunk of the panel, kChunk x P weights, stays in L1 while
-/// every row passes it), then blocks of `blockRows` rows, then one block of
-/// the remaining rows.
+/// The loop nest: panels in parallel; in each, chunks of k (a chunk of the
+/// panel, kChunk x P weights, stays in L1 while every row passes it), then
+/// blocks of `blockRows` rows, then one block of the remaining rows.
 void emitPackedMatmul(ImplicitLocOpBuilder &b, const Operands &o, bool fromZero,
                       int64_t blockRows, int64_t kChunk) {
   Value zero = constIndex(b, 0);
@@ -148,7 +147,8 @@ void emitPackedMatmul(ImplicitLocOpBuilder &b, const Operands &o, bool fromZero,
   Value rowStep = constIndex(b, blockRows);
   Value mMain =
       arith::MulIOp::create(b, arith::DivUIOp::create(b, m, rowStep), rowStep);
-  auto panelBody = [&](ImplicitLocOpBuilder &b, Value n1) {
+  parallelLoop(b, {panels}, [&](ImplicitLocOpBuilder &b, ValueRange ivs) {
+    Value n1 = ivs[0];
     forLoop(
         b, zero, depth,
         [&](ImplicitLocOpBuilder &b, Value k0) {
@@ -181,8 +181,9 @@ void emitPackedMatmul(ImplicitLocOpBuilder &b, const Operands &o, bool fromZero,
           auto remainder = scf::IndexSwitchOp::create(
               b, TypeRange{}, arith::SubIOp::create(b, m, mMain), cases,
               cases.size());
-          OpBuilder::atBlockEnd(&remainder.getDefaultRegion().emplaceBlock())
-              .create<scf::YieldOp>(b.getLoc());
+          OpBuilder defaultCase = OpBuilder::atBlockEnd(
+              &remainder.getDefaultRegion().emplaceBlock());
+          scf::YieldOp::create(defaultCase, b.getLoc());
           for (auto [region, count] :
                llvm::zip(remainder.getCaseRegions(), cases)) {
             ImplicitLocOpBuilder bc(
@@ -192,13 +193,6 @@ void emitPackedMatmul(ImplicitLocOpBuilder &b, const Operands &o, bool fromZero,
           }
         },
         kChunk);
-  };
-  // One panel (moe-expand-grouped-matmul's, already inside a parallel loop
-  // over panels and experts) needs no loop of its own.
-  if (cast<MemRefType>(o.w.getType()).getDimSize(0) == 1)
-    return panelBody(b, zero);
-  parallelLoop(b, {panels}, [&](ImplicitLocOpBuilder &b, ValueRange ivs) {
-    panelBody(b, ivs[0]);
   });
 }
 

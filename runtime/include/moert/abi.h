@@ -99,6 +99,17 @@ inline constexpr const char *kSourceInterleave = "interleave";
 /// The largest "parts" a source may have.
 inline constexpr int64_t kMaxSourceParts = int64_t(1) << 20;
 
+/// Optional data symbol: a WorkspaceHooks through which the model allocates
+/// and frees its scratch buffers once the runtime has set `allocate` (until
+/// then, and for a runtime that never sets it, malloc and free). Exported by
+/// moe-compile's CPU models since version 3.
+inline constexpr const char *kWorkspaceHooksSymbol = "moert_workspace_hooks";
+struct WorkspaceHooks {
+  void *context;
+  void *(*allocate)(void *context, uint64_t bytes);
+  void (*release)(void *context, void *ptr);
+};
+
 using VersionFn = uint32_t (*)();
 using MetadataFn = const char *(*)();
 using ForwardFn = void (*)(void **);

@@ -73,40 +73,25 @@ func.func @bf16_weights(%rows: memref<?x16xf32>, %w: memref<4x8x16xbf16>, %off: 
 
 // -----
 
-// Tests weights packed in panels of 16 columns ([E, N / 16, K, 16]): one
-// parallel loop over (panel, expert) pairs, panel-major. Each pair takes the
-// expert's rows, the panel's 16 columns of the output and the panel's
-// [K, 16] weights as views, zero-fills the output view, then a
-// linalg.mmt4d on [m, K, 1, 1], [1, K, 16, 1] and [m, 1, 1, 16] expansions
-// of them (the fill's view is the one the mmt4d's C expands), then adds the
-// bias of the panel's columns, bias[e, 16 p + n].
+// Tests weights packed in panels of 16 columns ([E, N / 16, K, 16]): expert
+// e's panels as a view, and a linalg.mmt4d on [m, K, 1, 1], [N / 16, K, 16, 1]
+// and [m, N / 16, 1, 16] expansions of the same views as the matmul's, right
+// after the zero fill (whose view the mmt4d's C expands).
 
 // CHECK-LABEL: func.func @packed
-// CHECK-SAME: (%[[X:[^:]+]]: memref<?x16xf32>, %[[W:[^:]+]]: memref<4x2x16x16xbf16>, %[[OFF:[^:]+]]: memref<5xi32>, %[[BIAS:[^:]+]]: memref<4x32xf32>, %[[H:[^:]+]]: memref<?x32xf32>)
-// CHECK-DAG: %[[PANELS:.+]] = memref.dim %[[W]], %[[C1:[^ ]+]] : memref<4x2x16x16xbf16>
-// CHECK-DAG: %[[EXPERTS:.+]] = memref.dim %[[W]], %[[C0:[^ ]+]] : memref<4x2x16x16xbf16>
-// CHECK: scf.parallel (%[[P:[^,]+]], %[[E:[^)]+]]) = ({{.+}}) to (%[[PANELS]], %[[EXPERTS]])
-// CHECK-NOT: scf.parallel
+// CHECK-SAME: (%[[X:[^:]+]]: memref<?x16xf32>, %[[W:[^:]+]]: memref<4x2x16x16xbf16>, %[[OFF:[^:]+]]: memref<5xi32>, %[[H:[^:]+]]: memref<?x32xf32>)
+// CHECK: scf.for %[[E:.+]] =
 // CHECK: %[[N:.+]] = arith.subi
 // CHECK: %[[XS:.+]] = memref.subview %[[X]]
 // CHECK: %[[HS:.+]] = memref.subview %[[H]]
-// CHECK: %[[COL0:.+]] = arith.muli %[[P]], %{{.+}} : index
-// CHECK: %[[HP:.+]] = memref.subview %[[HS]][0, %[[COL0]]] [%[[N]], 16] [1, 1] : memref<?x32xf32, strided<[32, 1], offset: ?>> to memref<?x16xf32, strided<[32, 1], offset: ?>>
-// CHECK: %[[WP:.+]] = memref.subview %[[W]][%[[E]], %[[P]], 0, 0] [1, 1, 16, 16] [1, 1, 1, 1] : memref<4x2x16x16xbf16> to memref<16x16xbf16, strided<[16, 1], offset: ?>>
-// CHECK: linalg.fill ins(%{{.+}} : f32) outs(%[[HP]] :
+// CHECK: %[[WS:.+]] = memref.subview %[[W]][%[[E]], 0, 0, 0] [1, 2, 16, 16] [1, 1, 1, 1] : memref<4x2x16x16xbf16> to memref<2x16x16xbf16, strided<[256, 16, 1], offset: ?>>
+// CHECK: linalg.fill ins(%{{.+}} : f32) outs(%[[HS]] :
 // CHECK: %[[A4:.+]] = memref.expand_shape %[[XS]] {{\[\[}}0], [1, 2, 3]] output_shape [%[[N]], 16, 1, 1]
-// CHECK-NEXT: %[[B4:.+]] = memref.expand_shape %[[WP]] {{\[\[}}0, 1], [2, 3]] output_shape [1, 16, 16, 1]
-// CHECK-NEXT: %[[C4:.+]] = memref.expand_shape %[[HP]] {{\[\[}}0], [1, 2, 3]] output_shape [%[[N]], 1, 1, 16]
-// CHECK-NEXT: linalg.mmt4d ins(%[[A4]], %[[B4]] : memref<?x16x1x1xf32, {{.+}}>, memref<1x16x16x1xbf16, {{.+}}>) outs(%[[C4]] : memref<?x1x1x16xf32, {{.+}}>)
-// CHECK: scf.for %[[I:.+]] = %{{.+}} to
-// CHECK: scf.for %[[J:.+]] =
-// CHECK: %[[V:.+]] = memref.load %[[HP]][%[[I]], %[[J]]]
-// CHECK: %[[COL:.+]] = arith.addi %[[COL0]], %[[J]] : index
-// CHECK: %[[BV:.+]] = memref.load %[[BIAS]][%[[E]], %[[COL]]] : memref<4x32xf32>
-// CHECK: arith.addf %[[V]], %[[BV]] : f32
-// CHECK: scf.reduce
+// CHECK-NEXT: %[[B4:.+]] = memref.expand_shape %[[WS]] {{\[\[}}0], [1], [2, 3]] output_shape [2, 16, 16, 1]
+// CHECK-NEXT: %[[C4:.+]] = memref.expand_shape %[[HS]] {{\[\[}}0], [1, 2, 3]] output_shape [%[[N]], 2, 1, 16]
+// CHECK-NEXT: linalg.mmt4d ins(%[[A4]], %[[B4]] : memref<?x16x1x1xf32, {{.+}}>, memref<2x16x16x1xbf16, {{.+}}>) outs(%[[C4]] : memref<?x2x1x16xf32, {{.+}}>)
 // CHECK-NOT: linalg.matmul
-func.func @packed(%rows: memref<?x16xf32>, %w: memref<4x2x16x16xbf16>, %off: memref<5xi32>, %b: memref<4x32xf32>, %h: memref<?x32xf32>) {
-  moe.grouped_matmul %rows, %w offsets(%off : memref<5xi32>) bias(%b : memref<4x32xf32>) outs(%h : memref<?x32xf32>) : memref<?x16xf32>, memref<4x2x16x16xbf16>
+func.func @packed(%rows: memref<?x16xf32>, %w: memref<4x2x16x16xbf16>, %off: memref<5xi32>, %h: memref<?x32xf32>) {
+  moe.grouped_matmul %rows, %w offsets(%off : memref<5xi32>) outs(%h : memref<?x32xf32>) : memref<?x16xf32>, memref<4x2x16x16xbf16>
   return
 }

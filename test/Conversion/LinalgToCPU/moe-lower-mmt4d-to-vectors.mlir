@@ -99,20 +99,6 @@ func.func @accumulating_bf16(%a: memref<?x64x1x1xf32>, %b: memref<2x64x16x1xbf16
 
 // -----
 
-// A single panel (what moe-expand-grouped-matmul makes, inside its parallel
-// loop over panels and experts): no parallel loop of its own.
-
-// CHECK-LABEL: func.func @one_panel
-// CHECK-NOT: scf.parallel
-// CHECK: scf.for
-// CHECK: vector.fma
-func.func @one_panel(%a: memref<?x64x1x1xf32>, %b: memref<1x64x16x1xf32>, %c: memref<?x1x1x16xf32>) {
-  linalg.mmt4d ins(%a, %b : memref<?x64x1x1xf32>, memref<1x64x16x1xf32>) outs(%c : memref<?x1x1x16xf32>)
-  return
-}
-
-// -----
-
 // Tiles other than 1 x 1 of A and 1 x P of B are not this schedule's: the
 // op is left to convert-linalg-to-loops.
 
