@@ -95,8 +95,14 @@ void mlir::moe::buildMoECPULoweringPipeline(OpPassManager &pm,
   pm.addPass(createCanonicalizerPass());
   pm.addPass(memref::createExpandStridedMetadataPass());
   pm.addPass(createLowerAffinePass());
-  if (options.openmp)
+  if (options.openmp) {
     pm.addPass(createConvertSCFToOpenMPPass());
+    if (options.parallelMinWork > 0) {
+      MoESerializeSmallParallelRegionsOptions small;
+      small.minWork = options.parallelMinWork;
+      pm.addPass(createMoESerializeSmallParallelRegions(small));
+    }
+  }
   // Allocations call _mlir_memref_to_llvm_alloc / _free, which moe-compile
   // routes to the runtime's workspace (docs/abi.md): a large batch's
   // scratch buffers then keep their pages from one forward to the next.
@@ -148,6 +154,7 @@ void mlir::moe::buildMoECPUPipeline(OpPassManager &pm,
   CPULoweringOptions lowering;
   lowering.openmp = options.openmp;
   lowering.groupedGemm = options.groupedGemm;
+  lowering.parallelMinWork = options.parallelMinWork;
   buildMoECPULoweringPipeline(pm, lowering);
 }
 

@@ -122,6 +122,12 @@ static cl::opt<int64_t> weightPanels(
              "columns, by the runtime at load time (default 16; 0: as "
              "stored)"),
     cl::value_desc("P"), cl::init(16), cl::cat(category));
+static cl::opt<int64_t> parallelMinWork(
+    "parallel-min-work",
+    cl::desc("CPU: run OpenMP regions with less estimated work (operations) "
+             "than this on the calling thread (default 32768; 0: every "
+             "region on all threads)"),
+    cl::value_desc("N"), cl::init(32768), cl::cat(category));
 static cl::opt<bool> explain(
     "explain",
     cl::desc("Report the compiler's cost-model decisions (remarks on stderr)"),
@@ -219,6 +225,13 @@ int main(int argc, char **argv) {
                 "layout; pass --weight-panels=0 with " +
                 Twine(cuda ? "--target=cuda" : "--grouped-gemm=tile-list"));
   pipelineOptions.weightPanels = perExpertCPU ? weightPanels.getValue() : 0;
+  if (parallelMinWork < 0)
+    return fail("--parallel-min-work=" + Twine(parallelMinWork.getValue()) +
+                " must not be negative");
+  if (parallelMinWork.getNumOccurrences() && (cuda || !openmp))
+    return fail("--parallel-min-work tunes the CPU's OpenMP regions; it has "
+                "no effect with " +
+                Twine(cuda ? "--target=cuda" : "--openmp=false"));
   PassManager tensorStage(&context);
   buildMoETensorPipeline(tensorStage, pipelineOptions);
   if (!cuda && gpuArch.getNumOccurrences())
@@ -249,6 +262,7 @@ int main(int argc, char **argv) {
     CPULoweringOptions loweringOptions;
     loweringOptions.openmp = openmp;
     loweringOptions.groupedGemm = groupedGemm;
+    loweringOptions.parallelMinWork = parallelMinWork;
     buildMoECPULoweringPipeline(lowerStage, loweringOptions);
   }
   if (printPipeline) {

@@ -89,6 +89,12 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
                      "output columns (moe-pack-expert-weights; the CPU "
                      "per-expert schedule's layout; 0: as stored)"),
       llvm::cl::init(16)};
+  PassOptions::Option<int64_t> parallelMinWork{
+      *this, "parallel-min-work",
+      llvm::cl::desc("Run OpenMP regions with less estimated work than this "
+                     "on one thread (moe-serialize-small-parallel-regions; "
+                     "0: every region on all threads)"),
+      llvm::cl::init(32768)};
 };
 
 struct CPULoweringOptions : public PassPipelineOptions<CPULoweringOptions> {
@@ -100,6 +106,12 @@ struct CPULoweringOptions : public PassPipelineOptions<CPULoweringOptions> {
       llvm::cl::desc("Run parallel loops (the expert GEMMs' column blocks) "
                      "on OpenMP threads; the library then links libomp"),
       llvm::cl::init(true)};
+  PassOptions::Option<int64_t> parallelMinWork{
+      *this, "parallel-min-work",
+      llvm::cl::desc("Run OpenMP regions with less estimated work than this "
+                     "on one thread (moe-serialize-small-parallel-regions; "
+                     "0: every region on all threads)"),
+      llvm::cl::init(32768)};
 };
 
 struct CUDALoweringOptions : public PassPipelineOptions<CUDALoweringOptions> {

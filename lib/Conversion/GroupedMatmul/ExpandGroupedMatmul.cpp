@@ -1,10 +1,10 @@
 //===- ExpandGroupedMatmul.cpp - one linalg.matmul per expert ------------===//
 //
 // Part of moec. Implements moe-expand-grouped-matmul, the CPU schedule of
-// moe.grouped_matmul: a loop over the experts, each a zero fill and a
-// transposed-B `linalg.matmul` on views of its rows and its weight matrix
-// (moe-lower-matmul-to-register-blocks then blocks it for the registers and
-// the cache), or a `linalg.mmt4d` for weights packed in panels
+// moe.grouped_matmul: a loop over the experts, each (if any row chose it) a
+// zero fill and a transposed-B `linalg.matmul` on views of its rows and its
+// weight matrix (moe-lower-matmul-to-register-blocks then blocks it for the
+// registers and the cache), or a `linalg.mmt4d` for weights packed in panels
 // (moe-lower-mmt4d-to-vectors), then the bias.
 //
 //===----------------------------------------------------------------------===//
@@ -63,25 +63,31 @@ struct ExpandGroupedMatmul : OpConversionPattern<GroupedMatmulOp> {
     Value zero = constIndex(b, 0);
     forLoop(b, zero, dim(b, weights, 0), [&](ImplicitLocOpBuilder &b, Value e) {
       ExpertRows rows = expertRows(b, op, e);
-      Value a = rowsView(b, op.getLhs(), rows.prefix, rows.begin, rows.count);
-      Value c = rowsView(b, op.getOut(), rows.prefix, rows.begin, rows.count);
-      Value w = sliceAt(b, weights, e);
-      // The fill right before the matmul: the CPU schedule folds it in.
-      fillBuffer(b, c, constF32(b, 0.0));
-      if (op.isPacked())
-        emitPackedMatmul(b, a, w, c);
-      else
-        linalg::MatmulTransposeBOp::create(b, b.getLoc(), ValueRange{a, w},
-                                           ValueRange{c});
-      Value bias = op.getBias();
-      if (!bias)
-        return;
-      forLoop(b, zero, rows.count, [&](ImplicitLocOpBuilder &b, Value i) {
-        forLoop(b, zero, dim(b, c, 1), [&](ImplicitLocOpBuilder &b, Value n) {
-          Value v = memref::LoadOp::create(b, c, ValueRange{i, n});
-          Value sum = arith::AddFOp::create(
-              b, v, memref::LoadOp::create(b, bias, ValueRange{e, n}));
-          memref::StoreOp::create(b, sum, c, ValueRange{i, n});
+      // An expert no row chose is skipped, parallel loops and all: at small
+      // T most of them (56 of 64 at T = 1 with k = 8).
+      Value chosen =
+          arith::CmpIOp::create(b, arith::CmpIPredicate::sgt, rows.count, zero);
+      ifThenElse(b, chosen, [&](ImplicitLocOpBuilder &b) {
+        Value a = rowsView(b, op.getLhs(), rows.prefix, rows.begin, rows.count);
+        Value c = rowsView(b, op.getOut(), rows.prefix, rows.begin, rows.count);
+        Value w = sliceAt(b, weights, e);
+        // The fill right before the matmul: the CPU schedule folds it in.
+        fillBuffer(b, c, constF32(b, 0.0));
+        if (op.isPacked())
+          emitPackedMatmul(b, a, w, c);
+        else
+          linalg::MatmulTransposeBOp::create(b, b.getLoc(), ValueRange{a, w},
+                                             ValueRange{c});
+        Value bias = op.getBias();
+        if (!bias)
+          return;
+        forLoop(b, zero, rows.count, [&](ImplicitLocOpBuilder &b, Value i) {
+          forLoop(b, zero, dim(b, c, 1), [&](ImplicitLocOpBuilder &b, Value n) {
+            Value v = memref::LoadOp::create(b, c, ValueRange{i, n});
+            Value sum = arith::AddFOp::create(
+                b, v, memref::LoadOp::create(b, bias, ValueRange{e, n}));
+            memref::StoreOp::create(b, sum, c, ValueRange{i, n});
+          });
         });
       });
     });

@@ -1,8 +1,8 @@
 // RUN: moe-opt %s -split-input-file --moe-expand-grouped-matmul | FileCheck %s
 
 // Tests sorted rows: a loop over the experts; expert e's segment
-// offsets[e] .. offsets[e+1] of the rows and of the output, and its [N, K]
-// weight matrix, as views; a zero fill right before a transposed-B
+// offsets[e] .. offsets[e+1] of the rows and of the output; if it is not
+// empty, those and its [N, K] weight matrix as views, a zero fill right before a transposed-B
 // linalg.matmul on them (so the CPU schedule folds the fill in); then the bias at [e, n] added to each element.
 
 // CHECK-DAG: #[[A:.+]] = affine_map<(d0, d1, d2) -> (d0, d2)>
@@ -18,7 +18,9 @@
 // CHECK: %[[E0:.+]] = memref.load %[[OFF]][%[[NEXT]]] : memref<5xi32>
 // CHECK: %[[END:.+]] = arith.index_cast %[[E0]] : i32 to index
 // CHECK: %[[N:.+]] = arith.subi %[[END]], %[[BEGIN]] : index
-// CHECK: %[[XS:.+]] = memref.subview %[[X]][%[[BEGIN]], 0] [%[[N]], 16] [1, 1]
+// CHECK: %[[CHOSEN:.+]] = arith.cmpi sgt, %[[N]], %{{.+}} : index
+// CHECK-NEXT: scf.if %[[CHOSEN]] {
+// CHECK-NEXT: %[[XS:.+]] = memref.subview %[[X]][%[[BEGIN]], 0] [%[[N]], 16] [1, 1]
 // CHECK: %[[HS:.+]] = memref.subview %[[H]][%[[BEGIN]], 0] [%[[N]], 8] [1, 1]
 // CHECK: %[[WS:.+]] = memref.subview %[[W]][%[[E]], 0, 0] [1, 8, 16] [1, 1, 1] : memref<4x8x16xf32> to memref<8x16xf32, strided<[16, 1], offset: ?>>
 // CHECK: linalg.fill ins(%{{.+}} : f32) outs(%[[HS]] :
@@ -51,6 +53,7 @@ func.func @sorted(%rows: memref<?x16xf32>, %w: memref<4x8x16xf32>, %off: memref<
 // CHECK: %[[HS:.+]] = memref.subview %[[H]][%[[E]], %{{.+}}, 0] [1, %[[ROWS]], 8] [1, 1, 1]
 // CHECK: linalg.fill ins(%{{.+}} : f32) outs(%[[HS]] :
 // CHECK-NEXT: linalg.matmul {{.+}} ins(%[[XS]], %{{.+}} : {{.+}}) outs(%[[HS]] :
+// CHECK-NEXT: }
 // CHECK-NEXT: }
 // CHECK-NEXT: return
 func.func @padded(%buf: memref<4x?x16xf32>, %w: memref<4x8x16xf32>, %c: memref<4xi32>, %h: memref<4x?x8xf32>) {

@@ -54,6 +54,10 @@
 // PANELS: moe-compile: error: --weight-panels=12 must be 0 or a multiple of 8
 // RUN: not moe-compile %moec_src/examples/mixtral.mlir -o %t/x.so --grouped-gemm=tile-list --weight-panels=16 2>&1 | FileCheck %s --check-prefix=PANELS-TILES
 // PANELS-TILES: moe-compile: error: --weight-panels is the CPU per-expert schedule's weight layout; pass --weight-panels=0 with --grouped-gemm=tile-list
+// RUN: not moe-compile %moec_src/examples/mixtral.mlir -o %t/x.so --parallel-min-work=-5 2>&1 | FileCheck %s --check-prefix=MIN-WORK
+// MIN-WORK: moe-compile: error: --parallel-min-work=-5 must not be negative
+// RUN: not moe-compile %moec_src/examples/mixtral.mlir -o %t/x.so --openmp=false --parallel-min-work=100 2>&1 | FileCheck %s --check-prefix=MIN-WORK-SERIAL
+// MIN-WORK-SERIAL: moe-compile: error: --parallel-min-work tunes the CPU's OpenMP regions; it has no effect with --openmp=false
 // RUN: moe-compile %moec_src/examples/mixtral.mlir -o %t/unpacked.so --weight-panels=0
 // RUN: strings %t/unpacked.so | FileCheck %s --check-prefix=UNPACKED
 // UNPACKED-NOT: "panels"
