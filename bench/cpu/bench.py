@@ -16,6 +16,9 @@ It also times OpenBLAS's sgemm (through PyTorch) on one expert's gate
 projection at the average rows per expert, T·k/E, and gives moec's whole-layer
 rate as a share of it: a lower bound on its expert GEMMs' share, since the
 layer's time also holds routing, dispatch, activation and combine.
+For T <= 32 it gives the rate at which moec reads the weights a forward
+needs (router, chosen experts, shared expert) as a share of the machine's
+memory read rate, PyTorch's sum over 512 MiB measured in the same run.
 
 Run with a Python that has NumPy and PyTorch (Debian: /usr/bin/python3 with
 python3-torch; install libopenblas0-pthread first, see docs/performance.md):
@@ -91,6 +94,27 @@ def sgemm_rate(rows: int, depth: int, cols: int, iters: int) -> float:
     b = torch.randn(cols, depth)
     ms = median_time(lambda: a @ b.T, iters, 1)
     return 2.0 * rows * depth * cols / (ms / 1e3) / 1e9
+
+
+def read_bandwidth(iters: int = 7) -> float:
+    """The machine's memory read rate (GB/s): PyTorch's multithreaded sum
+    over 512 MiB of f32, far larger than any cache, median of `iters`."""
+    import torch
+
+    a = torch.ones(128 << 20)
+    ms = median_time(lambda: a.sum(), iters, 1)
+    return a.numel() * 4 / (ms / 1e3) / 1e9
+
+
+def weight_bytes_read(spec: dict, counts) -> int:
+    """Bytes of weights a forward reads at least once: the router, the
+    experts some token chose (per-expert `counts` > 0; three [F, D] f32
+    matrices each) and the shared expert."""
+    d, f = spec["D"], spec["F"]
+    experts = int(np.count_nonzero(counts))
+    return 4 * (
+        spec["E"] * d + experts * 3 * f * d + 3 * spec.get("shared_F", 0) * d
+    )
 
 
 def torch_block(spec: dict, ops: dict):
@@ -210,7 +234,8 @@ def main():
                 flops = useful_flops(spec, tokens)
                 iters = 20 if tokens <= 32 else (5 if tokens <= 512 else 2)
                 result = {"model": name, "T": tokens}
-                ref = reference_from_spec(layer, ops, x)[0]
+                ref, counts, _ = reference_from_spec(layer, ops, x)
+                result["weight-bytes"] = weight_bytes_read(spec, counts)
                 for lowering, lib in libs.items():
                     out = run(
                         [
@@ -263,6 +288,7 @@ def main():
         f"torch {torch.__version__} ({torch.get_num_threads()} threads), "
         f"numpy {np.__version__}; moec with OpenMP, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset (all cores)')}.\n"
     )
+    bandwidth = read_bandwidth()
     peers = ["moec-dynamic", "moec-static", "numpy-ref", "torch-eager"]
     print(
         "| model | T | "
@@ -282,8 +308,25 @@ def main():
             + f" | {r['moec-dynamic-err']:.1e}, {r['moec-static-err']:.1e},"
             f" {r['torch-err']:.1e} |"
         )
+    print(
+        f"\nSmall batches against the memory read rate ({bandwidth:.1f} GB/s, "
+        "PyTorch's sum over 512 MiB in this run): the weights a forward reads "
+        "(router, chosen experts, shared expert) over moec-dynamic's time.\n"
+    )
+    print("| model | T | weights read (MB) | moec-dynamic GB/s | share of read rate |")
+    print("|---|---|---|---|---|")
+    for r in rows:
+        if r["T"] > 32:
+            continue
+        rate = r["weight-bytes"] / (r["moec-dynamic"] / 1e3) / 1e9
+        print(
+            f"| {r['model']} | {r['T']} | {r['weight-bytes'] / 1e6:.1f} | "
+            f"{rate:.1f} | {rate / bandwidth:.0%} |"
+        )
     if args.json:
-        args.json.write_text(json.dumps(rows, indent=1))
+        args.json.write_text(
+            json.dumps({"read-bandwidth-gbs": bandwidth, "rows": rows}, indent=1)
+        )
 
 
 if __name__ == "__main__":
