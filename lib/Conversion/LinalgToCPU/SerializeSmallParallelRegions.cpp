@@ -22,23 +22,42 @@ namespace {
 
 /// Builds, before `region`, the number of operations it executes, or fails
 /// where a loop's trip count cannot be bounded from outside it.
-class WorkEstimate {
+class WorkEstimate : public OpBuilder::Listener {
 public:
   WorkEstimate(omp::ParallelOp region)
-      : Parallel(region), B(region.getLoc(), region) {}
+      : Parallel(region), B(region.getLoc(), region) {
+    B.setListener(this);
+  }
 
   FailureOr<OpFoldResult> ofBlock(Block &block) {
-    OpFoldResult sum = B.getIndexAttr(0);
-    for (Operation &op : block) {
-      FailureOr<OpFoldResult> w = ofOp(op);
-      if (failed(w))
-        return failure();
-      sum = add(sum, *w);
-    }
-    return sum;
+    return sum(block, [&](Operation &op) { return ofOp(op); });
+  }
+
+  /// Erases what the estimate built (it failed, or is a constant).
+  void discard() {
+    for (Operation *op : llvm::reverse(Built))
+      op->erase();
+    Built.clear();
   }
 
 private:
+  void notifyOperationInserted(Operation *op, OpBuilder::InsertPoint) override {
+    Built.push_back(op);
+  }
+
+  /// The sum of work(item) over `items`, or failure if one fails.
+  template <typename Range, typename Fn>
+  FailureOr<OpFoldResult> sum(Range &&items, Fn work) {
+    OpFoldResult total = B.getIndexAttr(0);
+    for (auto &item : items) {
+      FailureOr<OpFoldResult> w = work(item);
+      if (failed(w))
+        return failure();
+      total = add(total, *w);
+    }
+    return total;
+  }
+
   FailureOr<OpFoldResult> ofOp(Operation &op) {
     if (op.hasTrait<OpTrait::IsTerminator>())
       return OpFoldResult(B.getIndexAttr(0));
@@ -49,17 +68,10 @@ private:
       return loopWork(nest.getLoopLowerBounds(), nest.getLoopUpperBounds(),
                       nest.getLoopSteps(), nest.getRegion().front());
     if (isa<scf::IfOp, scf::IndexSwitchOp, memref::AllocaScopeOp,
-            omp::WsloopOp>(op)) {
-      OpFoldResult sum = B.getIndexAttr(0);
-      for (Region &r : op.getRegions())
-        for (Block &block : r) {
-          FailureOr<OpFoldResult> w = ofBlock(block);
-          if (failed(w))
-            return failure();
-          sum = add(sum, *w);
-        }
-      return sum;
-    }
+            omp::WsloopOp>(op))
+      return sum(op.getRegions(), [&](Region &r) {
+        return sum(r, [&](Block &block) { return ofBlock(block); });
+      });
     if (op.getNumRegions())
       return failure();
     // A vector operation does its elements' work.
@@ -158,6 +170,7 @@ private:
 
   omp::ParallelOp Parallel;
   ImplicitLocOpBuilder B;
+  SmallVector<Operation *> Built;
 };
 
 struct MoESerializeSmallParallelRegionsPass
@@ -180,9 +193,10 @@ struct MoESerializeSmallParallelRegionsPass
       WorkEstimate estimate(region);
       FailureOr<OpFoldResult> work = estimate.ofBlock(region.getRegion().front());
       if (failed(work))
-        return;
+        return estimate.discard();
       ImplicitLocOpBuilder b(region.getLoc(), region);
       if (std::optional<int64_t> w = getConstantIntValue(*work)) {
+        estimate.discard();
         if (*w >= minWork)
           return;
         region.getIfExprMutable().assign(

@@ -139,12 +139,15 @@ func.func @chunks(%n: index, %buf: memref<?xf32>, %flag: i1) {
 // -----
 
 // A loop whose bound the region loads cannot be estimated beforehand: the
-// region stays parallel, with no if.
+// region stays parallel, with no if, and what the estimate had built for the
+// loop before it (its trip count over %n) is erased.
 
 // CHECK-LABEL: func.func @loaded_bound
+// CHECK-NOT: arith.subi
+// CHECK-NOT: arith.maxsi
 // CHECK-NOT: arith.cmpi
 // CHECK: omp.parallel {
-func.func @loaded_bound(%sizes: memref<4xindex>, %buf: memref<?xf32>) {
+func.func @loaded_bound(%n: index, %sizes: memref<4xindex>, %buf: memref<?xf32>) {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
   %c4 = arith.constant 4 : index
@@ -152,6 +155,9 @@ func.func @loaded_bound(%sizes: memref<4xindex>, %buf: memref<?xf32>) {
   omp.parallel {
     omp.wsloop {
       omp.loop_nest (%i) : index = (%c0) to (%c4) step (%c1) {
+        scf.for %t = %c0 to %n step %c1 {
+          memref.store %f, %buf[%t] : memref<?xf32>
+        }
         %m = memref.load %sizes[%i] : memref<4xindex>
         scf.for %t = %c0 to %m step %c1 {
           memref.store %f, %buf[%t] : memref<?xf32>
