@@ -57,7 +57,7 @@ void mlir::moe::buildMoETensorPipeline(OpPassManager &pm,
 
 /// moe ops -> loops and grouped matmuls on buffers, the outputs as
 /// out-parameters: the stages both targets share.
-static void buildLowerToBuffers(OpPassManager &pm) {
+static void buildLowerToBuffers(OpPassManager &pm, bool fuseGatedActivation) {
   pm.addPass(createMoEEmitCInterface());
   // CSE runs on tensors only: after moe-lower-to-loops it would merge the
   // lowering's bufferization.to_buffer ops (pure) into the first one, whose
@@ -66,6 +66,8 @@ static void buildLowerToBuffers(OpPassManager &pm) {
   pm.addPass(createCSEPass());
   pm.addPass(createMoELowerToLoops());
   pm.addPass(createCanonicalizerPass());
+  if (fuseGatedActivation)
+    pm.addNestedPass<func::FuncOp>(createMoEFuseGatedActivation());
 
   bufferization::OneShotBufferizePassOptions bufferize;
   bufferize.bufferizeFunctionBoundaries = true;
@@ -84,7 +86,7 @@ static void buildLowerToBuffers(OpPassManager &pm) {
 
 void mlir::moe::buildMoECPULoweringPipeline(OpPassManager &pm,
                                             const CPULoweringOptions &options) {
-  buildLowerToBuffers(pm);
+  buildLowerToBuffers(pm, options.fuseGatedActivation);
   if (options.groupedGemm == GroupedGemm::TileList)
     pm.addPass(createMoETileGroupedMatmul());
   else
@@ -117,7 +119,8 @@ void mlir::moe::buildMoECPULoweringPipeline(OpPassManager &pm,
 
 void mlir::moe::buildMoECUDALoweringPipeline(
     OpPassManager &pm, const CUDALoweringOptions &options) {
-  buildLowerToBuffers(pm);
+  // Not fused: the tensor-core schedule has no epilogue yet.
+  buildLowerToBuffers(pm, /*fuseGatedActivation=*/false);
   // bf16-weight GEMMs on tensor cores; what is left (f32 weights) scalar.
   if (options.tensorCores) {
     MoETileGroupedMatmulOnTensorCoresOptions mma;
@@ -155,6 +158,7 @@ void mlir::moe::buildMoECPUPipeline(OpPassManager &pm,
   lowering.openmp = options.openmp;
   lowering.groupedGemm = options.groupedGemm;
   lowering.parallelMinWork = options.parallelMinWork;
+  lowering.fuseGatedActivation = options.fuseGatedActivation;
   buildMoECPULoweringPipeline(pm, lowering);
 }
 

@@ -128,6 +128,12 @@ static cl::opt<int64_t> parallelMinWork(
              "than this on the calling thread (default 32768; 0: every "
              "region on all threads)"),
     cl::value_desc("N"), cl::init(32768), cl::cat(category));
+static cl::opt<bool> fuseGatedActivation(
+    "fuse-gated-activation",
+    cl::desc("CPU: compute the gate and up projections and the activation "
+             "in one grouped matmul (moe-fuse-gated-activation; default "
+             "true)"),
+    cl::init(true), cl::cat(category));
 static cl::opt<bool> explain(
     "explain",
     cl::desc("Report the compiler's cost-model decisions (remarks on stderr)"),
@@ -232,6 +238,9 @@ int main(int argc, char **argv) {
     return fail("--parallel-min-work tunes the CPU's OpenMP regions; it has "
                 "no effect with " +
                 Twine(cuda ? "--target=cuda" : "--openmp=false"));
+  if (fuseGatedActivation.getNumOccurrences() && cuda)
+    return fail("--fuse-gated-activation is a CPU option: the CUDA target "
+                "does not fuse the activation yet");
   PassManager tensorStage(&context);
   buildMoETensorPipeline(tensorStage, pipelineOptions);
   if (!cuda && gpuArch.getNumOccurrences())
@@ -263,6 +272,7 @@ int main(int argc, char **argv) {
     loweringOptions.openmp = openmp;
     loweringOptions.groupedGemm = groupedGemm;
     loweringOptions.parallelMinWork = parallelMinWork;
+    loweringOptions.fuseGatedActivation = fuseGatedActivation;
     buildMoECPULoweringPipeline(lowerStage, loweringOptions);
   }
   if (printPipeline) {

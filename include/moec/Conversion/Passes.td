@@ -75,11 +75,44 @@ def MoEExpandGroupedMatmul : Pass<"moe-expand-grouped-matmul"> {
     `memref.expand_shape`s of the same views: A as `[m, K, 1, 1]`, the
     expert's panels as `[N / P, K, P, 1]` and C as `[m, N / P, 1, P]`
     (moe-lower-mmt4d-to-vectors schedules it).
+
+    A grouped matmul with an activation epilogue (moe-fuse-gated-activation)
+    on packed weights becomes the same vector kernel with both projections
+    in one pass over the rows: each block of rows runs the gate panel's
+    chunk of k, then the up panel's (the rows stay in L1), and once a
+    panel's k is done its rows get `act(g + bias) ⊙ (u + up_bias)` while they
+    are in cache; the up sums go to one scratch buffer of the output's
+    shape. On `[E, N, K]` weights each expert gets two `linalg.matmul`s and
+    the epilogue as a loop over its rows.
+
+    Example of the fused form:
+
+    ```mlir
+    moe.grouped_matmul %rows, %wg up(%wu : memref<8x6x64x16xf32>)
+        offsets(%off : memref<9xi32>) outs(%h : memref<?x96xf32>)
+        {activation = #moe.activation<silu>}
+        : memref<?x64xf32>, memref<8x6x64x16xf32>
+    ```
+
+    becomes, for each e, an `scf.parallel` over its 6 panels whose body runs
+    the `vector.fma`s of the gate panel, then those of the up panel, on each
+    block of rows, then the SiLU of each gate vector times its up vector,
+    stored into `%h`.
   }];
+  let options = [
+    Option<"blockRows", "block-rows", "int64_t", /*default=*/"6",
+           "Rows per register block of a fused projection (as "
+           "moe-lower-mmt4d-to-vectors' block-rows)">,
+    Option<"kChunk", "k-chunk", "int64_t", /*default=*/"256",
+           "Steps of k per chunk of a fused projection (as "
+           "moe-lower-mmt4d-to-vectors' k-chunk)">,
+  ];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::linalg::LinalgDialect",
+                           "::mlir::math::MathDialect",
                            "::mlir::memref::MemRefDialect",
-                           "::mlir::scf::SCFDialect"];
+                           "::mlir::scf::SCFDialect",
+                           "::mlir::vector::VectorDialect"];
 }
 
 def MoETileGroupedMatmul : Pass<"moe-tile-grouped-matmul"> {

@@ -95,6 +95,12 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
                      "on one thread (moe-serialize-small-parallel-regions; "
                      "0: every region on all threads)"),
       llvm::cl::init(32768)};
+  PassOptions::Option<bool> fuseGatedActivation{
+      *this, "fuse-gated-activation",
+      llvm::cl::desc("Compute the gate and up projections and the "
+                     "activation in one grouped matmul "
+                     "(moe-fuse-gated-activation)"),
+      llvm::cl::init(true)};
 };
 
 struct CPULoweringOptions : public PassPipelineOptions<CPULoweringOptions> {
@@ -112,6 +118,12 @@ struct CPULoweringOptions : public PassPipelineOptions<CPULoweringOptions> {
                      "on one thread (moe-serialize-small-parallel-regions; "
                      "0: every region on all threads)"),
       llvm::cl::init(32768)};
+  PassOptions::Option<bool> fuseGatedActivation{
+      *this, "fuse-gated-activation",
+      llvm::cl::desc("Compute the gate and up projections and the "
+                     "activation in one grouped matmul "
+                     "(moe-fuse-gated-activation)"),
+      llvm::cl::init(true)};
 };
 
 struct CUDALoweringOptions : public PassPipelineOptions<CUDALoweringOptions> {

@@ -11,11 +11,13 @@
 
 #include "ExpertRows.h"
 
+#include "../LinalgToCPU/PanelKernel.h"
 #include "../MoEToLoops/LoweringUtils.h"
 
 #include "moec/Conversion/Passes.h"
 
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/Transforms/DialectConversion.h"
 
 namespace mlir::moe {
@@ -52,8 +54,89 @@ void emitPackedMatmul(ImplicitLocOpBuilder &b, Value a, Value w, Value c) {
   linalg::Mmt4DOp::create(b, ValueRange{a4, w4}, ValueRange{c4});
 }
 
+/// The register blocks of a fused projection's vector kernel.
+struct FusedSchedule {
+  int64_t blockRows, kChunk;
+};
+
+/// What one expert's fused projection works on.
+struct ExpertViews {
+  Value e, a, c, w, up, upSum; // up and upSum: gated only
+};
+
+/// act(c + bias[e]) ⊙ (up + up_bias[e]) for the expert's row `row`, columns
+/// `col` ..: scalars, or vectors of the packed kernel.
+Value emitEpilogue(ImplicitLocOpBuilder &b, GroupedMatmulOp op, Value e,
+                   Value c, Value up, Value col) {
+  auto addBias = [&](Value sum, Value bias) {
+    if (!bias)
+      return sum;
+    Value row;
+    if (auto vector = dyn_cast<VectorType>(sum.getType()))
+      row = vector::LoadOp::create(b, vector, bias, ValueRange{e, col});
+    else
+      row = memref::LoadOp::create(b, bias, ValueRange{e, col});
+    return arith::AddFOp::create(b, sum, row).getResult();
+  };
+  c = addBias(c, op.getBias());
+  if (up)
+    up = addBias(up, op.getUpBias());
+  return emitGatedActivation(b, activationOf(op), c, up);
+}
+
+/// The fused projection of one expert: the packed vector kernel, or two
+/// matmuls and a loop over the rows.
+void emitFusedProjection(ImplicitLocOpBuilder &b, GroupedMatmulOp op,
+                         const ExpertViews &x, const FusedSchedule &schedule) {
+  if (op.isPacked()) {
+    PanelOperands o;
+    o.a = x.a;
+    o.w = x.w;
+    o.c = x.c;
+    o.up = x.up;
+    o.upSum = x.upSum;
+    auto wType = cast<MemRefType>(x.w.getType());
+    o.depth = wType.getDimSize(1);
+    o.panel = wType.getDimSize(2);
+    emitPanelKernel(
+        b, o, /*fromZero=*/true, schedule.blockRows, schedule.kChunk,
+        [&](ImplicitLocOpBuilder &b, Value c, Value up, Value, Value col) {
+          return emitEpilogue(b, op, x.e, c, up, col);
+        });
+    return;
+  }
+  Value zero = constIndex(b, 0);
+  fillBuffer(b, x.c, constF32(b, 0.0));
+  linalg::MatmulTransposeBOp::create(b, b.getLoc(), ValueRange{x.a, x.w},
+                                     ValueRange{x.c});
+  if (x.up) {
+    fillBuffer(b, x.upSum, constF32(b, 0.0));
+    linalg::MatmulTransposeBOp::create(b, b.getLoc(), ValueRange{x.a, x.up},
+                                       ValueRange{x.upSum});
+  }
+  forLoop(b, zero, dim(b, x.c, 0), [&](ImplicitLocOpBuilder &b, Value i) {
+    forLoop(b, zero, dim(b, x.c, 1), [&](ImplicitLocOpBuilder &b, Value n) {
+      SmallVector<Value, 2> at{i, n};
+      Value c = memref::LoadOp::create(b, x.c, at);
+      Value up = x.up ? memref::LoadOp::create(b, x.upSum, at) : Value();
+      memref::StoreOp::create(b, emitEpilogue(b, op, x.e, c, up, n), x.c, at);
+    });
+  });
+}
+
+/// A new buffer of `like`'s type and sizes.
+Value allocLike(ImplicitLocOpBuilder &b, Value like) {
+  auto type = cast<MemRefType>(like.getType());
+  SmallVector<Value> sizes;
+  for (int64_t i = 0; i < type.getRank(); ++i)
+    if (type.isDynamicDim(i))
+      sizes.push_back(dim(b, like, i));
+  return memref::AllocOp::create(b, type, sizes);
+}
+
 struct ExpandGroupedMatmul : OpConversionPattern<GroupedMatmulOp> {
-  using OpConversionPattern::OpConversionPattern;
+  ExpandGroupedMatmul(MLIRContext *ctx, FusedSchedule schedule)
+      : OpConversionPattern(ctx), Schedule(schedule) {}
 
   LogicalResult
   matchAndRewrite(GroupedMatmulOp op, OpAdaptor adaptor,
@@ -61,6 +144,9 @@ struct ExpandGroupedMatmul : OpConversionPattern<GroupedMatmulOp> {
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
     Value weights = op.getWeights();
     Value zero = constIndex(b, 0);
+    // The up projection's sums (gated epilogue): one scratch buffer, each
+    // expert's rows in their place.
+    Value upSums = op.getUp() ? allocLike(b, op.getOut()) : Value();
     forLoop(b, zero, dim(b, weights, 0), [&](ImplicitLocOpBuilder &b, Value e) {
       ExpertRows rows = expertRows(b, op, e);
       // An expert no row chose is skipped, parallel loops and all: at small
@@ -71,6 +157,15 @@ struct ExpandGroupedMatmul : OpConversionPattern<GroupedMatmulOp> {
         Value a = rowsView(b, op.getLhs(), rows.prefix, rows.begin, rows.count);
         Value c = rowsView(b, op.getOut(), rows.prefix, rows.begin, rows.count);
         Value w = sliceAt(b, weights, e);
+        if (op.hasEpilogue()) {
+          ExpertViews views{e, a, c, w, Value(), Value()};
+          if (Value up = op.getUp()) {
+            views.up = sliceAt(b, up, e);
+            views.upSum =
+                rowsView(b, upSums, rows.prefix, rows.begin, rows.count);
+          }
+          return emitFusedProjection(b, op, views, Schedule);
+        }
         // The fill right before the matmul: the CPU schedule folds it in.
         fillBuffer(b, c, constF32(b, 0.0));
         if (op.isPacked())
@@ -91,17 +186,32 @@ struct ExpandGroupedMatmul : OpConversionPattern<GroupedMatmulOp> {
         });
       });
     });
+    if (upSums)
+      memref::DeallocOp::create(b, upSums);
     rewriter.eraseOp(op);
     return success();
   }
+
+  FusedSchedule Schedule;
 };
 
 struct MoEExpandGroupedMatmulPass
     : public moe::impl::MoEExpandGroupedMatmulBase<MoEExpandGroupedMatmulPass> {
+  using Base::Base;
+
+  LogicalResult initialize(MLIRContext *ctx) override {
+    if (blockRows < 1 || kChunk < 1)
+      return emitError(UnknownLoc::get(ctx))
+             << "moe-expand-grouped-matmul: block-rows and k-chunk must be "
+                "positive";
+    return success();
+  }
+
   void runOnOperation() override {
     MLIRContext *ctx = &getContext();
     RewritePatternSet patterns(ctx);
-    patterns.add<ExpandGroupedMatmul>(ctx);
+    patterns.add<ExpandGroupedMatmul>(
+        ctx, FusedSchedule{blockRows, kChunk});
     if (failed(applyGroupedMatmulSchedule(getOperation(), std::move(patterns))))
       signalPassFailure();
   }

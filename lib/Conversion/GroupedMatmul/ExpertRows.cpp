@@ -127,8 +127,10 @@ LogicalResult lowering::applyGroupedMatmulSchedule(
   if (applies)
     target.addDynamicallyLegalOp<GroupedMatmulOp>(
         [&](GroupedMatmulOp op) { return !applies(op); });
-  else
-    target.addIllegalOp<GroupedMatmulOp>();
+  else {
+    target.addIllegalOp<GroupedMatmulOp, GroupedActivationOp>();
+    populateGroupedActivationLowering(patterns);
+  }
   target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
   return applyPartialConversion(root, target, std::move(patterns));
 }

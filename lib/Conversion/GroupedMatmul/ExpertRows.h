@@ -61,9 +61,13 @@ RowTile rowTile(ImplicitLocOpBuilder &b, GroupedMatmulOp op,
 /// warp for mma.sync). The CPU ignores the mapping.
 LogicalResult mapTileList(scf::ParallelOp tiles, scf::ParallelOp threads);
 
+/// The parallel loop a moe.grouped_activation that no fusion took becomes.
+void populateGroupedActivationLowering(RewritePatternSet &patterns);
+
 /// Rewrites every moe.grouped_matmul under `root` that `applies` to (all by
 /// default) with a schedule's `patterns` (a dialect conversion that leaves
-/// every other op alone).
+/// every other op alone). A full schedule (no `applies`) also lowers every
+/// moe.grouped_activation.
 LogicalResult applyGroupedMatmulSchedule(
     Operation *root, RewritePatternSet &&patterns,
     function_ref<bool(GroupedMatmulOp)> applies = nullptr);

@@ -67,26 +67,40 @@ struct TileGroupedMatmul : OpConversionPattern<GroupedMatmulOp> {
                   lhsAt.push_back(row);
                   SmallVector<Value> outAt(lhsAt);
                   outAt.push_back(col);
-                  // One thread, one dot product, summed in k order.
-                  Value sum = reduceLoop(
-                      b, constIndex(b, 0), depth, {constF32(b, 0.0)},
-                      [&](ImplicitLocOpBuilder &b, Value k, ValueRange acc) {
-                        SmallVector<Value> aAt(lhsAt);
-                        aAt.push_back(k);
-                        Value a = memref::LoadOp::create(b, op.getLhs(), aAt);
-                        Value w =
-                            widenToF32(b, memref::LoadOp::create(
-                                              b, weights,
-                                              ValueRange{rows.expert, col, k}));
-                        Value prod = arith::MulFOp::create(b, a, w);
-                        return SmallVector<Value>{
-                            arith::AddFOp::create(b, acc[0], prod)};
-                      })[0];
-                  if (Value bias = op.getBias())
-                    sum = arith::AddFOp::create(
-                        b, sum,
-                        memref::LoadOp::create(b, bias,
-                                               ValueRange{rows.expert, col}));
+                  // One thread, one dot product per projection, summed in
+                  // k order.
+                  auto project = [&](Value weights, Value bias) {
+                    Value sum =
+                        reduceLoop(
+                            b, constIndex(b, 0), depth, {constF32(b, 0.0)},
+                            [&](ImplicitLocOpBuilder &b, Value k,
+                                ValueRange acc) {
+                              SmallVector<Value> aAt(lhsAt);
+                              aAt.push_back(k);
+                              Value a =
+                                  memref::LoadOp::create(b, op.getLhs(), aAt);
+                              Value w = widenToF32(
+                                  b, memref::LoadOp::create(
+                                         b, weights,
+                                         ValueRange{rows.expert, col, k}));
+                              Value prod = arith::MulFOp::create(b, a, w);
+                              return SmallVector<Value>{
+                                  arith::AddFOp::create(b, acc[0], prod)};
+                            })[0];
+                    if (bias)
+                      sum = arith::AddFOp::create(
+                          b, sum,
+                          memref::LoadOp::create(b, bias,
+                                                 ValueRange{rows.expert, col}));
+                    return sum;
+                  };
+                  Value sum = project(weights, op.getBias());
+                  if (op.hasEpilogue()) {
+                    Value up = op.getUp()
+                                   ? project(op.getUp(), op.getUpBias())
+                                   : Value();
+                    sum = emitGatedActivation(b, activationOf(op), sum, up);
+                  }
                   memref::StoreOp::create(b, sum, op.getOut(), outAt);
                 });
               });

@@ -39,10 +39,12 @@ constexpr int64_t kMmaM = 16, kMmaN = 8, kMmaK = 16;
 constexpr int64_t kTilesM = kWarpRows / kMmaM, kTilesN = kWarpCols / kMmaN;
 constexpr int64_t kAccumulators = kTilesM * kTilesN * 4;
 
-/// The grouped matmuls this schedule takes: bf16 weights with a static K.
+/// The grouped matmuls this schedule takes: bf16 weights with a static K, no
+/// activation epilogue (moe-tile-grouped-matmul computes those).
 bool isOnTensorCores(GroupedMatmulOp op) {
   MemRefType weights = op.getWeights().getType();
-  return !op.isPacked() && weights.getElementType().isBF16() &&
+  return !op.isPacked() && !op.hasEpilogue() &&
+         weights.getElementType().isBF16() &&
          !weights.isDynamicDim(2);
 }
 

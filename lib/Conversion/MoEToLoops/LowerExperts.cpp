@@ -3,8 +3,8 @@
 // Part of moec. The expert FFNs of all experts at once: each projection is
 // one `moe.grouped_matmul` over the experts' rows (a [E, C, D] padded
 // buffer, or the segments offsets[e]..offsets[e+1] of the sorted rows) with
-// its bias in the epilogue, and the activation is a parallel loop over the
-// rows between them. The grouped matmul is the structured op each target
+// its bias in the epilogue, and the activation between them is a
+// `moe.grouped_activation` over the same rows. The grouped matmul is the structured op each target
 // schedules (moe-expand-grouped-matmul for the CPU, moe-tile-grouped-matmul
 // for the GPU's tile list).
 //
@@ -21,27 +21,6 @@ using namespace mlir::moe;
 using namespace mlir::moe::lowering;
 
 namespace {
-
-/// h = act(g) ⊙ u (gated), or act(g).
-Value emitGatedActivation(ImplicitLocOpBuilder &b, ExpertsOp op, Value g,
-                          Value u) {
-  if (op.getActivation() != Activation::ClampedSwiGLU) {
-    Value h = emitActivation(b, op.getActivation(), g);
-    return u ? arith::MulFOp::create(b, h, u) : h;
-  }
-  // GPT-OSS: g = min(g, L); u = clamp(u, -L, L);
-  // h = g · σ(α · g) · (u + 1). The clamps propagate NaN, as torch.clamp does.
-  double limit = op.getSwigluLimit()->convertToDouble();
-  Value hi = constF32(b, limit);
-  g = arith::MinimumFOp::create(b, g, hi);
-  u = arith::MaximumFOp::create(b, arith::MinimumFOp::create(b, u, hi),
-                                constF32(b, -limit));
-  Value alphaG =
-      arith::MulFOp::create(b, constF32(b, op.getSwigluAlphaOrDefault()), g);
-  Value glu = arith::MulFOp::create(b, g, emitSigmoid(b, alphaG));
-  return arith::MulFOp::create(b, glu,
-                               arith::AddFOp::create(b, u, constF32(b, 1.0)));
-}
 
 /// The buffer a projection reads its weights from: the packed tensor itself
 /// when the weights are an unpack of panels along N (moe-pack-expert-weights'
@@ -73,7 +52,6 @@ void lowering::lowerExperts(RewriterBase &rewriter, ExpertsOp op) {
     return biases.empty() ? Value() : biases[which];
   };
   bool gated = op.isGated();
-  bool padded = tokensType.getRank() == 3;
   Value counts = op.getCounts() ? readBuffer(b, op.getCounts()) : Value();
   Value offsets = op.getOffsets() ? readBuffer(b, op.getOffsets()) : Value();
   Value ffn = gateType.isDynamicDim(1) ? dim(b, weights[0], 1)
@@ -96,53 +74,21 @@ void lowering::lowerExperts(RewriterBase &rewriter, ExpertsOp op) {
   Value hGate = allocBuffer(b, hiddenType, hiddenSizes);
   Value hUp = gated ? allocBuffer(b, hiddenType, hiddenSizes) : Value();
 
-  // Each projection: out = lhs · weights[e]ᵀ (+ bias[e]) on expert e's rows.
-  GroupedMatmulOp::create(b, tokens, weights[0], offsets, counts, biasOf(0),
-                          hGate);
-  if (gated)
-    GroupedMatmulOp::create(b, tokens, weights[1], offsets, counts, biasOf(1),
-                            hUp);
-
-  // h = act(g) ⊙ u in place of g, on each row of a segment: one parallel
-  // loop over all experts' rows.
-  auto activateRow = [&](ImplicitLocOpBuilder &b, ValueRange row) {
-    forLoop(b, constIndex(b, 0), ffn, [&](ImplicitLocOpBuilder &b, Value f) {
-      SmallVector<Value> at(row);
-      at.push_back(f);
-      Value g = memref::LoadOp::create(b, hGate, at);
-      Value u = gated ? memref::LoadOp::create(b, hUp, at) : Value();
-      memref::StoreOp::create(b, emitGatedActivation(b, op, g, u), hGate, at);
-    });
+  // Each projection: out = lhs · weights[e]ᵀ (+ bias[e]) on expert e's rows,
+  // and h = act(g) ⊙ u in place of g between them (moe-fuse-gated-activation
+  // may fold the first two and the activation into one).
+  auto project = [&](Value lhs, size_t which, Value result) {
+    GroupedMatmulOp::create(b, lhs, weights[which], /*up=*/Value(), offsets,
+                            counts, biasOf(which), /*up_bias=*/Value(),
+                            result, /*activation=*/nullptr,
+                            /*swiglu_alpha=*/nullptr, /*swiglu_limit=*/nullptr);
   };
-  if (padded) {
-    Value numExperts = dim(b, weights[0], 0);
-    Value capacity = dim(b, tokens, 1);
-    parallelLoop(
-        b, {numExperts, capacity},
-        [&](ImplicitLocOpBuilder &b, ValueRange ivs) {
-          if (!counts)
-            return activateRow(b, ivs);
-          // Slots past counts[e] are padding.
-          Value filled = toIndex(b, memref::LoadOp::create(b, counts, ivs[0]));
-          Value used = arith::CmpIOp::create(b, arith::CmpIPredicate::slt,
-                                             ivs[1], filled);
-          ifThenElse(b, used,
-                     [&](ImplicitLocOpBuilder &b) { activateRow(b, ivs); });
-        });
-  } else {
-    Value numRows = dim(b, tokens, 0);
-    Value numExperts = dim(b, weights[0], 0);
-    parallelLoop(b, {numRows}, [&](ImplicitLocOpBuilder &b, ValueRange ivs) {
-      // Rows at or past offsets[E] belong to no expert (dropped ones).
-      Value end = toIndex(b, memref::LoadOp::create(b, offsets, numExperts));
-      Value used =
-          arith::CmpIOp::create(b, arith::CmpIPredicate::ult, ivs[0], end);
-      ifThenElse(b, used,
-                 [&](ImplicitLocOpBuilder &b) { activateRow(b, ivs); });
-    });
-  }
-
-  GroupedMatmulOp::create(b, hGate, weights.back(), offsets, counts,
-                          biasOf(weights.size() - 1), out);
+  project(tokens, 0, hGate);
+  if (gated)
+    project(tokens, 1, hUp);
+  GroupedActivationOp::create(b, hGate, hUp, offsets, counts, hGate,
+                              op.getActivationAttr(), op.getSwigluAlphaAttr(),
+                              op.getSwigluLimitAttr());
+  project(hGate, weights.size() - 1, out);
   rewriter.replaceOp(op, asResult(b, out, tokensType));
 }

@@ -176,8 +176,17 @@ Value lowering::fastMul(ImplicitLocOpBuilder &b, Value x, Value y) {
   return arith::MulFOp::create(b, x, y, reassocContract(b));
 }
 
+/// The f32 constant `v` shaped as `like`: a scalar, or a splat vector.
+static Value constLike(ImplicitLocOpBuilder &b, Value like, double v) {
+  auto vector = dyn_cast<VectorType>(like.getType());
+  if (!vector)
+    return constF32(b, v);
+  return arith::ConstantOp::create(
+      b, DenseElementsAttr::get(vector, static_cast<float>(v)));
+}
+
 Value lowering::emitSigmoid(ImplicitLocOpBuilder &b, Value x) {
-  Value one = constF32(b, 1.0);
+  Value one = constLike(b, x, 1.0);
   Value e = math::ExpOp::create(b, arith::NegFOp::create(b, x));
   return arith::DivFOp::create(b, one, arith::AddFOp::create(b, one, e));
 }
@@ -189,17 +198,36 @@ Value lowering::emitActivation(ImplicitLocOpBuilder &b, Activation act,
     return arith::MulFOp::create(b, x, emitSigmoid(b, x));
   case Activation::GELU: {
     // Exact (erf) GELU: 0.5 · x · (1 + erf(x / √2)).
-    Value scaled = arith::MulFOp::create(b, x, constF32(b, M_SQRT1_2));
+    Value scaled = arith::MulFOp::create(b, x, constLike(b, x, M_SQRT1_2));
     Value erf = math::ErfOp::create(b, scaled);
-    Value onePlus = arith::AddFOp::create(b, constF32(b, 1.0), erf);
-    Value half = arith::MulFOp::create(b, constF32(b, 0.5), x);
+    Value onePlus = arith::AddFOp::create(b, constLike(b, x, 1.0), erf);
+    Value half = arith::MulFOp::create(b, constLike(b, x, 0.5), x);
     return arith::MulFOp::create(b, half, onePlus);
   }
   case Activation::ReLU:
-    return arith::MaximumFOp::create(b, x, constF32(b, 0.0));
+    return arith::MaximumFOp::create(b, x, constLike(b, x, 0.0));
   case Activation::ClampedSwiGLU:
-    llvm_unreachable("clamped_swiglu combines gate and up: the experts "
-                     "lowering emits it");
+    llvm_unreachable("clamped_swiglu combines gate and up: see "
+                     "emitGatedActivation");
   }
   llvm_unreachable("unknown activation");
+}
+
+Value lowering::emitGatedActivation(ImplicitLocOpBuilder &b,
+                                    const ActivationSpec &spec, Value g,
+                                    Value u) {
+  if (spec.kind != Activation::ClampedSwiGLU) {
+    Value h = emitActivation(b, spec.kind, g);
+    return u ? arith::MulFOp::create(b, h, u) : h;
+  }
+  // GPT-OSS: g = min(g, L); u = clamp(u, -L, L);
+  // h = g · σ(α · g) · (u + 1). The clamps propagate NaN, as torch.clamp does.
+  Value hi = constLike(b, g, spec.limit);
+  g = arith::MinimumFOp::create(b, g, hi);
+  u = arith::MaximumFOp::create(b, arith::MinimumFOp::create(b, u, hi),
+                                constLike(b, g, -spec.limit));
+  Value alphaG = arith::MulFOp::create(b, constLike(b, g, spec.alpha), g);
+  Value glu = arith::MulFOp::create(b, g, emitSigmoid(b, alphaG));
+  return arith::MulFOp::create(b, glu,
+                               arith::AddFOp::create(b, u, constLike(b, g, 1.0)));
 }

@@ -82,8 +82,35 @@ void ifThenElse(ImplicitLocOpBuilder &b, Value cond,
 Value fastAdd(ImplicitLocOpBuilder &b, Value x, Value y);
 Value fastMul(ImplicitLocOpBuilder &b, Value x, Value y);
 
-/// act(x) for a scalar f32.
+/// act(x) for an f32 scalar or vector.
 Value emitActivation(ImplicitLocOpBuilder &b, Activation act, Value x);
+
+/// An expert activation and its clamped_swiglu parameters.
+struct ActivationSpec {
+  Activation kind = Activation::SiLU;
+  double alpha = 1.702; // clamped_swiglu only
+  double limit = 0.0;   // clamped_swiglu only
+};
+
+/// The activation attributes of `op` (moe.experts, moe.grouped_activation,
+/// or a moe.grouped_matmul with an epilogue).
+template <typename OpTy> ActivationSpec activationOf(OpTy op) {
+  ActivationSpec spec;
+  auto kind = op.getActivation();
+  if constexpr (std::is_same_v<decltype(kind), Activation>)
+    spec.kind = kind;
+  else if (kind)
+    spec.kind = *kind;
+  spec.alpha = op.getSwigluAlphaOrDefault();
+  if (auto limit = op.getSwigluLimit())
+    spec.limit = limit->convertToDouble();
+  return spec;
+}
+
+/// act(g) ⊙ u (u may be null: act(g)), for f32 scalars or vectors alike;
+/// clamped_swiglu needs u.
+Value emitGatedActivation(ImplicitLocOpBuilder &b, const ActivationSpec &spec,
+                          Value g, Value u);
 
 /// 1 / (1 + exp(-x)).
 Value emitSigmoid(ImplicitLocOpBuilder &b, Value x);

@@ -98,3 +98,127 @@ func.func @packed(%rows: memref<?x16xf32>, %w: memref<4x2x16x16xbf16>, %off: mem
   moe.grouped_matmul %rows, %w offsets(%off : memref<5xi32>) outs(%h : memref<?x32xf32>) : memref<?x16xf32>, memref<4x2x16x16xbf16>
   return
 }
+
+// -----
+
+// Tests the gate/up projections with a SiLU epilogue on packed weights: one
+// scratch buffer for the up sums; per expert, the panels in parallel, each
+// row block running the gate panel's chunk of k, then the up panel's on the
+// same rows; once a panel's k is done, each row's gate and up vectors get
+// their biases and the gate's SiLU times the up is stored in place.
+
+// CHECK-LABEL: func.func @fused_packed
+// CHECK-SAME: (%[[X:[^:]+]]: memref<?x16xf32>, %[[WG:[^:]+]]: memref<4x2x16x16xf32>, %[[WU:[^:]+]]: memref<4x2x16x16xf32>, %[[OFF:[^:]+]]: memref<5xi32>, %[[BG:[^:]+]]: memref<4x32xf32>, %[[BU:[^:]+]]: memref<4x32xf32>, %[[H:[^:]+]]: memref<?x32xf32>)
+// CHECK: %[[UP:.+]] = memref.alloc(%{{.+}}) : memref<?x32xf32>
+// CHECK: scf.for %[[E:.+]] =
+// CHECK: scf.if
+// CHECK: %[[HS:.+]] = memref.subview %[[H]]
+// CHECK: %[[WGS:.+]] = memref.subview %[[WG]][%[[E]], 0, 0, 0]
+// CHECK: %[[WUS:.+]] = memref.subview %[[WU]][%[[E]], 0, 0, 0]
+// CHECK: %[[UPS:.+]] = memref.subview %[[UP]]
+// CHECK: scf.parallel (%[[P:.+]]) =
+// CHECK: scf.for
+// CHECK: scf.for
+// CHECK: vector.load %[[WGS]][%[[P]], {{.+}}] : {{.+}}, vector<8xf32>
+// CHECK: vector.fma
+// CHECK: vector.store %{{.+}}, %[[HS]]
+// CHECK: vector.load %[[WUS]][%[[P]], {{.+}}] : {{.+}}, vector<8xf32>
+// CHECK: vector.fma
+// CHECK: vector.store %{{.+}}, %[[UPS]]
+// CHECK: scf.index_switch
+// The epilogue, after every chunk of k of the panel.
+// CHECK: default {
+// CHECK: scf.for %[[R:.+]] =
+// CHECK: %[[G:.+]] = vector.load %[[HS]][%[[R]], %[[COL:.+]]] : {{.+}}, vector<8xf32>
+// CHECK-NEXT: %[[U:.+]] = vector.load %[[UPS]][%[[R]], %[[COL]]] : {{.+}}, vector<8xf32>
+// CHECK-NEXT: %[[GB:.+]] = vector.load %[[BG]][%[[E]], %[[COL]]] : memref<4x32xf32>, vector<8xf32>
+// CHECK-NEXT: %[[G1:.+]] = arith.addf %[[G]], %[[GB]] : vector<8xf32>
+// CHECK-NEXT: %[[UB:.+]] = vector.load %[[BU]][%[[E]], %[[COL]]] : memref<4x32xf32>, vector<8xf32>
+// CHECK-NEXT: %[[U1:.+]] = arith.addf %[[U]], %[[UB]] : vector<8xf32>
+// CHECK: math.exp %{{.+}} : vector<8xf32>
+// CHECK: %[[SILU:.+]] = arith.mulf %[[G1]], %{{.+}} : vector<8xf32>
+// CHECK-NEXT: %[[OUT:.+]] = arith.mulf %[[SILU]], %[[U1]] : vector<8xf32>
+// CHECK-NEXT: vector.store %[[OUT]], %[[HS]][%[[R]], %[[COL]]]
+// CHECK: memref.dealloc %[[UP]] : memref<?x32xf32>
+func.func @fused_packed(%rows: memref<?x16xf32>, %wg: memref<4x2x16x16xf32>, %wu: memref<4x2x16x16xf32>, %off: memref<5xi32>, %bg: memref<4x32xf32>, %bu: memref<4x32xf32>, %h: memref<?x32xf32>) {
+  moe.grouped_matmul %rows, %wg up(%wu : memref<4x2x16x16xf32>) offsets(%off : memref<5xi32>) bias(%bg : memref<4x32xf32>) up_bias(%bu : memref<4x32xf32>) outs(%h : memref<?x32xf32>) {activation = #moe.activation<silu>} : memref<?x16xf32>, memref<4x2x16x16xf32>
+  return
+}
+
+// -----
+
+// Tests a ReLU epilogue on [E, N, K] weights and a padded buffer: the
+// expert's matmul, then the activation over its rows, in place; no scratch.
+
+// CHECK-LABEL: func.func @fused_relu
+// CHECK-NOT: memref.alloc
+// CHECK: scf.if
+// CHECK: %[[HS:.+]] = memref.subview %{{.+}}[%{{.+}}, %{{.+}}, 0] [1, %{{.+}}, 8] [1, 1, 1]
+// CHECK: linalg.fill ins(%{{.+}} : f32) outs(%[[HS]] :
+// CHECK-NEXT: linalg.matmul {{.+}} outs(%[[HS]] :
+// CHECK: scf.for %[[I:.+]] =
+// CHECK: scf.for %[[J:.+]] =
+// CHECK: %[[V:.+]] = memref.load %[[HS]][%[[I]], %[[J]]]
+// CHECK-NEXT: %[[ZERO:.+]] = arith.constant 0.000000e+00 : f32
+// CHECK-NEXT: %[[R:.+]] = arith.maximumf %[[V]], %[[ZERO]] : f32
+// CHECK-NEXT: memref.store %[[R]], %[[HS]][%[[I]], %[[J]]]
+// CHECK-NOT: memref.dealloc
+func.func @fused_relu(%buf: memref<4x?x16xf32>, %w: memref<4x8x16xf32>, %c: memref<4xi32>, %h: memref<4x?x8xf32>) {
+  moe.grouped_matmul %buf, %w counts(%c : memref<4xi32>) outs(%h : memref<4x?x8xf32>) {activation = #moe.activation<relu>} : memref<4x?x16xf32>, memref<4x8x16xf32>
+  return
+}
+
+// -----
+
+// Tests a moe.grouped_activation left unfused (LowerGroupedActivation.cpp):
+// one parallel loop over the sorted rows before offsets[E]; each element
+// clamps the gate above at the limit and the up to [-limit, limit],
+// multiplies the gate by σ(α·gate) and by (up + 1).
+
+// CHECK-LABEL: func.func @activation_sorted
+// CHECK-SAME: (%[[G:[^:]+]]: memref<?x8xf32>, %[[U:[^:]+]]: memref<?x8xf32>, %[[OFF:[^:]+]]: memref<5xi32>)
+// CHECK: scf.parallel (%[[R:.+]]) =
+// CHECK: %[[END:.+]] = memref.load %[[OFF]][%{{.+}}] : memref<5xi32>
+// CHECK: %[[ENDI:.+]] = arith.index_cast %[[END]]
+// CHECK: arith.cmpi ult, %[[R]], %[[ENDI]] : index
+// CHECK: %[[GV:.+]] = memref.load %[[G]][%[[R]], %{{.+}}]
+// CHECK-NEXT: %[[UV:.+]] = memref.load %[[U]][%[[R]], %{{.+}}]
+// CHECK-NEXT: %[[LIM:.+]] = arith.constant 3.000000e+00 : f32
+// CHECK-NEXT: %[[GC:.+]] = arith.minimumf %[[GV]], %[[LIM]] : f32
+// CHECK-NEXT: %[[UC0:.+]] = arith.minimumf %[[UV]], %[[LIM]] : f32
+// CHECK-NEXT: %[[NLIM:.+]] = arith.constant -3.000000e+00 : f32
+// CHECK-NEXT: %[[UC:.+]] = arith.maximumf %[[UC0]], %[[NLIM]] : f32
+// CHECK-NEXT: %[[ALPHA:.+]] = arith.constant 1.702000e+00 : f32
+// CHECK-NEXT: %[[AG:.+]] = arith.mulf %[[ALPHA]], %[[GC]] : f32
+// CHECK: arith.negf %[[AG]]
+// CHECK: %[[SIG:.+]] = arith.divf
+// CHECK-NEXT: %[[GLU:.+]] = arith.mulf %[[GC]], %[[SIG]] : f32
+// CHECK-NEXT: %[[ONE:.+]] = arith.constant 1.000000e+00 : f32
+// CHECK-NEXT: %[[UP1:.+]] = arith.addf %[[UC]], %[[ONE]] : f32
+// CHECK-NEXT: %[[H:.+]] = arith.mulf %[[GLU]], %[[UP1]] : f32
+// CHECK-NEXT: memref.store %[[H]], %[[G]]
+// CHECK-NOT: moe.grouped_activation
+func.func @activation_sorted(%g: memref<?x8xf32>, %u: memref<?x8xf32>, %off: memref<5xi32>) {
+  moe.grouped_activation %g up(%u : memref<?x8xf32>) offsets(%off : memref<5xi32>) outs(%g : memref<?x8xf32>) {activation = #moe.activation<clamped_swiglu>, swiglu_limit = 3.0 : f64} : memref<?x8xf32>
+  return
+}
+
+// -----
+
+// Tests a padded buffer's activation: a parallel loop over (expert, slot),
+// slots at or past counts[e] skipped.
+
+// CHECK-LABEL: func.func @activation_padded
+// CHECK-SAME: (%[[G:[^:]+]]: memref<4x?x8xf32>, %[[CNT:[^:]+]]: memref<4xi32>, %[[OUT:[^:]+]]: memref<4x?x8xf32>)
+// CHECK: scf.parallel (%[[E:.+]], %[[S:.+]]) =
+// CHECK: %[[K:.+]] = memref.load %[[CNT]][%[[E]]] : memref<4xi32>
+// CHECK: %[[KI:.+]] = arith.index_cast %[[K]]
+// CHECK: %[[USED:.+]] = arith.cmpi slt, %[[S]], %[[KI]] : index
+// CHECK: scf.if %[[USED]]
+// CHECK: memref.load %[[G]][%[[E]], %[[S]], %{{.+}}]
+// CHECK: arith.maximumf
+// CHECK: memref.store %{{.+}}, %[[OUT]][%[[E]], %[[S]], %{{.+}}]
+func.func @activation_padded(%g: memref<4x?x8xf32>, %c: memref<4xi32>, %h: memref<4x?x8xf32>) {
+  moe.grouped_activation %g counts(%c : memref<4xi32>) outs(%h : memref<4x?x8xf32>) {activation = #moe.activation<relu>} : memref<4x?x8xf32>
+  return
+}

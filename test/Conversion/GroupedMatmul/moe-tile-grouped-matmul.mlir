@@ -112,3 +112,27 @@ func.func @bf16_weights(%rows: memref<?x16xf32>, %w: memref<4x8x16xbf16>, %off: 
   return
 }
 
+
+// -----
+
+// Tests an activation epilogue: each element's thread sums the gate's dot
+// product, then the up's, adds the up bias and stores SiLU(gate) · up.
+
+// CHECK-LABEL: func.func @epilogue
+// CHECK-SAME: (%[[X:[^:]+]]: memref<?x16xf32>, %[[WG:[^:]+]]: memref<4x8x16xf32>, %[[WU:[^:]+]]: memref<4x8x16xf32>, %[[OFF:[^:]+]]: memref<5xi32>, %[[BU:[^:]+]]: memref<4x8xf32>, %[[H:[^:]+]]: memref<?x8xf32>)
+// CHECK: scf.if
+// CHECK: %[[G:.+]] = scf.for
+// CHECK: memref.load %[[WG]]
+// CHECK: %[[U:.+]] = scf.for
+// CHECK: memref.load %[[WU]]
+// CHECK: %[[B:.+]] = memref.load %[[BU]]
+// CHECK-NEXT: %[[UB:.+]] = arith.addf %[[U]], %[[B]] : f32
+// CHECK: %[[NEG:.+]] = arith.negf %[[G]] : f32
+// CHECK-NEXT: math.exp %[[NEG]]
+// CHECK: %[[SILU:.+]] = arith.mulf %[[G]], %{{.+}} : f32
+// CHECK-NEXT: %[[OUT:.+]] = arith.mulf %[[SILU]], %[[UB]] : f32
+// CHECK-NEXT: memref.store %[[OUT]], %[[H]]
+func.func @epilogue(%rows: memref<?x16xf32>, %wg: memref<4x8x16xf32>, %wu: memref<4x8x16xf32>, %off: memref<5xi32>, %bu: memref<4x8xf32>, %h: memref<?x8xf32>) {
+  moe.grouped_matmul %rows, %wg up(%wu : memref<4x8x16xf32>) offsets(%off : memref<5xi32>) up_bias(%bu : memref<4x8xf32>) outs(%h : memref<?x8xf32>) {activation = #moe.activation<silu>} : memref<?x16xf32>, memref<4x8x16xf32>
+  return
+}

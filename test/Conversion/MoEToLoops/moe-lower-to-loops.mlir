@@ -115,21 +115,14 @@ func.func @route_group_mask_zero(%x: tensor<?x16xf32>, %wg: tensor<8x16xf32>, %b
 // CHECK: memref.store %{{.+}}, %[[POS]][%[[TK]], %[[J2]]]
 // CHECK: bufferization.to_tensor %[[OFF]] restrict writable : memref<5xi32> to tensor<5xi32>
 // The experts: each projection is one moe.grouped_matmul over the segments
-// given by the offsets; the activation is a parallel loop over the rows
-// before offsets[E], in place of the gate projection.
+// given by the offsets; the activation is a moe.grouped_activation over the
+// same rows, in place of the gate projection.
 // CHECK: %[[OUT:.+]] = memref.alloc(%{{.+}}) : memref<?x16xf32>
 // CHECK: %[[HG:.+]] = memref.alloc(%{{.+}}) : memref<?x24xf32>
 // CHECK: %[[HU:.+]] = memref.alloc(%{{.+}}) : memref<?x24xf32>
 // CHECK: moe.grouped_matmul %[[XR:.+]], %{{.+}} offsets(%[[OFFB:.+]] : memref<5xi32>) outs(%[[HG]] : memref<?x24xf32>) : memref<?x16xf32>, memref<4x24x16xf32>
 // CHECK: moe.grouped_matmul %[[XR]], %{{.+}} offsets(%[[OFFB]] : memref<5xi32>) outs(%[[HU]] : memref<?x24xf32>)
-// CHECK: scf.parallel (%[[R:.+]]) =
-// CHECK: %[[END:.+]] = memref.load %[[OFFB]][%{{.+}}] : memref<5xi32>
-// CHECK: %[[ENDI:.+]] = arith.index_cast %[[END]]
-// CHECK: arith.cmpi ult, %[[R]], %[[ENDI]] : index
-// CHECK: memref.load %[[HG]][%[[R]], %{{.+}}]
-// CHECK: memref.load %[[HU]][%[[R]], %{{.+}}]
-// CHECK: math.exp
-// CHECK: memref.store %{{.+}}, %[[HG]][%[[R]], %{{.+}}]
+// CHECK: moe.grouped_activation %[[HG]] up(%[[HU]] : memref<?x24xf32>) offsets(%[[OFFB]] : memref<5xi32>) outs(%[[HG]] : memref<?x24xf32>) : memref<?x24xf32>
 // CHECK: moe.grouped_matmul %[[HG]], %{{.+}} offsets(%[[OFFB]] : memref<5xi32>) outs(%[[OUT]] : memref<?x16xf32>) : memref<?x24xf32>, memref<4x16x24xf32>
 // The combine: each token zeroes and accumulates its own output row.
 // CHECK: %[[Y:.+]] = memref.alloc(%{{.+}}) : memref<?x16xf32>
@@ -151,7 +144,7 @@ func.func @sorted(%x: tensor<?x16xf32>, %idx: tensor<?x2xi32>, %w: tensor<?x2xf3
 // Tests the padded layout: slots assigned against the capacity operand,
 // an [E, C, D] buffer (not zero-filled: slots no assignment takes are never
 // read), and a non-gated ReLU expert: grouped matmuls on [E, C, *] buffers
-// and an activation loop over (expert, slot).
+// and its activation on the same [E, C, *] buffer.
 
 // CHECK-LABEL: func.func @capacity
 // CHECK-SAME: %[[C:[^:]+]]: index
@@ -162,8 +155,7 @@ func.func @sorted(%x: tensor<?x16xf32>, %idx: tensor<?x2xi32>, %w: tensor<?x2xf3
 // CHECK: arith.constant -1 : i32
 // CHECK: %[[H:.+]] = memref.alloc(%{{.+}}) : memref<4x?x24xf32>
 // CHECK: moe.grouped_matmul %{{.+}}, %{{.+}} outs(%[[H]] : memref<4x?x24xf32>) : memref<4x?x16xf32>, memref<4x24x16xf32>
-// CHECK: scf.parallel (%{{.+}}, %{{.+}}) =
-// CHECK: arith.maximumf
+// CHECK: moe.grouped_activation %[[H]] outs(%[[H]] : memref<4x?x24xf32>) {activation = #moe.activation<relu>} : memref<4x?x24xf32>
 // CHECK: moe.grouped_matmul %[[H]], %{{.+}} outs(%{{.+}} : memref<4x?x16xf32>) : memref<4x?x24xf32>, memref<4x16x24xf32>
 // CHECK-NOT: moe.{{(route|dispatch|experts|combine|all_to_all|transpose)}}
 func.func @capacity(%x: tensor<10x16xf32>, %idx: tensor<10x1xi32>, %w: tensor<10x1xf32>, %i: tensor<4x24x16xf32>, %o: tensor<4x16x24xf32>, %c: index) -> tensor<10x16xf32> {
@@ -176,9 +168,8 @@ func.func @capacity(%x: tensor<10x16xf32>, %idx: tensor<10x1xi32>, %w: tensor<10
 // -----
 
 // Tests the clamped SwiGLU with biases: the biases go to the grouped
-// matmuls (added in their epilogue); then each element clamps the gate above
-// at the limit and the up to [-limit, limit], multiplies the gate by
-// σ(α·gate) and by (up + 1).
+// matmuls (added in their epilogue), the activation and its attributes to
+// the moe.grouped_activation.
 
 // CHECK-LABEL: func.func @clamped_swiglu
 // CHECK-SAME: %[[BG:[^:]+]]: tensor<4x8xf32>, %[[BU:[^:]+]]: tensor<4x8xf32>, %[[BD:[^:]+]]: tensor<4x16xf32>
@@ -187,22 +178,7 @@ func.func @capacity(%x: tensor<10x16xf32>, %idx: tensor<10x1xi32>, %w: tensor<10
 // CHECK: %[[MBD:.+]] = bufferization.to_buffer %[[BD]]
 // CHECK: moe.grouped_matmul {{.+}} bias(%[[MBG]] : memref<4x8xf32>) outs(%[[HG:[^ ]+]] :
 // CHECK: moe.grouped_matmul {{.+}} bias(%[[MBU]] : memref<4x8xf32>) outs(%[[HU:[^ ]+]] :
-// CHECK: %[[G:.+]] = memref.load %[[HG]]
-// CHECK-NEXT: %[[U:.+]] = memref.load %[[HU]]
-// CHECK-NEXT: %[[LIM:.+]] = arith.constant 3.000000e+00 : f32
-// CHECK-NEXT: %[[GC:.+]] = arith.minimumf %[[G]], %[[LIM]] : f32
-// CHECK-NEXT: %[[UC0:.+]] = arith.minimumf %[[U]], %[[LIM]] : f32
-// CHECK-NEXT: %[[NLIM:.+]] = arith.constant -3.000000e+00 : f32
-// CHECK-NEXT: %[[UC:.+]] = arith.maximumf %[[UC0]], %[[NLIM]] : f32
-// CHECK-NEXT: %[[ALPHA:.+]] = arith.constant 1.702000e+00 : f32
-// CHECK-NEXT: %[[AG:.+]] = arith.mulf %[[ALPHA]], %[[GC]] : f32
-// CHECK: arith.negf %[[AG]]
-// CHECK: %[[SIG:.+]] = arith.divf
-// CHECK-NEXT: %[[GLU:.+]] = arith.mulf %[[GC]], %[[SIG]] : f32
-// CHECK-NEXT: %[[ONE:.+]] = arith.constant 1.000000e+00 : f32
-// CHECK-NEXT: %[[UP1:.+]] = arith.addf %[[UC]], %[[ONE]] : f32
-// CHECK-NEXT: %[[H:.+]] = arith.mulf %[[GLU]], %[[UP1]] : f32
-// CHECK-NEXT: memref.store %[[H]], %[[HG]]
+// CHECK: moe.grouped_activation %[[HG]] up(%[[HU]] : {{.+}} outs(%[[HG]] : {{.+}} {activation = #moe.activation<clamped_swiglu>, swiglu_limit = 3.000000e+00 : f64}
 // CHECK: moe.grouped_matmul %[[HG]], {{.+}} bias(%[[MBD]] : memref<4x16xf32>)
 // CHECK-NOT: moe.{{(route|dispatch|experts|combine|all_to_all|transpose)}}
 func.func @clamped_swiglu(%rows: tensor<?x16xf32>, %off: tensor<5xi32>, %g: tensor<4x8x16xf32>, %u: tensor<4x8x16xf32>, %d: tensor<4x16x8xf32>, %bg: tensor<4x8xf32>, %bu: tensor<4x8xf32>, %bd: tensor<4x16xf32>) -> tensor<?x16xf32> {

@@ -1575,3 +1575,109 @@ func.func @grouped_matmul_packed_width(%rows: memref<?x16xf32>, %w: memref<4x2x1
   moe.grouped_matmul %rows, %w offsets(%off : memref<5xi32>) outs(%h : memref<?x30xf32>) : memref<?x16xf32>, memref<4x2x16x16xf32>
   return
 }
+
+// -----
+
+// Tests that the up projection's weights have the gate's type.
+func.func @grouped_matmul_up_type(%rows: memref<?x16xf32>, %w: memref<4x8x16xf32>, %u: memref<4x8x16xbf16>, %off: memref<5xi32>, %h: memref<?x8xf32>) {
+  // expected-error @+1 {{'moe.grouped_matmul' op expects 'up' of the type of 'weights' ('memref<4x8x16xf32>'), got 'memref<4x8x16xbf16>'}}
+  moe.grouped_matmul %rows, %w up(%u : memref<4x8x16xbf16>) offsets(%off : memref<5xi32>) outs(%h : memref<?x8xf32>) {activation = #moe.activation<silu>} : memref<?x16xf32>, memref<4x8x16xf32>
+  return
+}
+
+// -----
+
+// Tests that an up projection needs an epilogue to combine it.
+func.func @grouped_matmul_up_no_activation(%rows: memref<?x16xf32>, %w: memref<4x8x16xf32>, %off: memref<5xi32>, %h: memref<?x8xf32>) {
+  // expected-error @+1 {{'moe.grouped_matmul' op 'up' requires an epilogue 'activation'}}
+  moe.grouped_matmul %rows, %w up(%w : memref<4x8x16xf32>) offsets(%off : memref<5xi32>) outs(%h : memref<?x8xf32>) : memref<?x16xf32>, memref<4x8x16xf32>
+  return
+}
+
+// -----
+
+func.func @grouped_matmul_up_bias_no_up(%rows: memref<?x16xf32>, %w: memref<4x8x16xf32>, %off: memref<5xi32>, %b: memref<4x8xf32>, %h: memref<?x8xf32>) {
+  // expected-error @+1 {{'moe.grouped_matmul' op 'up_bias' requires 'up'}}
+  moe.grouped_matmul %rows, %w offsets(%off : memref<5xi32>) up_bias(%b : memref<4x8xf32>) outs(%h : memref<?x8xf32>) {activation = #moe.activation<silu>} : memref<?x16xf32>, memref<4x8x16xf32>
+  return
+}
+
+// -----
+
+func.func @grouped_matmul_up_bias_shape(%rows: memref<?x16xf32>, %w: memref<4x8x16xf32>, %off: memref<5xi32>, %b: memref<4x7xf32>, %h: memref<?x8xf32>) {
+  // expected-error @+1 {{'moe.grouped_matmul' op expects dimension 1 of 'up_bias' to be output size N = 8, got 7}}
+  moe.grouped_matmul %rows, %w up(%w : memref<4x8x16xf32>) offsets(%off : memref<5xi32>) up_bias(%b : memref<4x7xf32>) outs(%h : memref<?x8xf32>) {activation = #moe.activation<silu>} : memref<?x16xf32>, memref<4x8x16xf32>
+  return
+}
+
+// -----
+
+func.func @grouped_matmul_swiglu_no_epilogue(%rows: memref<?x16xf32>, %w: memref<4x8x16xf32>, %off: memref<5xi32>, %h: memref<?x8xf32>) {
+  // expected-error @+1 {{'moe.grouped_matmul' op 'swiglu_alpha' and 'swiglu_limit' require an epilogue 'activation'}}
+  moe.grouped_matmul %rows, %w offsets(%off : memref<5xi32>) outs(%h : memref<?x8xf32>) {swiglu_limit = 7.0 : f64} : memref<?x16xf32>, memref<4x8x16xf32>
+  return
+}
+
+// -----
+
+func.func @grouped_matmul_clamped_no_up(%rows: memref<?x16xf32>, %w: memref<4x8x16xf32>, %off: memref<5xi32>, %h: memref<?x8xf32>) {
+  // expected-error @+1 {{'moe.grouped_matmul' op activation = clamped_swiglu requires 'up'}}
+  moe.grouped_matmul %rows, %w offsets(%off : memref<5xi32>) outs(%h : memref<?x8xf32>) {activation = #moe.activation<clamped_swiglu>, swiglu_limit = 7.0 : f64} : memref<?x16xf32>, memref<4x8x16xf32>
+  return
+}
+
+// -----
+
+func.func @grouped_activation_rank(%g: memref<8xf32>) {
+  // expected-error @+1 {{'moe.grouped_activation' op expects 'gate' as [R, F] sorted rows or a [E, C, F] padded buffer, got 'memref<8xf32>'}}
+  moe.grouped_activation %g outs(%g : memref<8xf32>) : memref<8xf32>
+  return
+}
+
+// -----
+
+func.func @grouped_activation_up_shape(%g: memref<?x8xf32>, %u: memref<?x16xf32>, %off: memref<5xi32>) {
+  // expected-error @+1 {{'moe.grouped_activation' op expects 'up' of the shape of 'gate' ('memref<?x8xf32>'), got 'memref<?x16xf32>'}}
+  moe.grouped_activation %g up(%u : memref<?x16xf32>) offsets(%off : memref<5xi32>) outs(%g : memref<?x8xf32>) : memref<?x8xf32>
+  return
+}
+
+// -----
+
+func.func @grouped_activation_no_offsets(%g: memref<?x8xf32>) {
+  // expected-error @+1 {{'moe.grouped_activation' op sorted rows (a rank-2 'gate') require 'offsets'}}
+  moe.grouped_activation %g outs(%g : memref<?x8xf32>) : memref<?x8xf32>
+  return
+}
+
+// -----
+
+func.func @grouped_activation_sorted_counts(%g: memref<?x8xf32>, %off: memref<5xi32>, %c: memref<4xi32>) {
+  // expected-error @+1 {{'moe.grouped_activation' op 'counts' are only valid with a padded [E, C, F] buffer}}
+  moe.grouped_activation %g offsets(%off : memref<5xi32>) counts(%c : memref<4xi32>) outs(%g : memref<?x8xf32>) : memref<?x8xf32>
+  return
+}
+
+// -----
+
+func.func @grouped_activation_padded_offsets(%g: memref<4x?x8xf32>, %off: memref<5xi32>) {
+  // expected-error @+1 {{'moe.grouped_activation' op 'offsets' are only valid with sorted rows (a rank-2 'gate'), got a rank-3 buffer}}
+  moe.grouped_activation %g offsets(%off : memref<5xi32>) outs(%g : memref<4x?x8xf32>) : memref<4x?x8xf32>
+  return
+}
+
+// -----
+
+func.func @grouped_activation_counts(%g: memref<4x?x8xf32>, %c: memref<3xi32>) {
+  // expected-error @+1 {{'moe.grouped_activation' op expects dimension 0 of 'counts' to be number of experts E = 4, got 3}}
+  moe.grouped_activation %g counts(%c : memref<3xi32>) outs(%g : memref<4x?x8xf32>) : memref<4x?x8xf32>
+  return
+}
+
+// -----
+
+func.func @grouped_activation_clamped_no_up(%g: memref<4x?x8xf32>) {
+  // expected-error @+1 {{'moe.grouped_activation' op activation = clamped_swiglu requires 'up'}}
+  moe.grouped_activation %g outs(%g : memref<4x?x8xf32>) {activation = #moe.activation<clamped_swiglu>, swiglu_limit = 7.0 : f64} : memref<4x?x8xf32>
+  return
+}

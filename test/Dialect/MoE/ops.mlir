@@ -437,3 +437,25 @@ func.func @grouped_matmul_bf16_weights(%rows: memref<?x16xf32>, %off: memref<5xi
   moe.grouped_matmul %rows, %w offsets(%off : memref<5xi32>) outs(%h : memref<?x8xf32>) : memref<?x16xf32>, memref<4x8x16xbf16>
   return
 }
+
+// Tests the fused gate/up form with biases and a clamped SwiGLU epilogue.
+
+// CHECK-LABEL: func.func @grouped_matmul_epilogue
+// CHECK: moe.grouped_matmul %{{.+}}, %{{.+}} up(%{{.+}} : memref<4x8x16xf32>) offsets(%{{.+}} : memref<5xi32>) bias(%{{.+}} : memref<4x8xf32>) up_bias(%{{.+}} : memref<4x8xf32>) outs(%{{.+}} : memref<?x8xf32>) {activation = #moe.activation<clamped_swiglu>, swiglu_limit = 7.000000e+00 : f64} : memref<?x16xf32>, memref<4x8x16xf32>
+func.func @grouped_matmul_epilogue(%rows: memref<?x16xf32>, %off: memref<5xi32>, %h: memref<?x8xf32>, %g: memref<4x8x16xf32>, %u: memref<4x8x16xf32>, %bg: memref<4x8xf32>, %bu: memref<4x8xf32>) {
+  moe.grouped_matmul %rows, %g up(%u : memref<4x8x16xf32>) offsets(%off : memref<5xi32>) bias(%bg : memref<4x8xf32>) up_bias(%bu : memref<4x8xf32>) outs(%h : memref<?x8xf32>) {activation = #moe.activation<clamped_swiglu>, swiglu_limit = 7.0 : f64} : memref<?x16xf32>, memref<4x8x16xf32>
+  return
+}
+
+//===----------------------------------------------------------------------===//
+// moe.grouped_activation
+//===----------------------------------------------------------------------===//
+
+// CHECK-LABEL: func.func @grouped_activation
+// CHECK: moe.grouped_activation %{{.+}} up(%{{.+}} : memref<?x8xf32>) offsets(%{{.+}} : memref<5xi32>) outs(%{{.+}} : memref<?x8xf32>) : memref<?x8xf32>
+// CHECK: moe.grouped_activation %{{.+}} counts(%{{.+}} : memref<4xi32>) outs(%{{.+}} : memref<4x?x8xf32>) {activation = #moe.activation<gelu>} : memref<4x?x8xf32>
+func.func @grouped_activation(%g: memref<?x8xf32>, %u: memref<?x8xf32>, %off: memref<5xi32>, %gb: memref<4x?x8xf32>, %counts: memref<4xi32>) {
+  moe.grouped_activation %g up(%u : memref<?x8xf32>) offsets(%off : memref<5xi32>) outs(%g : memref<?x8xf32>) : memref<?x8xf32>
+  moe.grouped_activation %gb counts(%counts : memref<4xi32>) outs(%gb : memref<4x?x8xf32>) {activation = #moe.activation<gelu>} : memref<4x?x8xf32>
+  return
+}

@@ -58,6 +58,8 @@
 // MIN-WORK: moe-compile: error: --parallel-min-work=-5 must not be negative
 // RUN: not moe-compile %moec_src/examples/mixtral.mlir -o %t/x.so --openmp=false --parallel-min-work=100 2>&1 | FileCheck %s --check-prefix=MIN-WORK-SERIAL
 // MIN-WORK-SERIAL: moe-compile: error: --parallel-min-work tunes the CPU's OpenMP regions; it has no effect with --openmp=false
+// RUN: not moe-compile %moec_src/examples/mixtral.mlir -o %t/x.so --target=cuda --fuse-gated-activation 2>&1 | FileCheck %s --check-prefix=FUSE-CUDA
+// FUSE-CUDA: moe-compile: error: --fuse-gated-activation is a CPU option: the CUDA target does not fuse the activation yet
 // RUN: moe-compile %moec_src/examples/mixtral.mlir -o %t/unpacked.so --weight-panels=0
 // RUN: strings %t/unpacked.so | FileCheck %s --check-prefix=UNPACKED
 // UNPACKED-NOT: "panels"

@@ -236,19 +236,22 @@ LogicalResult verifyExpertBiases(Operation *op, ValueRange biases,
 
 /// The activation and its attributes: clamped_swiglu needs gated experts
 /// and a limit; the swiglu attributes mean nothing to other activations.
-template <typename OpTy> LogicalResult verifyActivation(OpTy op, bool gated) {
-  bool clamped = op.getActivation() == Activation::ClampedSwiGLU;
+template <typename OpTy>
+LogicalResult
+verifyActivation(OpTy op, Activation activation, bool gated,
+                 StringRef gatedOperands = "gated experts (gate, up, down)") {
+  bool clamped = activation == Activation::ClampedSwiGLU;
   if (!clamped) {
     if (op.getSwigluAlpha() || op.getSwigluLimit())
       return op.emitOpError()
              << "'swiglu_alpha' and 'swiglu_limit' require activation = "
                 "clamped_swiglu, got activation = "
-             << stringifyActivation(op.getActivation());
+             << stringifyActivation(activation);
     return success();
   }
   if (!gated)
-    return op.emitOpError("activation = clamped_swiglu requires gated "
-                          "experts (gate, up, down)");
+    return op.emitOpError()
+           << "activation = clamped_swiglu requires " << gatedOperands;
   if (!op.getSwigluLimit())
     return op.emitOpError("activation = clamped_swiglu requires "
                           "'swiglu_limit'");
@@ -378,7 +381,7 @@ LogicalResult LayerOp::verify() {
                        "('capacity_factor' or 'expert_capacity')");
   if (failed(
           verifyExpertBiases(*this, getExpertBiases(), getExpertWeights())) ||
-      failed(verifyActivation(*this, isGated())))
+      failed(verifyActivation(*this, getActivation(), isGated())))
     return failure();
   // The passes carry one element type from the tokens through every stage;
   // a mix has no lowering, so it is rejected here, not deep in a pass.
@@ -475,7 +478,7 @@ LogicalResult DispatchOp::verify() {
 LogicalResult ExpertsOp::verify() {
   if (failed(verifyTokensAndWeights()) ||
       failed(verifyExpertBiases(*this, getBiases(), getWeights())) ||
-      failed(verifyActivation(*this, isGated())))
+      failed(verifyActivation(*this, getActivation(), isGated())))
     return failure();
   Type tokensType = getTokens().getType();
   Type element = isa<GroupedType>(tokensType)
@@ -818,5 +821,67 @@ LogicalResult GroupedMatmulOp::verify() {
     if (failed(check.shape("bias", bias, {numExperts, cols},
                            {"number of experts E", "output size N"})))
       return failure();
+  return verifyEpilogue(numExperts, cols);
+}
+
+LogicalResult GroupedMatmulOp::verifyEpilogue(int64_t numExperts,
+                                              int64_t cols) {
+  if (Value up = getUp()) {
+    if (up.getType() != getWeights().getType())
+      return emitOpError() << "expects 'up' of the type of 'weights' ("
+                           << getWeights().getType() << "), got "
+                           << up.getType();
+    if (!hasEpilogue())
+      return emitOpError("'up' requires an epilogue 'activation'");
+  }
+  if (Value upBias = getUpBias()) {
+    if (!getUp())
+      return emitOpError("'up_bias' requires 'up'");
+    if (failed(ShapeChecker(*this).shape(
+            "up_bias", upBias, {numExperts, cols},
+            {"number of experts E", "output size N"})))
+      return failure();
+  }
+  if (!hasEpilogue()) {
+    if (getSwigluAlpha() || getSwigluLimit())
+      return emitOpError("'swiglu_alpha' and 'swiglu_limit' require an "
+                         "epilogue 'activation'");
+    return success();
+  }
+  return verifyActivation(*this, *getActivation(),
+                          static_cast<bool>(getUp()), "'up'");
+}
+
+LogicalResult GroupedActivationOp::verify() {
+  ShapeChecker check(*this);
+  MemRefType gate = getGate().getType();
+  if (gate.getRank() != 2 && gate.getRank() != 3)
+    return emitOpError() << "expects 'gate' as [R, F] sorted rows or a [E, "
+                            "C, F] padded buffer, got "
+                         << gate;
+  for (auto [name, value] :
+       {std::pair<StringRef, Value>{"up", getUp()}, {"out", getOut()}})
+    if (value && cast<MemRefType>(value.getType()).getShape() !=
+                     gate.getShape())
+      return emitOpError() << "expects '" << name << "' of the shape of "
+                           << "'gate' (" << gate << "), got "
+                           << value.getType();
+  if (gate.getRank() == 2) {
+    if (!getOffsets())
+      return emitOpError("sorted rows (a rank-2 'gate') require 'offsets'");
+    if (getCounts())
+      return emitOpError("'counts' are only valid with a padded [E, C, F] "
+                         "buffer");
+  } else {
+    if (getOffsets())
+      return emitOpError("'offsets' are only valid with sorted rows (a "
+                         "rank-2 'gate'), got a rank-3 buffer");
+    if (Value counts = getCounts())
+      if (failed(check.dim("counts", counts, 0, gate.getDimSize(0),
+                           "number of experts E")))
+        return failure();
+  }
+  return verifyActivation(*this, getActivation(), static_cast<bool>(getUp()),
+                          "'up'");
   return success();
 }

@@ -511,6 +511,13 @@ def MoE_GroupedMatmulOp : MoE_Op<"grouped_matmul", [AttrSizedOperandSegments]> {
       are slots `0 .. C` of `lhs[e]`, or its first `min(counts[e], C)` with
       `counts` ([E]).
 
+    With an `activation` the op also applies it in its epilogue: `out[r, n]
+    = act(g) ⊙ u` with `g` the product above and `u` the same product with
+    the `up` weights (and `up_bias`), or `act(g)` without `up`
+    (`moe-fuse-gated-activation` builds this form from two grouped matmuls
+    and a `moe.grouped_activation`; the projections' sums then never leave
+    the kernel).
+
     `moe-expand-grouped-matmul` turns it into one `linalg.matmul` per expert
     (the CPU schedule); `moe-tile-grouped-matmul` into one parallel loop
     over a list of row tiles × column tiles, which the GPU runs as one kernel
@@ -522,6 +529,10 @@ def MoE_GroupedMatmulOp : MoE_Op<"grouped_matmul", [AttrSizedOperandSegments]> {
     moe.grouped_matmul %buf, %w counts(%counts : memref<8xi32>)
         bias(%b : memref<8x96xf32>) outs(%h3 : memref<8x?x96xf32>)
         : memref<8x?x64xf32>, memref<8x96x64xf32>
+    moe.grouped_matmul %rows, %wg up(%wu : memref<8x96x64xf32>)
+        offsets(%off : memref<9xi32>) outs(%h : memref<?x96xf32>)
+        {activation = #moe.activation<silu>}
+        : memref<?x64xf32>, memref<8x96x64xf32>
     ```
   }];
   let arguments = (ins
@@ -529,26 +540,85 @@ def MoE_GroupedMatmulOp : MoE_Op<"grouped_matmul", [AttrSizedOperandSegments]> {
       Arg<MemRefRankOf<[F32, BF16], [3, 4]>,
           "[E, N, K] weights, or [E, N / P, K, P] packed in panels",
           [MemRead]>:$weights,
+      Arg<Optional<MemRefRankOf<[F32, BF16], [3, 4]>>,
+          "the up projection's weights, laid out as `weights`",
+          [MemRead]>:$up,
       Arg<Optional<MemRefRankOf<[AnySignlessInteger], [1]>>,
           "[E + 1] segment offsets", [MemRead]>:$offsets,
       Arg<Optional<MemRefRankOf<[AnySignlessInteger], [1]>>,
           "[E] rows routed to each expert", [MemRead]>:$counts,
       Arg<Optional<MemRefRankOf<[F32], [2]>>, "[E, N] bias",
           [MemRead]>:$bias,
-      Arg<MemRefOf<[F32]>, "the products", [MemWrite]>:$out);
+      Arg<Optional<MemRefRankOf<[F32], [2]>>, "[E, N] bias of `up`",
+          [MemRead]>:$up_bias,
+      Arg<MemRefOf<[F32]>, "the products", [MemWrite]>:$out,
+      OptionalAttr<MoE_ActivationAttr>:$activation,
+      OptionalAttr<F64Attr>:$swiglu_alpha,
+      OptionalAttr<F64Attr>:$swiglu_limit);
   let assemblyFormat = [{
-    $lhs `,` $weights (`offsets` `(` $offsets^ `:` type($offsets) `)`)?
+    $lhs `,` $weights (`up` `(` $up^ `:` type($up) `)`)?
+    (`offsets` `(` $offsets^ `:` type($offsets) `)`)?
     (`counts` `(` $counts^ `:` type($counts) `)`)?
     (`bias` `(` $bias^ `:` type($bias) `)`)?
+    (`up_bias` `(` $up_bias^ `:` type($up_bias) `)`)?
     `outs` `(` $out `:` type($out) `)` attr-dict `:` type($lhs) `,`
     type($weights)
   }];
-  let extraClassDeclaration = [{
+  let extraClassDeclaration = !strconcat([{
     /// True for the padded [E, C, K] form.
     bool isPadded() { return getLhs().getType().getRank() == 3; }
     /// True for weights packed in panels, [E, N / P, K, P].
     bool isPacked() { return getWeights().getType().getRank() == 4; }
+    /// True when an activation is applied in the epilogue.
+    bool hasEpilogue() { return getActivation().has_value(); }
+    /// The up/up_bias/activation part of the verifier.
+    ::mlir::LogicalResult verifyEpilogue(int64_t numExperts, int64_t cols);
+  }], MoE_ActivationAccessors);
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// moe.grouped_activation (buffers)
+//===----------------------------------------------------------------------===//
+
+def MoE_GroupedActivationOp : MoE_Op<"grouped_activation", [AttrSizedOperandSegments]> {
+  let summary = "the experts' activation over segments of rows, on buffers";
+  let description = [{
+    The activation between the expert projections of the lowered layer:
+    `out[r, f] = act(gate[r, f]) ⊙ up[r, f]` for a gated FFN (`up` given),
+    `act(gate[r, f])` otherwise, on every row of the experts' segments
+    (those of `moe.grouped_matmul`: rows below `offsets[E]` of sorted rows,
+    slots below `counts[e]` of a padded buffer, or all of them). Other rows
+    are not written. `out` may be `gate` itself. `clamped_swiglu` needs
+    `up`.
+
+    `moe-fuse-gated-activation` folds it, with the grouped matmuls that
+    produce `gate` and `up`, into one grouped matmul with the activation in
+    its epilogue; the grouped-matmul schedules lower what is left to a
+    parallel loop over the rows.
+
+    ```mlir
+    moe.grouped_activation %g up(%u : memref<?x96xf32>)
+        offsets(%off : memref<9xi32>) outs(%g : memref<?x96xf32>)
+        {activation = #moe.activation<silu>} : memref<?x96xf32>
+    ```
   }];
+  let arguments = !con((ins
+      Arg<MemRefOf<[F32]>, "the gate projection", [MemRead]>:$gate,
+      Arg<Optional<MemRefOf<[F32]>>, "the up projection", [MemRead]>:$up,
+      Arg<Optional<MemRefRankOf<[AnySignlessInteger], [1]>>,
+          "[E + 1] segment offsets", [MemRead]>:$offsets,
+      Arg<Optional<MemRefRankOf<[AnySignlessInteger], [1]>>,
+          "[E] rows routed to each expert", [MemRead]>:$counts,
+      Arg<MemRefOf<[F32]>, "the activations", [MemWrite]>:$out),
+    MoE_ActivationAttrs);
+  let assemblyFormat = [{
+    $gate (`up` `(` $up^ `:` type($up) `)`)?
+    (`offsets` `(` $offsets^ `:` type($offsets) `)`)?
+    (`counts` `(` $counts^ `:` type($counts) `)`)?
+    `outs` `(` $out `:` type($out) `)` attr-dict `:` type($gate)
+  }];
+  let extraClassDeclaration = MoE_ActivationAccessors;
   let hasVerifier = 1;
 }
 

@@ -191,6 +191,47 @@ def MoEEmitCInterface : Pass<"moe-emit-c-interface", "::mlir::ModuleOp"> {
   }];
 }
 
+def MoEFuseGatedActivation
+    : Pass<"moe-fuse-gated-activation", "::mlir::func::FuncOp"> {
+  let summary = "Fold the gate and up projections and the activation into one "
+                "grouped matmul";
+  let description = [{
+    Rewrites a `moe.grouped_activation` whose gate (and up) buffers are
+    written by `moe.grouped_matmul`s over the same rows into one grouped
+    matmul that computes both projections and applies the activation in its
+    epilogue, writing only the activations: the [rows, F] sums of gate and
+    up are never stored, and no separate pass over the rows runs. Target
+    independent; each grouped-matmul schedule implements the epilogue.
+
+    It applies when the buffers are fresh allocations that nothing else
+    reads or writes between the projections and the activation, and the
+    projections share their rows (`lhs`, `offsets`/`counts`) and weight
+    layout. Runs after `moe-lower-to-loops`, before bufferization.
+
+    ```mlir
+    moe.grouped_matmul %x, %wg offsets(%off : memref<9xi32>)
+        outs(%g : memref<?x96xf32>) : memref<?x64xf32>, memref<8x96x64xf32>
+    moe.grouped_matmul %x, %wu offsets(%off : memref<9xi32>)
+        outs(%u : memref<?x96xf32>) : memref<?x64xf32>, memref<8x96x64xf32>
+    moe.grouped_activation %g up(%u : memref<?x96xf32>)
+        offsets(%off : memref<9xi32>) outs(%g : memref<?x96xf32>)
+        {activation = #moe.activation<silu>} : memref<?x96xf32>
+    ```
+
+    becomes
+
+    ```mlir
+    moe.grouped_matmul %x, %wg up(%wu : memref<8x96x64xf32>)
+        offsets(%off : memref<9xi32>) outs(%g : memref<?x96xf32>)
+        {activation = #moe.activation<silu>}
+        : memref<?x64xf32>, memref<8x96x64xf32>
+    ```
+  }];
+  let statistics = [
+    Statistic<"numFused", "fused", "Activations folded into a grouped matmul">
+  ];
+}
+
 def MoEPackExpertWeights : Pass<"moe-pack-expert-weights", "::mlir::ModuleOp"> {
   let summary = "Take expert weights packed in panels of output columns (CPU)";
   let description = [{
