@@ -84,11 +84,12 @@ Value emitEpilogue(ImplicitLocOpBuilder &b, GroupedMatmulOp op, Value e,
   return emitGatedActivation(b, activationOf(op), c, up);
 }
 
-/// The fused projection of one expert: the packed vector kernel, or two
-/// matmuls and a loop over the rows.
+/// The fused projection of one expert: the packed vector kernel, or (weights
+/// as stored, or panels the kernel does not take) a matmul per projection
+/// and a loop over the rows.
 void emitFusedProjection(ImplicitLocOpBuilder &b, GroupedMatmulOp op,
                          const ExpertViews &x, const FusedSchedule &schedule) {
-  if (op.isPacked()) {
+  if (op.isPacked() && isPanelWeights(x.w.getType())) {
     PanelOperands o;
     o.a = x.a;
     o.w = x.w;
@@ -106,14 +107,17 @@ void emitFusedProjection(ImplicitLocOpBuilder &b, GroupedMatmulOp op,
     return;
   }
   Value zero = constIndex(b, 0);
-  fillBuffer(b, x.c, constF32(b, 0.0));
-  linalg::MatmulTransposeBOp::create(b, b.getLoc(), ValueRange{x.a, x.w},
-                                     ValueRange{x.c});
-  if (x.up) {
-    fillBuffer(b, x.upSum, constF32(b, 0.0));
-    linalg::MatmulTransposeBOp::create(b, b.getLoc(), ValueRange{x.a, x.up},
-                                       ValueRange{x.upSum});
-  }
+  auto project = [&](Value w, Value into) {
+    fillBuffer(b, into, constF32(b, 0.0));
+    if (op.isPacked())
+      emitPackedMatmul(b, x.a, w, into);
+    else
+      linalg::MatmulTransposeBOp::create(b, b.getLoc(), ValueRange{x.a, w},
+                                         ValueRange{into});
+  };
+  project(x.w, x.c);
+  if (x.up)
+    project(x.up, x.upSum);
   forLoop(b, zero, dim(b, x.c, 0), [&](ImplicitLocOpBuilder &b, Value i) {
     forLoop(b, zero, dim(b, x.c, 1), [&](ImplicitLocOpBuilder &b, Value n) {
       SmallVector<Value, 2> at{i, n};

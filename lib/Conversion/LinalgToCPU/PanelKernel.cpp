@@ -125,6 +125,16 @@ void emitPanelEpilogue(ImplicitLocOpBuilder &b, const PanelOperands &o,
 
 } // namespace
 
+bool lowering::isPanelWeights(Type type) {
+  auto w = dyn_cast<MemRefType>(type);
+  if (!w || w.getRank() != 3)
+    return false;
+  Type element = w.getElementType();
+  int64_t panel = w.getDimSize(2);
+  return (element.isF32() || element.isBF16()) && !w.isDynamicDim(1) &&
+         !ShapedType::isDynamic(panel) && panel > 0 && panel % kLanes == 0;
+}
+
 void lowering::emitPanelKernel(ImplicitLocOpBuilder &b, const PanelOperands &o,
                                bool fromZero, int64_t blockRows,
                                int64_t kChunk, PanelEpilogue epilogue) {

@@ -28,6 +28,10 @@ struct PanelOperands {
   int64_t depth = 0; // K, static
 };
 
+/// Whether the kernel takes weights of this type: [N / P, K, P], f32 or
+/// bf16, with P a multiple of kPanelLanes and K static.
+bool isPanelWeights(Type type);
+
 /// The epilogue of one vector of a panel's columns, once every k is summed:
 /// returns what C gets from the projections' sums `c` and `up` (null without
 /// a second projection), both vector<8xf32>, at row `row`, columns `col` ..

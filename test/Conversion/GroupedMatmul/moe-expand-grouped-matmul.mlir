@@ -222,3 +222,22 @@ func.func @activation_padded(%g: memref<4x?x8xf32>, %c: memref<4xi32>, %h: memre
   moe.grouped_activation %g counts(%c : memref<4xi32>) outs(%h : memref<4x?x8xf32>) {activation = #moe.activation<relu>} : memref<4x?x8xf32>
   return
 }
+
+// -----
+
+// Tests panels of 4 columns (not a whole AVX2 vector), gated: the vector
+// kernel does not take them, so each projection is a linalg.mmt4d into its
+// buffer, then the epilogue loop.
+
+// CHECK-LABEL: func.func @fused_narrow_panels
+// CHECK: %[[UP:.+]] = memref.alloc(%{{.+}}) : memref<?x8xf32>
+// CHECK: linalg.mmt4d
+// CHECK: linalg.mmt4d
+// CHECK: scf.for
+// CHECK: scf.for
+// CHECK: math.exp
+// CHECK: memref.dealloc %[[UP]]
+func.func @fused_narrow_panels(%rows: memref<?x16xf32>, %wg: memref<4x2x16x4xf32>, %wu: memref<4x2x16x4xf32>, %off: memref<5xi32>, %h: memref<?x8xf32>) {
+  moe.grouped_matmul %rows, %wg up(%wu : memref<4x2x16x4xf32>) offsets(%off : memref<5xi32>) outs(%h : memref<?x8xf32>) {activation = #moe.activation<silu>} : memref<?x16xf32>, memref<4x2x16x4xf32>
+  return
+}
