@@ -214,8 +214,7 @@ struct MoEExpandGroupedMatmulPass
   void runOnOperation() override {
     MLIRContext *ctx = &getContext();
     RewritePatternSet patterns(ctx);
-    patterns.add<ExpandGroupedMatmul>(
-        ctx, FusedSchedule{blockRows, kChunk});
+    patterns.add<ExpandGroupedMatmul>(ctx, FusedSchedule{blockRows, kChunk});
     if (failed(applyGroupedMatmulSchedule(getOperation(), std::move(patterns))))
       signalPassFailure();
   }

@@ -37,24 +37,23 @@ struct LowerGroupedActivation : OpConversionPattern<GroupedActivationOp> {
         at.push_back(f);
         Value g = memref::LoadOp::create(b, gate, at);
         Value u = up ? memref::LoadOp::create(b, up, at) : Value();
-        memref::StoreOp::create(b, emitGatedActivation(b, spec, g, u), out,
-                                at);
+        memref::StoreOp::create(b, emitGatedActivation(b, spec, g, u), out, at);
       });
     };
     if (rank == 3) {
-      parallelLoop(
-          b, {dim(b, gate, 0), dim(b, gate, 1)},
-          [&](ImplicitLocOpBuilder &b, ValueRange ivs) {
-            if (!counts)
-              return activateRow(b, ivs);
-            // Slots past counts[e] are padding.
-            Value filled =
-                toIndex(b, memref::LoadOp::create(b, counts, ivs[0]));
-            Value used = arith::CmpIOp::create(b, arith::CmpIPredicate::slt,
-                                               ivs[1], filled);
-            ifThenElse(b, used,
-                       [&](ImplicitLocOpBuilder &b) { activateRow(b, ivs); });
-          });
+      parallelLoop(b, {dim(b, gate, 0), dim(b, gate, 1)},
+                   [&](ImplicitLocOpBuilder &b, ValueRange ivs) {
+                     if (!counts)
+                       return activateRow(b, ivs);
+                     // Slots past counts[e] are padding.
+                     Value filled =
+                         toIndex(b, memref::LoadOp::create(b, counts, ivs[0]));
+                     Value used = arith::CmpIOp::create(
+                         b, arith::CmpIPredicate::slt, ivs[1], filled);
+                     ifThenElse(b, used, [&](ImplicitLocOpBuilder &b) {
+                       activateRow(b, ivs);
+                     });
+                   });
     } else {
       Value numExperts =
           arith::SubIOp::create(b, dim(b, offsets, 0), constIndex(b, 1));

@@ -70,23 +70,20 @@ struct TileGroupedMatmul : OpConversionPattern<GroupedMatmulOp> {
                   // One thread, one dot product per projection, summed in
                   // k order.
                   auto project = [&](Value weights, Value bias) {
-                    Value sum =
-                        reduceLoop(
-                            b, constIndex(b, 0), depth, {constF32(b, 0.0)},
-                            [&](ImplicitLocOpBuilder &b, Value k,
-                                ValueRange acc) {
-                              SmallVector<Value> aAt(lhsAt);
-                              aAt.push_back(k);
-                              Value a =
-                                  memref::LoadOp::create(b, op.getLhs(), aAt);
-                              Value w = widenToF32(
-                                  b, memref::LoadOp::create(
-                                         b, weights,
-                                         ValueRange{rows.expert, col, k}));
-                              Value prod = arith::MulFOp::create(b, a, w);
-                              return SmallVector<Value>{
-                                  arith::AddFOp::create(b, acc[0], prod)};
-                            })[0];
+                    Value sum = reduceLoop(
+                        b, constIndex(b, 0), depth, {constF32(b, 0.0)},
+                        [&](ImplicitLocOpBuilder &b, Value k, ValueRange acc) {
+                          SmallVector<Value> aAt(lhsAt);
+                          aAt.push_back(k);
+                          Value a = memref::LoadOp::create(b, op.getLhs(), aAt);
+                          Value w = widenToF32(
+                              b,
+                              memref::LoadOp::create(
+                                  b, weights, ValueRange{rows.expert, col, k}));
+                          Value prod = arith::MulFOp::create(b, a, w);
+                          return SmallVector<Value>{
+                              arith::AddFOp::create(b, acc[0], prod)};
+                        })[0];
                     if (bias)
                       sum = arith::AddFOp::create(
                           b, sum,
@@ -96,9 +93,8 @@ struct TileGroupedMatmul : OpConversionPattern<GroupedMatmulOp> {
                   };
                   Value sum = project(weights, op.getBias());
                   if (op.hasEpilogue()) {
-                    Value up = op.getUp()
-                                   ? project(op.getUp(), op.getUpBias())
-                                   : Value();
+                    Value up = op.getUp() ? project(op.getUp(), op.getUpBias())
+                                          : Value();
                     sum = emitGatedActivation(b, activationOf(op), sum, up);
                   }
                   memref::StoreOp::create(b, sum, op.getOut(), outAt);

@@ -44,8 +44,7 @@ constexpr int64_t kAccumulators = kTilesM * kTilesN * 4;
 bool isOnTensorCores(GroupedMatmulOp op) {
   MemRefType weights = op.getWeights().getType();
   return !op.isPacked() && !op.hasEpilogue() &&
-         weights.getElementType().isBF16() &&
-         !weights.isDynamicDim(2);
+         weights.getElementType().isBF16() && !weights.isDynamicDim(2);
 }
 
 /// One lane's share of a warp's 32 x 32 outputs, and how it loads its

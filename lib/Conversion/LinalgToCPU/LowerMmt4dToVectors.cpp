@@ -50,7 +50,8 @@ bool isPackedProjection(linalg::Mmt4DOp op) {
          (b.getElementType().isF32() || b.getElementType().isBF16()) &&
          a.getDimSize(2) == 1 && a.getDimSize(3) == 1 && b.getDimSize(3) == 1 &&
          c.getDimSize(2) == 1 && !ShapedType::isDynamic(panel) &&
-         panel % kPanelLanes == 0 && c.getDimSize(3) == panel && !b.isDynamicDim(1);
+         panel % kPanelLanes == 0 && c.getDimSize(3) == panel &&
+         !b.isDynamicDim(1);
 }
 
 struct Mmt4dToVectors : OpConversionPattern<linalg::Mmt4DOp> {

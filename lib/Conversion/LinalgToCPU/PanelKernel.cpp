@@ -116,8 +116,8 @@ void emitPanelEpilogue(ImplicitLocOpBuilder &b, const PanelOperands &o,
     for (Value col : panelColumns(b, o, n1)) {
       SmallVector<Value, 2> at{row, col};
       Value c = vector::LoadOp::create(b, f32Vector(b), o.c, at);
-      Value up = o.up ? vector::LoadOp::create(b, f32Vector(b), o.upSum, at)
-                      : Value();
+      Value up =
+          o.up ? vector::LoadOp::create(b, f32Vector(b), o.upSum, at) : Value();
       vector::StoreOp::create(b, epilogue(b, c, up, row, col), o.c, at);
     }
   });
@@ -136,8 +136,8 @@ bool lowering::isPanelWeights(Type type) {
 }
 
 void lowering::emitPanelKernel(ImplicitLocOpBuilder &b, const PanelOperands &o,
-                               bool fromZero, int64_t blockRows,
-                               int64_t kChunk, PanelEpilogue epilogue) {
+                               bool fromZero, int64_t blockRows, int64_t kChunk,
+                               PanelEpilogue epilogue) {
   Value zero = constIndex(b, 0);
   Value m = memref::DimOp::create(b, o.c, 0);
   Value depth = constIndex(b, o.depth);

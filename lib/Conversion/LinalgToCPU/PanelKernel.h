@@ -19,11 +19,11 @@ constexpr int64_t kPanelLanes = 8;
 
 /// One expert's projection: C = A · W (and U = A · Up) on buffers.
 struct PanelOperands {
-  Value a;     // [m, K] f32
-  Value w;     // [N / P, K, P] f32 or bf16
-  Value c;     // [m, N] f32
-  Value up;    // optional, laid out as w: a second projection of A ...
-  Value upSum; // ... summed into this [m, N] f32 buffer
+  Value a;           // [m, K] f32
+  Value w;           // [N / P, K, P] f32 or bf16
+  Value c;           // [m, N] f32
+  Value up;          // optional, laid out as w: a second projection of A ...
+  Value upSum;       // ... summed into this [m, N] f32 buffer
   int64_t panel = 0; // P, a multiple of kPanelLanes
   int64_t depth = 0; // K, static
 };

@@ -4,9 +4,9 @@
 // one `moe.grouped_matmul` over the experts' rows (a [E, C, D] padded
 // buffer, or the segments offsets[e]..offsets[e+1] of the sorted rows) with
 // its bias in the epilogue, and the activation between them is a
-// `moe.grouped_activation` over the same rows. The grouped matmul is the structured op each target
-// schedules (moe-expand-grouped-matmul for the CPU, moe-tile-grouped-matmul
-// for the GPU's tile list).
+// `moe.grouped_activation` over the same rows. The grouped matmul is the
+// structured op each target schedules (moe-expand-grouped-matmul for the CPU,
+// moe-tile-grouped-matmul for the GPU's tile list).
 //
 //===----------------------------------------------------------------------===//
 
@@ -79,8 +79,8 @@ void lowering::lowerExperts(RewriterBase &rewriter, ExpertsOp op) {
   // may fold the first two and the activation into one).
   auto project = [&](Value lhs, size_t which, Value result) {
     GroupedMatmulOp::create(b, lhs, weights[which], /*up=*/Value(), offsets,
-                            counts, biasOf(which), /*up_bias=*/Value(),
-                            result, /*activation=*/nullptr,
+                            counts, biasOf(which), /*up_bias=*/Value(), result,
+                            /*activation=*/nullptr,
                             /*swiglu_alpha=*/nullptr, /*swiglu_limit=*/nullptr);
   };
   project(tokens, 0, hGate);

@@ -228,6 +228,6 @@ Value lowering::emitGatedActivation(ImplicitLocOpBuilder &b,
                                 constLike(b, g, -spec.limit));
   Value alphaG = arith::MulFOp::create(b, constLike(b, g, spec.alpha), g);
   Value glu = arith::MulFOp::create(b, g, emitSigmoid(b, alphaG));
-  return arith::MulFOp::create(b, glu,
-                               arith::AddFOp::create(b, u, constLike(b, g, 1.0)));
+  return arith::MulFOp::create(
+      b, glu, arith::AddFOp::create(b, u, constLike(b, g, 1.0)));
 }

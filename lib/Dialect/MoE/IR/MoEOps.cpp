@@ -848,8 +848,8 @@ LogicalResult GroupedMatmulOp::verifyEpilogue(int64_t numExperts,
                          "epilogue 'activation'");
     return success();
   }
-  return verifyActivation(*this, *getActivation(),
-                          static_cast<bool>(getUp()), "'up'");
+  return verifyActivation(*this, *getActivation(), static_cast<bool>(getUp()),
+                          "'up'");
 }
 
 LogicalResult GroupedActivationOp::verify() {
@@ -861,8 +861,8 @@ LogicalResult GroupedActivationOp::verify() {
                          << gate;
   for (auto [name, value] :
        {std::pair<StringRef, Value>{"up", getUp()}, {"out", getOut()}})
-    if (value && cast<MemRefType>(value.getType()).getShape() !=
-                     gate.getShape())
+    if (value &&
+        cast<MemRefType>(value.getType()).getShape() != gate.getShape())
       return emitOpError() << "expects '" << name << "' of the shape of "
                            << "'gate' (" << gate << "), got "
                            << value.getType();

@@ -64,8 +64,7 @@ bool usedAfter(Value buffer, GroupedActivationOp act) {
 }
 
 struct MoEFuseGatedActivationPass
-    : public moe::impl::MoEFuseGatedActivationBase<
-          MoEFuseGatedActivationPass> {
+    : public moe::impl::MoEFuseGatedActivationBase<MoEFuseGatedActivationPass> {
   void runOnOperation() override {
     SmallVector<GroupedActivationOp> acts;
     getOperation().walk([&](GroupedActivationOp act) { acts.push_back(act); });
@@ -78,8 +77,7 @@ struct MoEFuseGatedActivationPass
     Value gate = act.getGate(), up = act.getUp(), out = act.getOut();
     GroupedMatmulOp gateMM = producerOf(gate, act);
     GroupedMatmulOp upMM = up ? producerOf(up, act) : GroupedMatmulOp();
-    if (!gateMM || (up && !upMM) ||
-        act.getOffsets() != gateMM.getOffsets() ||
+    if (!gateMM || (up && !upMM) || act.getOffsets() != gateMM.getOffsets() ||
         act.getCounts() != gateMM.getCounts())
       return false;
     if (upMM && (upMM.getLhs() != gateMM.getLhs() ||
@@ -107,9 +105,9 @@ struct MoEFuseGatedActivationPass
     GroupedMatmulOp::create(
         b, act.getLoc(), gateMM.getLhs(), gateMM.getWeights(),
         upMM ? upMM.getWeights() : Value(), gateMM.getOffsets(),
-        gateMM.getCounts(), gateMM.getBias(),
-        upMM ? upMM.getBias() : Value(), out, act.getActivationAttr(),
-        act.getSwigluAlphaAttr(), act.getSwigluLimitAttr());
+        gateMM.getCounts(), gateMM.getBias(), upMM ? upMM.getBias() : Value(),
+        out, act.getActivationAttr(), act.getSwigluAlphaAttr(),
+        act.getSwigluLimitAttr());
     act.erase();
     gateMM.erase();
     if (upMM)
