@@ -1,4 +1,7 @@
 // RUN: moe-opt %s -split-input-file --moe-expand-grouped-matmul | FileCheck %s
+// RUN: not moe-opt %s --moe-expand-grouped-matmul='k-chunk=0' 2>&1 | FileCheck %s --check-prefix=BAD
+
+// BAD: moe-expand-grouped-matmul: block-rows and k-chunk must be positive
 
 // Tests sorted rows: a loop over the experts; expert e's segment
 // offsets[e] .. offsets[e+1] of the rows and of the output; if it is not
