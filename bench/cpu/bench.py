@@ -18,7 +18,11 @@ rate as a share of it: a lower bound on its expert GEMMs' share, since the
 layer's time also holds routing, dispatch, activation and combine.
 For T <= 32 it gives the rate at which moec reads the weights a forward
 needs (router, chosen experts, shared expert) as a share of the machine's
-memory read rate, PyTorch's sum over 512 MiB measured in the same run.
+memory read rate, PyTorch's sum over 512 MiB measured in the same run. Those
+forwards repeat one input, so the chosen experts' weights can stay in L3; at
+T = 1 it also runs moec (through moec.runtime, in this process) over
+COLD_FORWARDS different inputs in turn, the experts changing from one
+forward to the next as in decoding, and gives that rate too.
 
 Run with a Python that has NumPy and PyTorch (Debian: /usr/bin/python3 with
 python3-torch; install libopenblas0-pthread first, see docs/performance.md):
@@ -115,6 +119,38 @@ def weight_bytes_read(spec: dict, counts) -> int:
     return 4 * (
         spec["E"] * d + experts * 3 * f * d + 3 * spec.get("shared_F", 0) * d
     )
+
+
+# Forwards of the T = 1 run over different inputs.
+COLD_FORWARDS = 64
+
+
+def cold_read_rate(lib: Path, weights: Path, spec: dict, tokens: int,
+                   count: int = COLD_FORWARDS) -> tuple[float, float]:
+    """moec's forward over `count` different random inputs in turn, so the
+    chosen experts change from one forward to the next and their weights
+    mostly come from memory, not from L3. Returns the weight bytes those
+    forwards read (each forward's own routing, from the model's
+    expert_counts) and the seconds they took, Python's call overhead
+    included."""
+    from moec.runtime import Model
+
+    rng = np.random.default_rng(tokens + 1000)
+    xs = [
+        rng.standard_normal((tokens, spec["D"])).astype(np.float32)
+        for _ in range(count + 3)
+    ]
+    total_bytes, total_s = 0, 0.0
+    with Model(lib, weights) as model:
+        y = np.empty_like(xs[0])
+        for x in xs[:3]:  # warm-up: code, workspace
+            model(x, out=y)
+        for x in xs[3:]:
+            start = time.perf_counter()
+            model(x, out=y)
+            total_s += time.perf_counter() - start
+            total_bytes += weight_bytes_read(spec, model.stats()["expert_counts"])
+    return float(total_bytes), total_s
 
 
 def torch_block(spec: dict, ops: dict):
@@ -280,6 +316,15 @@ def main():
                 result["sgemm-gflops"] = sgemm_rate(
                     expert_rows, spec["D"], spec["F"], max(5, iters)
                 )
+                if tokens == 1:
+                    # This VM's read rate drifts over minutes (25 to 50 GB/s
+                    # seen): measure it right before the forwards it scales.
+                    result["cold-read-rate-gbs"] = read_bandwidth(iters=5)
+                    cold_bytes, cold_s = cold_read_rate(
+                        libs["dynamic"], weights, spec, tokens
+                    )
+                    result["cold-weight-bytes"] = cold_bytes
+                    result["cold-seconds"] = cold_s
                 rows.append(result)
                 print(json.dumps(result), file=sys.stderr, flush=True)
 
@@ -323,6 +368,29 @@ def main():
             f"| {r['model']} | {r['T']} | {r['weight-bytes'] / 1e6:.1f} | "
             f"{rate:.1f} | {rate / bandwidth:.0%} |"
         )
+    cold = [r for r in rows if "cold-seconds" in r]
+    if cold:
+        print(
+            f"\nT = 1 over {COLD_FORWARDS} different inputs in turn (the chosen "
+            "experts change from one forward to the next; moec.runtime in this "
+            "process, Python's call overhead included), against the read rate "
+            "measured right before:\n"
+        )
+        print(
+            "| model | weights read per forward (MB, mean) | ms per forward (mean) "
+            "| moec-dynamic GB/s | read rate measured just before (GB/s) "
+            "| share of read rate |"
+        )
+        print("|---|---|---|---|---|---|")
+        for r in cold:
+            forwards = COLD_FORWARDS
+            rate = r["cold-weight-bytes"] / r["cold-seconds"] / 1e9
+            probe = r["cold-read-rate-gbs"]
+            print(
+                f"| {r['model']} | {r['cold-weight-bytes'] / forwards / 1e6:.1f} | "
+                f"{r['cold-seconds'] / forwards * 1e3:.2f} | {rate:.1f} | "
+                f"{probe:.1f} | {rate / probe:.0%} |"
+            )
     if args.json:
         args.json.write_text(
             json.dumps({"read-bandwidth-gbs": bandwidth, "rows": rows}, indent=1)
