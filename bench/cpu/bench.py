@@ -126,7 +126,7 @@ COLD_FORWARDS = 64
 
 
 def cold_read_rate(lib: Path, weights: Path, spec: dict, tokens: int,
-                   count: int = COLD_FORWARDS) -> tuple[float, float]:
+                   runtime: Path, count: int = COLD_FORWARDS) -> tuple[float, float]:
     """moec's forward over `count` different random inputs in turn, so the
     chosen experts change from one forward to the next and their weights
     mostly come from memory, not from L3. Returns the weight bytes those
@@ -141,7 +141,7 @@ def cold_read_rate(lib: Path, weights: Path, spec: dict, tokens: int,
         for _ in range(count + 3)
     ]
     total_bytes, total_s = 0, 0.0
-    with Model(lib, weights) as model:
+    with Model(lib, weights, library=runtime) as model:
         y = np.empty_like(xs[0])
         for x in xs[:3]:  # warm-up: code, workspace
             model(x, out=y)
@@ -321,7 +321,9 @@ def main():
                     # seen): measure it right before the forwards it scales.
                     result["cold-read-rate-gbs"] = read_bandwidth(iters=5)
                     cold_bytes, cold_s = cold_read_rate(
-                        libs["dynamic"], weights, spec, tokens
+                        libs["dynamic"], weights, spec, tokens,
+                        # the runtime of the build whose moe-run is timed
+                        args.bin.parent / "lib" / "libmoert.so",
                     )
                     result["cold-weight-bytes"] = cold_bytes
                     result["cold-seconds"] = cold_s
