@@ -325,6 +325,7 @@ def main():
                         # the runtime of the build whose moe-run is timed
                         args.bin.parent / "lib" / "libmoert.so",
                     )
+                    result["cold-forwards"] = COLD_FORWARDS
                     result["cold-weight-bytes"] = cold_bytes
                     result["cold-seconds"] = cold_s
                 rows.append(result)
@@ -385,7 +386,7 @@ def main():
         )
         print("|---|---|---|---|---|---|")
         for r in cold:
-            forwards = COLD_FORWARDS
+            forwards = r["cold-forwards"]
             rate = r["cold-weight-bytes"] / r["cold-seconds"] / 1e9
             probe = r["cold-read-rate-gbs"]
             print(

@@ -84,8 +84,11 @@ static void buildLowerToBuffers(OpPassManager &pm, bool fuseGatedActivation) {
   pm.addPass(createConvertBufferizationToMemRefPass());
 }
 
-void mlir::moe::buildMoECPULoweringPipeline(OpPassManager &pm,
-                                            const CPULoweringOptions &options) {
+/// The CPU lowering, from either pipeline's options (both declare the
+/// lowering's through CPULoweringOptionsBase).
+template <typename Derived>
+static void buildCPULowering(OpPassManager &pm,
+                             const CPULoweringOptionsBase<Derived> &options) {
   buildLowerToBuffers(pm, options.fuseGatedActivation);
   if (options.groupedGemm == GroupedGemm::TileList)
     pm.addPass(createMoETileGroupedMatmul());
@@ -115,6 +118,11 @@ void mlir::moe::buildMoECPULoweringPipeline(OpPassManager &pm,
   pm.addPass(createConvertMathToLibmPass());
   pm.addPass(createConvertToLLVMPass());
   pm.addPass(createReconcileUnrealizedCastsPass());
+}
+
+void mlir::moe::buildMoECPULoweringPipeline(OpPassManager &pm,
+                                            const CPULoweringOptions &options) {
+  buildCPULowering(pm, options);
 }
 
 void mlir::moe::buildMoECUDALoweringPipeline(
@@ -154,12 +162,7 @@ void mlir::moe::buildMoECUDALoweringPipeline(
 void mlir::moe::buildMoECPUPipeline(OpPassManager &pm,
                                     const CPUPipelineOptions &options) {
   buildMoETensorPipeline(pm, options);
-  CPULoweringOptions lowering;
-  lowering.openmp = options.openmp;
-  lowering.groupedGemm = options.groupedGemm;
-  lowering.parallelMinWork = options.parallelMinWork;
-  lowering.fuseGatedActivation = options.fuseGatedActivation;
-  buildMoECPULoweringPipeline(pm, lowering);
+  buildCPULowering(pm, options);
 }
 
 void mlir::moe::registerMoEPipelines() {

@@ -36,10 +36,38 @@ inline llvm::cl::ValuesClass groupedGemmValues() {
 /// How expert-parallel exchanges cross nodes (moe-hierarchical-a2a).
 enum class A2AMode { Auto, Flat, Hierarchical };
 
-struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
-  PassOptions::Option<bool> openmp{
-      *this, "openmp", llvm::cl::desc("Run parallel loops on OpenMP threads"),
+/// The CPU lowering's options, declared once for the lowering pipeline
+/// (CPULoweringOptions) and the whole CPU pipeline (CPUPipelineOptions).
+template <typename Derived>
+struct CPULoweringOptionsBase : public PassPipelineOptions<Derived> {
+  mlir::detail::PassOptions::Option<GroupedGemm> groupedGemm{
+      *this, "grouped-gemm", llvm::cl::desc("Schedule of the expert GEMMs"),
+      llvm::cl::init(GroupedGemm::PerExpert), groupedGemmValues()};
+  mlir::detail::PassOptions::Option<bool> openmp{
+      *this, "openmp",
+      llvm::cl::desc("Run parallel loops (the expert GEMMs' column blocks) "
+                     "on OpenMP threads; the library then links libomp"),
       llvm::cl::init(true)};
+  mlir::detail::PassOptions::Option<int64_t> parallelMinWork{
+      *this, "parallel-min-work",
+      llvm::cl::desc("Run OpenMP regions with less estimated work than this "
+                     "on one thread (moe-serialize-small-parallel-regions; "
+                     "0: every region on all threads)"),
+      llvm::cl::init(32768)};
+  mlir::detail::PassOptions::Option<bool> fuseGatedActivation{
+      *this, "fuse-gated-activation",
+      llvm::cl::desc("Compute the gate and up projections and the "
+                     "activation in one grouped matmul "
+                     "(moe-fuse-gated-activation)"),
+      llvm::cl::init(true)};
+};
+
+struct CPULoweringOptions : public CPULoweringOptionsBase<CPULoweringOptions> {
+};
+
+/// The whole CPU pipeline: the lowering's options (from the base) and the
+/// tensor stage's.
+struct CPUPipelineOptions : public CPULoweringOptionsBase<CPUPipelineOptions> {
   PassOptions::Option<Lowering> lowering{
       *this, "lowering",
       llvm::cl::desc("Dispatch layout: padded capacity buffers or sorted "
@@ -76,9 +104,6 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
           clEnumValN(A2AMode::Flat, "flat", "one stage among all ranks"),
           clEnumValN(A2AMode::Hierarchical, "hierarchical",
                      "intra-node, then inter-node (moe-hierarchical-a2a)"))};
-  PassOptions::Option<GroupedGemm> groupedGemm{
-      *this, "grouped-gemm", llvm::cl::desc("Schedule of the expert GEMMs"),
-      llvm::cl::init(GroupedGemm::PerExpert), groupedGemmValues()};
   PassOptions::Option<bool> explain{
       *this, "explain",
       llvm::cl::desc("Report the compiler's cost-model decisions as remarks"),
@@ -89,41 +114,6 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
                      "output columns (moe-pack-expert-weights; the CPU "
                      "per-expert schedule's layout; 0: as stored)"),
       llvm::cl::init(16)};
-  PassOptions::Option<int64_t> parallelMinWork{
-      *this, "parallel-min-work",
-      llvm::cl::desc("Run OpenMP regions with less estimated work than this "
-                     "on one thread (moe-serialize-small-parallel-regions; "
-                     "0: every region on all threads)"),
-      llvm::cl::init(32768)};
-  PassOptions::Option<bool> fuseGatedActivation{
-      *this, "fuse-gated-activation",
-      llvm::cl::desc("Compute the gate and up projections and the "
-                     "activation in one grouped matmul "
-                     "(moe-fuse-gated-activation)"),
-      llvm::cl::init(true)};
-};
-
-struct CPULoweringOptions : public PassPipelineOptions<CPULoweringOptions> {
-  PassOptions::Option<GroupedGemm> groupedGemm{
-      *this, "grouped-gemm", llvm::cl::desc("Schedule of the expert GEMMs"),
-      llvm::cl::init(GroupedGemm::PerExpert), groupedGemmValues()};
-  PassOptions::Option<bool> openmp{
-      *this, "openmp",
-      llvm::cl::desc("Run parallel loops (the expert GEMMs' column blocks) "
-                     "on OpenMP threads; the library then links libomp"),
-      llvm::cl::init(true)};
-  PassOptions::Option<int64_t> parallelMinWork{
-      *this, "parallel-min-work",
-      llvm::cl::desc("Run OpenMP regions with less estimated work than this "
-                     "on one thread (moe-serialize-small-parallel-regions; "
-                     "0: every region on all threads)"),
-      llvm::cl::init(32768)};
-  PassOptions::Option<bool> fuseGatedActivation{
-      *this, "fuse-gated-activation",
-      llvm::cl::desc("Compute the gate and up projections and the "
-                     "activation in one grouped matmul "
-                     "(moe-fuse-gated-activation)"),
-      llvm::cl::init(true)};
 };
 
 struct CUDALoweringOptions : public PassPipelineOptions<CUDALoweringOptions> {

@@ -54,18 +54,14 @@ void emitPackedMatmul(ImplicitLocOpBuilder &b, Value a, Value w, Value c) {
   linalg::Mmt4DOp::create(b, ValueRange{a4, w4}, ValueRange{c4});
 }
 
-/// The register blocks of a fused projection's vector kernel.
+/// The register blocks of the vector kernel that takes an epilogue.
 struct FusedSchedule {
   int64_t blockRows, kChunk;
 };
 
-/// What one expert's fused projection works on.
-struct ExpertViews {
-  Value e, a, c, w, up, upSum; // up and upSum: gated only
-};
-
-/// act(c + bias[e]) ⊙ (up + up_bias[e]) for the expert's row `row`, columns
-/// `col` ..: scalars, or vectors of the packed kernel.
+/// What C gets from the sums `c` (and `up`, gated) at expert e's columns
+/// `col` ..: c + bias[e], or act(c + bias[e]) ⊙ (up + up_bias[e]) with an
+/// epilogue; scalars, or vectors of the packed kernel.
 Value emitEpilogue(ImplicitLocOpBuilder &b, GroupedMatmulOp op, Value e,
                    Value c, Value up, Value col) {
   auto addBias = [&](Value sum, Value bias) {
@@ -79,51 +75,52 @@ Value emitEpilogue(ImplicitLocOpBuilder &b, GroupedMatmulOp op, Value e,
     return arith::AddFOp::create(b, sum, row).getResult();
   };
   c = addBias(c, op.getBias());
+  if (!op.hasEpilogue())
+    return c;
   if (up)
     up = addBias(up, op.getUpBias());
   return emitGatedActivation(b, activationOf(op), c, up);
 }
 
-/// The fused projection of one expert: the packed vector kernel, or (weights
-/// as stored, or panels the kernel does not take) a matmul per projection
-/// and a loop over the rows.
-void emitFusedProjection(ImplicitLocOpBuilder &b, GroupedMatmulOp op,
-                         const ExpertViews &x, const FusedSchedule &schedule) {
-  if (op.isPacked() && isPanelWeights(x.w.getType())) {
-    PanelOperands o;
-    o.a = x.a;
-    o.w = x.w;
-    o.c = x.c;
-    o.up = x.up;
-    o.upSum = x.upSum;
-    auto wType = cast<MemRefType>(x.w.getType());
+/// Expert e's projection of its `m` rows: with an epilogue on panels the
+/// vector kernel takes, that kernel with the epilogue in it; otherwise a
+/// zero fill and a matmul (`linalg.mmt4d` for packed weights, which the CPU
+/// schedule folds the fill into) per projection, then the bias and the
+/// activation as a loop over the rows.
+void emitExpertProjection(ImplicitLocOpBuilder &b, GroupedMatmulOp op, Value e,
+                          Value m, PanelOperands o,
+                          const FusedSchedule &schedule) {
+  if (op.hasEpilogue() && op.isPacked() && isPanelWeights(o.w.getType())) {
+    auto wType = cast<MemRefType>(o.w.getType());
     o.depth = wType.getDimSize(1);
     o.panel = wType.getDimSize(2);
     emitPanelKernel(
         b, o, /*fromZero=*/true, schedule.blockRows, schedule.kChunk,
         [&](ImplicitLocOpBuilder &b, Value c, Value up, Value, Value col) {
-          return emitEpilogue(b, op, x.e, c, up, col);
+          return emitEpilogue(b, op, e, c, up, col);
         });
     return;
   }
-  Value zero = constIndex(b, 0);
   auto project = [&](Value w, Value into) {
     fillBuffer(b, into, constF32(b, 0.0));
     if (op.isPacked())
-      emitPackedMatmul(b, x.a, w, into);
+      emitPackedMatmul(b, o.a, w, into);
     else
-      linalg::MatmulTransposeBOp::create(b, b.getLoc(), ValueRange{x.a, w},
+      linalg::MatmulTransposeBOp::create(b, b.getLoc(), ValueRange{o.a, w},
                                          ValueRange{into});
   };
-  project(x.w, x.c);
-  if (x.up)
-    project(x.up, x.upSum);
-  forLoop(b, zero, dim(b, x.c, 0), [&](ImplicitLocOpBuilder &b, Value i) {
-    forLoop(b, zero, dim(b, x.c, 1), [&](ImplicitLocOpBuilder &b, Value n) {
+  project(o.w, o.c);
+  if (o.up)
+    project(o.up, o.upSum);
+  if (!op.hasEpilogue() && !op.getBias())
+    return;
+  Value zero = constIndex(b, 0);
+  forLoop(b, zero, m, [&](ImplicitLocOpBuilder &b, Value i) {
+    forLoop(b, zero, dim(b, o.c, 1), [&](ImplicitLocOpBuilder &b, Value n) {
       SmallVector<Value, 2> at{i, n};
-      Value c = memref::LoadOp::create(b, x.c, at);
-      Value up = x.up ? memref::LoadOp::create(b, x.upSum, at) : Value();
-      memref::StoreOp::create(b, emitEpilogue(b, op, x.e, c, up, n), x.c, at);
+      Value c = memref::LoadOp::create(b, o.c, at);
+      Value up = o.up ? memref::LoadOp::create(b, o.upSum, at) : Value();
+      memref::StoreOp::create(b, emitEpilogue(b, op, e, c, up, n), o.c, at);
     });
   });
 }
@@ -158,36 +155,15 @@ struct ExpandGroupedMatmul : OpConversionPattern<GroupedMatmulOp> {
       Value chosen =
           arith::CmpIOp::create(b, arith::CmpIPredicate::sgt, rows.count, zero);
       ifThenElse(b, chosen, [&](ImplicitLocOpBuilder &b) {
-        Value a = rowsView(b, op.getLhs(), rows.prefix, rows.begin, rows.count);
-        Value c = rowsView(b, op.getOut(), rows.prefix, rows.begin, rows.count);
-        Value w = sliceAt(b, weights, e);
-        if (op.hasEpilogue()) {
-          ExpertViews views{e, a, c, w, Value(), Value()};
-          if (Value up = op.getUp()) {
-            views.up = sliceAt(b, up, e);
-            views.upSum =
-                rowsView(b, upSums, rows.prefix, rows.begin, rows.count);
-          }
-          return emitFusedProjection(b, op, views, Schedule);
+        PanelOperands o;
+        o.a = rowsView(b, op.getLhs(), rows.prefix, rows.begin, rows.count);
+        o.c = rowsView(b, op.getOut(), rows.prefix, rows.begin, rows.count);
+        o.w = sliceAt(b, weights, e);
+        if (Value up = op.getUp()) {
+          o.up = sliceAt(b, up, e);
+          o.upSum = rowsView(b, upSums, rows.prefix, rows.begin, rows.count);
         }
-        // The fill right before the matmul: the CPU schedule folds it in.
-        fillBuffer(b, c, constF32(b, 0.0));
-        if (op.isPacked())
-          emitPackedMatmul(b, a, w, c);
-        else
-          linalg::MatmulTransposeBOp::create(b, b.getLoc(), ValueRange{a, w},
-                                             ValueRange{c});
-        Value bias = op.getBias();
-        if (!bias)
-          return;
-        forLoop(b, zero, rows.count, [&](ImplicitLocOpBuilder &b, Value i) {
-          forLoop(b, zero, dim(b, c, 1), [&](ImplicitLocOpBuilder &b, Value n) {
-            Value v = memref::LoadOp::create(b, c, ValueRange{i, n});
-            Value sum = arith::AddFOp::create(
-                b, v, memref::LoadOp::create(b, bias, ValueRange{e, n}));
-            memref::StoreOp::create(b, sum, c, ValueRange{i, n});
-          });
-        });
+        emitExpertProjection(b, op, e, rows.count, o, Schedule);
       });
     });
     if (upSums)
