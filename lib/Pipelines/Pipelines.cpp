@@ -57,7 +57,10 @@ void mlir::moe::buildMoETensorPipeline(OpPassManager &pm,
 
 /// moe ops -> loops and grouped matmuls on buffers, the outputs as
 /// out-parameters: the stages both targets share.
-static void buildLowerToBuffers(OpPassManager &pm, bool fuseGatedActivation) {
+static void buildLowerToBuffers(OpPassManager &pm, bool fuseDispatchGather,
+                                bool fuseGatedActivation) {
+  if (fuseDispatchGather)
+    pm.addNestedPass<func::FuncOp>(createMoEFuseDispatchGather());
   pm.addPass(createMoEEmitCInterface());
   // CSE runs on tensors only: after moe-lower-to-loops it would merge the
   // lowering's bufferization.to_buffer ops (pure) into the first one, whose
@@ -89,7 +92,8 @@ static void buildLowerToBuffers(OpPassManager &pm, bool fuseGatedActivation) {
 template <typename Derived>
 static void buildCPULowering(OpPassManager &pm,
                              const CPULoweringOptionsBase<Derived> &options) {
-  buildLowerToBuffers(pm, options.fuseGatedActivation);
+  buildLowerToBuffers(pm, options.fuseDispatchGather,
+                      options.fuseGatedActivation);
   if (options.groupedGemm == GroupedGemm::TileList)
     pm.addPass(createMoETileGroupedMatmul());
   else
@@ -127,8 +131,9 @@ void mlir::moe::buildMoECPULoweringPipeline(OpPassManager &pm,
 
 void mlir::moe::buildMoECUDALoweringPipeline(
     OpPassManager &pm, const CUDALoweringOptions &options) {
-  // Not fused: the tensor-core schedule has no epilogue yet.
-  buildLowerToBuffers(pm, /*fuseGatedActivation=*/false);
+  // Not fused: the tensor-core schedule has no epilogue and no gather yet.
+  buildLowerToBuffers(pm, /*fuseDispatchGather=*/false,
+                      /*fuseGatedActivation=*/false);
   // bf16-weight GEMMs on tensor cores; what is left (f32 weights) scalar.
   if (options.tensorCores) {
     MoETileGroupedMatmulOnTensorCoresOptions mma;

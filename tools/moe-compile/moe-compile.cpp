@@ -134,6 +134,12 @@ static cl::opt<bool> fuseGatedActivation(
              "in one grouped matmul (moe-fuse-gated-activation; default "
              "true)"),
     cl::init(true), cl::cat(category));
+static cl::opt<bool> fuseDispatchGather(
+    "fuse-dispatch-gather",
+    cl::desc("CPU: read the experts' rows in place through a gather instead "
+             "of a sorted copy of the tokens (moe-fuse-dispatch-gather; "
+             "default true)"),
+    cl::init(true), cl::cat(category));
 static cl::opt<bool> explain(
     "explain",
     cl::desc("Report the compiler's cost-model decisions (remarks on stderr)"),
@@ -241,6 +247,9 @@ int main(int argc, char **argv) {
   if (fuseGatedActivation.getNumOccurrences() && cuda)
     return fail("--fuse-gated-activation is a CPU option: the CUDA target "
                 "does not fuse the activation yet");
+  if (fuseDispatchGather.getNumOccurrences() && cuda)
+    return fail("--fuse-dispatch-gather is a CPU option: the CUDA target "
+                "does not fuse the gather yet");
   PassManager tensorStage(&context);
   buildMoETensorPipeline(tensorStage, pipelineOptions);
   if (!cuda && gpuArch.getNumOccurrences())
@@ -273,6 +282,7 @@ int main(int argc, char **argv) {
     loweringOptions.groupedGemm = groupedGemm;
     loweringOptions.parallelMinWork = parallelMinWork;
     loweringOptions.fuseGatedActivation = fuseGatedActivation;
+    loweringOptions.fuseDispatchGather = fuseDispatchGather;
     buildMoECPULoweringPipeline(lowerStage, loweringOptions);
   }
   if (printPipeline) {

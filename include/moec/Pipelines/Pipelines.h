@@ -60,6 +60,12 @@ struct CPULoweringOptionsBase : public PassPipelineOptions<Derived> {
                      "activation in one grouped matmul "
                      "(moe-fuse-gated-activation)"),
       llvm::cl::init(true)};
+  mlir::detail::PassOptions::Option<bool> fuseDispatchGather{
+      *this, "fuse-dispatch-gather",
+      llvm::cl::desc("Read the experts' rows in place through a gather "
+                     "instead of a sorted copy of the tokens "
+                     "(moe-fuse-dispatch-gather)"),
+      llvm::cl::init(true)};
 };
 
 struct CPULoweringOptions : public CPULoweringOptionsBase<CPULoweringOptions> {

@@ -5,7 +5,8 @@
 // zero fill and a transposed-B `linalg.matmul` on views of its rows and its
 // weight matrix (moe-lower-matmul-to-register-blocks then blocks it for the
 // registers and the cache), or a `linalg.mmt4d` for weights packed in panels
-// (moe-lower-mmt4d-to-vectors), then the bias.
+// (moe-lower-mmt4d-to-vectors), then the bias. A fused epilogue or gather on
+// panels goes straight to the vector kernel, which does both in place.
 //
 //===----------------------------------------------------------------------===//
 
@@ -82,24 +83,41 @@ Value emitEpilogue(ImplicitLocOpBuilder &b, GroupedMatmulOp op, Value e,
   return emitGatedActivation(b, activationOf(op), c, up);
 }
 
-/// Expert e's projection of its `m` rows: with an epilogue on panels the
-/// vector kernel takes, that kernel with the epilogue in it; otherwise a
+/// Expert e's projection of its `m` rows: with an epilogue or a gather on
+/// panels the vector kernel takes, that kernel with both in it; otherwise a
 /// zero fill and a matmul (`linalg.mmt4d` for packed weights, which the CPU
 /// schedule folds the fill into) per projection, then the bias and the
-/// activation as a loop over the rows.
+/// activation as a loop over the rows. A gather then reads from `gathered`,
+/// where the expert's rows are first copied.
 void emitExpertProjection(ImplicitLocOpBuilder &b, GroupedMatmulOp op, Value e,
-                          Value m, PanelOperands o,
+                          Value m, PanelOperands o, Value gathered,
                           const FusedSchedule &schedule) {
-  if (op.hasEpilogue() && op.isPacked() && isPanelWeights(o.w.getType())) {
+  if ((op.hasEpilogue() || o.gather) && op.isPacked() &&
+      isPanelWeights(o.w.getType())) {
     auto wType = cast<MemRefType>(o.w.getType());
     o.depth = wType.getDimSize(1);
     o.panel = wType.getDimSize(2);
-    emitPanelKernel(
-        b, o, /*fromZero=*/true, schedule.blockRows, schedule.kChunk,
-        [&](ImplicitLocOpBuilder &b, Value c, Value up, Value, Value col) {
-          return emitEpilogue(b, op, e, c, up, col);
-        });
+    auto epilogue = [&](ImplicitLocOpBuilder &b, Value c, Value up, Value,
+                        Value col) {
+      return emitEpilogue(b, op, e, c, up, col);
+    };
+    emitPanelKernel(b, o, /*fromZero=*/true, schedule.blockRows,
+                    schedule.kChunk,
+                    op.hasEpilogue() || op.getBias() ? PanelEpilogue(epilogue)
+                                                     : nullptr);
     return;
+  }
+  if (o.gather) {
+    Value zero = constIndex(b, 0);
+    Value depth = dim(b, o.a, 1);
+    forLoop(b, zero, m, [&](ImplicitLocOpBuilder &b, Value i) {
+      Value from = toIndex(b, memref::LoadOp::create(b, o.gather, i));
+      forLoop(b, zero, depth, [&](ImplicitLocOpBuilder &b, Value k) {
+        Value v = memref::LoadOp::create(b, o.a, ValueRange{from, k});
+        memref::StoreOp::create(b, v, gathered, ValueRange{i, k});
+      });
+    });
+    o.a = gathered;
   }
   auto project = [&](Value w, Value into) {
     fillBuffer(b, into, constF32(b, 0.0));
@@ -125,6 +143,12 @@ void emitExpertProjection(ImplicitLocOpBuilder &b, GroupedMatmulOp op, Value e,
   });
 }
 
+/// The type of one expert's weights, [N, K] or [N / P, K, P].
+MemRefType sliceType(Value weights) {
+  auto type = cast<MemRefType>(weights.getType());
+  return MemRefType::get(type.getShape().drop_front(), type.getElementType());
+}
+
 /// A new buffer of `like`'s type and sizes.
 Value allocLike(ImplicitLocOpBuilder &b, Value like) {
   auto type = cast<MemRefType>(like.getType());
@@ -148,6 +172,18 @@ struct ExpandGroupedMatmul : OpConversionPattern<GroupedMatmulOp> {
     // The up projection's sums (gated epilogue): one scratch buffer, each
     // expert's rows in their place.
     Value upSums = op.getUp() ? allocLike(b, op.getOut()) : Value();
+    // A gather the vector kernel cannot do in its loads: one scratch buffer
+    // of the gathered rows, each expert's in their place.
+    Value gathered;
+    bool panelKernel =
+        op.isPacked() && isPanelWeights(sliceType(op.getWeights()));
+    if (op.getGather() && !panelKernel)
+      gathered = memref::AllocOp::create(
+          b,
+          MemRefType::get({ShapedType::kDynamic,
+                           op.getLhs().getType().getDimSize(1)},
+                          b.getF32Type()),
+          ValueRange{dim(b, op.getOut(), 0)});
     forLoop(b, zero, dim(b, weights, 0), [&](ImplicitLocOpBuilder &b, Value e) {
       ExpertRows rows = expertRows(b, op, e);
       // An expert no row chose is skipped, parallel loops and all: at small
@@ -156,18 +192,30 @@ struct ExpandGroupedMatmul : OpConversionPattern<GroupedMatmulOp> {
           arith::CmpIOp::create(b, arith::CmpIPredicate::sgt, rows.count, zero);
       ifThenElse(b, chosen, [&](ImplicitLocOpBuilder &b) {
         PanelOperands o;
-        o.a = rowsView(b, op.getLhs(), rows.prefix, rows.begin, rows.count);
+        if (Value gather = op.getGather()) {
+          o.a = op.getLhs();
+          o.gather = memref::SubViewOp::create(
+              b, gather, ArrayRef<OpFoldResult>{rows.begin},
+              ArrayRef<OpFoldResult>{rows.count},
+              ArrayRef<OpFoldResult>{b.getIndexAttr(1)});
+        } else {
+          o.a = rowsView(b, op.getLhs(), rows.prefix, rows.begin, rows.count);
+        }
         o.c = rowsView(b, op.getOut(), rows.prefix, rows.begin, rows.count);
         o.w = sliceAt(b, weights, e);
         if (Value up = op.getUp()) {
           o.up = sliceAt(b, up, e);
           o.upSum = rowsView(b, upSums, rows.prefix, rows.begin, rows.count);
         }
-        emitExpertProjection(b, op, e, rows.count, o, Schedule);
+        Value gatheredRows =
+            gathered ? rowsView(b, gathered, {}, rows.begin, rows.count)
+                     : Value();
+        emitExpertProjection(b, op, e, rows.count, o, gatheredRows, Schedule);
       });
     });
-    if (upSums)
-      memref::DeallocOp::create(b, upSums);
+    for (Value scratch : {upSums, gathered})
+      if (scratch)
+        memref::DeallocOp::create(b, scratch);
     rewriter.eraseOp(op);
     return success();
   }

@@ -91,9 +91,10 @@ RowTileList lowering::rowTileList(ImplicitLocOpBuilder &b, GroupedMatmulOp op,
     return {tileRows, arith::MulIOp::create(b, numExperts, perExpert),
             perExpert};
   }
-  // Each segment wastes less than one tile: ceil(R / rows) + E.
+  // Each segment wastes less than one tile: ceil(R / rows) + E, R the rows
+  // of `out` (those of `lhs` but with a gather, which reads the tokens).
   Value slots = arith::AddIOp::create(
-      b, ceilDiv(b, dim(b, op.getLhs(), 0), tileRows), numExperts);
+      b, ceilDiv(b, dim(b, op.getOut(), 0), tileRows), numExperts);
   return {tileRows, slots, Value()};
 }
 

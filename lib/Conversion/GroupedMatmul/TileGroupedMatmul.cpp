@@ -63,10 +63,16 @@ struct TileGroupedMatmul : OpConversionPattern<GroupedMatmulOp> {
                     arith::CmpIOp::create(b, arith::CmpIPredicate::ult, col,
                                           numCols));
                 ifThenElse(b, inside, [&](ImplicitLocOpBuilder &b) {
-                  SmallVector<Value> lhsAt(rows.prefix);
-                  lhsAt.push_back(row);
-                  SmallVector<Value> outAt(lhsAt);
+                  SmallVector<Value> outAt(rows.prefix);
+                  outAt.push_back(row);
                   outAt.push_back(col);
+                  // The row of lhs: the gather's, read once per element.
+                  SmallVector<Value> lhsAt(rows.prefix);
+                  lhsAt.push_back(
+                      op.getGather()
+                          ? toIndex(b, memref::LoadOp::create(
+                                           b, op.getGather(), row))
+                          : row);
                   // One thread, one dot product per projection, summed in
                   // k order.
                   auto project = [&](Value weights, Value bias) {

@@ -40,10 +40,11 @@ constexpr int64_t kTilesM = kWarpRows / kMmaM, kTilesN = kWarpCols / kMmaN;
 constexpr int64_t kAccumulators = kTilesM * kTilesN * 4;
 
 /// The grouped matmuls this schedule takes: bf16 weights with a static K, no
-/// activation epilogue (moe-tile-grouped-matmul computes those).
+/// activation epilogue and no gather (moe-tile-grouped-matmul computes
+/// those).
 bool isOnTensorCores(GroupedMatmulOp op) {
   MemRefType weights = op.getWeights().getType();
-  return !op.isPacked() && !op.hasEpilogue() &&
+  return !op.isPacked() && !op.hasEpilogue() && !op.getGather() &&
          weights.getElementType().isBF16() && !weights.isDynamicDim(2);
 }
 

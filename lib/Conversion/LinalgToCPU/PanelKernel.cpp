@@ -71,6 +71,12 @@ void emitBlock(ImplicitLocOpBuilder &b, const PanelOperands &o, Value weights,
   Value zero =
       arith::ConstantOp::create(b, DenseElementsAttr::get(f32Vector(b), 0.0f));
   SmallVector<Value> init(rows.size() * vectors, zero);
+  // The rows of A, found once per block (a gather's indirection stays out
+  // of the k loop).
+  SmallVector<Value> aRows(rows);
+  if (o.gather)
+    for (Value &row : aRows)
+      row = toIndex(b, memref::LoadOp::create(b, o.gather, row));
   ValueRange acc = reduceLoop(
       b, kBegin, kEnd, init,
       [&](ImplicitLocOpBuilder &bk, Value k, ValueRange args) {
@@ -78,7 +84,7 @@ void emitBlock(ImplicitLocOpBuilder &b, const PanelOperands &o, Value weights,
         for (int64_t v = 0; v < vectors; ++v)
           w.push_back(loadWeights(bk, weights, n1, k, v));
         SmallVector<Value> next;
-        for (Value row : rows) {
+        for (Value row : aRows) {
           Value x = memref::LoadOp::create(bk, o.a, ValueRange{row, k});
           Value xs = vector::BroadcastOp::create(bk, f32Vector(bk), x);
           for (int64_t v = 0; v < vectors; ++v)

@@ -19,7 +19,8 @@ constexpr int64_t kPanelLanes = 8;
 
 /// One expert's projection: C = A · W (and U = A · Up) on buffers.
 struct PanelOperands {
-  Value a;           // [m, K] f32
+  Value a;           // [m, K] f32, or rows of any number with `gather`
+  Value gather;      // optional [m] i32: the row of `a` each row of C reads
   Value w;           // [N / P, K, P] f32 or bf16
   Value c;           // [m, N] f32
   Value up;          // optional, laid out as w: a second projection of A ...

@@ -9,7 +9,8 @@
 // chunk its first rank per expert, and each chunk then ranks and copies its
 // own assignments. Slots and rows no assignment takes are left unwritten:
 // no consumer reads them, and not touching them spares the page faults and
-// memset of a mostly-empty [E, C, D] buffer.
+// memset of a mostly-empty [E, C, D] buffer. moe.sort_assignments is the
+// sorted dispatch that records each row's token instead of copying the row.
 //
 //===----------------------------------------------------------------------===//
 
@@ -134,6 +135,68 @@ void copyRow(ImplicitLocOpBuilder &b, Value src, Value srcRow, Value dst,
   });
 }
 
+/// The sorted layout's bookkeeping, shared by moe.dispatch_sorted and
+/// moe.sort_assignments: `counts` per expert, `offsets` (the kept counts
+/// scanned), and each assignment's row in `positions` (-1 when capacity
+/// drops it); `keep(t, pos)` is called for each kept one.
+void emitSortedLayout(
+    ImplicitLocOpBuilder &b, Value indices, int64_t numExperts,
+    Value capacity, Value offsets, Value positions, Value counts,
+    function_ref<void(ImplicitLocOpBuilder &, Value t, Value pos)> keep) {
+  Value zero = constIndex(b, 0);
+  Value experts = constIndex(b, numExperts);
+  // Counting sort: ranks per chunk, then an exclusive scan of the kept
+  // counts into segment offsets.
+  PriorityRanking ranking(b, indices, numExperts, counts);
+  memref::StoreOp::create(b, constI32(b, 0), offsets, ValueRange{zero});
+  reduceLoop(b, zero, experts, ValueRange{constI32(b, 0)},
+             [&](ImplicitLocOpBuilder &b, Value e, ValueRange acc) {
+               Value kept = memref::LoadOp::create(b, counts, ValueRange{e});
+               if (capacity)
+                 kept = arith::MinSIOp::create(b, kept, toI32(b, capacity));
+               Value end = arith::AddIOp::create(b, acc[0], kept);
+               Value next = arith::AddIOp::create(b, e, constIndex(b, 1));
+               memref::StoreOp::create(b, end, offsets, ValueRange{next});
+               return SmallVector<Value>{end};
+             });
+
+  ranking.rank(
+      b, [&](ImplicitLocOpBuilder &b, Value t, Value j, Value e, Value c) {
+        Value begin = memref::LoadOp::create(b, offsets, ValueRange{e});
+        Value end = memref::LoadOp::create(
+            b, offsets,
+            ValueRange{arith::AddIOp::create(b, e, constIndex(b, 1))});
+        Value pos = arith::AddIOp::create(b, begin, c);
+        Value fits =
+            arith::CmpIOp::create(b, arith::CmpIPredicate::slt, pos, end);
+        ifThenElse(
+            b, fits,
+            [&](ImplicitLocOpBuilder &b) {
+              memref::StoreOp::create(b, pos, positions, ValueRange{t, j});
+              keep(b, t, toIndex(b, pos));
+            },
+            [&](ImplicitLocOpBuilder &b) {
+              memref::StoreOp::create(b, constI32(b, -1), positions,
+                                      ValueRange{t, j});
+            });
+      });
+}
+
+/// The [T, k]-shaped buffers of a sorted layout's results.
+struct SortedBuffers {
+  Value positions, offsets, counts;
+};
+SortedBuffers allocSortedBuffers(ImplicitLocOpBuilder &b, Value numTokens,
+                                 RankedTensorType positionsType,
+                                 RankedTensorType offsetsType,
+                                 RankedTensorType countsType) {
+  SmallVector<Value> posSizes;
+  if (positionsType.isDynamicDim(0))
+    posSizes.push_back(numTokens);
+  return {allocBuffer(b, positionsType, posSizes),
+          allocBuffer(b, offsetsType, {}), allocBuffer(b, countsType, {})};
+}
+
 } // namespace
 
 void lowering::lowerDispatchCapacity(RewriterBase &rewriter,
@@ -191,62 +254,50 @@ void lowering::lowerDispatchSorted(RewriterBase &rewriter,
   ImplicitLocOpBuilder b(op.getLoc(), rewriter);
   Value x = readBuffer(b, op.getHidden());
   Value indices = readBuffer(b, op.getIndices());
-  Value zero = constIndex(b, 0);
   Value numTokens = dim(b, x, 0);
   Value hidden = dim(b, x, 1);
-  int64_t numExperts = op.getCounts().getType().getDimSize(0);
-  Value experts = constIndex(b, numExperts);
-
-  SmallVector<Value> rowSizes, posSizes;
+  SmallVector<Value> rowSizes;
   if (op.getRows().getType().isDynamicDim(0))
     rowSizes.push_back(arith::MulIOp::create(b, numTokens, dim(b, indices, 1)));
-  if (op.getPositions().getType().isDynamicDim(0))
-    posSizes.push_back(numTokens);
   Value rows = allocBuffer(b, op.getRows().getType(), rowSizes);
-  Value positions = allocBuffer(b, op.getPositions().getType(), posSizes);
-  Value offsets = allocBuffer(b, op.getOffsets().getType(), {});
-  Value counts = allocBuffer(b, op.getCounts().getType(), {});
-
-  // Counting sort: ranks per chunk, then an exclusive scan of the kept
-  // counts into segment offsets.
-  PriorityRanking ranking(b, indices, numExperts, counts);
-  Value capacity = op.getCapacity();
-  memref::StoreOp::create(b, constI32(b, 0), offsets, ValueRange{zero});
-  reduceLoop(b, zero, experts, ValueRange{constI32(b, 0)},
-             [&](ImplicitLocOpBuilder &b, Value e, ValueRange acc) {
-               Value kept = memref::LoadOp::create(b, counts, ValueRange{e});
-               if (capacity)
-                 kept = arith::MinSIOp::create(b, kept, toI32(b, capacity));
-               Value end = arith::AddIOp::create(b, acc[0], kept);
-               Value next = arith::AddIOp::create(b, e, constIndex(b, 1));
-               memref::StoreOp::create(b, end, offsets, ValueRange{next});
-               return SmallVector<Value>{end};
-             });
-
-  ranking.rank(
-      b, [&](ImplicitLocOpBuilder &b, Value t, Value j, Value e, Value c) {
-        Value begin = memref::LoadOp::create(b, offsets, ValueRange{e});
-        Value end = memref::LoadOp::create(
-            b, offsets,
-            ValueRange{arith::AddIOp::create(b, e, constIndex(b, 1))});
-        Value pos = arith::AddIOp::create(b, begin, c);
-        Value fits =
-            arith::CmpIOp::create(b, arith::CmpIPredicate::slt, pos, end);
-        ifThenElse(
-            b, fits,
-            [&](ImplicitLocOpBuilder &b) {
-              memref::StoreOp::create(b, pos, positions, ValueRange{t, j});
-              copyRow(b, x, t, rows, ValueRange{toIndex(b, pos)}, hidden);
-            },
-            [&](ImplicitLocOpBuilder &b) {
-              memref::StoreOp::create(b, constI32(b, -1), positions,
-                                      ValueRange{t, j});
-            });
-      });
-
+  SortedBuffers out =
+      allocSortedBuffers(b, numTokens, op.getPositions().getType(),
+                         op.getOffsets().getType(), op.getCounts().getType());
+  emitSortedLayout(b, indices, op.getCounts().getType().getDimSize(0),
+                   op.getCapacity(), out.offsets, out.positions, out.counts,
+                   [&](ImplicitLocOpBuilder &b, Value t, Value pos) {
+                     copyRow(b, x, t, rows, ValueRange{pos}, hidden);
+                   });
   rewriter.replaceOp(
       op, ValueRange{asResult(b, rows, op.getRows().getType()),
-                     asResult(b, offsets, op.getOffsets().getType()),
-                     asResult(b, positions, op.getPositions().getType()),
-                     asResult(b, counts, op.getCounts().getType())});
+                     asResult(b, out.offsets, op.getOffsets().getType()),
+                     asResult(b, out.positions, op.getPositions().getType()),
+                     asResult(b, out.counts, op.getCounts().getType())});
+}
+
+void lowering::lowerSortAssignments(RewriterBase &rewriter,
+                                    SortAssignmentsOp op) {
+  rewriter.setInsertionPoint(op);
+  ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+  Value indices = readBuffer(b, op.getIndices());
+  Value numTokens = dim(b, indices, 0);
+  SmallVector<Value> sourceSizes;
+  if (op.getSources().getType().isDynamicDim(0))
+    sourceSizes.push_back(
+        arith::MulIOp::create(b, numTokens, dim(b, indices, 1)));
+  Value sources = allocBuffer(b, op.getSources().getType(), sourceSizes);
+  SortedBuffers out =
+      allocSortedBuffers(b, numTokens, op.getPositions().getType(),
+                         op.getOffsets().getType(), op.getCounts().getType());
+  emitSortedLayout(b, indices, op.getCounts().getType().getDimSize(0),
+                   op.getCapacity(), out.offsets, out.positions, out.counts,
+                   [&](ImplicitLocOpBuilder &b, Value t, Value pos) {
+                     memref::StoreOp::create(b, toI32(b, t), sources,
+                                             ValueRange{pos});
+                   });
+  rewriter.replaceOp(
+      op, ValueRange{asResult(b, sources, op.getSources().getType()),
+                     asResult(b, out.offsets, op.getOffsets().getType()),
+                     asResult(b, out.positions, op.getPositions().getType()),
+                     asResult(b, out.counts, op.getCounts().getType())});
 }

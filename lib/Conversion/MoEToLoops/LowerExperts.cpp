@@ -2,8 +2,8 @@
 //
 // Part of moec. The expert FFNs of all experts at once: each projection is
 // one `moe.grouped_matmul` over the experts' rows (a [E, C, D] padded
-// buffer, or the segments offsets[e]..offsets[e+1] of the sorted rows) with
-// its bias in the epilogue, and the activation between them is a
+// buffer, or the segments offsets[e]..offsets[e+1] of the sorted rows, read
+// in place through a gather of the tokens) with its bias in the epilogue, and the activation between them is a
 // `moe.grouped_activation` over the same rows. The grouped matmul is the
 // structured op each target schedules (moe-expand-grouped-matmul for the CPU,
 // moe-tile-grouped-matmul for the GPU's tile list).
@@ -39,8 +39,12 @@ Value weightBuffer(ImplicitLocOpBuilder &b, Value weights) {
 void lowering::lowerExperts(RewriterBase &rewriter, ExpertsOp op) {
   rewriter.setInsertionPoint(op);
   ImplicitLocOpBuilder b(op.getLoc(), rewriter);
-  auto tokensType = cast<RankedTensorType>(op.getTokens().getType());
+  // With a gather the tokens are read in place: the rows (and `out`) are
+  // the gather's, the tokens only feed the first projections' loads.
+  auto tokensType = cast<RankedTensorType>(op.getResult().getType());
   Value tokens = readBuffer(b, op.getTokens());
+  Value gather = op.getGather() ? readBuffer(b, op.getGather()) : Value();
+  Value rowsLike = gather ? gather : tokens;
   SmallVector<Value> weights, biases;
   for (Value w : op.getWeights())
     weights.push_back(weightBuffer(b, w));
@@ -60,7 +64,7 @@ void lowering::lowerExperts(RewriterBase &rewriter, ExpertsOp op) {
   SmallVector<Value> outSizes;
   for (int64_t i = 0; i < tokensType.getRank(); ++i)
     if (tokensType.isDynamicDim(i))
-      outSizes.push_back(dim(b, tokens, i));
+      outSizes.push_back(dim(b, rowsLike, i));
   Value out = allocBuffer(b, tokensType, outSizes);
   // The hidden activations have the tokens' rows, F wide. Rows outside the
   // experts' segments (padding slots, rows past offsets[E]) stay unwritten
@@ -77,18 +81,19 @@ void lowering::lowerExperts(RewriterBase &rewriter, ExpertsOp op) {
   // Each projection: out = lhs · weights[e]ᵀ (+ bias[e]) on expert e's rows,
   // and h = act(g) ⊙ u in place of g between them (moe-fuse-gated-activation
   // may fold the first two and the activation into one).
-  auto project = [&](Value lhs, size_t which, Value result) {
-    GroupedMatmulOp::create(b, lhs, weights[which], /*up=*/Value(), offsets,
-                            counts, biasOf(which), /*up_bias=*/Value(), result,
+  auto project = [&](Value lhs, Value lhsRows, size_t which, Value result) {
+    GroupedMatmulOp::create(b, lhs, weights[which], /*up=*/Value(), lhsRows,
+                            offsets, counts, biasOf(which),
+                            /*up_bias=*/Value(), result,
                             /*activation=*/nullptr,
                             /*swiglu_alpha=*/nullptr, /*swiglu_limit=*/nullptr);
   };
-  project(tokens, 0, hGate);
+  project(tokens, gather, 0, hGate);
   if (gated)
-    project(tokens, 1, hUp);
+    project(tokens, gather, 1, hUp);
   GroupedActivationOp::create(b, hGate, hUp, offsets, counts, hGate,
                               op.getActivationAttr(), op.getSwigluAlphaAttr(),
                               op.getSwigluLimitAttr());
-  project(hGate, weights.size() - 1, out);
+  project(hGate, /*lhsRows=*/Value(), weights.size() - 1, out);
   rewriter.replaceOp(op, asResult(b, out, tokensType));
 }

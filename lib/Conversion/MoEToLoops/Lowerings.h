@@ -17,6 +17,7 @@ namespace mlir::moe::lowering {
 void lowerRoute(RewriterBase &rewriter, RouteOp op);
 void lowerDispatchCapacity(RewriterBase &rewriter, DispatchCapacityOp op);
 void lowerDispatchSorted(RewriterBase &rewriter, DispatchSortedOp op);
+void lowerSortAssignments(RewriterBase &rewriter, SortAssignmentsOp op);
 void lowerExperts(RewriterBase &rewriter, ExpertsOp op);
 void lowerCombineCapacity(RewriterBase &rewriter, CombineCapacityOp op);
 void lowerCombineSorted(RewriterBase &rewriter, CombineSortedOp op);

@@ -59,16 +59,23 @@ LogicalResult checkSupported(Operation *op) {
   // tensors, dim 1 (C) of the padded [E, C, D] buffer and of [E, F, D]
   // weights; E, k and D size the loops' scratch buffers. Exchanges and
   // regroups move rows of any rank: only their count (dim 0) may be dynamic.
+  // A row list (sort_assignments' sources, the experts' gather) has one
+  // entry per row: its size is the rows' count.
   bool movesRows = isa<AllToAllOp, TransposeSegmentsOp>(op);
-  for (Type type :
-       llvm::concat<Type>(op->getOperandTypes(), op->getResultTypes())) {
-    auto tensor = dyn_cast<RankedTensorType>(type);
+  Value rowList;
+  if (auto sort = dyn_cast<SortAssignmentsOp>(op))
+    rowList = sort.getSources();
+  else if (experts)
+    rowList = experts.getGather();
+  for (Value value : values) {
+    auto tensor = dyn_cast<RankedTensorType>(value.getType());
     if (!tensor)
       continue;
-    int64_t allowed = tensor.getRank() == 2 || movesRows ? 0 : 1;
+    bool rows = movesRows || value == rowList;
+    int64_t allowed = tensor.getRank() == 2 || rows ? 0 : 1;
     for (int64_t i = 0; i < tensor.getRank(); ++i)
       if (tensor.isDynamicDim(i) &&
-          ((tensor.getRank() == 1 && !movesRows) || i != allowed))
+          ((tensor.getRank() == 1 && !rows) || i != allowed))
         return op->emitOpError()
                << "moe-lower-to-loops needs static shapes except the token "
                   "count (or capacity), got "
@@ -101,6 +108,9 @@ struct MoELowerToLoopsPass
           })
           .Case([&](DispatchSortedOp o) {
             lowering::lowerDispatchSorted(rewriter, o);
+          })
+          .Case([&](SortAssignmentsOp o) {
+            lowering::lowerSortAssignments(rewriter, o);
           })
           .Case([&](ExpertsOp o) { lowering::lowerExperts(rewriter, o); })
           .Case([&](CombineCapacityOp o) {

@@ -244,3 +244,68 @@ func.func @fused_narrow_panels(%rows: memref<?x16xf32>, %wg: memref<4x2x16x4xf32
   moe.grouped_matmul %rows, %wg up(%wu : memref<4x2x16x4xf32>) offsets(%off : memref<5xi32>) outs(%h : memref<?x8xf32>) {activation = #moe.activation<silu>} : memref<?x16xf32>, memref<4x2x16x4xf32>
   return
 }
+
+// -----
+
+// Tests a gather on weights packed in panels, with a bias and no
+// activation: the vector kernel reads the tokens in place; each block finds
+// its rows' tokens once (outside the k loop), the FMAs broadcast elements
+// of those tokens, and the bias is the kernel's epilogue. Nothing is
+// copied.
+
+// CHECK-LABEL: func.func @gather_packed
+// CHECK-SAME: (%[[X:[^:]+]]: memref<3x16xf32>, %[[SRC:[^:]+]]: memref<6xi32>, %[[W:[^:]+]]: memref<4x2x16x16xf32>, %[[OFF:[^:]+]]: memref<5xi32>, %[[B:[^:]+]]: memref<4x32xf32>, %[[H:[^:]+]]: memref<6x32xf32>)
+// CHECK-NOT: memref.alloc
+// CHECK: scf.for %[[E:.+]] =
+// CHECK: scf.if
+// CHECK: %[[SRCS:.+]] = memref.subview %[[SRC]][%{{.+}}] [%{{.+}}] [1] : memref<6xi32> to memref<?xi32, strided<[1], offset: ?>>
+// CHECK: %[[HS:.+]] = memref.subview %[[H]]
+// CHECK: scf.parallel (%[[P:.+]]) =
+// CHECK: scf.for
+// CHECK: scf.for %[[I:.+]] =
+// CHECK: %[[T0:.+]] = memref.load %[[SRCS]][%[[I]]] : memref<?xi32, strided<[1], offset: ?>>
+// CHECK-NEXT: %[[R0:.+]] = arith.index_cast %[[T0]] : i32 to index
+// CHECK: scf.for %[[K:.+]] = {{.+}} iter_args(
+// CHECK: %[[A:.+]] = memref.load %[[X]][%[[R0]], %[[K]]] : memref<3x16xf32>
+// CHECK-NEXT: vector.broadcast %[[A]] : f32 to vector<8xf32>
+// CHECK: vector.fma
+// CHECK: scf.index_switch
+// CHECK: default {
+// CHECK: scf.for %[[RE:[^ ]+]] =
+// CHECK: %[[C:.+]] = vector.load %[[HS]][%[[RE]], %[[COL:.+]]] : {{.+}}, vector<8xf32>
+// CHECK-NEXT: %[[BV:.+]] = vector.load %[[B]][%[[E]], %[[COL]]] : memref<4x32xf32>, vector<8xf32>
+// CHECK-NEXT: %[[CB:.+]] = arith.addf %[[C]], %[[BV]] : vector<8xf32>
+// CHECK-NEXT: vector.store %[[CB]], %[[HS]][%[[RE]], %[[COL]]]
+// CHECK-NOT: linalg.mmt4d
+func.func @gather_packed(%x: memref<3x16xf32>, %src: memref<6xi32>, %w: memref<4x2x16x16xf32>, %off: memref<5xi32>, %b: memref<4x32xf32>, %h: memref<6x32xf32>) {
+  moe.grouped_matmul %x, %w gather(%src : memref<6xi32>) offsets(%off : memref<5xi32>) bias(%b : memref<4x32xf32>) outs(%h : memref<6x32xf32>) : memref<3x16xf32>, memref<4x2x16x16xf32>
+  return
+}
+
+// -----
+
+// Tests a gather on [E, N, K] weights, which the vector kernel does not
+// take: each expert's rows are first copied from the tokens into one
+// scratch buffer (at their own rows), which the matmul then reads.
+
+// CHECK-LABEL: func.func @gather_unpacked
+// CHECK-SAME: (%[[X:[^:]+]]: memref<3x16xf32>, %[[SRC:[^:]+]]: memref<6xi32>, %[[W:[^:]+]]: memref<4x8x16xf32>, %[[OFF:[^:]+]]: memref<5xi32>, %[[H:[^:]+]]: memref<6x8xf32>)
+// CHECK: %[[ROWS:.+]] = memref.alloc(%{{.+}}) : memref<?x16xf32>
+// CHECK: scf.for %[[E:.+]] =
+// CHECK: scf.if
+// CHECK: %[[SRCS:.+]] = memref.subview %[[SRC]]
+// CHECK: %[[HS:.+]] = memref.subview %[[H]]
+// CHECK: %[[RS:.+]] = memref.subview %[[ROWS]]
+// CHECK: scf.for %[[I:.+]] =
+// CHECK: %[[T:.+]] = memref.load %[[SRCS]][%[[I]]]
+// CHECK-NEXT: %[[TI:.+]] = arith.index_cast %[[T]] : i32 to index
+// CHECK: scf.for %[[K:.+]] =
+// CHECK: %[[V:.+]] = memref.load %[[X]][%[[TI]], %[[K]]] : memref<3x16xf32>
+// CHECK-NEXT: memref.store %[[V]], %[[RS]][%[[I]], %[[K]]]
+// CHECK: linalg.fill ins(%{{.+}} : f32) outs(%[[HS]] :
+// CHECK-NEXT: linalg.matmul indexing_maps = {{.+}} ins(%[[RS]], %{{.+}} : {{.+}}) outs(%[[HS]] :
+// CHECK: memref.dealloc %[[ROWS]] : memref<?x16xf32>
+func.func @gather_unpacked(%x: memref<3x16xf32>, %src: memref<6xi32>, %w: memref<4x8x16xf32>, %off: memref<5xi32>, %h: memref<6x8xf32>) {
+  moe.grouped_matmul %x, %w gather(%src : memref<6xi32>) offsets(%off : memref<5xi32>) outs(%h : memref<6x8xf32>) : memref<3x16xf32>, memref<4x8x16xf32>
+  return
+}

@@ -15,7 +15,7 @@
 
 // CHECK-LABEL: func.func @sorted
 // CHECK-SAME: (%[[X:[^:]+]]: memref<?x64xf32>, %[[W:[^:]+]]: memref<8x96x64xbf16>, %[[OFF:[^:]+]]: memref<9xi32>, %[[BIAS:[^:]+]]: memref<8x96xf32>, %[[H:[^:]+]]: memref<?x96xf32>)
-// CHECK: %[[NR:.+]] = memref.dim %[[X]], %c0 : memref<?x64xf32>
+// CHECK: %[[NR:.+]] = memref.dim %[[H]], %c0 : memref<?x96xf32>
 // CHECK: %[[RT:.+]] = arith.ceildivui %[[NR]], %c64 : index
 // CHECK: %[[SLOTS:.+]] = arith.addi %[[RT]], %c8 : index
 // CHECK: scf.parallel (%[[SLOT:.+]], %[[CT:.+]]) = (%c0, %c0) to (%[[SLOTS]], %c2) step (%c1, %c1) {

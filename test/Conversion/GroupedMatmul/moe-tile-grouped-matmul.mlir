@@ -18,7 +18,7 @@
 // CHECK: %[[N:.+]] = memref.dim %[[W]], %c1 : memref<4x8x16xf32>
 // CHECK: %[[K:.+]] = memref.dim %[[W]], %c2 : memref<4x8x16xf32>
 // CHECK: %[[NE:.+]] = memref.dim %[[W]], %c0 : memref<4x8x16xf32>
-// CHECK: %[[NR:.+]] = memref.dim %[[X]], %{{.+}} : memref<?x16xf32>
+// CHECK: %[[NR:.+]] = memref.dim %[[H]], %{{.+}} : memref<?x8xf32>
 // CHECK: %[[RT:.+]] = arith.ceildivui %[[NR]], %c4 : index
 // CHECK: %[[SLOTS:.+]] = arith.addi %[[RT]], %[[NE]] : index
 // CHECK: %[[CT:.+]] = arith.ceildivui %[[N]], %c8 : index
@@ -134,5 +134,27 @@ func.func @bf16_weights(%rows: memref<?x16xf32>, %w: memref<4x8x16xbf16>, %off: 
 // CHECK-NEXT: memref.store %[[OUT]], %[[H]]
 func.func @epilogue(%rows: memref<?x16xf32>, %wg: memref<4x8x16xf32>, %wu: memref<4x8x16xf32>, %off: memref<5xi32>, %bu: memref<4x8xf32>, %h: memref<?x8xf32>) {
   moe.grouped_matmul %rows, %wg up(%wu : memref<4x8x16xf32>) offsets(%off : memref<5xi32>) up_bias(%bu : memref<4x8xf32>) outs(%h : memref<?x8xf32>) {activation = #moe.activation<silu>} : memref<?x16xf32>, memref<4x8x16xf32>
+  return
+}
+
+// -----
+
+// Tests a gather: the grid has a slot per 4 rows of `out` (6 here, not the
+// 3 tokens), and each element reads its row's token once, then its dot
+// product runs over that token of the input; the result goes to the sorted
+// row.
+
+// CHECK-LABEL: func.func @gather
+// CHECK-SAME: (%[[X:[^:]+]]: memref<3x16xf32>, %[[SRC:[^:]+]]: memref<6xi32>, %[[W:[^:]+]]: memref<4x8x16xf32>, %[[OFF:[^:]+]]: memref<5xi32>, %[[H:[^:]+]]: memref<6x8xf32>)
+// CHECK: %[[NR:.+]] = memref.dim %[[H]], %{{.+}} : memref<6x8xf32>
+// CHECK: arith.ceildivui %[[NR]], %c4 : index
+// CHECK: scf.if %{{.+}} {
+// CHECK: %[[T:.+]] = memref.load %[[SRC]][%[[ROW:.+]]] : memref<6xi32>
+// CHECK-NEXT: %[[TI:.+]] = arith.index_cast %[[T]] : i32 to index
+// CHECK: scf.for %[[KK:[^ ]+]] =
+// CHECK: memref.load %[[X]][%[[TI]], %[[KK]]] : memref<3x16xf32>
+// CHECK: memref.store %{{.+}}, %[[H]][%[[ROW]], %{{.+}}] : memref<6x8xf32>
+func.func @gather(%x: memref<3x16xf32>, %src: memref<6xi32>, %w: memref<4x8x16xf32>, %off: memref<5xi32>, %h: memref<6x8xf32>) {
+  moe.grouped_matmul %x, %w gather(%src : memref<6xi32>) offsets(%off : memref<5xi32>) outs(%h : memref<6x8xf32>) : memref<3x16xf32>, memref<4x8x16xf32>
   return
 }

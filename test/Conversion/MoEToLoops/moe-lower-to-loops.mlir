@@ -141,6 +141,44 @@ func.func @sorted(%x: tensor<?x16xf32>, %idx: tensor<?x2xi32>, %w: tensor<?x2xf3
 
 // -----
 
+// Tests the sorted layout read in place: moe.sort_assignments ranks like
+// the sorted dispatch but stores each kept row's token (an i32) where the
+// dispatch would copy the row; the experts' first projections gather the
+// tokens through those sources, the down projection reads the hidden rows
+// as they are. Output rows are as many as the sources.
+
+// CHECK-LABEL: func.func @sorted_gather
+// CHECK-SAME: (%[[X:[^:]+]]: tensor<?x16xf32>, %[[IDX:[^:]+]]: tensor<?x2xi32>
+// CHECK: %[[SRC:.+]] = memref.alloc(%{{.+}}) : memref<?xi32>
+// CHECK-NOT: memref<?x16xf32>
+// CHECK: scf.parallel
+// CHECK: scf.parallel
+// CHECK: scf.parallel
+// CHECK: scf.for %[[TK:.+]] =
+// CHECK: scf.if
+// CHECK: %[[TOK:.+]] = arith.index_cast %[[TK]] : index to i32
+// CHECK-NEXT: memref.store %[[TOK]], %[[SRC]][%{{.+}}] : memref<?xi32>
+// CHECK: %[[SRCT:.+]] = bufferization.to_tensor %[[SRC]]
+// CHECK: %[[XB:.+]] = bufferization.to_buffer %[[X]]
+// CHECK: %[[SRCB:.+]] = bufferization.to_buffer %[[SRCT]]
+// CHECK: %[[NR:.+]] = memref.dim %[[SRCB]], %{{.+}} : memref<?xi32>
+// CHECK: %[[OUT:.+]] = memref.alloc(%[[NR]]) : memref<?x16xf32>
+// CHECK: %[[HG:.+]] = memref.alloc(%[[NR]]) : memref<?x24xf32>
+// CHECK: %[[HU:.+]] = memref.alloc(%[[NR]]) : memref<?x24xf32>
+// CHECK: moe.grouped_matmul %[[XB]], %{{.+}} gather(%[[SRCB]] : memref<?xi32>) offsets(%{{.+}}) outs(%[[HG]] : memref<?x24xf32>)
+// CHECK: moe.grouped_matmul %[[XB]], %{{.+}} gather(%[[SRCB]] : memref<?xi32>) offsets(%{{.+}}) outs(%[[HU]] : memref<?x24xf32>)
+// CHECK: moe.grouped_activation %[[HG]] up(%[[HU]]
+// CHECK: moe.grouped_matmul %[[HG]], %{{.+}} offsets(%{{.+}}) outs(%[[OUT]] : memref<?x16xf32>)
+// CHECK-NOT: moe.{{(route|dispatch|experts|combine|all_to_all|transpose|sort)}}
+func.func @sorted_gather(%x: tensor<?x16xf32>, %idx: tensor<?x2xi32>, %w: tensor<?x2xf32>, %g: tensor<4x24x16xf32>, %u: tensor<4x24x16xf32>, %d: tensor<4x16x24xf32>) -> tensor<?x16xf32> {
+  %src, %off, %pos, %counts = moe.sort_assignments %idx : (tensor<?x2xi32>) -> (tensor<?xi32>, tensor<5xi32>, tensor<?x2xi32>, tensor<4xi32>)
+  %out = moe.experts %x gather(%src) offsets(%off) weights(%g, %u, %d) : (tensor<?x16xf32>, tensor<?xi32>, tensor<5xi32>, tensor<4x24x16xf32>, tensor<4x24x16xf32>, tensor<4x16x24xf32>) -> tensor<?x16xf32>
+  %y = moe.combine_sorted %out, %pos, %w : (tensor<?x16xf32>, tensor<?x2xi32>, tensor<?x2xf32>) -> tensor<?x16xf32>
+  return %y : tensor<?x16xf32>
+}
+
+// -----
+
 // Tests the padded layout: slots assigned against the capacity operand,
 // an [E, C, D] buffer (not zero-filled: slots no assignment takes are never
 // read), and a non-gated ReLU expert: grouped matmuls on [E, C, *] buffers

@@ -1681,3 +1681,91 @@ func.func @grouped_activation_clamped_no_up(%g: memref<4x?x8xf32>) {
   moe.grouped_activation %g outs(%g : memref<4x?x8xf32>) {activation = #moe.activation<clamped_swiglu>, swiglu_limit = 7.0 : f64} : memref<4x?x8xf32>
   return
 }
+
+// -----
+
+func.func @grouped_matmul_gather_padded(%buf: memref<4x?x16xf32>, %src: memref<?xi32>, %w: memref<4x8x16xf32>, %h: memref<4x?x8xf32>) {
+  // expected-error @+1 {{'moe.grouped_matmul' op 'gather' is only valid with sorted rows (a rank-2 'lhs'), got a rank-3 buffer}}
+  moe.grouped_matmul %buf, %w gather(%src : memref<?xi32>) outs(%h : memref<4x?x8xf32>) : memref<4x?x16xf32>, memref<4x8x16xf32>
+  return
+}
+
+// -----
+
+func.func @grouped_matmul_gather_rows(%x: memref<3x16xf32>, %src: memref<5xi32>, %off: memref<5xi32>, %w: memref<4x8x16xf32>, %h: memref<6x8xf32>) {
+  // expected-error @+1 {{'moe.grouped_matmul' op expects dimension 0 of 'gather' to be the rows of 'out' = 6, got 5}}
+  moe.grouped_matmul %x, %w gather(%src : memref<5xi32>) offsets(%off : memref<5xi32>) outs(%h : memref<6x8xf32>) : memref<3x16xf32>, memref<4x8x16xf32>
+  return
+}
+
+// -----
+
+func.func @grouped_matmul_rows_without_gather(%x: memref<3x16xf32>, %off: memref<5xi32>, %w: memref<4x8x16xf32>, %h: memref<6x8xf32>) {
+  // expected-error @+1 {{'moe.grouped_matmul' op expects dimension 0 of 'out' to be the rows of 'lhs' = 3, got 6}}
+  moe.grouped_matmul %x, %w offsets(%off : memref<5xi32>) outs(%h : memref<6x8xf32>) : memref<3x16xf32>, memref<4x8x16xf32>
+  return
+}
+
+// -----
+
+func.func @experts_gather_padded(%buf: tensor<4x?x16xf32>, %src: tensor<?xi32>, %c: tensor<4xi32>, %wi: tensor<4x24x16xf32>, %wo: tensor<4x16x24xf32>) {
+  // expected-error @+1 {{'moe.experts' op 'gather' is only valid with [T, D] tokens and 'offsets' (sorted rows read in place)}}
+  %h = moe.experts %buf gather(%src) counts(%c) weights(%wi, %wo) : (tensor<4x?x16xf32>, tensor<?xi32>, tensor<4xi32>, tensor<4x24x16xf32>, tensor<4x16x24xf32>) -> tensor<4x?x16xf32>
+  return
+}
+
+// -----
+
+func.func @experts_gather_rows(%x: tensor<3x16xf32>, %src: tensor<6xi32>, %off: tensor<5xi32>, %wi: tensor<4x24x16xf32>, %wo: tensor<4x16x24xf32>) {
+  // expected-error @+1 {{'moe.experts' op expects dimension 0 of 'result' to be the rows of 'gather' = 6, got 3}}
+  %h = moe.experts %x gather(%src) offsets(%off) weights(%wi, %wo) : (tensor<3x16xf32>, tensor<6xi32>, tensor<5xi32>, tensor<4x24x16xf32>, tensor<4x16x24xf32>) -> tensor<3x16xf32>
+  return
+}
+
+// -----
+
+func.func @experts_gather_hidden(%x: tensor<3x16xf32>, %src: tensor<6xi32>, %off: tensor<5xi32>, %wi: tensor<4x24x16xf32>, %wo: tensor<4x16x24xf32>) {
+  // expected-error @+1 {{'moe.experts' op expects dimension 1 of 'result' to be hidden size D = 16, got 8}}
+  %h = moe.experts %x gather(%src) offsets(%off) weights(%wi, %wo) : (tensor<3x16xf32>, tensor<6xi32>, tensor<5xi32>, tensor<4x24x16xf32>, tensor<4x16x24xf32>) -> tensor<6x8xf32>
+  return
+}
+
+// -----
+
+func.func @experts_gather_rank(%x: tensor<3x16xf32>, %src: tensor<6x1xi32>, %off: tensor<5xi32>, %wi: tensor<4x24x16xf32>, %wo: tensor<4x16x24xf32>) {
+  // expected-error @+1 {{'moe.experts' op expects 'gather' to have rank 1, got 'tensor<6x1xi32>'}}
+  %h = moe.experts %x gather(%src) offsets(%off) weights(%wi, %wo) : (tensor<3x16xf32>, tensor<6x1xi32>, tensor<5xi32>, tensor<4x24x16xf32>, tensor<4x16x24xf32>) -> tensor<6x16xf32>
+  return
+}
+
+// -----
+
+func.func @sort_assignments_sources(%idx: tensor<3x2xi32>) {
+  // expected-error @+1 {{'moe.sort_assignments' op expects dimension 0 of 'sources' to be T * top_k = 6, got 5}}
+  %src, %off, %pos, %counts = moe.sort_assignments %idx : (tensor<3x2xi32>) -> (tensor<5xi32>, tensor<5xi32>, tensor<3x2xi32>, tensor<4xi32>)
+  return
+}
+
+// -----
+
+func.func @sort_assignments_offsets(%idx: tensor<?x2xi32>) {
+  // expected-error @+1 {{'moe.sort_assignments' op expects dimension 0 of 'offsets' to be E + 1 = 5, got 4}}
+  %src, %off, %pos, %counts = moe.sort_assignments %idx : (tensor<?x2xi32>) -> (tensor<?xi32>, tensor<4xi32>, tensor<?x2xi32>, tensor<4xi32>)
+  return
+}
+
+// -----
+
+func.func @sort_assignments_positions(%idx: tensor<?x2xi32>) {
+  // expected-error @+1 {{'moe.sort_assignments' op expects dimension 1 of 'positions' to be top_k = 2, got 3}}
+  %src, %off, %pos, %counts = moe.sort_assignments %idx : (tensor<?x2xi32>) -> (tensor<?xi32>, tensor<5xi32>, tensor<?x3xi32>, tensor<4xi32>)
+  return
+}
+
+// -----
+
+func.func @sort_assignments_dynamic_experts(%idx: tensor<?x2xi32>) {
+  // expected-error @+1 {{'moe.sort_assignments' op expects a static number of experts (the size of 'counts')}}
+  %src, %off, %pos, %counts = moe.sort_assignments %idx : (tensor<?x2xi32>) -> (tensor<?xi32>, tensor<?xi32>, tensor<?x2xi32>, tensor<?xi32>)
+  return
+}

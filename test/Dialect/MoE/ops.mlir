@@ -294,6 +294,20 @@ func.func @sorted_capacity_passthrough(%x: tensor<6x32xf32>, %idx: tensor<6x2xi3
   return %y : tensor<6x32xf32>
 }
 
+// Tests the sorted layout read in place: sort_assignments (sources,
+// offsets, positions, counts) with a capacity, and experts that gather the
+// tokens through the sources.
+
+// CHECK-LABEL: func.func @sorted_gather
+// CHECK-SAME: (%[[X:[^:]+]]: tensor<?x64xf32>, %[[IDX:[^:]+]]: tensor<?x2xi32>, %[[C:[^:]+]]: index, %[[G:[^:]+]]: tensor<8x96x64xf32>, %[[U:[^:]+]]: tensor<8x96x64xf32>, %[[D:[^:]+]]: tensor<8x64x96xf32>)
+// CHECK: %[[SRC:.+]], %[[OFF:.+]], %[[POS:.+]], %[[COUNTS:.+]] = moe.sort_assignments %[[IDX]] capacity(%[[C]]) : (tensor<?x2xi32>, index) -> (tensor<?xi32>, tensor<9xi32>, tensor<?x2xi32>, tensor<8xi32>)
+// CHECK: moe.experts %[[X]] gather(%[[SRC]]) offsets(%[[OFF]]) weights(%[[G]], %[[U]], %[[D]]) : (tensor<?x64xf32>, tensor<?xi32>, tensor<9xi32>, tensor<8x96x64xf32>, tensor<8x96x64xf32>, tensor<8x64x96xf32>) -> tensor<?x64xf32>
+func.func @sorted_gather(%x: tensor<?x64xf32>, %idx: tensor<?x2xi32>, %c: index, %g: tensor<8x96x64xf32>, %u: tensor<8x96x64xf32>, %d: tensor<8x64x96xf32>) -> (tensor<?x64xf32>, tensor<?x2xi32>) {
+  %src, %off, %pos, %counts = moe.sort_assignments %idx capacity(%c) : (tensor<?x2xi32>, index) -> (tensor<?xi32>, tensor<9xi32>, tensor<?x2xi32>, tensor<8xi32>)
+  %h = moe.experts %x gather(%src) offsets(%off) weights(%g, %u, %d) : (tensor<?x64xf32>, tensor<?xi32>, tensor<9xi32>, tensor<8x96x64xf32>, tensor<8x96x64xf32>, tensor<8x64x96xf32>) -> tensor<?x64xf32>
+  return %h, %pos : tensor<?x64xf32>, tensor<?x2xi32>
+}
+
 //===----------------------------------------------------------------------===//
 // moe.all_to_all
 //===----------------------------------------------------------------------===//
@@ -426,6 +440,15 @@ func.func @layer_bf16_expert_weights(%x: tensor<?x16xf32>, %wr: tensor<4x16xf32>
 func.func @grouped_matmul(%rows: memref<?x16xf32>, %off: memref<5xi32>, %h: memref<?x8xf32>, %buf: memref<4x?x16xf32>, %counts: memref<4xi32>, %bias: memref<4x8xf32>, %hb: memref<4x?x8xf32>, %w: memref<4x8x16xf32>) {
   moe.grouped_matmul %rows, %w offsets(%off : memref<5xi32>) outs(%h : memref<?x8xf32>) : memref<?x16xf32>, memref<4x8x16xf32>
   moe.grouped_matmul %buf, %w counts(%counts : memref<4xi32>) bias(%bias : memref<4x8xf32>) outs(%hb : memref<4x?x8xf32>) : memref<4x?x16xf32>, memref<4x8x16xf32>
+  return
+}
+
+// Tests a gather: 3 tokens read as 6 sorted rows.
+
+// CHECK-LABEL: func.func @grouped_matmul_gather
+// CHECK: moe.grouped_matmul %{{.+}}, %{{.+}} gather(%{{.+}} : memref<6xi32>) offsets(%{{.+}} : memref<5xi32>) outs(%{{.+}} : memref<6x8xf32>) : memref<3x16xf32>, memref<4x8x16xf32>
+func.func @grouped_matmul_gather(%x: memref<3x16xf32>, %src: memref<6xi32>, %off: memref<5xi32>, %h: memref<6x8xf32>, %w: memref<4x8x16xf32>) {
+  moe.grouped_matmul %x, %w gather(%src : memref<6xi32>) offsets(%off : memref<5xi32>) outs(%h : memref<6x8xf32>) : memref<3x16xf32>, memref<4x8x16xf32>
   return
 }
 

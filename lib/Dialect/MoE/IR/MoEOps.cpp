@@ -490,13 +490,34 @@ LogicalResult ExpertsOp::verify() {
   return success();
 }
 
+LogicalResult ExpertsOp::verifyGather() {
+  ShapeChecker check(*this);
+  auto tokens = dyn_cast<RankedTensorType>(getTokens().getType());
+  if (!tokens || tokens.getRank() != 2 || !getOffsets())
+    return emitOpError("'gather' is only valid with [T, D] tokens and "
+                       "'offsets' (sorted rows read in place)");
+  if (failed(check.rank("gather", getGather(), 1)) ||
+      failed(check.rank("result", getResult(), 2)) ||
+      failed(check.dim("result", getResult(), 0, dimOf(getGather(), 0),
+                       "the rows of 'gather'")) ||
+      failed(check.dim("result", getResult(), 1, tokens.getDimSize(1),
+                       "hidden size D")))
+    return failure();
+  return sameElementType(*this, "result", getResult(),
+                         tokens.getElementType());
+}
+
 LogicalResult ExpertsOp::verifyTokensAndWeights() {
   ShapeChecker check(*this);
   Type tokensType = getTokens().getType();
-  if (tokensType != getResult().getType())
+  if (getGather()) {
+    if (failed(verifyGather()))
+      return failure();
+  } else if (tokensType != getResult().getType()) {
     return emitOpError() << "expects the result type to equal the tokens "
                             "type "
                          << tokensType << ", got " << getResult().getType();
+  }
   if (auto grouped = dyn_cast<GroupedType>(tokensType)) {
     Type element = grouped.getElementType();
     Type expected = weightGroupType(getWeights(), element);
@@ -665,6 +686,31 @@ LogicalResult DispatchSortedOp::verify() {
                          getHidden().getType().getElementType());
 }
 
+LogicalResult SortAssignmentsOp::verify() {
+  ShapeChecker check(*this);
+  if (failed(check.rank("indices", getIndices(), 2)) ||
+      failed(check.rank("sources", getSources(), 1)) ||
+      failed(check.rank("offsets", getOffsets(), 1)) ||
+      failed(check.rank("counts", getCounts(), 1)))
+    return failure();
+  int64_t numTokens = dimOf(getIndices(), 0);
+  int64_t topK = dimOf(getIndices(), 1);
+  int64_t numExperts = dimOf(getCounts(), 0);
+  if (ShapedType::isDynamic(numExperts))
+    return emitOpError("expects a static number of experts (the size of "
+                       "'counts')");
+  int64_t numRows =
+      ShapedType::isDynamic(numTokens) || ShapedType::isDynamic(topK)
+          ? ShapedType::kDynamic
+          : numTokens * topK;
+  if (failed(verifyAssignments(*this, "positions", getPositions(), numTokens,
+                               topK)) ||
+      failed(check.dim("sources", getSources(), 0, numRows, "T * top_k")) ||
+      failed(check.shape("offsets", getOffsets(), {numExperts + 1}, {"E + 1"})))
+    return failure();
+  return success();
+}
+
 LogicalResult CombineSortedOp::verify() {
   ShapeChecker check(*this);
   if (failed(check.rank("rows", getRows(), 2)) ||
@@ -793,7 +839,14 @@ LogicalResult GroupedMatmulOp::verify() {
         failed(check.dim("offsets", getOffsets(), 0, numExperts + 1,
                          "E + 1 (the weights' number of experts, plus one)")))
       return failure();
+    if (Value gather = getGather())
+      if (failed(check.dim("gather", gather, 0, dimOf(getOut(), 0),
+                           "the rows of 'out'")))
+        return failure();
   } else {
+    if (getGather())
+      return emitOpError("'gather' is only valid with sorted rows (a rank-2 "
+                         "'lhs'), got a rank-3 buffer");
     if (getOffsets())
       return emitOpError("'offsets' are only valid with sorted rows (a "
                          "rank-2 'lhs'), got a rank-3 buffer");
@@ -814,8 +867,10 @@ LogicalResult GroupedMatmulOp::verify() {
       failed(check.dim("out", getOut(), rank - 1, cols,
                        "the weights' output size N")))
     return failure();
-  if (rank == 2 && failed(check.dim("out", getOut(), 0, dimOf(getLhs(), 0),
-                                    "the rows of 'lhs'")))
+  // With a gather, lhs holds the tokens: any number of rows.
+  if (rank == 2 && !getGather() &&
+      failed(check.dim("out", getOut(), 0, dimOf(getLhs(), 0),
+                       "the rows of 'lhs'")))
     return failure();
   if (Value bias = getBias())
     if (failed(check.shape("bias", bias, {numExperts, cols},

@@ -44,7 +44,7 @@ Value buildSharedExpert(OpBuilder &b, Location loc, LayerOp layer) {
   SmallVector<Value> weights;
   for (Value w : layer.getSharedWeights().take_front(3))
     weights.push_back(stackAsOneExpert(b, loc, w));
-  return ExpertsOp::create(b, loc, hiddenType, hidden, offsets,
+  return ExpertsOp::create(b, loc, hiddenType, hidden, /*gather=*/Value(), offsets,
                            /*counts=*/Value(), weights, /*biases=*/ValueRange(),
                            layer.getActivationAttr(),
                            layer.getSwigluAlphaAttr(),
@@ -150,7 +150,7 @@ void decompose(RewriterBase &rewriter, LayerOp layer) {
       layer.getCapacityFactorAttr(), layer.getExpertCapacityAttr(),
       layer.getMinCapacityAttr());
   auto experts = ExpertsOp::create(
-      rewriter, loc, groupedType, dispatch,
+      rewriter, loc, groupedType, dispatch, /*gather=*/Value(),
       /*offsets=*/Value(), /*counts=*/Value(), layer.getExpertWeights(),
       layer.getExpertBiases(), layer.getActivationAttr(),
       layer.getSwigluAlphaAttr(), layer.getSwigluLimitAttr());

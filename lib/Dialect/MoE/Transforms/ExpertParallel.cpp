@@ -113,7 +113,8 @@ public:
     auto byExpert = TransposeSegmentsOp::create(b, loc, rowsType, offsetsType,
                                                 received, counts);
     Value out = ExpertsOp::create(
-        b, loc, rowsType, byExpert.getResult(), byExpert.getGroupOffsets(),
+        b, loc, rowsType, byExpert.getResult(), /*gather=*/Value(),
+        byExpert.getGroupOffsets(),
         /*counts=*/Value(), experts.getWeights(), experts.getBiases(),
         experts.getActivationAttr(), experts.getSwigluAlphaAttr(),
         experts.getSwigluLimitAttr());

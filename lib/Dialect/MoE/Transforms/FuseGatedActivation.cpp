@@ -81,6 +81,7 @@ struct MoEFuseGatedActivationPass
         act.getCounts() != gateMM.getCounts())
       return false;
     if (upMM && (upMM.getLhs() != gateMM.getLhs() ||
+                 upMM.getGather() != gateMM.getGather() ||
                  upMM.getOffsets() != gateMM.getOffsets() ||
                  upMM.getCounts() != gateMM.getCounts() ||
                  upMM.getWeights().getType() != gateMM.getWeights().getType()))
@@ -104,7 +105,8 @@ struct MoEFuseGatedActivationPass
     OpBuilder b(act);
     GroupedMatmulOp::create(
         b, act.getLoc(), gateMM.getLhs(), gateMM.getWeights(),
-        upMM ? upMM.getWeights() : Value(), gateMM.getOffsets(),
+        upMM ? upMM.getWeights() : Value(), gateMM.getGather(),
+        gateMM.getOffsets(),
         gateMM.getCounts(), gateMM.getBias(), upMM ? upMM.getBias() : Value(),
         out, act.getActivationAttr(), act.getSwigluAlphaAttr(),
         act.getSwigluLimitAttr());

@@ -42,7 +42,7 @@ LogicalResult mlir::moe::rewriteGroupedChains(Operation *root,
       ConcreteGroups groups = it->second;
       groups.tokens = ExpertsOp::create(
           rewriter, experts.getLoc(), groups.tokens.getType(), groups.tokens,
-          groups.offsets, groups.counts, experts.getWeights(),
+          /*gather=*/Value(), groups.offsets, groups.counts, experts.getWeights(),
           experts.getBiases(), experts.getActivationAttr(),
           experts.getSwigluAlphaAttr(), experts.getSwigluLimitAttr());
       concrete[experts.getResult()] = groups;

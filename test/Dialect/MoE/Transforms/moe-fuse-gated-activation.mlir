@@ -106,3 +106,37 @@ func.func @other_segments(%x: memref<?x16xf32>, %w: memref<4x8x16xf32>, %off: me
   moe.grouped_activation %g offsets(%off2 : memref<5xi32>) outs(%g : memref<?x8xf32>) : memref<?x8xf32>
   return
 }
+
+// -----
+
+// Tests projections that gather their rows from the tokens: the fused op
+// keeps the gather.
+
+// CHECK-LABEL: func.func @gathered
+// CHECK-SAME: (%[[X:[^:]+]]: memref<3x16xf32>, %[[SRC:[^:]+]]: memref<6xi32>
+// CHECK: moe.grouped_matmul %[[X]], %{{.+}} up(%{{.+}} : memref<4x8x16xf32>) gather(%[[SRC]] : memref<6xi32>) offsets(
+// CHECK-NOT: moe.grouped_activation
+func.func @gathered(%x: memref<3x16xf32>, %src: memref<6xi32>, %wg: memref<4x8x16xf32>, %wu: memref<4x8x16xf32>, %off: memref<5xi32>) -> memref<6x8xf32> {
+  %g = memref.alloc() : memref<6x8xf32>
+  %u = memref.alloc() : memref<6x8xf32>
+  moe.grouped_matmul %x, %wg gather(%src : memref<6xi32>) offsets(%off : memref<5xi32>) outs(%g : memref<6x8xf32>) : memref<3x16xf32>, memref<4x8x16xf32>
+  moe.grouped_matmul %x, %wu gather(%src : memref<6xi32>) offsets(%off : memref<5xi32>) outs(%u : memref<6x8xf32>) : memref<3x16xf32>, memref<4x8x16xf32>
+  moe.grouped_activation %g up(%u : memref<6x8xf32>) offsets(%off : memref<5xi32>) outs(%g : memref<6x8xf32>) : memref<6x8xf32>
+  return %g : memref<6x8xf32>
+}
+
+// -----
+
+// Tests projections that read different rows (one gathers, one does not)
+// stay unfused.
+
+// CHECK-LABEL: func.func @gather_mismatch
+// CHECK: moe.grouped_activation
+func.func @gather_mismatch(%x: memref<6x16xf32>, %src: memref<6xi32>, %wg: memref<4x8x16xf32>, %wu: memref<4x8x16xf32>, %off: memref<5xi32>) -> memref<6x8xf32> {
+  %g = memref.alloc() : memref<6x8xf32>
+  %u = memref.alloc() : memref<6x8xf32>
+  moe.grouped_matmul %x, %wg gather(%src : memref<6xi32>) offsets(%off : memref<5xi32>) outs(%g : memref<6x8xf32>) : memref<6x16xf32>, memref<4x8x16xf32>
+  moe.grouped_matmul %x, %wu offsets(%off : memref<5xi32>) outs(%u : memref<6x8xf32>) : memref<6x16xf32>, memref<4x8x16xf32>
+  moe.grouped_activation %g up(%u : memref<6x8xf32>) offsets(%off : memref<5xi32>) outs(%g : memref<6x8xf32>) : memref<6x8xf32>
+  return %g : memref<6x8xf32>
+}

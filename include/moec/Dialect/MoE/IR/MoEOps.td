@@ -230,7 +230,12 @@ def MoE_ExpertsOp : MoE_Op<"experts", [Pure, AttrSizedOperandSegments]> {
       min(counts[e], C) are padding: not computed, unspecified in the result;
     - rows sorted by expert `[N, D]` with `offsets` ([E + 1], i32): rows
       `offsets[e] .. offsets[e+1]` belong to expert e (result `[N, D]`; rows at
-      or past `offsets[E]` are unspecified).
+      or past `offsets[E]` are unspecified);
+    - the same rows read in place, with `gather` ([N], i32) and `offsets`:
+      row r is `tokens[gather[r]]` of the tokens `[T, D]` themselves (result
+      `[N, D]`), so the sorted copy of the tokens is never made
+      (`moe-fuse-dispatch-gather` builds this form from `moe.sort_assignments`'
+      `sources`).
     Optional `biases` and the activation attributes are those of `moe.layer`.
 
     ```mlir
@@ -241,10 +246,14 @@ def MoE_ExpertsOp : MoE_Op<"experts", [Pure, AttrSizedOperandSegments]> {
         {activation = #moe.activation<silu>}
         : (tensor<?x64xf32>, tensor<9xi32>, tensor<8x96x64xf32>,
            tensor<8x96x64xf32>, tensor<8x64x96xf32>) -> tensor<?x64xf32>
+    %s = moe.experts %x gather(%src) offsets(%off) weights(%g, %u, %d)
+        : (tensor<?x64xf32>, tensor<?xi32>, tensor<9xi32>, tensor<8x96x64xf32>,
+           tensor<8x96x64xf32>, tensor<8x64x96xf32>) -> tensor<?x64xf32>
     ```
   }];
   let arguments = !con((ins
       MoE_GroupedOrTensor:$tokens,
+      Optional<MoE_IndexTensor>:$gather,
       Optional<MoE_IndexTensor>:$offsets,
       Optional<MoE_IndexTensor>:$counts,
       Variadic<MoE_FloatTensor>:$weights,
@@ -252,7 +261,8 @@ def MoE_ExpertsOp : MoE_Op<"experts", [Pure, AttrSizedOperandSegments]> {
     MoE_ActivationAttrs);
   let results = (outs MoE_GroupedOrTensor:$result);
   let assemblyFormat = [{
-    $tokens (`offsets` `(` $offsets^ `)`)? (`counts` `(` $counts^ `)`)?
+    $tokens (`gather` `(` $gather^ `)`)? (`offsets` `(` $offsets^ `)`)?
+    (`counts` `(` $counts^ `)`)?
     `weights` `(` $weights `)` (`biases` `(` $biases^ `)`)?
     attr-dict `:` functional-type(operands, results)
   }];
@@ -260,6 +270,8 @@ def MoE_ExpertsOp : MoE_Op<"experts", [Pure, AttrSizedOperandSegments]> {
     bool isGated() { return getWeights().size() == 3; }
     /// The tokens, offsets/counts and weights part of the verifier.
     ::mlir::LogicalResult verifyTokensAndWeights();
+    /// The gather part: [T, D] tokens read in place as [N, D] sorted rows.
+    ::mlir::LogicalResult verifyGather();
   }], MoE_ActivationAccessors);
   let hasVerifier = 1;
 }
@@ -380,6 +392,33 @@ def MoE_DispatchSortedOp : MoE_Op<"dispatch_sorted", [Pure]> {
                       MoE_IndexTensor:$positions, MoE_IndexTensor:$counts);
   let assemblyFormat = [{
     $hidden `,` $indices (`capacity` `(` $capacity^ `)`)? attr-dict `:`
+    functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def MoE_SortAssignmentsOp : MoE_Op<"sort_assignments", [Pure]> {
+  let summary = "the bookkeeping of moe.dispatch_sorted, without moving rows";
+  let description = [{
+    Sorts the assignments of `indices` ([T, k]) by expert exactly as
+    `moe.dispatch_sorted` does (same `offsets`, `positions` and `counts`,
+    the same capacity drops), but instead of copying each token's row to
+    its sorted place it records where the row comes from: `sources[r]` is
+    the token of sorted row r (rows past `offsets[E]` are unspecified).
+    `moe.experts` then reads the tokens in place through
+    `gather(sources)`; `moe-fuse-dispatch-gather` builds this form.
+
+    ```mlir
+    %src, %off, %pos, %counts = moe.sort_assignments %idx
+        : (tensor<?x2xi32>)
+        -> (tensor<?xi32>, tensor<9xi32>, tensor<?x2xi32>, tensor<8xi32>)
+    ```
+  }];
+  let arguments = (ins MoE_IndexTensor:$indices, Optional<Index>:$capacity);
+  let results = (outs MoE_IndexTensor:$sources, MoE_IndexTensor:$offsets,
+                      MoE_IndexTensor:$positions, MoE_IndexTensor:$counts);
+  let assemblyFormat = [{
+    $indices (`capacity` `(` $capacity^ `)`)? attr-dict `:`
     functional-type(operands, results)
   }];
   let hasVerifier = 1;
@@ -506,7 +545,10 @@ def MoE_GroupedMatmulOp : MoE_Op<"grouped_matmul", [AttrSizedOperandSegments]> {
     contiguous. Rows outside every segment are not written. The segments are
     those of `moe.experts`:
     - sorted rows (`lhs` [R, K], `out` [R, N]) with `offsets` ([E + 1]):
-      expert e's rows are `offsets[e] .. offsets[e+1]`;
+      expert e's rows are `offsets[e] .. offsets[e+1]`; with `gather` ([R])
+      row r is read from `lhs[gather[r]]` instead (`lhs` then holds the
+      tokens, any number of them: the gather is done by the operand loads,
+      never as a copy);
     - a padded buffer (`lhs` [E, C, K], `out` [E, C, N]): expert e's rows
       are slots `0 .. C` of `lhs[e]`, or its first `min(counts[e], C)` with
       `counts` ([E]).
@@ -533,6 +575,9 @@ def MoE_GroupedMatmulOp : MoE_Op<"grouped_matmul", [AttrSizedOperandSegments]> {
         offsets(%off : memref<9xi32>) outs(%h : memref<?x96xf32>)
         {activation = #moe.activation<silu>}
         : memref<?x64xf32>, memref<8x96x64xf32>
+    moe.grouped_matmul %x, %w gather(%src : memref<?xi32>)
+        offsets(%off : memref<9xi32>) outs(%h : memref<?x96xf32>)
+        : memref<?x64xf32>, memref<8x96x64xf32>
     ```
   }];
   let arguments = (ins
@@ -543,6 +588,8 @@ def MoE_GroupedMatmulOp : MoE_Op<"grouped_matmul", [AttrSizedOperandSegments]> {
       Arg<Optional<MemRefRankOf<[F32, BF16], [3, 4]>>,
           "the up projection's weights, laid out as `weights`",
           [MemRead]>:$up,
+      Arg<Optional<MemRefRankOf<[AnySignlessInteger], [1]>>,
+          "[R] the row of `lhs` each row of `out` reads", [MemRead]>:$gather,
       Arg<Optional<MemRefRankOf<[AnySignlessInteger], [1]>>,
           "[E + 1] segment offsets", [MemRead]>:$offsets,
       Arg<Optional<MemRefRankOf<[AnySignlessInteger], [1]>>,
@@ -557,6 +604,7 @@ def MoE_GroupedMatmulOp : MoE_Op<"grouped_matmul", [AttrSizedOperandSegments]> {
       OptionalAttr<F64Attr>:$swiglu_limit);
   let assemblyFormat = [{
     $lhs `,` $weights (`up` `(` $up^ `:` type($up) `)`)?
+    (`gather` `(` $gather^ `:` type($gather) `)`)?
     (`offsets` `(` $offsets^ `:` type($offsets) `)`)?
     (`counts` `(` $counts^ `:` type($counts) `)`)?
     (`bias` `(` $bias^ `:` type($bias) `)`)?

@@ -191,6 +191,46 @@ def MoEEmitCInterface : Pass<"moe-emit-c-interface", "::mlir::ModuleOp"> {
   }];
 }
 
+def MoEFuseDispatchGather
+    : Pass<"moe-fuse-dispatch-gather", "::mlir::func::FuncOp"> {
+  let summary = "Read the experts' rows in place instead of copying them "
+                "sorted";
+  let description = [{
+    Rewrites a `moe.dispatch_sorted` whose sorted rows only feed one
+    `moe.experts` into a `moe.sort_assignments` (the same offsets, positions
+    and counts, plus each sorted row's token) and a `moe.experts` that reads
+    the tokens in place through `gather`: the [T·k, D] permuted copy of the
+    tokens is never made, and the first projections gather their operand
+    rows as they load them. Target independent; each grouped-matmul schedule
+    implements the gather. Runs on the layout-assigned tensor ops, before
+    `moe-lower-to-loops`. Sorted rows that anything else reads (an
+    expert-parallel exchange, a second consumer) are left as they are.
+
+    ```mlir
+    %rows, %off, %pos, %n = moe.dispatch_sorted %x, %idx
+        : (tensor<?x64xf32>, tensor<?x2xi32>)
+        -> (tensor<?x64xf32>, tensor<9xi32>, tensor<?x2xi32>, tensor<8xi32>)
+    %h = moe.experts %rows offsets(%off) weights(%g, %u, %d)
+        : (tensor<?x64xf32>, tensor<9xi32>, tensor<8x96x64xf32>,
+           tensor<8x96x64xf32>, tensor<8x64x96xf32>) -> tensor<?x64xf32>
+    ```
+
+    becomes
+
+    ```mlir
+    %src, %off, %pos, %n = moe.sort_assignments %idx
+        : (tensor<?x2xi32>)
+        -> (tensor<?xi32>, tensor<9xi32>, tensor<?x2xi32>, tensor<8xi32>)
+    %h = moe.experts %x gather(%src) offsets(%off) weights(%g, %u, %d)
+        : (tensor<?x64xf32>, tensor<?xi32>, tensor<9xi32>, tensor<8x96x64xf32>,
+           tensor<8x96x64xf32>, tensor<8x64x96xf32>) -> tensor<?x64xf32>
+    ```
+  }];
+  let statistics = [
+    Statistic<"numFused", "fused", "Sorted copies replaced by a gather">
+  ];
+}
+
 def MoEFuseGatedActivation
     : Pass<"moe-fuse-gated-activation", "::mlir::func::FuncOp"> {
   let summary = "Fold the gate and up projections and the activation into one "

@@ -1,0 +1,80 @@
+// RUN: moe-opt %s -split-input-file --moe-fuse-dispatch-gather | FileCheck %s
+
+// Tests the dropless layout moe-dynamic-shapes emits: the sorted dispatch
+// becomes its bookkeeping (moe.sort_assignments, with the dispatch's
+// capacity) and the experts read the tokens through the sorted rows'
+// sources; the combine takes the new positions, the rest of the
+// bookkeeping is the sort's too.
+
+// CHECK-LABEL: func.func @sorted
+// CHECK-SAME: (%[[X:[^:]+]]: tensor<?x16xf32>, %[[IDX:[^:]+]]: tensor<?x2xi32>, %[[W:[^:]+]]: tensor<?x2xf32>, %[[G:[^:]+]]: tensor<4x24x16xf32>, %[[U:[^:]+]]: tensor<4x24x16xf32>, %[[D:[^:]+]]: tensor<4x16x24xf32>, %[[CAP:[^:]+]]: index)
+// CHECK-NEXT: %[[SRC:.+]], %[[OFF:.+]], %[[POS:.+]], %[[CNT:.+]] = moe.sort_assignments %[[IDX]] capacity(%[[CAP]]) : (tensor<?x2xi32>, index) -> (tensor<?xi32>, tensor<5xi32>, tensor<?x2xi32>, tensor<4xi32>)
+// CHECK-NOT: moe.dispatch_sorted
+// CHECK-NEXT: %[[H:.+]] = moe.experts %[[X]] gather(%[[SRC]]) offsets(%[[OFF]]) weights(%[[G]], %[[U]], %[[D]]) {activation = #moe.activation<gelu>} : (tensor<?x16xf32>, tensor<?xi32>, tensor<5xi32>, tensor<4x24x16xf32>, tensor<4x24x16xf32>, tensor<4x16x24xf32>) -> tensor<?x16xf32>
+// CHECK-NEXT: %[[Y:.+]] = moe.combine_sorted %[[H]], %[[POS]], %[[W]]
+// CHECK-NEXT: return %[[Y]], %[[CNT]]
+func.func @sorted(%x: tensor<?x16xf32>, %idx: tensor<?x2xi32>, %w: tensor<?x2xf32>, %g: tensor<4x24x16xf32>, %u: tensor<4x24x16xf32>, %d: tensor<4x16x24xf32>, %cap: index) -> (tensor<?x16xf32>, tensor<4xi32>) {
+  %rows, %off, %pos, %cnt = moe.dispatch_sorted %x, %idx capacity(%cap) : (tensor<?x16xf32>, tensor<?x2xi32>, index) -> (tensor<?x16xf32>, tensor<5xi32>, tensor<?x2xi32>, tensor<4xi32>)
+  %h = moe.experts %rows offsets(%off) weights(%g, %u, %d) {activation = #moe.activation<gelu>} : (tensor<?x16xf32>, tensor<5xi32>, tensor<4x24x16xf32>, tensor<4x24x16xf32>, tensor<4x16x24xf32>) -> tensor<?x16xf32>
+  %y = moe.combine_sorted %h, %pos, %w : (tensor<?x16xf32>, tensor<?x2xi32>, tensor<?x2xf32>) -> tensor<?x16xf32>
+  return %y, %cnt : tensor<?x16xf32>, tensor<4xi32>
+}
+
+// -----
+
+// Tests static token counts and biases: the sources are [T * k] = [6], the
+// biases stay with the experts.
+
+// CHECK-LABEL: func.func @static_rows
+// CHECK: %[[SRC:.+]], %[[OFF:.+]], %[[POS:.+]], %{{.+}} = moe.sort_assignments %{{.+}} : (tensor<3x2xi32>) -> (tensor<6xi32>, tensor<5xi32>, tensor<3x2xi32>, tensor<4xi32>)
+// CHECK: moe.experts %{{.+}} gather(%[[SRC]]) offsets(%[[OFF]]) weights(%{{.+}}, %{{.+}}) biases(%{{.+}}, %{{.+}}) {activation = #moe.activation<relu>} : (tensor<3x16xf32>, tensor<6xi32>, tensor<5xi32>, tensor<4x24x16xf32>, tensor<4x16x24xf32>, tensor<4x24xf32>, tensor<4x16xf32>) -> tensor<6x16xf32>
+func.func @static_rows(%x: tensor<3x16xf32>, %idx: tensor<3x2xi32>, %w: tensor<3x2xf32>, %wi: tensor<4x24x16xf32>, %wo: tensor<4x16x24xf32>, %bi: tensor<4x24xf32>, %bo: tensor<4x16xf32>) -> tensor<3x16xf32> {
+  %rows, %off, %pos, %cnt = moe.dispatch_sorted %x, %idx : (tensor<3x16xf32>, tensor<3x2xi32>) -> (tensor<6x16xf32>, tensor<5xi32>, tensor<3x2xi32>, tensor<4xi32>)
+  %h = moe.experts %rows offsets(%off) weights(%wi, %wo) biases(%bi, %bo) {activation = #moe.activation<relu>} : (tensor<6x16xf32>, tensor<5xi32>, tensor<4x24x16xf32>, tensor<4x16x24xf32>, tensor<4x24xf32>, tensor<4x16xf32>) -> tensor<6x16xf32>
+  %y = moe.combine_sorted %h, %pos, %w : (tensor<6x16xf32>, tensor<3x2xi32>, tensor<3x2xf32>) -> tensor<3x16xf32>
+  return %y : tensor<3x16xf32>
+}
+
+// -----
+
+// Tests that sorted rows something else also reads (here the function's
+// caller, as an expert-parallel exchange would) keep their copy.
+
+// CHECK-LABEL: func.func @rows_escape
+// CHECK: moe.dispatch_sorted
+// CHECK-NOT: moe.sort_assignments
+// CHECK-NOT: gather(
+func.func @rows_escape(%x: tensor<?x16xf32>, %idx: tensor<?x2xi32>, %wi: tensor<4x24x16xf32>, %wo: tensor<4x16x24xf32>) -> (tensor<?x16xf32>, tensor<?x16xf32>) {
+  %rows, %off, %pos, %cnt = moe.dispatch_sorted %x, %idx : (tensor<?x16xf32>, tensor<?x2xi32>) -> (tensor<?x16xf32>, tensor<5xi32>, tensor<?x2xi32>, tensor<4xi32>)
+  %h = moe.experts %rows offsets(%off) weights(%wi, %wo) : (tensor<?x16xf32>, tensor<5xi32>, tensor<4x24x16xf32>, tensor<4x16x24xf32>) -> tensor<?x16xf32>
+  return %h, %rows : tensor<?x16xf32>, tensor<?x16xf32>
+}
+
+// -----
+
+// Tests that experts over other segments than the dispatch's (offsets from
+// elsewhere) keep the copy: the sources follow the dispatch's order only.
+
+// CHECK-LABEL: func.func @other_offsets
+// CHECK: moe.dispatch_sorted
+// CHECK-NOT: gather(
+func.func @other_offsets(%x: tensor<?x16xf32>, %idx: tensor<?x2xi32>, %off2: tensor<5xi32>, %wi: tensor<4x24x16xf32>, %wo: tensor<4x16x24xf32>) -> tensor<?x16xf32> {
+  %rows, %off, %pos, %cnt = moe.dispatch_sorted %x, %idx : (tensor<?x16xf32>, tensor<?x2xi32>) -> (tensor<?x16xf32>, tensor<5xi32>, tensor<?x2xi32>, tensor<4xi32>)
+  %h = moe.experts %rows offsets(%off2) weights(%wi, %wo) : (tensor<?x16xf32>, tensor<5xi32>, tensor<4x24x16xf32>, tensor<4x16x24xf32>) -> tensor<?x16xf32>
+  return %h : tensor<?x16xf32>
+}
+
+// -----
+
+// Tests that the shared expert's moe.experts (the tokens themselves, one
+// segment) and the padded layout are left alone.
+
+// CHECK-LABEL: func.func @not_sorted
+// CHECK: moe.dispatch_capacity
+// CHECK-NOT: gather(
+func.func @not_sorted(%x: tensor<?x16xf32>, %idx: tensor<?x2xi32>, %c: index, %wi: tensor<4x24x16xf32>, %wo: tensor<4x16x24xf32>, %off: tensor<2xi32>, %si: tensor<1x24x16xf32>, %so: tensor<1x16x24xf32>) -> (tensor<4x?x16xf32>, tensor<?x16xf32>) {
+  %buf, %slots, %cnt = moe.dispatch_capacity %x, %idx, %c : (tensor<?x16xf32>, tensor<?x2xi32>, index) -> (tensor<4x?x16xf32>, tensor<?x2xi32>, tensor<4xi32>)
+  %h = moe.experts %buf counts(%cnt) weights(%wi, %wo) : (tensor<4x?x16xf32>, tensor<4xi32>, tensor<4x24x16xf32>, tensor<4x16x24xf32>) -> tensor<4x?x16xf32>
+  %s = moe.experts %x offsets(%off) weights(%si, %so) : (tensor<?x16xf32>, tensor<2xi32>, tensor<1x24x16xf32>, tensor<1x16x24xf32>) -> tensor<?x16xf32>
+  return %h, %s : tensor<4x?x16xf32>, tensor<?x16xf32>
+}
