@@ -52,6 +52,23 @@ func.func @rows_escape(%x: tensor<?x16xf32>, %idx: tensor<?x2xi32>, %wi: tensor<
 
 // -----
 
+// Tests sorted rows two experts ops read (the later one first in the rows'
+// use list): both keep reading the copy.
+
+// CHECK-LABEL: func.func @rows_read_twice
+// CHECK: %[[ROWS:.+]], %[[OFF:.+]], %{{.+}}, %{{.+}} = moe.dispatch_sorted
+// CHECK: moe.experts %[[ROWS]] offsets(%[[OFF]])
+// CHECK: moe.experts %[[ROWS]] offsets(%[[OFF]])
+// CHECK-NOT: gather(
+func.func @rows_read_twice(%x: tensor<?x16xf32>, %idx: tensor<?x2xi32>, %wi: tensor<4x24x16xf32>, %wo: tensor<4x16x24xf32>) -> (tensor<?x16xf32>, tensor<?x16xf32>) {
+  %rows, %off, %pos, %cnt = moe.dispatch_sorted %x, %idx : (tensor<?x16xf32>, tensor<?x2xi32>) -> (tensor<?x16xf32>, tensor<5xi32>, tensor<?x2xi32>, tensor<4xi32>)
+  %h = moe.experts %rows offsets(%off) weights(%wi, %wo) : (tensor<?x16xf32>, tensor<5xi32>, tensor<4x24x16xf32>, tensor<4x16x24xf32>) -> tensor<?x16xf32>
+  %h2 = moe.experts %rows offsets(%off) weights(%wi, %wo) {activation = #moe.activation<relu>} : (tensor<?x16xf32>, tensor<5xi32>, tensor<4x24x16xf32>, tensor<4x16x24xf32>) -> tensor<?x16xf32>
+  return %h, %h2 : tensor<?x16xf32>, tensor<?x16xf32>
+}
+
+// -----
+
 // Tests that experts over other segments than the dispatch's (offsets from
 // elsewhere) keep the copy: the sources follow the dispatch's order only.
 
