@@ -60,6 +60,8 @@
 // MIN-WORK-SERIAL: moe-compile: error: --parallel-min-work tunes the CPU's OpenMP regions; it has no effect with --openmp=false
 // RUN: not moe-compile %moec_src/examples/mixtral.mlir -o %t/x.so --target=cuda --fuse-gated-activation 2>&1 | FileCheck %s --check-prefix=FUSE-CUDA
 // FUSE-CUDA: moe-compile: error: --fuse-gated-activation is a CPU option: the CUDA target does not fuse the activation yet
+// RUN: not moe-compile %moec_src/examples/mixtral.mlir -o %t/x.so --target=cuda --fuse-dispatch-gather=false 2>&1 | FileCheck %s --check-prefix=GATHER-CUDA
+// GATHER-CUDA: moe-compile: error: --fuse-dispatch-gather is a CPU option: the CUDA target does not fuse the gather yet
 // RUN: moe-compile %moec_src/examples/mixtral.mlir -o %t/unpacked.so --weight-panels=0
 // RUN: strings %t/unpacked.so | FileCheck %s --check-prefix=UNPACKED
 // UNPACKED-NOT: "panels"
