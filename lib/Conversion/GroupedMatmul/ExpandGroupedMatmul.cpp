@@ -101,10 +101,9 @@ void emitExpertProjection(ImplicitLocOpBuilder &b, GroupedMatmulOp op, Value e,
                         Value col) {
       return emitEpilogue(b, op, e, c, up, col);
     };
-    emitPanelKernel(b, o, /*fromZero=*/true, schedule.blockRows,
-                    schedule.kChunk,
-                    op.hasEpilogue() || op.getBias() ? PanelEpilogue(epilogue)
-                                                     : nullptr);
+    emitPanelKernel(
+        b, o, /*fromZero=*/true, schedule.blockRows, schedule.kChunk,
+        op.hasEpilogue() || op.getBias() ? PanelEpilogue(epilogue) : nullptr);
     return;
   }
   if (o.gather) {
@@ -180,9 +179,9 @@ struct ExpandGroupedMatmul : OpConversionPattern<GroupedMatmulOp> {
     if (op.getGather() && !panelKernel)
       gathered = memref::AllocOp::create(
           b,
-          MemRefType::get({ShapedType::kDynamic,
-                           op.getLhs().getType().getDimSize(1)},
-                          b.getF32Type()),
+          MemRefType::get(
+              {ShapedType::kDynamic, op.getLhs().getType().getDimSize(1)},
+              b.getF32Type()),
           ValueRange{dim(b, op.getOut(), 0)});
     forLoop(b, zero, dim(b, weights, 0), [&](ImplicitLocOpBuilder &b, Value e) {
       ExpertRows rows = expertRows(b, op, e);

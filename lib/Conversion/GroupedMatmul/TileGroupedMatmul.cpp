@@ -68,11 +68,10 @@ struct TileGroupedMatmul : OpConversionPattern<GroupedMatmulOp> {
                   outAt.push_back(col);
                   // The row of lhs: the gather's, read once per element.
                   SmallVector<Value> lhsAt(rows.prefix);
-                  lhsAt.push_back(
-                      op.getGather()
-                          ? toIndex(b, memref::LoadOp::create(
-                                           b, op.getGather(), row))
-                          : row);
+                  lhsAt.push_back(op.getGather()
+                                      ? toIndex(b, memref::LoadOp::create(
+                                                       b, op.getGather(), row))
+                                      : row);
                   // One thread, one dot product per projection, summed in
                   // k order.
                   auto project = [&](Value weights, Value bias) {

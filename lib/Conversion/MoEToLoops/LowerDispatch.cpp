@@ -140,8 +140,8 @@ void copyRow(ImplicitLocOpBuilder &b, Value src, Value srcRow, Value dst,
 /// scanned), and each assignment's row in `positions` (-1 when capacity
 /// drops it); `keep(t, pos)` is called for each kept one.
 void emitSortedLayout(
-    ImplicitLocOpBuilder &b, Value indices, int64_t numExperts,
-    Value capacity, Value offsets, Value positions, Value counts,
+    ImplicitLocOpBuilder &b, Value indices, int64_t numExperts, Value capacity,
+    Value offsets, Value positions, Value counts,
     function_ref<void(ImplicitLocOpBuilder &, Value t, Value pos)> keep) {
   Value zero = constIndex(b, 0);
   Value experts = constIndex(b, numExperts);
@@ -160,26 +160,24 @@ void emitSortedLayout(
                return SmallVector<Value>{end};
              });
 
-  ranking.rank(
-      b, [&](ImplicitLocOpBuilder &b, Value t, Value j, Value e, Value c) {
-        Value begin = memref::LoadOp::create(b, offsets, ValueRange{e});
-        Value end = memref::LoadOp::create(
-            b, offsets,
-            ValueRange{arith::AddIOp::create(b, e, constIndex(b, 1))});
-        Value pos = arith::AddIOp::create(b, begin, c);
-        Value fits =
-            arith::CmpIOp::create(b, arith::CmpIPredicate::slt, pos, end);
-        ifThenElse(
-            b, fits,
-            [&](ImplicitLocOpBuilder &b) {
-              memref::StoreOp::create(b, pos, positions, ValueRange{t, j});
-              keep(b, t, toIndex(b, pos));
-            },
-            [&](ImplicitLocOpBuilder &b) {
-              memref::StoreOp::create(b, constI32(b, -1), positions,
-                                      ValueRange{t, j});
-            });
-      });
+  ranking.rank(b, [&](ImplicitLocOpBuilder &b, Value t, Value j, Value e,
+                      Value c) {
+    Value begin = memref::LoadOp::create(b, offsets, ValueRange{e});
+    Value end = memref::LoadOp::create(
+        b, offsets, ValueRange{arith::AddIOp::create(b, e, constIndex(b, 1))});
+    Value pos = arith::AddIOp::create(b, begin, c);
+    Value fits = arith::CmpIOp::create(b, arith::CmpIPredicate::slt, pos, end);
+    ifThenElse(
+        b, fits,
+        [&](ImplicitLocOpBuilder &b) {
+          memref::StoreOp::create(b, pos, positions, ValueRange{t, j});
+          keep(b, t, toIndex(b, pos));
+        },
+        [&](ImplicitLocOpBuilder &b) {
+          memref::StoreOp::create(b, constI32(b, -1), positions,
+                                  ValueRange{t, j});
+        });
+  });
 }
 
 /// The [T, k]-shaped buffers of a sorted layout's results.

@@ -3,10 +3,11 @@
 // Part of moec. The expert FFNs of all experts at once: each projection is
 // one `moe.grouped_matmul` over the experts' rows (a [E, C, D] padded
 // buffer, or the segments offsets[e]..offsets[e+1] of the sorted rows, read
-// in place through a gather of the tokens) with its bias in the epilogue, and the activation between them is a
-// `moe.grouped_activation` over the same rows. The grouped matmul is the
-// structured op each target schedules (moe-expand-grouped-matmul for the CPU,
-// moe-tile-grouped-matmul for the GPU's tile list).
+// in place through a gather of the tokens) with its bias in the epilogue, and
+// the activation between them is a `moe.grouped_activation` over the same rows.
+// The grouped matmul is the structured op each target schedules
+// (moe-expand-grouped-matmul for the CPU, moe-tile-grouped-matmul for the GPU's
+// tile list).
 //
 //===----------------------------------------------------------------------===//
 

@@ -503,8 +503,7 @@ LogicalResult ExpertsOp::verifyGather() {
       failed(check.dim("result", getResult(), 1, tokens.getDimSize(1),
                        "hidden size D")))
     return failure();
-  return sameElementType(*this, "result", getResult(),
-                         tokens.getElementType());
+  return sameElementType(*this, "result", getResult(), tokens.getElementType());
 }
 
 LogicalResult ExpertsOp::verifyTokensAndWeights() {

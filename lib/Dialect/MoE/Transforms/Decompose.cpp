@@ -44,11 +44,11 @@ Value buildSharedExpert(OpBuilder &b, Location loc, LayerOp layer) {
   SmallVector<Value> weights;
   for (Value w : layer.getSharedWeights().take_front(3))
     weights.push_back(stackAsOneExpert(b, loc, w));
-  return ExpertsOp::create(b, loc, hiddenType, hidden, /*gather=*/Value(), offsets,
-                           /*counts=*/Value(), weights, /*biases=*/ValueRange(),
-                           layer.getActivationAttr(),
-                           layer.getSwigluAlphaAttr(),
-                           layer.getSwigluLimitAttr());
+  return ExpertsOp::create(
+      b, loc, hiddenType, hidden, /*gather=*/Value(), offsets,
+      /*counts=*/Value(), weights, /*biases=*/ValueRange(),
+      layer.getActivationAttr(), layer.getSwigluAlphaAttr(),
+      layer.getSwigluLimitAttr());
 }
 
 /// gate[t] = sigmoid(Σ_d hidden[t, d] · w[0, d]), as a [T] tensor.

@@ -40,8 +40,7 @@ struct MoEFuseDispatchGatherPass
     : public moe::impl::MoEFuseDispatchGatherBase<MoEFuseDispatchGatherPass> {
   void runOnOperation() override {
     SmallVector<DispatchSortedOp> dispatches;
-    getOperation().walk(
-        [&](DispatchSortedOp op) { dispatches.push_back(op); });
+    getOperation().walk([&](DispatchSortedOp op) { dispatches.push_back(op); });
     IRRewriter rewriter(&getContext());
     for (DispatchSortedOp dispatch : dispatches) {
       ExpertsOp experts = soleExperts(dispatch);
@@ -70,8 +69,7 @@ struct MoEFuseDispatchGatherPass
       // The rows had no other reader: the dispatch is now dead but for its
       // bookkeeping.
       rewriter.replaceAllUsesWith(dispatch.getOffsets(), sort.getOffsets());
-      rewriter.replaceAllUsesWith(dispatch.getPositions(),
-                                  sort.getPositions());
+      rewriter.replaceAllUsesWith(dispatch.getPositions(), sort.getPositions());
       rewriter.replaceAllUsesWith(dispatch.getCounts(), sort.getCounts());
       rewriter.eraseOp(dispatch);
       ++numFused;

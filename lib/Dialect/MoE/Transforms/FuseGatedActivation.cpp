@@ -106,10 +106,9 @@ struct MoEFuseGatedActivationPass
     GroupedMatmulOp::create(
         b, act.getLoc(), gateMM.getLhs(), gateMM.getWeights(),
         upMM ? upMM.getWeights() : Value(), gateMM.getGather(),
-        gateMM.getOffsets(),
-        gateMM.getCounts(), gateMM.getBias(), upMM ? upMM.getBias() : Value(),
-        out, act.getActivationAttr(), act.getSwigluAlphaAttr(),
-        act.getSwigluLimitAttr());
+        gateMM.getOffsets(), gateMM.getCounts(), gateMM.getBias(),
+        upMM ? upMM.getBias() : Value(), out, act.getActivationAttr(),
+        act.getSwigluAlphaAttr(), act.getSwigluLimitAttr());
     act.erase();
     gateMM.erase();
     if (upMM)

@@ -42,9 +42,10 @@ LogicalResult mlir::moe::rewriteGroupedChains(Operation *root,
       ConcreteGroups groups = it->second;
       groups.tokens = ExpertsOp::create(
           rewriter, experts.getLoc(), groups.tokens.getType(), groups.tokens,
-          /*gather=*/Value(), groups.offsets, groups.counts, experts.getWeights(),
-          experts.getBiases(), experts.getActivationAttr(),
-          experts.getSwigluAlphaAttr(), experts.getSwigluLimitAttr());
+          /*gather=*/Value(), groups.offsets, groups.counts,
+          experts.getWeights(), experts.getBiases(),
+          experts.getActivationAttr(), experts.getSwigluAlphaAttr(),
+          experts.getSwigluLimitAttr());
       concrete[experts.getResult()] = groups;
       continue;
     }
