@@ -176,13 +176,18 @@ struct ExpandGroupedMatmul : OpConversionPattern<GroupedMatmulOp> {
     Value gathered;
     bool panelKernel =
         op.isPacked() && isPanelWeights(sliceType(op.getWeights()));
-    if (op.getGather() && !panelKernel)
+    if (op.getGather() && !panelKernel) {
+      // The shape of out, K wide.
+      MemRefType outType = op.getOut().getType();
+      SmallVector<int64_t> shape(outType.getShape());
+      shape.back() = op.getLhs().getType().getDimSize(1);
+      SmallVector<Value> sizes;
+      for (int64_t i = 0; i + 1 < outType.getRank(); ++i)
+        if (outType.isDynamicDim(i))
+          sizes.push_back(dim(b, op.getOut(), i));
       gathered = memref::AllocOp::create(
-          b,
-          MemRefType::get(
-              {ShapedType::kDynamic, op.getLhs().getType().getDimSize(1)},
-              b.getF32Type()),
-          ValueRange{dim(b, op.getOut(), 0)});
+          b, MemRefType::get(shape, b.getF32Type()), sizes);
+    }
     forLoop(b, zero, dim(b, weights, 0), [&](ImplicitLocOpBuilder &b, Value e) {
       ExpertRows rows = expertRows(b, op, e);
       // An expert no row chose is skipped, parallel loops and all: at small
@@ -193,10 +198,8 @@ struct ExpandGroupedMatmul : OpConversionPattern<GroupedMatmulOp> {
         PanelOperands o;
         if (Value gather = op.getGather()) {
           o.a = op.getLhs();
-          o.gather = memref::SubViewOp::create(
-              b, gather, ArrayRef<OpFoldResult>{rows.begin},
-              ArrayRef<OpFoldResult>{rows.count},
-              ArrayRef<OpFoldResult>{b.getIndexAttr(1)});
+          o.gather =
+              rowListView(b, gather, rows.prefix, rows.begin, rows.count);
         } else {
           o.a = rowsView(b, op.getLhs(), rows.prefix, rows.begin, rows.count);
         }
@@ -207,7 +210,8 @@ struct ExpandGroupedMatmul : OpConversionPattern<GroupedMatmulOp> {
           o.upSum = rowsView(b, upSums, rows.prefix, rows.begin, rows.count);
         }
         Value gatheredRows =
-            gathered ? rowsView(b, gathered, {}, rows.begin, rows.count)
+            gathered
+                ? rowsView(b, gathered, rows.prefix, rows.begin, rows.count)
                      : Value();
         emitExpertProjection(b, op, e, rows.count, o, gatheredRows, Schedule);
       });

@@ -24,7 +24,7 @@ ExpertRows lowering::expertRows(ImplicitLocOpBuilder &b, GroupedMatmulOp op,
     Value end = toIndex(b, memref::LoadOp::create(b, offsets, next));
     return {{}, begin, arith::SubIOp::create(b, end, begin)};
   }
-  Value rows = dim(b, op.getLhs(), 1);
+  Value rows = dim(b, op.getOut(), 1);
   if (Value counts = op.getCounts())
     rows = arith::MinSIOp::create(
         b, toIndex(b, memref::LoadOp::create(b, counts, e)), rows);
@@ -87,7 +87,7 @@ RowTileList lowering::rowTileList(ImplicitLocOpBuilder &b, GroupedMatmulOp op,
                                   Value tileRows) {
   Value numExperts = dim(b, op.getWeights(), 0);
   if (op.isPadded()) {
-    Value perExpert = ceilDiv(b, dim(b, op.getLhs(), 1), tileRows);
+    Value perExpert = ceilDiv(b, dim(b, op.getOut(), 1), tileRows);
     return {tileRows, arith::MulIOp::create(b, numExperts, perExpert),
             perExpert};
   }

@@ -66,12 +66,13 @@ struct TileGroupedMatmul : OpConversionPattern<GroupedMatmulOp> {
                   SmallVector<Value> outAt(rows.prefix);
                   outAt.push_back(row);
                   outAt.push_back(col);
-                  // The row of lhs: the gather's, read once per element.
+                  // The row of lhs: the same row, or the gather's token
+                  // for it (read once per element).
                   SmallVector<Value> lhsAt(rows.prefix);
-                  lhsAt.push_back(op.getGather()
-                                      ? toIndex(b, memref::LoadOp::create(
-                                                       b, op.getGather(), row))
-                                      : row);
+                  lhsAt.push_back(row);
+                  if (Value gather = op.getGather())
+                    lhsAt = {toIndex(
+                        b, memref::LoadOp::create(b, gather, lhsAt))};
                   // One thread, one dot product per projection, summed in
                   // k order.
                   auto project = [&](Value weights, Value bias) {

@@ -9,8 +9,9 @@
 // chunk its first rank per expert, and each chunk then ranks and copies its
 // own assignments. Slots and rows no assignment takes are left unwritten:
 // no consumer reads them, and not touching them spares the page faults and
-// memset of a mostly-empty [E, C, D] buffer. moe.sort_assignments is the
-// sorted dispatch that records each row's token instead of copying the row.
+// memset of a mostly-empty [E, C, D] buffer. moe.assign_slots and
+// moe.sort_assignments are the two dispatches recording each row's token
+// instead of copying the row.
 //
 //===----------------------------------------------------------------------===//
 
@@ -195,35 +196,38 @@ SortedBuffers allocSortedBuffers(ImplicitLocOpBuilder &b, Value numTokens,
           allocBuffer(b, offsetsType, {}), allocBuffer(b, countsType, {})};
 }
 
-} // namespace
+/// The padded layout's results: the [E, C, ...] buffer a keep callback
+/// fills, each assignment's slot (-1 when dropped) and each expert's count.
+struct SlotLayout {
+  Value layout, slots, counts;
+};
 
-void lowering::lowerDispatchCapacity(RewriterBase &rewriter,
-                                     DispatchCapacityOp op) {
-  rewriter.setInsertionPoint(op);
-  ImplicitLocOpBuilder b(op.getLoc(), rewriter);
-  Value x = readBuffer(b, op.getHidden());
-  Value indices = readBuffer(b, op.getIndices());
-  Value capacity = op.getCapacity();
-  Value hidden = dim(b, x, 1);
-
-  RankedTensorType bufferType = op.getBuffer().getType();
-  // A static C in the buffer type bounds the slots, whatever the operand says.
-  if (!bufferType.isDynamicDim(1))
+/// The padded layout's bookkeeping, shared by moe.dispatch_capacity and
+/// moe.assign_slots: allocates `layoutType` ([E, C, ...]; a static C bounds
+/// the slots, whatever `capacity` says), the slots and the counts, ranks the
+/// assignments, and calls keep(layout, t, e, slot) for each one that fits.
+SlotLayout emitSlotLayout(
+    ImplicitLocOpBuilder &b, Value indices, Value capacity,
+    RankedTensorType layoutType, RankedTensorType slotsType,
+    RankedTensorType countsType,
+    function_ref<void(ImplicitLocOpBuilder &, Value layout, Value t, Value e,
+                      Value slot)>
+        keep) {
+  if (!layoutType.isDynamicDim(1))
     capacity = arith::MinSIOp::create(
-        b, capacity, constIndex(b, bufferType.getDimSize(1)));
-  SmallVector<Value> bufferSizes;
-  if (bufferType.isDynamicDim(1))
-    bufferSizes.push_back(capacity);
+        b, capacity, constIndex(b, layoutType.getDimSize(1)));
+  SmallVector<Value> layoutSizes;
+  if (layoutType.isDynamicDim(1))
+    layoutSizes.push_back(capacity);
   SmallVector<Value> slotSizes;
-  if (op.getSlots().getType().isDynamicDim(0))
-    slotSizes.push_back(dim(b, x, 0));
-  Value buffer = allocBuffer(b, bufferType, bufferSizes);
-  Value slots = allocBuffer(b, op.getSlots().getType(), slotSizes);
-  Value counts = allocBuffer(b, op.getCounts().getType(), {});
+  if (slotsType.isDynamicDim(0))
+    slotSizes.push_back(dim(b, indices, 0));
+  SlotLayout out{allocBuffer(b, layoutType, layoutSizes),
+                 allocBuffer(b, slotsType, slotSizes),
+                 allocBuffer(b, countsType, {})};
   // The pass admits static E only (MoEToLoopsPass.cpp).
-  int64_t numExperts = op.getCounts().getType().getDimSize(0);
-
-  PriorityRanking(b, indices, numExperts, counts)
+  int64_t numExperts = countsType.getDimSize(0);
+  PriorityRanking(b, indices, numExperts, out.counts)
       .rank(b, [&](ImplicitLocOpBuilder &b, Value t, Value j, Value e,
                    Value slot) {
         Value fits = arith::CmpIOp::create(b, arith::CmpIPredicate::slt,
@@ -231,19 +235,53 @@ void lowering::lowerDispatchCapacity(RewriterBase &rewriter,
         ifThenElse(
             b, fits,
             [&](ImplicitLocOpBuilder &b) {
-              memref::StoreOp::create(b, slot, slots, ValueRange{t, j});
-              copyRow(b, x, t, buffer, ValueRange{e, toIndex(b, slot)}, hidden);
+              memref::StoreOp::create(b, slot, out.slots, ValueRange{t, j});
+              keep(b, out.layout, t, e, toIndex(b, slot));
             },
             [&](ImplicitLocOpBuilder &b) {
-              memref::StoreOp::create(b, constI32(b, -1), slots,
+              memref::StoreOp::create(b, constI32(b, -1), out.slots,
                                       ValueRange{t, j});
             });
       });
+  return out;
+}
 
-  rewriter.replaceOp(op,
-                     ValueRange{asResult(b, buffer, bufferType),
-                                asResult(b, slots, op.getSlots().getType()),
-                                asResult(b, counts, op.getCounts().getType())});
+} // namespace
+
+void lowering::lowerDispatchCapacity(RewriterBase &rewriter,
+                                     DispatchCapacityOp op) {
+  rewriter.setInsertionPoint(op);
+  ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+  Value x = readBuffer(b, op.getHidden());
+  Value hidden = dim(b, x, 1);
+  SlotLayout out = emitSlotLayout(
+      b, readBuffer(b, op.getIndices()), op.getCapacity(),
+      op.getBuffer().getType(), op.getSlots().getType(),
+      op.getCounts().getType(),
+      [&](ImplicitLocOpBuilder &b, Value buffer, Value t, Value e, Value slot) {
+        copyRow(b, x, t, buffer, ValueRange{e, slot}, hidden);
+      });
+  rewriter.replaceOp(
+      op, ValueRange{asResult(b, out.layout, op.getBuffer().getType()),
+                     asResult(b, out.slots, op.getSlots().getType()),
+                     asResult(b, out.counts, op.getCounts().getType())});
+}
+
+void lowering::lowerAssignSlots(RewriterBase &rewriter, AssignSlotsOp op) {
+  rewriter.setInsertionPoint(op);
+  ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+  SlotLayout out = emitSlotLayout(
+      b, readBuffer(b, op.getIndices()), op.getCapacity(),
+      op.getSources().getType(), op.getSlots().getType(),
+      op.getCounts().getType(),
+      [&](ImplicitLocOpBuilder &b, Value sources, Value t, Value e,
+          Value slot) {
+        memref::StoreOp::create(b, toI32(b, t), sources, ValueRange{e, slot});
+      });
+  rewriter.replaceOp(
+      op, ValueRange{asResult(b, out.layout, op.getSources().getType()),
+                     asResult(b, out.slots, op.getSlots().getType()),
+                     asResult(b, out.counts, op.getCounts().getType())});
 }
 
 void lowering::lowerDispatchSorted(RewriterBase &rewriter,

@@ -70,6 +70,24 @@ Value lowering::rowsView(ImplicitLocOpBuilder &b, Value buffer,
                                    strides);
 }
 
+Value lowering::rowListView(ImplicitLocOpBuilder &b, Value list,
+                            ValueRange prefix, OpFoldResult row0,
+                            OpFoldResult count) {
+  auto type = cast<MemRefType>(list.getType());
+  OpFoldResult one = b.getIndexAttr(1);
+  SmallVector<OpFoldResult> offsets, sizes, strides(type.getRank(), one);
+  for (Value p : prefix) {
+    offsets.push_back(p);
+    sizes.push_back(one);
+  }
+  offsets.push_back(row0);
+  sizes.push_back(count);
+  int64_t rows = getConstantIntValue(count).value_or(ShapedType::kDynamic);
+  auto viewType = memref::SubViewOp::inferRankReducedResultType(
+      {rows}, type, offsets, sizes, strides);
+  return memref::SubViewOp::create(b, viewType, list, offsets, sizes, strides);
+}
+
 void lowering::fillBuffer(ImplicitLocOpBuilder &b, Value buffer, Value value) {
   linalg::FillOp::create(b, ValueRange{value}, ValueRange{buffer});
 }

@@ -37,6 +37,11 @@ Value sliceAt(ImplicitLocOpBuilder &b, Value buffer, ValueRange leading);
 Value rowsView(ImplicitLocOpBuilder &b, Value buffer, ValueRange prefix,
                OpFoldResult row0, OpFoldResult count);
 
+/// Entries [row0, row0 + count) of list[prefix..., :] as a 1-D view (e.g.
+/// expert e's entries of an [E, C] or [R] gather).
+Value rowListView(ImplicitLocOpBuilder &b, Value list, ValueRange prefix,
+                  OpFoldResult row0, OpFoldResult count);
+
 /// Fills `buffer` with `value`.
 void fillBuffer(ImplicitLocOpBuilder &b, Value buffer, Value value);
 

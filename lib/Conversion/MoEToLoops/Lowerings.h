@@ -16,6 +16,7 @@ namespace mlir::moe::lowering {
 
 void lowerRoute(RewriterBase &rewriter, RouteOp op);
 void lowerDispatchCapacity(RewriterBase &rewriter, DispatchCapacityOp op);
+void lowerAssignSlots(RewriterBase &rewriter, AssignSlotsOp op);
 void lowerDispatchSorted(RewriterBase &rewriter, DispatchSortedOp op);
 void lowerSortAssignments(RewriterBase &rewriter, SortAssignmentsOp op);
 void lowerExperts(RewriterBase &rewriter, ExpertsOp op);

@@ -59,23 +59,28 @@ LogicalResult checkSupported(Operation *op) {
   // tensors, dim 1 (C) of the padded [E, C, D] buffer and of [E, F, D]
   // weights; E, k and D size the loops' scratch buffers. Exchanges and
   // regroups move rows of any rank: only their count (dim 0) may be dynamic.
-  // A row list (sort_assignments' sources, the experts' gather) has one
-  // entry per row: its size is the rows' count.
+  // A row list (the sources of sort_assignments and assign_slots, the
+  // experts' gather) has one entry per row, [N] or [E, C]: N or C.
   bool movesRows = isa<AllToAllOp, TransposeSegmentsOp>(op);
   Value rowList;
   if (auto sort = dyn_cast<SortAssignmentsOp>(op))
     rowList = sort.getSources();
+  else if (auto assign = dyn_cast<AssignSlotsOp>(op))
+    rowList = assign.getSources();
   else if (experts)
     rowList = experts.getGather();
   for (Value value : values) {
     auto tensor = dyn_cast<RankedTensorType>(value.getType());
     if (!tensor)
       continue;
-    bool rows = movesRows || value == rowList;
-    int64_t allowed = tensor.getRank() == 2 || rows ? 0 : 1;
+    bool isRowList = value == rowList;
+    int64_t allowed = isRowList ? tensor.getRank() - 1
+                      : tensor.getRank() == 2 || movesRows ? 0
+                                                           : 1;
     for (int64_t i = 0; i < tensor.getRank(); ++i)
       if (tensor.isDynamicDim(i) &&
-          ((tensor.getRank() == 1 && !rows) || i != allowed))
+          ((tensor.getRank() == 1 && !movesRows && !isRowList) ||
+           i != allowed))
         return op->emitOpError()
                << "moe-lower-to-loops needs static shapes except the token "
                   "count (or capacity), got "
@@ -108,6 +113,9 @@ struct MoELowerToLoopsPass
           })
           .Case([&](DispatchSortedOp o) {
             lowering::lowerDispatchSorted(rewriter, o);
+          })
+          .Case([&](AssignSlotsOp o) {
+            lowering::lowerAssignSlots(rewriter, o);
           })
           .Case([&](SortAssignmentsOp o) {
             lowering::lowerSortAssignments(rewriter, o);

@@ -48,7 +48,7 @@ func.func @sorted(%rows: memref<?x16xf32>, %w: memref<4x8x16xf32>, %off: memref<
 // CHECK-LABEL: func.func @padded
 // CHECK-SAME: (%[[X:[^:]+]]: memref<4x?x16xf32>, %[[W:[^:]+]]: memref<4x8x16xf32>, %[[CNT:[^:]+]]: memref<4xi32>, %[[H:[^:]+]]: memref<4x?x8xf32>)
 // CHECK: scf.for %[[E:.+]] =
-// CHECK: %[[C:.+]] = memref.dim %[[X]], %{{.+}} : memref<4x?x16xf32>
+// CHECK: %[[C:.+]] = memref.dim %[[H]], %{{.+}} : memref<4x?x8xf32>
 // CHECK: %[[K:.+]] = memref.load %[[CNT]][%[[E]]] : memref<4xi32>
 // CHECK: %[[KI:.+]] = arith.index_cast %[[K]] : i32 to index
 // CHECK: %[[ROWS:.+]] = arith.minsi %[[KI]], %[[C]] : index
@@ -290,7 +290,7 @@ func.func @gather_packed(%x: memref<3x16xf32>, %src: memref<6xi32>, %w: memref<4
 
 // CHECK-LABEL: func.func @gather_unpacked
 // CHECK-SAME: (%[[X:[^:]+]]: memref<3x16xf32>, %[[SRC:[^:]+]]: memref<6xi32>, %[[W:[^:]+]]: memref<4x8x16xf32>, %[[OFF:[^:]+]]: memref<5xi32>, %[[H:[^:]+]]: memref<6x8xf32>)
-// CHECK: %[[ROWS:.+]] = memref.alloc(%{{.+}}) : memref<?x16xf32>
+// CHECK: %[[ROWS:.+]] = memref.alloc() : memref<6x16xf32>
 // CHECK: scf.for %[[E:.+]] =
 // CHECK: scf.if
 // CHECK: %[[SRCS:.+]] = memref.subview %[[SRC]]
@@ -304,8 +304,28 @@ func.func @gather_packed(%x: memref<3x16xf32>, %src: memref<6xi32>, %w: memref<4
 // CHECK-NEXT: memref.store %[[V]], %[[RS]][%[[I]], %[[K]]]
 // CHECK: linalg.fill ins(%{{.+}} : f32) outs(%[[HS]] :
 // CHECK-NEXT: linalg.matmul indexing_maps = {{.+}} ins(%[[RS]], %{{.+}} : {{.+}}) outs(%[[HS]] :
-// CHECK: memref.dealloc %[[ROWS]] : memref<?x16xf32>
+// CHECK: memref.dealloc %[[ROWS]] : memref<6x16xf32>
 func.func @gather_unpacked(%x: memref<3x16xf32>, %src: memref<6xi32>, %w: memref<4x8x16xf32>, %off: memref<5xi32>, %h: memref<6x8xf32>) {
   moe.grouped_matmul %x, %w gather(%src : memref<6xi32>) offsets(%off : memref<5xi32>) outs(%h : memref<6x8xf32>) : memref<3x16xf32>, memref<4x8x16xf32>
+  return
+}
+
+// -----
+
+// Tests a gather into a padded buffer on packed weights: expert e's view of
+// the [E, C] sources is its first min(counts[e], C) slots, and the vector
+// kernel reads the tokens through it.
+
+// CHECK-LABEL: func.func @gather_padded_packed
+// CHECK-SAME: (%[[X:[^:]+]]: memref<?x16xf32>, %[[SRC:[^:]+]]: memref<4x?xi32>, %[[W:[^:]+]]: memref<4x2x16x16xf32>, %[[CNT:[^:]+]]: memref<4xi32>, %[[H:[^:]+]]: memref<4x?x32xf32>)
+// CHECK-NOT: memref.alloc
+// CHECK: scf.for %[[E:.+]] =
+// CHECK: %[[SRCS:.+]] = memref.subview %[[SRC]][%[[E]], %{{.+}}] [1, %{{.+}}] [1, 1] : memref<4x?xi32> to memref<?xi32, strided<[1], offset: ?>>
+// CHECK: scf.parallel
+// CHECK: %[[T0:.+]] = memref.load %[[SRCS]][%{{.+}}] : memref<?xi32, strided<[1], offset: ?>>
+// CHECK-NEXT: %[[R0:.+]] = arith.index_cast %[[T0]] : i32 to index
+// CHECK: memref.load %[[X]][%[[R0]], %{{.+}}] : memref<?x16xf32>
+func.func @gather_padded_packed(%x: memref<?x16xf32>, %src: memref<4x?xi32>, %w: memref<4x2x16x16xf32>, %c: memref<4xi32>, %h: memref<4x?x32xf32>) {
+  moe.grouped_matmul %x, %w gather(%src : memref<4x?xi32>) counts(%c : memref<4xi32>) outs(%h : memref<4x?x32xf32>) : memref<?x16xf32>, memref<4x2x16x16xf32>
   return
 }

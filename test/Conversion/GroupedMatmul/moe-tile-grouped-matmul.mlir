@@ -76,7 +76,7 @@ func.func @sorted(%rows: memref<?x16xf32>, %w: memref<4x8x16xf32>, %off: memref<
 // CHECK-LABEL: func.func @padded
 // CHECK-SAME: (%[[X:[^:]+]]: memref<4x?x16xf32>, %[[W:[^:]+]]: memref<4x8x16xf32>, %[[CNT:[^:]+]]: memref<4xi32>, %[[H:[^:]+]]: memref<4x?x8xf32>)
 // CHECK: %[[NE:.+]] = memref.dim %[[W]], %c0 : memref<4x8x16xf32>
-// CHECK: %[[CAP:.+]] = memref.dim %[[X]], %{{.+}} : memref<4x?x16xf32>
+// CHECK: %[[CAP:.+]] = memref.dim %[[H]], %{{.+}} : memref<4x?x8xf32>
 // CHECK: %[[PER:.+]] = arith.ceildivui %[[CAP]], %c4 : index
 // CHECK: %[[SLOTS:.+]] = arith.muli %[[NE]], %[[PER]] : index
 // CHECK: scf.parallel (%[[SLOT:.+]], %{{.+}}) = (%{{.+}}, %{{.+}}) to (%[[SLOTS]], %{{.+}})
@@ -156,5 +156,23 @@ func.func @epilogue(%rows: memref<?x16xf32>, %wg: memref<4x8x16xf32>, %wu: memre
 // CHECK: memref.store %{{.+}}, %[[H]][%[[ROW]], %{{.+}}] : memref<6x8xf32>
 func.func @gather(%x: memref<3x16xf32>, %src: memref<6xi32>, %w: memref<4x8x16xf32>, %off: memref<5xi32>, %h: memref<6x8xf32>) {
   moe.grouped_matmul %x, %w gather(%src : memref<6xi32>) offsets(%off : memref<5xi32>) outs(%h : memref<6x8xf32>) : memref<3x16xf32>, memref<4x8x16xf32>
+  return
+}
+
+// -----
+
+// Tests a gather into a padded buffer: slot `row` of the tile's expert
+// reads token src[e, row].
+
+// CHECK-LABEL: func.func @gather_padded
+// CHECK-SAME: (%[[X:[^:]+]]: memref<?x16xf32>, %[[SRC:[^:]+]]: memref<4x?xi32>, %[[W:[^:]+]]: memref<4x8x16xf32>, %[[CNT:[^:]+]]: memref<4xi32>, %[[H:[^:]+]]: memref<4x?x8xf32>)
+// CHECK: scf.if %{{.+}} {
+// CHECK: %[[T:.+]] = memref.load %[[SRC]][%[[E:.+]], %[[ROW:.+]]] : memref<4x?xi32>
+// CHECK-NEXT: %[[TI:.+]] = arith.index_cast %[[T]] : i32 to index
+// CHECK: scf.for %[[KK:[^ ]+]] =
+// CHECK: memref.load %[[X]][%[[TI]], %[[KK]]] : memref<?x16xf32>
+// CHECK: memref.store %{{.+}}, %[[H]][%[[E]], %[[ROW]], %{{.+}}] : memref<4x?x8xf32>
+func.func @gather_padded(%x: memref<?x16xf32>, %src: memref<4x?xi32>, %w: memref<4x8x16xf32>, %c: memref<4xi32>, %h: memref<4x?x8xf32>) {
+  moe.grouped_matmul %x, %w gather(%src : memref<4x?xi32>) counts(%c : memref<4xi32>) outs(%h : memref<4x?x8xf32>) : memref<?x16xf32>, memref<4x8x16xf32>
   return
 }

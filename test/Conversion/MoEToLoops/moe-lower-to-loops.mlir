@@ -179,6 +179,38 @@ func.func @sorted_gather(%x: tensor<?x16xf32>, %idx: tensor<?x2xi32>, %w: tensor
 
 // -----
 
+// Tests the padded layout read in place: moe.assign_slots assigns slots
+// against the capacity like the capacity dispatch, but stores each kept
+// slot's token into the [E, C] sources instead of copying the row; the
+// experts' first projection gathers the tokens through them, over the
+// filled slots.
+
+// CHECK-LABEL: func.func @padded_gather
+// CHECK-SAME: (%[[X:[^:]+]]: tensor<10x16xf32>, %[[IDX:[^:]+]]: tensor<10x1xi32>
+// CHECK-SAME: %[[C:[^:]+]]: index
+// CHECK: %[[SRC:.+]] = memref.alloc(%[[C]]) : memref<4x?xi32>
+// CHECK-NOT: memref<4x?x16xf32>
+// CHECK: arith.cmpi slt, %{{.+}}, %[[C]] : index
+// CHECK: scf.if
+// CHECK: %[[TOK:.+]] = arith.index_cast %{{.+}} : index to i32
+// CHECK-NEXT: memref.store %[[TOK]], %[[SRC]][%{{.+}}, %{{.+}}] : memref<4x?xi32>
+// CHECK: } else {
+// CHECK: %[[XB:.+]] = bufferization.to_buffer %[[X]]
+// CHECK: %[[SRCB:.+]] = bufferization.to_buffer %{{.+}} : tensor<4x?xi32>
+// CHECK: %[[CAP:.+]] = memref.dim %[[SRCB]], %{{.+}} : memref<4x?xi32>
+// CHECK: %[[H:.+]] = memref.alloc(%[[CAP]]) : memref<4x?x24xf32>
+// CHECK: moe.grouped_matmul %[[XB]], %{{.+}} gather(%[[SRCB]] : memref<4x?xi32>) counts(%{{.+}}) outs(%[[H]] : memref<4x?x24xf32>) : memref<10x16xf32>, memref<4x24x16xf32>
+// CHECK: moe.grouped_matmul %[[H]], %{{.+}} counts(%{{.+}}) outs(%{{.+}} : memref<4x?x16xf32>) : memref<4x?x24xf32>, memref<4x16x24xf32>
+// CHECK-NOT: moe.{{(route|dispatch|experts|combine|all_to_all|transpose|assign)}}
+func.func @padded_gather(%x: tensor<10x16xf32>, %idx: tensor<10x1xi32>, %w: tensor<10x1xf32>, %i: tensor<4x24x16xf32>, %o: tensor<4x16x24xf32>, %c: index) -> tensor<10x16xf32> {
+  %src, %slots, %counts = moe.assign_slots %idx, %c : (tensor<10x1xi32>, index) -> (tensor<4x?xi32>, tensor<10x1xi32>, tensor<4xi32>)
+  %out = moe.experts %x gather(%src) counts(%counts) weights(%i, %o) {activation = #moe.activation<relu>} : (tensor<10x16xf32>, tensor<4x?xi32>, tensor<4xi32>, tensor<4x24x16xf32>, tensor<4x16x24xf32>) -> tensor<4x?x16xf32>
+  %y = moe.combine_capacity %out, %slots, %idx, %w : (tensor<4x?x16xf32>, tensor<10x1xi32>, tensor<10x1xi32>, tensor<10x1xf32>) -> tensor<10x16xf32>
+  return %y : tensor<10x16xf32>
+}
+
+// -----
+
 // Tests the padded layout: slots assigned against the capacity operand,
 // an [E, C, D] buffer (not zero-filled: slots no assignment takes are never
 // read), and a non-gated ReLU expert: grouped matmuls on [E, C, *] buffers

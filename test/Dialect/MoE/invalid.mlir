@@ -1684,9 +1684,25 @@ func.func @grouped_activation_clamped_no_up(%g: memref<4x?x8xf32>) {
 
 // -----
 
-func.func @grouped_matmul_gather_padded(%buf: memref<4x?x16xf32>, %src: memref<?xi32>, %w: memref<4x8x16xf32>, %h: memref<4x?x8xf32>) {
-  // expected-error @+1 {{'moe.grouped_matmul' op 'gather' is only valid with sorted rows (a rank-2 'lhs'), got a rank-3 buffer}}
-  moe.grouped_matmul %buf, %w gather(%src : memref<?xi32>) outs(%h : memref<4x?x8xf32>) : memref<4x?x16xf32>, memref<4x8x16xf32>
+func.func @grouped_matmul_gather_padded_lhs(%buf: memref<4x?x16xf32>, %src: memref<4x?xi32>, %w: memref<4x8x16xf32>, %h: memref<4x?x8xf32>) {
+  // expected-error @+1 {{'moe.grouped_matmul' op expects 'lhs' to be the tokens [T, K] with a 'gather', got 'memref<4x?x16xf32>'}}
+  moe.grouped_matmul %buf, %w gather(%src : memref<4x?xi32>) outs(%h : memref<4x?x8xf32>) : memref<4x?x16xf32>, memref<4x8x16xf32>
+  return
+}
+
+// -----
+
+func.func @grouped_matmul_gather_rank(%x: memref<?x16xf32>, %src: memref<?xi32>, %w: memref<4x8x16xf32>, %h: memref<4x?x8xf32>) {
+  // expected-error @+1 {{'moe.grouped_matmul' op expects 'gather' to have rank 2, got 'memref<?xi32>'}}
+  moe.grouped_matmul %x, %w gather(%src : memref<?xi32>) outs(%h : memref<4x?x8xf32>) : memref<?x16xf32>, memref<4x8x16xf32>
+  return
+}
+
+// -----
+
+func.func @grouped_matmul_gather_slots(%x: memref<?x16xf32>, %src: memref<4x5xi32>, %w: memref<4x8x16xf32>, %h: memref<4x6x8xf32>) {
+  // expected-error @+1 {{'moe.grouped_matmul' op expects dimension 1 of 'gather' to be the rows of 'out' = 6, got 5}}
+  moe.grouped_matmul %x, %w gather(%src : memref<4x5xi32>) outs(%h : memref<4x6x8xf32>) : memref<?x16xf32>, memref<4x8x16xf32>
   return
 }
 
@@ -1709,7 +1725,7 @@ func.func @grouped_matmul_rows_without_gather(%x: memref<3x16xf32>, %off: memref
 // -----
 
 func.func @experts_gather_padded(%buf: tensor<4x?x16xf32>, %src: tensor<?xi32>, %c: tensor<4xi32>, %wi: tensor<4x24x16xf32>, %wo: tensor<4x16x24xf32>) {
-  // expected-error @+1 {{'moe.experts' op 'gather' is only valid with [T, D] tokens and 'offsets' (sorted rows read in place)}}
+  // expected-error @+1 {{'moe.experts' op 'gather' is only valid with [T, D] tokens (read in place as sorted rows or a padded buffer)}}
   %h = moe.experts %buf gather(%src) counts(%c) weights(%wi, %wo) : (tensor<4x?x16xf32>, tensor<?xi32>, tensor<4xi32>, tensor<4x24x16xf32>, tensor<4x16x24xf32>) -> tensor<4x?x16xf32>
   return
 }
@@ -1732,9 +1748,9 @@ func.func @experts_gather_hidden(%x: tensor<3x16xf32>, %src: tensor<6xi32>, %off
 
 // -----
 
-func.func @experts_gather_rank(%x: tensor<3x16xf32>, %src: tensor<6x1xi32>, %off: tensor<5xi32>, %wi: tensor<4x24x16xf32>, %wo: tensor<4x16x24xf32>) {
-  // expected-error @+1 {{'moe.experts' op expects 'gather' to have rank 1, got 'tensor<6x1xi32>'}}
-  %h = moe.experts %x gather(%src) offsets(%off) weights(%wi, %wo) : (tensor<3x16xf32>, tensor<6x1xi32>, tensor<5xi32>, tensor<4x24x16xf32>, tensor<4x16x24xf32>) -> tensor<6x16xf32>
+func.func @experts_gather_rank(%x: tensor<3x16xf32>, %src: tensor<6x1x1xi32>, %wi: tensor<4x24x16xf32>, %wo: tensor<4x16x24xf32>) {
+  // expected-error @+1 {{'moe.experts' op expects 'gather' as [N] sorted rows or [E, C] slots, got 'tensor<6x1x1xi32>'}}
+  %h = moe.experts %x gather(%src) weights(%wi, %wo) : (tensor<3x16xf32>, tensor<6x1x1xi32>, tensor<4x24x16xf32>, tensor<4x16x24xf32>) -> tensor<6x16xf32>
   return
 }
 
@@ -1767,5 +1783,45 @@ func.func @sort_assignments_positions(%idx: tensor<?x2xi32>) {
 func.func @sort_assignments_dynamic_experts(%idx: tensor<?x2xi32>) {
   // expected-error @+1 {{'moe.sort_assignments' op expects a static number of experts (the size of 'counts')}}
   %src, %off, %pos, %counts = moe.sort_assignments %idx : (tensor<?x2xi32>) -> (tensor<?xi32>, tensor<?xi32>, tensor<?x2xi32>, tensor<?xi32>)
+  return
+}
+
+// -----
+
+func.func @experts_gather_sorted_no_offsets(%x: tensor<3x16xf32>, %src: tensor<6xi32>, %wi: tensor<4x24x16xf32>, %wo: tensor<4x16x24xf32>) {
+  // expected-error @+1 {{'moe.experts' op a rank-1 'gather' (sorted rows) requires 'offsets'}}
+  %h = moe.experts %x gather(%src) weights(%wi, %wo) : (tensor<3x16xf32>, tensor<6xi32>, tensor<4x24x16xf32>, tensor<4x16x24xf32>) -> tensor<6x16xf32>
+  return
+}
+
+// -----
+
+func.func @experts_gather_slots_offsets(%x: tensor<3x16xf32>, %src: tensor<4x2xi32>, %off: tensor<5xi32>, %wi: tensor<4x24x16xf32>, %wo: tensor<4x16x24xf32>) {
+  // expected-error @+1 {{'moe.experts' op 'offsets' are only valid with a rank-1 'gather' (sorted rows), got an [E, C] gather}}
+  %h = moe.experts %x gather(%src) offsets(%off) weights(%wi, %wo) : (tensor<3x16xf32>, tensor<4x2xi32>, tensor<5xi32>, tensor<4x24x16xf32>, tensor<4x16x24xf32>) -> tensor<4x2x16xf32>
+  return
+}
+
+// -----
+
+func.func @experts_gather_slots_experts(%x: tensor<3x16xf32>, %src: tensor<2x2xi32>, %wi: tensor<4x24x16xf32>, %wo: tensor<4x16x24xf32>) {
+  // expected-error @+1 {{'moe.experts' op expects dimension 0 of 'result' to be the weights' number of experts E = 4, got 2}}
+  %h = moe.experts %x gather(%src) weights(%wi, %wo) : (tensor<3x16xf32>, tensor<2x2xi32>, tensor<4x24x16xf32>, tensor<4x16x24xf32>) -> tensor<2x2x16xf32>
+  return
+}
+
+// -----
+
+func.func @assign_slots_sources(%idx: tensor<?x2xi32>, %c: index) {
+  // expected-error @+1 {{'moe.assign_slots' op expects dimension 0 of 'sources' to be number of experts E = 4, got 3}}
+  %src, %slots, %counts = moe.assign_slots %idx, %c : (tensor<?x2xi32>, index) -> (tensor<3x?xi32>, tensor<?x2xi32>, tensor<4xi32>)
+  return
+}
+
+// -----
+
+func.func @assign_slots_rank(%idx: tensor<?x2xi32>, %c: index) {
+  // expected-error @+1 {{'moe.assign_slots' op expects 'sources' to have rank 2, got 'tensor<?xi32>'}}
+  %src, %slots, %counts = moe.assign_slots %idx, %c : (tensor<?x2xi32>, index) -> (tensor<?xi32>, tensor<?x2xi32>, tensor<4xi32>)
   return
 }

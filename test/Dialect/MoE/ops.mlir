@@ -308,6 +308,18 @@ func.func @sorted_gather(%x: tensor<?x64xf32>, %idx: tensor<?x2xi32>, %c: index,
   return %h, %pos : tensor<?x64xf32>, tensor<?x2xi32>
 }
 
+// Tests the padded layout read in place: assign_slots (sources [E, C],
+// slots, counts) and experts that gather the tokens over the filled slots.
+
+// CHECK-LABEL: func.func @padded_gather
+// CHECK: %[[SRC:.+]], %[[SLOTS:.+]], %[[COUNTS:.+]] = moe.assign_slots %{{.+}}, %{{.+}} : (tensor<?x2xi32>, index) -> (tensor<8x?xi32>, tensor<?x2xi32>, tensor<8xi32>)
+// CHECK: moe.experts %{{.+}} gather(%[[SRC]]) counts(%[[COUNTS]]) weights(%{{.+}}, %{{.+}}) : (tensor<?x64xf32>, tensor<8x?xi32>, tensor<8xi32>, tensor<8x96x64xf32>, tensor<8x64x96xf32>) -> tensor<8x?x64xf32>
+func.func @padded_gather(%x: tensor<?x64xf32>, %idx: tensor<?x2xi32>, %c: index, %wi: tensor<8x96x64xf32>, %wo: tensor<8x64x96xf32>) -> (tensor<8x?x64xf32>, tensor<?x2xi32>) {
+  %src, %slots, %counts = moe.assign_slots %idx, %c : (tensor<?x2xi32>, index) -> (tensor<8x?xi32>, tensor<?x2xi32>, tensor<8xi32>)
+  %h = moe.experts %x gather(%src) counts(%counts) weights(%wi, %wo) : (tensor<?x64xf32>, tensor<8x?xi32>, tensor<8xi32>, tensor<8x96x64xf32>, tensor<8x64x96xf32>) -> tensor<8x?x64xf32>
+  return %h, %slots : tensor<8x?x64xf32>, tensor<?x2xi32>
+}
+
 //===----------------------------------------------------------------------===//
 // moe.all_to_all
 //===----------------------------------------------------------------------===//
@@ -449,6 +461,16 @@ func.func @grouped_matmul(%rows: memref<?x16xf32>, %off: memref<5xi32>, %h: memr
 // CHECK: moe.grouped_matmul %{{.+}}, %{{.+}} gather(%{{.+}} : memref<6xi32>) offsets(%{{.+}} : memref<5xi32>) outs(%{{.+}} : memref<6x8xf32>) : memref<3x16xf32>, memref<4x8x16xf32>
 func.func @grouped_matmul_gather(%x: memref<3x16xf32>, %src: memref<6xi32>, %off: memref<5xi32>, %h: memref<6x8xf32>, %w: memref<4x8x16xf32>) {
   moe.grouped_matmul %x, %w gather(%src : memref<6xi32>) offsets(%off : memref<5xi32>) outs(%h : memref<6x8xf32>) : memref<3x16xf32>, memref<4x8x16xf32>
+  return
+}
+
+// Tests a gather into a padded buffer: slot s of expert e reads token
+// src[e, s].
+
+// CHECK-LABEL: func.func @grouped_matmul_gather_padded
+// CHECK: moe.grouped_matmul %{{.+}}, %{{.+}} gather(%{{.+}} : memref<4x?xi32>) counts(%{{.+}} : memref<4xi32>) outs(%{{.+}} : memref<4x?x8xf32>) : memref<?x16xf32>, memref<4x8x16xf32>
+func.func @grouped_matmul_gather_padded(%x: memref<?x16xf32>, %src: memref<4x?xi32>, %counts: memref<4xi32>, %h: memref<4x?x8xf32>, %w: memref<4x8x16xf32>) {
+  moe.grouped_matmul %x, %w gather(%src : memref<4x?xi32>) counts(%counts : memref<4xi32>) outs(%h : memref<4x?x8xf32>) : memref<?x16xf32>, memref<4x8x16xf32>
   return
 }
 

@@ -493,17 +493,31 @@ LogicalResult ExpertsOp::verify() {
 LogicalResult ExpertsOp::verifyGather() {
   ShapeChecker check(*this);
   auto tokens = dyn_cast<RankedTensorType>(getTokens().getType());
-  if (!tokens || tokens.getRank() != 2 || !getOffsets())
-    return emitOpError("'gather' is only valid with [T, D] tokens and "
-                       "'offsets' (sorted rows read in place)");
-  if (failed(check.rank("gather", getGather(), 1)) ||
-      failed(check.rank("result", getResult(), 2)) ||
-      failed(check.dim("result", getResult(), 0, dimOf(getGather(), 0),
-                       "the rows of 'gather'")) ||
-      failed(check.dim("result", getResult(), 1, tokens.getDimSize(1),
+  if (!tokens || tokens.getRank() != 2)
+    return emitOpError("'gather' is only valid with [T, D] tokens (read in "
+                       "place as sorted rows or a padded buffer)");
+  int64_t rank = cast<ShapedType>(getGather().getType()).getRank();
+  if (rank == 1 && !getOffsets())
+    return emitOpError("a rank-1 'gather' (sorted rows) requires 'offsets'");
+  if (rank == 2 && getOffsets())
+    return emitOpError("'offsets' are only valid with a rank-1 'gather' "
+                       "(sorted rows), got an [E, C] gather");
+  if (rank != 1 && rank != 2)
+    return emitOpError() << "expects 'gather' as [N] sorted rows or [E, C] "
+                            "slots, got "
+                         << getGather().getType();
+  // The result is the layout the gather reads: [N, D] or [E, C, D].
+  if (failed(check.rank("result", getResult(), rank + 1)))
+    return failure();
+  for (int64_t i = 0; i < rank; ++i)
+    if (failed(check.dim("result", getResult(), i, dimOf(getGather(), i),
+                         "the rows of 'gather'")))
+      return failure();
+  if (failed(check.dim("result", getResult(), rank, tokens.getDimSize(1),
                        "hidden size D")))
     return failure();
-  return sameElementType(*this, "result", getResult(), tokens.getElementType());
+  return sameElementType(*this, "result", getResult(),
+                         tokens.getElementType());
 }
 
 LogicalResult ExpertsOp::verifyTokensAndWeights() {
@@ -539,7 +553,10 @@ LogicalResult ExpertsOp::verifyTokensAndWeights() {
   for (Value w : getWeights())
     if (failed(weightElementType(*this, "weights", w, expected, tokenElement)))
       return failure();
-  auto tokens = cast<RankedTensorType>(tokensType);
+  // The layout: the tokens, or with a gather the rows it reads (the result).
+  Value layout = getGather() ? getResult() : getTokens();
+  StringRef layoutName = getGather() ? "result" : "tokens";
+  auto tokens = cast<RankedTensorType>(layout.getType());
   if (getWeights().empty())
     return emitOpError("expects 3 expert weights (gate, up, down) or 2 (in, "
                        "out), got 0");
@@ -551,7 +568,7 @@ LogicalResult ExpertsOp::verifyTokensAndWeights() {
     if (getOffsets())
       return emitOpError("'offsets' are only valid with sorted rows "
                          "(a rank-2 tokens tensor), got a rank-3 buffer");
-    if (failed(check.dim("tokens", getTokens(), 0, numExperts,
+    if (failed(check.dim(layoutName, layout, 0, numExperts,
                          "the weights' number of experts E")))
       return failure();
     if (Value counts = getCounts())
@@ -632,6 +649,26 @@ LogicalResult DispatchCapacityOp::verify() {
     return emitOpError("expects a static number of experts");
   return sameElementType(*this, "buffer", getBuffer(),
                          getHidden().getType().getElementType());
+}
+
+LogicalResult AssignSlotsOp::verify() {
+  ShapeChecker check(*this);
+  if (failed(check.rank("indices", getIndices(), 2)) ||
+      failed(check.rank("sources", getSources(), 2)) ||
+      failed(check.rank("counts", getCounts(), 1)))
+    return failure();
+  int64_t numTokens = dimOf(getIndices(), 0);
+  int64_t topK = dimOf(getIndices(), 1);
+  int64_t numExperts = merge(dimOf(getCounts(), 0), dimOf(getSources(), 0));
+  if (failed(verifyAssignments(*this, "slots", getSlots(), numTokens, topK)) ||
+      failed(check.dim("sources", getSources(), 0, numExperts,
+                       "number of experts E")) ||
+      failed(check.shape("counts", getCounts(), {numExperts},
+                         {"number of experts E"})))
+    return failure();
+  if (ShapedType::isDynamic(numExperts))
+    return emitOpError("expects a static number of experts");
+  return success();
 }
 
 LogicalResult CombineCapacityOp::verify() {
@@ -820,14 +857,33 @@ LogicalResult GroupedMatmulOp::verify() {
     if (!ShapedType::isDynamic(cols))
       cols *= panel;
   }
-  int64_t rank = getLhs().getType().getRank();
-  if (rank != 2 && rank != 3)
+  Value gather = getGather();
+  int64_t rank = getOut().getType().getRank();
+  int64_t lhsRank = getLhs().getType().getRank();
+  if (!gather && lhsRank != 2 && lhsRank != 3)
     return emitOpError() << "expects 'lhs' as [R, K] sorted rows or a [E, C, "
                             "K] padded buffer, got "
                          << getLhs().getType();
-  if (getOut().getType().getRank() != rank)
-    return emitOpError() << "expects 'out' to have the rank of 'lhs' (" << rank
-                         << "), got " << getOut().getType();
+  if (!gather && rank != lhsRank)
+    return emitOpError() << "expects 'out' to have the rank of 'lhs' ("
+                         << lhsRank << "), got " << getOut().getType();
+  if (gather) {
+    // The tokens [T, K], read through the gather: one entry per row of out.
+    if (lhsRank != 2)
+      return emitOpError() << "expects 'lhs' to be the tokens [T, K] with a "
+                              "'gather', got "
+                           << getLhs().getType();
+    if (rank != 2 && rank != 3)
+      return emitOpError() << "expects 'out' as [R, N] sorted rows or a [E, "
+                              "C, N] padded buffer, got "
+                           << getOut().getType();
+    if (failed(check.rank("gather", gather, rank - 1)))
+      return failure();
+    for (int64_t i = 0; i + 1 < rank; ++i)
+      if (failed(check.dim("gather", gather, i, dimOf(getOut(), i),
+                           "the rows of 'out'")))
+        return failure();
+  }
   if (rank == 2) {
     if (!getOffsets())
       return emitOpError("sorted rows (a rank-2 'lhs') require 'offsets'");
@@ -838,36 +894,29 @@ LogicalResult GroupedMatmulOp::verify() {
         failed(check.dim("offsets", getOffsets(), 0, numExperts + 1,
                          "E + 1 (the weights' number of experts, plus one)")))
       return failure();
-    if (Value gather = getGather())
-      if (failed(check.dim("gather", gather, 0, dimOf(getOut(), 0),
-                           "the rows of 'out'")))
-        return failure();
   } else {
-    if (getGather())
-      return emitOpError("'gather' is only valid with sorted rows (a rank-2 "
-                         "'lhs'), got a rank-3 buffer");
     if (getOffsets())
       return emitOpError("'offsets' are only valid with sorted rows (a "
                          "rank-2 'lhs'), got a rank-3 buffer");
-    if (failed(check.dim("lhs", getLhs(), 0, numExperts,
-                         "the weights' number of experts E")) ||
+    if ((!gather && failed(check.dim("lhs", getLhs(), 0, numExperts,
+                                     "the weights' number of experts E"))) ||
         failed(check.dim("out", getOut(), 0, numExperts,
                          "the weights' number of experts E")) ||
-        failed(check.dim("out", getOut(), 1, dimOf(getLhs(), 1),
-                         "the rows of 'lhs'")))
+        (!gather && failed(check.dim("out", getOut(), 1, dimOf(getLhs(), 1),
+                                     "the rows of 'lhs'"))))
       return failure();
     if (Value counts = getCounts())
       if (failed(check.dim("counts", counts, 0, numExperts,
                            "number of experts E")))
         return failure();
   }
-  if (failed(check.dim("lhs", getLhs(), rank - 1, depth,
+  if (failed(check.dim("lhs", getLhs(), lhsRank - 1, depth,
                        "the weights' inner size K")) ||
       failed(check.dim("out", getOut(), rank - 1, cols,
                        "the weights' output size N")))
     return failure();
   // With a gather, lhs holds the tokens: any number of rows.
-  if (rank == 2 && !getGather() &&
+  if (rank == 2 && !gather &&
       failed(check.dim("out", getOut(), 0, dimOf(getLhs(), 0),
                        "the rows of 'lhs'")))
     return failure();

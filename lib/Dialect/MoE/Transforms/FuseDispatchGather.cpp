@@ -1,9 +1,10 @@
 //===- FuseDispatchGather.cpp - the experts read the tokens in place ------===//
 //
-// Part of moec. Implements moe-fuse-dispatch-gather: a sorted dispatch whose
-// rows only feed the experts becomes its bookkeeping (moe.sort_assignments)
-// and a gather in the experts' first projections, so the permuted [T·k, D]
-// copy of the tokens is neither written nor read back.
+// Part of moec. Implements moe-fuse-dispatch-gather: a dispatch whose rows
+// only feed the experts becomes its bookkeeping (moe.sort_assignments or
+// moe.assign_slots) and a gather in the experts' first projections, so the
+// permuted copy of the tokens ([T·k, D] sorted rows or an [E, C, D] buffer)
+// is neither written nor read back.
 //
 //===----------------------------------------------------------------------===//
 
@@ -23,57 +24,101 @@ using namespace mlir::moe;
 
 namespace {
 
-/// The moe.experts that is the only reader of `dispatch`'s rows, over its
-/// segments, and reads them as they are; null otherwise.
-ExpertsOp soleExperts(DispatchSortedOp dispatch) {
-  Value rows = dispatch.getRows();
+/// The moe.experts that is the only reader of `rows` and reads them as they
+/// are, over the dispatch's own segments (`offsets`) or filled slots
+/// (`counts`: the gather's entries are written for those only); null
+/// otherwise.
+ExpertsOp soleExperts(Value rows, Value offsets, Value counts) {
   if (!rows.hasOneUse())
     return {};
   auto experts = dyn_cast<ExpertsOp>(*rows.getUsers().begin());
   if (!experts || experts.getTokens() != rows || experts.getGather() ||
-      experts.getOffsets() != dispatch.getOffsets())
+      experts.getOffsets() != offsets || experts.getCounts() != counts)
     return {};
   return experts;
+}
+
+/// The experts over `tokens` read through `sources` instead of `experts`'
+/// rows.
+void gatherInExperts(IRRewriter &rewriter, ExpertsOp experts, Value tokens,
+                     Value sources, Value offsets, Value counts) {
+  rewriter.setInsertionPoint(experts);
+  auto gathered = ExpertsOp::create(
+      rewriter, experts.getLoc(), experts.getResult().getType(), tokens,
+      sources, offsets, counts, experts.getWeights(), experts.getBiases(),
+      experts.getActivationAttr(), experts.getSwigluAlphaAttr(),
+      experts.getSwigluLimitAttr());
+  rewriter.replaceOp(experts, gathered.getResult());
 }
 
 struct MoEFuseDispatchGatherPass
     : public moe::impl::MoEFuseDispatchGatherBase<MoEFuseDispatchGatherPass> {
   void runOnOperation() override {
-    SmallVector<DispatchSortedOp> dispatches;
-    getOperation().walk([&](DispatchSortedOp op) { dispatches.push_back(op); });
+    SmallVector<Operation *> dispatches;
+    getOperation().walk([&](Operation *op) {
+      if (isa<DispatchSortedOp, DispatchCapacityOp>(op))
+        dispatches.push_back(op);
+    });
     IRRewriter rewriter(&getContext());
-    for (DispatchSortedOp dispatch : dispatches) {
-      ExpertsOp experts = soleExperts(dispatch);
-      if (!experts)
-        continue;
-      // One source row per sorted row: the rows' count, in the positions'
-      // index type.
-      auto sourcesType = RankedTensorType::get(
-          {dispatch.getRows().getType().getDimSize(0)},
-          dispatch.getPositions().getType().getElementType());
-      rewriter.setInsertionPoint(dispatch);
-      auto sort = SortAssignmentsOp::create(
-          rewriter, dispatch.getLoc(),
-          TypeRange{sourcesType, dispatch.getOffsets().getType(),
-                    dispatch.getPositions().getType(),
-                    dispatch.getCounts().getType()},
-          dispatch.getIndices(), dispatch.getCapacity());
-      rewriter.setInsertionPoint(experts);
-      auto gathered = ExpertsOp::create(
-          rewriter, experts.getLoc(), experts.getResult().getType(),
-          dispatch.getHidden(), sort.getSources(), sort.getOffsets(),
-          /*counts=*/Value(), experts.getWeights(), experts.getBiases(),
-          experts.getActivationAttr(), experts.getSwigluAlphaAttr(),
-          experts.getSwigluLimitAttr());
-      rewriter.replaceOp(experts, gathered.getResult());
-      // The rows had no other reader: the dispatch is now dead but for its
-      // bookkeeping.
-      rewriter.replaceAllUsesWith(dispatch.getOffsets(), sort.getOffsets());
-      rewriter.replaceAllUsesWith(dispatch.getPositions(), sort.getPositions());
-      rewriter.replaceAllUsesWith(dispatch.getCounts(), sort.getCounts());
-      rewriter.eraseOp(dispatch);
-      ++numFused;
+    for (Operation *op : dispatches) {
+      bool fused = isa<DispatchSortedOp>(op)
+                       ? fuse(rewriter, cast<DispatchSortedOp>(op))
+                       : fuse(rewriter, cast<DispatchCapacityOp>(op));
+      if (fused)
+        ++numFused;
     }
+  }
+
+  bool fuse(IRRewriter &rewriter, DispatchSortedOp dispatch) {
+    ExpertsOp experts = soleExperts(dispatch.getRows(), dispatch.getOffsets(),
+                                    /*counts=*/Value());
+    if (!experts)
+      return false;
+    // One source per sorted row, in the positions' index type.
+    auto sourcesType = RankedTensorType::get(
+        {dispatch.getRows().getType().getDimSize(0)},
+        dispatch.getPositions().getType().getElementType());
+    rewriter.setInsertionPoint(dispatch);
+    auto sort = SortAssignmentsOp::create(
+        rewriter, dispatch.getLoc(),
+        TypeRange{sourcesType, dispatch.getOffsets().getType(),
+                  dispatch.getPositions().getType(),
+                  dispatch.getCounts().getType()},
+        dispatch.getIndices(), dispatch.getCapacity());
+    gatherInExperts(rewriter, experts, dispatch.getHidden(), sort.getSources(),
+                    sort.getOffsets(), /*counts=*/Value());
+    // The rows had no other reader: the dispatch is now dead but for its
+    // bookkeeping.
+    rewriter.replaceAllUsesWith(dispatch.getOffsets(), sort.getOffsets());
+    rewriter.replaceAllUsesWith(dispatch.getPositions(), sort.getPositions());
+    rewriter.replaceAllUsesWith(dispatch.getCounts(), sort.getCounts());
+    rewriter.eraseOp(dispatch);
+    return true;
+  }
+
+  bool fuse(IRRewriter &rewriter, DispatchCapacityOp dispatch) {
+    ExpertsOp experts = soleExperts(dispatch.getBuffer(), /*offsets=*/Value(),
+                                    dispatch.getCounts());
+    if (!experts)
+      return false;
+    // One source per slot: [E, C] of the buffer, in the slots' index type.
+    RankedTensorType buffer = dispatch.getBuffer().getType();
+    auto sourcesType = RankedTensorType::get(
+        buffer.getShape().drop_back(),
+        dispatch.getSlots().getType().getElementType());
+    rewriter.setInsertionPoint(dispatch);
+    auto assign = AssignSlotsOp::create(
+        rewriter, dispatch.getLoc(),
+        TypeRange{sourcesType, dispatch.getSlots().getType(),
+                  dispatch.getCounts().getType()},
+        dispatch.getIndices(), dispatch.getCapacity());
+    gatherInExperts(rewriter, experts, dispatch.getHidden(),
+                    assign.getSources(), /*offsets=*/Value(),
+                    assign.getCounts());
+    rewriter.replaceAllUsesWith(dispatch.getSlots(), assign.getSlots());
+    rewriter.replaceAllUsesWith(dispatch.getCounts(), assign.getCounts());
+    rewriter.eraseOp(dispatch);
+    return true;
   }
 };
 

@@ -83,15 +83,46 @@ func.func @other_offsets(%x: tensor<?x16xf32>, %idx: tensor<?x2xi32>, %off2: ten
 
 // -----
 
-// Tests that the shared expert's moe.experts (the tokens themselves, one
-// segment) and the padded layout are left alone.
+// Tests the padded layout moe-static-capacity emits: the capacity dispatch
+// becomes moe.assign_slots (sources [E, C], one token per slot, with the
+// same capacity) and the experts read the tokens through them over the
+// filled slots (counts); the combine takes the new slots.
 
-// CHECK-LABEL: func.func @not_sorted
-// CHECK: moe.dispatch_capacity
-// CHECK-NOT: gather(
-func.func @not_sorted(%x: tensor<?x16xf32>, %idx: tensor<?x2xi32>, %c: index, %wi: tensor<4x24x16xf32>, %wo: tensor<4x16x24xf32>, %off: tensor<2xi32>, %si: tensor<1x24x16xf32>, %so: tensor<1x16x24xf32>) -> (tensor<4x?x16xf32>, tensor<?x16xf32>) {
+// CHECK-LABEL: func.func @padded
+// CHECK-SAME: (%[[X:[^:]+]]: tensor<?x16xf32>, %[[IDX:[^:]+]]: tensor<?x2xi32>, %[[W:[^:]+]]: tensor<?x2xf32>, %[[C:[^:]+]]: index
+// CHECK-NEXT: %[[SRC:.+]], %[[SLOTS:.+]], %[[CNT:.+]] = moe.assign_slots %[[IDX]], %[[C]] : (tensor<?x2xi32>, index) -> (tensor<4x?xi32>, tensor<?x2xi32>, tensor<4xi32>)
+// CHECK-NEXT: %[[H:.+]] = moe.experts %[[X]] gather(%[[SRC]]) counts(%[[CNT]]) weights(%{{.+}}, %{{.+}}) : (tensor<?x16xf32>, tensor<4x?xi32>, tensor<4xi32>, tensor<4x24x16xf32>, tensor<4x16x24xf32>) -> tensor<4x?x16xf32>
+// CHECK-NEXT: moe.combine_capacity %[[H]], %[[SLOTS]], %[[IDX]], %[[W]]
+func.func @padded(%x: tensor<?x16xf32>, %idx: tensor<?x2xi32>, %w: tensor<?x2xf32>, %c: index, %wi: tensor<4x24x16xf32>, %wo: tensor<4x16x24xf32>) -> tensor<?x16xf32> {
   %buf, %slots, %cnt = moe.dispatch_capacity %x, %idx, %c : (tensor<?x16xf32>, tensor<?x2xi32>, index) -> (tensor<4x?x16xf32>, tensor<?x2xi32>, tensor<4xi32>)
   %h = moe.experts %buf counts(%cnt) weights(%wi, %wo) : (tensor<4x?x16xf32>, tensor<4xi32>, tensor<4x24x16xf32>, tensor<4x16x24xf32>) -> tensor<4x?x16xf32>
+  %y = moe.combine_capacity %h, %slots, %idx, %w : (tensor<4x?x16xf32>, tensor<?x2xi32>, tensor<?x2xi32>, tensor<?x2xf32>) -> tensor<?x16xf32>
+  return %y : tensor<?x16xf32>
+}
+
+// -----
+
+// Tests that experts computing every slot of a padded buffer (no counts)
+// keep the copy: a gather's entries exist for filled slots only.
+
+// CHECK-LABEL: func.func @padded_all_slots
+// CHECK: moe.dispatch_capacity
+// CHECK-NOT: gather(
+func.func @padded_all_slots(%x: tensor<?x16xf32>, %idx: tensor<?x2xi32>, %c: index, %wi: tensor<4x24x16xf32>, %wo: tensor<4x16x24xf32>) -> tensor<4x?x16xf32> {
+  %buf, %slots, %cnt = moe.dispatch_capacity %x, %idx, %c : (tensor<?x16xf32>, tensor<?x2xi32>, index) -> (tensor<4x?x16xf32>, tensor<?x2xi32>, tensor<4xi32>)
+  %h = moe.experts %buf weights(%wi, %wo) : (tensor<4x?x16xf32>, tensor<4x24x16xf32>, tensor<4x16x24xf32>) -> tensor<4x?x16xf32>
+  return %h : tensor<4x?x16xf32>
+}
+
+// -----
+
+// Tests that the shared expert's moe.experts (the tokens themselves, one
+// segment) is left alone.
+
+// CHECK-LABEL: func.func @shared
+// CHECK: moe.experts %{{.+}} offsets(
+// CHECK-NOT: gather(
+func.func @shared(%x: tensor<?x16xf32>, %off: tensor<2xi32>, %si: tensor<1x24x16xf32>, %so: tensor<1x16x24xf32>) -> tensor<?x16xf32> {
   %s = moe.experts %x offsets(%off) weights(%si, %so) : (tensor<?x16xf32>, tensor<2xi32>, tensor<1x24x16xf32>, tensor<1x16x24xf32>) -> tensor<?x16xf32>
-  return %h, %s : tensor<4x?x16xf32>, tensor<?x16xf32>
+  return %s : tensor<?x16xf32>
 }

@@ -231,11 +231,12 @@ def MoE_ExpertsOp : MoE_Op<"experts", [Pure, AttrSizedOperandSegments]> {
     - rows sorted by expert `[N, D]` with `offsets` ([E + 1], i32): rows
       `offsets[e] .. offsets[e+1]` belong to expert e (result `[N, D]`; rows at
       or past `offsets[E]` are unspecified);
-    - the same rows read in place, with `gather` ([N], i32) and `offsets`:
-      row r is `tokens[gather[r]]` of the tokens `[T, D]` themselves (result
-      `[N, D]`), so the sorted copy of the tokens is never made
-      (`moe-fuse-dispatch-gather` builds this form from `moe.sort_assignments`'
-      `sources`).
+    - either layout read in place from the tokens `[T, D]` themselves,
+      through `gather`: `[N]` with `offsets` (row r is `tokens[gather[r]]`,
+      result `[N, D]`), or `[E, C]` with optional `counts` (slot s of expert
+      e is `tokens[gather[e, s]]`, result `[E, C, D]`). The sorted or padded
+      copy of the tokens is never made (`moe-fuse-dispatch-gather` builds
+      these forms from `moe.sort_assignments` and `moe.assign_slots`).
     Optional `biases` and the activation attributes are those of `moe.layer`.
 
     ```mlir
@@ -270,7 +271,8 @@ def MoE_ExpertsOp : MoE_Op<"experts", [Pure, AttrSizedOperandSegments]> {
     bool isGated() { return getWeights().size() == 3; }
     /// The tokens, offsets/counts and weights part of the verifier.
     ::mlir::LogicalResult verifyTokensAndWeights();
-    /// The gather part: [T, D] tokens read in place as [N, D] sorted rows.
+    /// The gather part: [T, D] tokens read in place as [N, D] sorted rows
+    /// or an [E, C, D] padded buffer.
     ::mlir::LogicalResult verifyGather();
   }], MoE_ActivationAccessors);
   let hasVerifier = 1;
@@ -332,6 +334,31 @@ def MoE_DispatchCapacityOp : MoE_Op<"dispatch_capacity", [Pure]> {
   let assemblyFormat = [{
     $hidden `,` $indices `,` $capacity attr-dict `:`
     functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def MoE_AssignSlotsOp : MoE_Op<"assign_slots", [Pure]> {
+  let summary = "the bookkeeping of moe.dispatch_capacity, without moving rows";
+  let description = [{
+    Assigns slots exactly as `moe.dispatch_capacity` does (same `slots` and
+    `counts`, the same drops), but instead of copying each token's row into
+    its slot it records where the slot's row comes from: `sources[e, s]` is
+    the token in slot s of expert e (slots no assignment takes are
+    unspecified). `moe.experts` then reads the tokens in place through
+    `gather(sources)`; `moe-fuse-dispatch-gather` builds this form.
+
+    ```mlir
+    %src, %slots, %counts = moe.assign_slots %idx, %c
+        : (tensor<?x2xi32>, index)
+        -> (tensor<8x?xi32>, tensor<?x2xi32>, tensor<8xi32>)
+    ```
+  }];
+  let arguments = (ins MoE_IndexTensor:$indices, Index:$capacity);
+  let results = (outs MoE_IndexTensor:$sources, MoE_IndexTensor:$slots,
+                      MoE_IndexTensor:$counts);
+  let assemblyFormat = [{
+    $indices `,` $capacity attr-dict `:` functional-type(operands, results)
   }];
   let hasVerifier = 1;
 }
@@ -545,13 +572,15 @@ def MoE_GroupedMatmulOp : MoE_Op<"grouped_matmul", [AttrSizedOperandSegments]> {
     contiguous. Rows outside every segment are not written. The segments are
     those of `moe.experts`:
     - sorted rows (`lhs` [R, K], `out` [R, N]) with `offsets` ([E + 1]):
-      expert e's rows are `offsets[e] .. offsets[e+1]`; with `gather` ([R])
-      row r is read from `lhs[gather[r]]` instead (`lhs` then holds the
-      tokens, any number of them: the gather is done by the operand loads,
-      never as a copy);
+      expert e's rows are `offsets[e] .. offsets[e+1]`;
     - a padded buffer (`lhs` [E, C, K], `out` [E, C, N]): expert e's rows
       are slots `0 .. C` of `lhs[e]`, or its first `min(counts[e], C)` with
       `counts` ([E]).
+    With `gather` (the shape of `out` without N: [R] or [E, C]) each row is
+    read from `lhs[gather[...]]` instead, `lhs` then being the tokens
+    [T, K] (any number of them): the gather is done by the operand loads,
+    or by a copy to scratch where a schedule hands rows to a library
+    matmul.
 
     With an `activation` the op also applies it in its epilogue: `out[r, n]
     = act(g) ⊙ u` with `g` the product above and `u` the same product with
@@ -588,8 +617,9 @@ def MoE_GroupedMatmulOp : MoE_Op<"grouped_matmul", [AttrSizedOperandSegments]> {
       Arg<Optional<MemRefRankOf<[F32, BF16], [3, 4]>>,
           "the up projection's weights, laid out as `weights`",
           [MemRead]>:$up,
-      Arg<Optional<MemRefRankOf<[AnySignlessInteger], [1]>>,
-          "[R] the row of `lhs` each row of `out` reads", [MemRead]>:$gather,
+      Arg<Optional<MemRefRankOf<[AnySignlessInteger], [1, 2]>>,
+          "[R] or [E, C]: the row of `lhs` each row of `out` reads",
+          [MemRead]>:$gather,
       Arg<Optional<MemRefRankOf<[AnySignlessInteger], [1]>>,
           "[E + 1] segment offsets", [MemRead]>:$offsets,
       Arg<Optional<MemRefRankOf<[AnySignlessInteger], [1]>>,
@@ -613,8 +643,9 @@ def MoE_GroupedMatmulOp : MoE_Op<"grouped_matmul", [AttrSizedOperandSegments]> {
     type($weights)
   }];
   let extraClassDeclaration = !strconcat([{
-    /// True for the padded [E, C, K] form.
-    bool isPadded() { return getLhs().getType().getRank() == 3; }
+    /// True for the padded form ([E, C, N] out; lhs [E, C, K], or the
+    /// tokens with a gather).
+    bool isPadded() { return getOut().getType().getRank() == 3; }
     /// True for weights packed in panels, [E, N / P, K, P].
     bool isPacked() { return getWeights().getType().getRank() == 4; }
     /// True when an activation is applied in the epilogue.
