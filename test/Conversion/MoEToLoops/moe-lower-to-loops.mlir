@@ -190,9 +190,13 @@ func.func @sorted_gather(%x: tensor<?x16xf32>, %idx: tensor<?x2xi32>, %w: tensor
 // CHECK-SAME: %[[C:[^:]+]]: index
 // CHECK: %[[SRC:.+]] = memref.alloc(%[[C]]) : memref<4x?xi32>
 // CHECK-NOT: memref<4x?x16xf32>
+// CHECK: scf.parallel
+// CHECK: scf.parallel
+// CHECK: scf.parallel
+// CHECK: scf.for %[[TK:[^ ]+]] =
 // CHECK: arith.cmpi slt, %{{.+}}, %[[C]] : index
 // CHECK: scf.if
-// CHECK: %[[TOK:.+]] = arith.index_cast %{{.+}} : index to i32
+// CHECK: %[[TOK:.+]] = arith.index_cast %[[TK]] : index to i32
 // CHECK-NEXT: memref.store %[[TOK]], %[[SRC]][%{{.+}}, %{{.+}}] : memref<4x?xi32>
 // CHECK: } else {
 // CHECK: %[[XB:.+]] = bufferization.to_buffer %[[X]]
