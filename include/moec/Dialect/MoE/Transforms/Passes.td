@@ -201,10 +201,14 @@ def MoEFuseDispatchGather
     and counts, plus each sorted row's token) and a `moe.experts` that reads
     the tokens in place through `gather`: the [T·k, D] permuted copy of the
     tokens is never made, and the first projections gather their operand
-    rows as they load them. Target independent; each grouped-matmul schedule
-    implements the gather. Runs on the layout-assigned tensor ops, before
-    `moe-lower-to-loops`. Sorted rows that anything else reads (an
-    expert-parallel exchange, a second consumer) are left as they are.
+    rows as they load them. A `moe.dispatch_capacity` whose [E, C, D] buffer
+    only feeds one `moe.experts` over its counts likewise becomes
+    `moe.assign_slots` (each filled slot's token) and a gather. Target
+    independent; each grouped-matmul schedule implements the gather. Runs
+    on the layout-assigned tensor ops, before `moe-lower-to-loops`. Rows
+    that anything else reads (an expert-parallel exchange, a second
+    consumer), and padded buffers whose experts compute every slot, are left
+    as they are.
 
     ```mlir
     %rows, %off, %pos, %n = moe.dispatch_sorted %x, %idx
