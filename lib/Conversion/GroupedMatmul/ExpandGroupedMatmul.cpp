@@ -109,7 +109,8 @@ void emitExpertProjection(ImplicitLocOpBuilder &b, GroupedMatmulOp op, Value e,
   if (o.gather) {
     Value zero = constIndex(b, 0);
     Value depth = dim(b, o.a, 1);
-    forLoop(b, zero, m, [&](ImplicitLocOpBuilder &b, Value i) {
+    parallelLoop(b, {m}, [&](ImplicitLocOpBuilder &b, ValueRange ivs) {
+      Value i = ivs[0];
       Value from = toIndex(b, memref::LoadOp::create(b, o.gather, i));
       forLoop(b, zero, depth, [&](ImplicitLocOpBuilder &b, Value k) {
         Value v = memref::LoadOp::create(b, o.a, ValueRange{from, k});
@@ -209,10 +210,9 @@ struct ExpandGroupedMatmul : OpConversionPattern<GroupedMatmulOp> {
           o.up = sliceAt(b, up, e);
           o.upSum = rowsView(b, upSums, rows.prefix, rows.begin, rows.count);
         }
-        Value gatheredRows =
-            gathered
-                ? rowsView(b, gathered, rows.prefix, rows.begin, rows.count)
-                     : Value();
+        Value gatheredRows = gathered ? rowsView(b, gathered, rows.prefix,
+                                                 rows.begin, rows.count)
+                                      : Value();
         emitExpertProjection(b, op, e, rows.count, o, gatheredRows, Schedule);
       });
     });

@@ -71,8 +71,8 @@ struct TileGroupedMatmul : OpConversionPattern<GroupedMatmulOp> {
                   SmallVector<Value> lhsAt(rows.prefix);
                   lhsAt.push_back(row);
                   if (Value gather = op.getGather())
-                    lhsAt = {toIndex(
-                        b, memref::LoadOp::create(b, gather, lhsAt))};
+                    lhsAt = {
+                        toIndex(b, memref::LoadOp::create(b, gather, lhsAt))};
                   // One thread, one dot product per projection, summed in
                   // k order.
                   auto project = [&](Value weights, Value bias) {

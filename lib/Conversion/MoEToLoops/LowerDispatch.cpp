@@ -206,16 +206,16 @@ struct SlotLayout {
 /// moe.assign_slots: allocates `layoutType` ([E, C, ...]; a static C bounds
 /// the slots, whatever `capacity` says), the slots and the counts, ranks the
 /// assignments, and calls keep(layout, t, e, slot) for each one that fits.
-SlotLayout emitSlotLayout(
-    ImplicitLocOpBuilder &b, Value indices, Value capacity,
-    RankedTensorType layoutType, RankedTensorType slotsType,
-    RankedTensorType countsType,
-    function_ref<void(ImplicitLocOpBuilder &, Value layout, Value t, Value e,
-                      Value slot)>
-        keep) {
+SlotLayout
+emitSlotLayout(ImplicitLocOpBuilder &b, Value indices, Value capacity,
+               RankedTensorType layoutType, RankedTensorType slotsType,
+               RankedTensorType countsType,
+               function_ref<void(ImplicitLocOpBuilder &, Value layout, Value t,
+                                 Value e, Value slot)>
+                   keep) {
   if (!layoutType.isDynamicDim(1))
-    capacity = arith::MinSIOp::create(
-        b, capacity, constIndex(b, layoutType.getDimSize(1)));
+    capacity = arith::MinSIOp::create(b, capacity,
+                                      constIndex(b, layoutType.getDimSize(1)));
   SmallVector<Value> layoutSizes;
   if (layoutType.isDynamicDim(1))
     layoutSizes.push_back(capacity);

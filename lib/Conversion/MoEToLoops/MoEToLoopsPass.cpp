@@ -79,8 +79,7 @@ LogicalResult checkSupported(Operation *op) {
                                                            : 1;
     for (int64_t i = 0; i < tensor.getRank(); ++i)
       if (tensor.isDynamicDim(i) &&
-          ((tensor.getRank() == 1 && !movesRows && !isRowList) ||
-           i != allowed))
+          ((tensor.getRank() == 1 && !movesRows && !isRowList) || i != allowed))
         return op->emitOpError()
                << "moe-lower-to-loops needs static shapes except the token "
                   "count (or capacity), got "
@@ -114,9 +113,8 @@ struct MoELowerToLoopsPass
           .Case([&](DispatchSortedOp o) {
             lowering::lowerDispatchSorted(rewriter, o);
           })
-          .Case([&](AssignSlotsOp o) {
-            lowering::lowerAssignSlots(rewriter, o);
-          })
+          .Case(
+              [&](AssignSlotsOp o) { lowering::lowerAssignSlots(rewriter, o); })
           .Case([&](SortAssignmentsOp o) {
             lowering::lowerSortAssignments(rewriter, o);
           })

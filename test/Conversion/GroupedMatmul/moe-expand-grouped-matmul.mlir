@@ -286,7 +286,8 @@ func.func @gather_packed(%x: memref<3x16xf32>, %src: memref<6xi32>, %w: memref<4
 
 // Tests a gather on [E, N, K] weights, which the vector kernel does not
 // take: each expert's rows are first copied from the tokens into one
-// scratch buffer (at their own rows), which the matmul then reads.
+// scratch buffer (at their own rows, in parallel), which the matmul then
+// reads.
 
 // CHECK-LABEL: func.func @gather_unpacked
 // CHECK-SAME: (%[[X:[^:]+]]: memref<3x16xf32>, %[[SRC:[^:]+]]: memref<6xi32>, %[[W:[^:]+]]: memref<4x8x16xf32>, %[[OFF:[^:]+]]: memref<5xi32>, %[[H:[^:]+]]: memref<6x8xf32>)
@@ -296,7 +297,7 @@ func.func @gather_packed(%x: memref<3x16xf32>, %src: memref<6xi32>, %w: memref<4
 // CHECK: %[[SRCS:.+]] = memref.subview %[[SRC]]
 // CHECK: %[[HS:.+]] = memref.subview %[[H]]
 // CHECK: %[[RS:.+]] = memref.subview %[[ROWS]]
-// CHECK: scf.for %[[I:.+]] =
+// CHECK: scf.parallel (%[[I:.+]]) =
 // CHECK: %[[T:.+]] = memref.load %[[SRCS]][%[[I]]]
 // CHECK-NEXT: %[[TI:.+]] = arith.index_cast %[[T]] : i32 to index
 // CHECK: scf.for %[[K:.+]] =

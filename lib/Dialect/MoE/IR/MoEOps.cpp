@@ -516,8 +516,7 @@ LogicalResult ExpertsOp::verifyGather() {
   if (failed(check.dim("result", getResult(), rank, tokens.getDimSize(1),
                        "hidden size D")))
     return failure();
-  return sameElementType(*this, "result", getResult(),
-                         tokens.getElementType());
+  return sameElementType(*this, "result", getResult(), tokens.getElementType());
 }
 
 LogicalResult ExpertsOp::verifyTokensAndWeights() {

@@ -103,9 +103,9 @@ struct MoEFuseDispatchGatherPass
       return false;
     // One source per slot: [E, C] of the buffer, in the slots' index type.
     RankedTensorType buffer = dispatch.getBuffer().getType();
-    auto sourcesType = RankedTensorType::get(
-        buffer.getShape().drop_back(),
-        dispatch.getSlots().getType().getElementType());
+    auto sourcesType =
+        RankedTensorType::get(buffer.getShape().drop_back(),
+                              dispatch.getSlots().getType().getElementType());
     rewriter.setInsertionPoint(dispatch);
     auto assign = AssignSlotsOp::create(
         rewriter, dispatch.getLoc(),
