@@ -181,53 +181,71 @@ void emitSortedLayout(
   });
 }
 
-/// The [T, k]-shaped buffers of a sorted layout's results.
-struct SortedBuffers {
-  Value positions, offsets, counts;
-};
-SortedBuffers allocSortedBuffers(ImplicitLocOpBuilder &b, Value numTokens,
-                                 RankedTensorType positionsType,
-                                 RankedTensorType offsetsType,
-                                 RankedTensorType countsType) {
-  SmallVector<Value> posSizes;
-  if (positionsType.isDynamicDim(0))
+/// Lowers a sorted dispatch (moe.dispatch_sorted or moe.sort_assignments),
+/// whose results are a [T·k, ...] buffer (the rows or their sources), then
+/// the offsets, positions and counts: `keep(buffer, t, pos)` fills the
+/// buffer's row `pos` for each kept assignment of token t.
+template <typename OpTy>
+void lowerSortedLayout(
+    RewriterBase &rewriter, OpTy op,
+    function_ref<void(ImplicitLocOpBuilder &, Value buffer, Value t, Value pos)>
+        keep) {
+  rewriter.setInsertionPoint(op);
+  ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+  Value indices = readBuffer(b, op.getIndices());
+  Value numTokens = dim(b, indices, 0);
+  auto bufferType = cast<RankedTensorType>(op->getResult(0).getType());
+  SmallVector<Value> bufferSizes, posSizes;
+  if (bufferType.isDynamicDim(0))
+    bufferSizes.push_back(
+        arith::MulIOp::create(b, numTokens, dim(b, indices, 1)));
+  if (op.getPositions().getType().isDynamicDim(0))
     posSizes.push_back(numTokens);
-  return {allocBuffer(b, positionsType, posSizes),
-          allocBuffer(b, offsetsType, {}), allocBuffer(b, countsType, {})};
+  Value buffer = allocBuffer(b, bufferType, bufferSizes);
+  Value positions = allocBuffer(b, op.getPositions().getType(), posSizes);
+  Value offsets = allocBuffer(b, op.getOffsets().getType(), {});
+  Value counts = allocBuffer(b, op.getCounts().getType(), {});
+  emitSortedLayout(b, indices, op.getCounts().getType().getDimSize(0),
+                   op.getCapacity(), offsets, positions, counts,
+                   [&](ImplicitLocOpBuilder &b, Value t, Value pos) {
+                     keep(b, buffer, t, pos);
+                   });
+  rewriter.replaceOp(
+      op, ValueRange{asResult(b, buffer, bufferType),
+                     asResult(b, offsets, op.getOffsets().getType()),
+                     asResult(b, positions, op.getPositions().getType()),
+                     asResult(b, counts, op.getCounts().getType())});
 }
 
-/// The padded layout's results: the [E, C, ...] buffer a keep callback
-/// fills, each assignment's slot (-1 when dropped) and each expert's count.
-struct SlotLayout {
-  Value layout, slots, counts;
-};
-
-/// The padded layout's bookkeeping, shared by moe.dispatch_capacity and
-/// moe.assign_slots: allocates `layoutType` ([E, C, ...]; a static C bounds
-/// the slots, whatever `capacity` says), the slots and the counts, ranks the
-/// assignments, and calls keep(layout, t, e, slot) for each one that fits.
-SlotLayout
-emitSlotLayout(ImplicitLocOpBuilder &b, Value indices, Value capacity,
-               RankedTensorType layoutType, RankedTensorType slotsType,
-               RankedTensorType countsType,
-               function_ref<void(ImplicitLocOpBuilder &, Value layout, Value t,
-                                 Value e, Value slot)>
-                   keep) {
-  if (!layoutType.isDynamicDim(1))
+/// Lowers a padded dispatch (moe.dispatch_capacity or moe.assign_slots),
+/// whose results are an [E, C, ...] buffer (the rows or their sources; a
+/// static C bounds the slots, whatever the capacity operand says), then the
+/// slots (-1 when dropped) and the counts: `keep(buffer, t, e, slot)` fills
+/// the buffer's slot for each kept assignment of token t.
+template <typename OpTy>
+void lowerSlotLayout(RewriterBase &rewriter, OpTy op,
+                     function_ref<void(ImplicitLocOpBuilder &, Value buffer,
+                                       Value t, Value e, Value slot)>
+                         keep) {
+  rewriter.setInsertionPoint(op);
+  ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+  Value indices = readBuffer(b, op.getIndices());
+  Value capacity = op.getCapacity();
+  auto bufferType = cast<RankedTensorType>(op->getResult(0).getType());
+  if (!bufferType.isDynamicDim(1))
     capacity = arith::MinSIOp::create(b, capacity,
-                                      constIndex(b, layoutType.getDimSize(1)));
-  SmallVector<Value> layoutSizes;
-  if (layoutType.isDynamicDim(1))
-    layoutSizes.push_back(capacity);
-  SmallVector<Value> slotSizes;
-  if (slotsType.isDynamicDim(0))
+                                      constIndex(b, bufferType.getDimSize(1)));
+  SmallVector<Value> bufferSizes, slotSizes;
+  if (bufferType.isDynamicDim(1))
+    bufferSizes.push_back(capacity);
+  if (op.getSlots().getType().isDynamicDim(0))
     slotSizes.push_back(dim(b, indices, 0));
-  SlotLayout out{allocBuffer(b, layoutType, layoutSizes),
-                 allocBuffer(b, slotsType, slotSizes),
-                 allocBuffer(b, countsType, {})};
+  Value buffer = allocBuffer(b, bufferType, bufferSizes);
+  Value slots = allocBuffer(b, op.getSlots().getType(), slotSizes);
+  Value counts = allocBuffer(b, op.getCounts().getType(), {});
   // The pass admits static E only (MoEToLoopsPass.cpp).
-  int64_t numExperts = countsType.getDimSize(0);
-  PriorityRanking(b, indices, numExperts, out.counts)
+  int64_t numExperts = op.getCounts().getType().getDimSize(0);
+  PriorityRanking(b, indices, numExperts, counts)
       .rank(b, [&](ImplicitLocOpBuilder &b, Value t, Value j, Value e,
                    Value slot) {
         Value fits = arith::CmpIOp::create(b, arith::CmpIPredicate::slt,
@@ -235,15 +253,18 @@ emitSlotLayout(ImplicitLocOpBuilder &b, Value indices, Value capacity,
         ifThenElse(
             b, fits,
             [&](ImplicitLocOpBuilder &b) {
-              memref::StoreOp::create(b, slot, out.slots, ValueRange{t, j});
-              keep(b, out.layout, t, e, toIndex(b, slot));
+              memref::StoreOp::create(b, slot, slots, ValueRange{t, j});
+              keep(b, buffer, t, e, toIndex(b, slot));
             },
             [&](ImplicitLocOpBuilder &b) {
-              memref::StoreOp::create(b, constI32(b, -1), out.slots,
+              memref::StoreOp::create(b, constI32(b, -1), slots,
                                       ValueRange{t, j});
             });
       });
-  return out;
+  rewriter.replaceOp(op,
+                     ValueRange{asResult(b, buffer, bufferType),
+                                asResult(b, slots, op.getSlots().getType()),
+                                asResult(b, counts, op.getCounts().getType())});
 }
 
 } // namespace
@@ -254,34 +275,20 @@ void lowering::lowerDispatchCapacity(RewriterBase &rewriter,
   ImplicitLocOpBuilder b(op.getLoc(), rewriter);
   Value x = readBuffer(b, op.getHidden());
   Value hidden = dim(b, x, 1);
-  SlotLayout out = emitSlotLayout(
-      b, readBuffer(b, op.getIndices()), op.getCapacity(),
-      op.getBuffer().getType(), op.getSlots().getType(),
-      op.getCounts().getType(),
+  lowerSlotLayout(
+      rewriter, op,
       [&](ImplicitLocOpBuilder &b, Value buffer, Value t, Value e, Value slot) {
         copyRow(b, x, t, buffer, ValueRange{e, slot}, hidden);
       });
-  rewriter.replaceOp(
-      op, ValueRange{asResult(b, out.layout, op.getBuffer().getType()),
-                     asResult(b, out.slots, op.getSlots().getType()),
-                     asResult(b, out.counts, op.getCounts().getType())});
 }
 
 void lowering::lowerAssignSlots(RewriterBase &rewriter, AssignSlotsOp op) {
-  rewriter.setInsertionPoint(op);
-  ImplicitLocOpBuilder b(op.getLoc(), rewriter);
-  SlotLayout out = emitSlotLayout(
-      b, readBuffer(b, op.getIndices()), op.getCapacity(),
-      op.getSources().getType(), op.getSlots().getType(),
-      op.getCounts().getType(),
+  lowerSlotLayout(
+      rewriter, op,
       [&](ImplicitLocOpBuilder &b, Value sources, Value t, Value e,
           Value slot) {
         memref::StoreOp::create(b, toI32(b, t), sources, ValueRange{e, slot});
       });
-  rewriter.replaceOp(
-      op, ValueRange{asResult(b, out.layout, op.getSources().getType()),
-                     asResult(b, out.slots, op.getSlots().getType()),
-                     asResult(b, out.counts, op.getCounts().getType())});
 }
 
 void lowering::lowerDispatchSorted(RewriterBase &rewriter,
@@ -289,51 +296,19 @@ void lowering::lowerDispatchSorted(RewriterBase &rewriter,
   rewriter.setInsertionPoint(op);
   ImplicitLocOpBuilder b(op.getLoc(), rewriter);
   Value x = readBuffer(b, op.getHidden());
-  Value indices = readBuffer(b, op.getIndices());
-  Value numTokens = dim(b, x, 0);
   Value hidden = dim(b, x, 1);
-  SmallVector<Value> rowSizes;
-  if (op.getRows().getType().isDynamicDim(0))
-    rowSizes.push_back(arith::MulIOp::create(b, numTokens, dim(b, indices, 1)));
-  Value rows = allocBuffer(b, op.getRows().getType(), rowSizes);
-  SortedBuffers out =
-      allocSortedBuffers(b, numTokens, op.getPositions().getType(),
-                         op.getOffsets().getType(), op.getCounts().getType());
-  emitSortedLayout(b, indices, op.getCounts().getType().getDimSize(0),
-                   op.getCapacity(), out.offsets, out.positions, out.counts,
-                   [&](ImplicitLocOpBuilder &b, Value t, Value pos) {
-                     copyRow(b, x, t, rows, ValueRange{pos}, hidden);
-                   });
-  rewriter.replaceOp(
-      op, ValueRange{asResult(b, rows, op.getRows().getType()),
-                     asResult(b, out.offsets, op.getOffsets().getType()),
-                     asResult(b, out.positions, op.getPositions().getType()),
-                     asResult(b, out.counts, op.getCounts().getType())});
+  lowerSortedLayout(
+      rewriter, op,
+      [&](ImplicitLocOpBuilder &b, Value rows, Value t, Value pos) {
+        copyRow(b, x, t, rows, ValueRange{pos}, hidden);
+      });
 }
 
 void lowering::lowerSortAssignments(RewriterBase &rewriter,
                                     SortAssignmentsOp op) {
-  rewriter.setInsertionPoint(op);
-  ImplicitLocOpBuilder b(op.getLoc(), rewriter);
-  Value indices = readBuffer(b, op.getIndices());
-  Value numTokens = dim(b, indices, 0);
-  SmallVector<Value> sourceSizes;
-  if (op.getSources().getType().isDynamicDim(0))
-    sourceSizes.push_back(
-        arith::MulIOp::create(b, numTokens, dim(b, indices, 1)));
-  Value sources = allocBuffer(b, op.getSources().getType(), sourceSizes);
-  SortedBuffers out =
-      allocSortedBuffers(b, numTokens, op.getPositions().getType(),
-                         op.getOffsets().getType(), op.getCounts().getType());
-  emitSortedLayout(b, indices, op.getCounts().getType().getDimSize(0),
-                   op.getCapacity(), out.offsets, out.positions, out.counts,
-                   [&](ImplicitLocOpBuilder &b, Value t, Value pos) {
-                     memref::StoreOp::create(b, toI32(b, t), sources,
-                                             ValueRange{pos});
-                   });
-  rewriter.replaceOp(
-      op, ValueRange{asResult(b, sources, op.getSources().getType()),
-                     asResult(b, out.offsets, op.getOffsets().getType()),
-                     asResult(b, out.positions, op.getPositions().getType()),
-                     asResult(b, out.counts, op.getCounts().getType())});
+  lowerSortedLayout(
+      rewriter, op,
+      [&](ImplicitLocOpBuilder &b, Value sources, Value t, Value pos) {
+        memref::StoreOp::create(b, toI32(b, t), sources, ValueRange{pos});
+      });
 }

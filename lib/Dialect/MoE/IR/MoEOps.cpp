@@ -691,31 +691,43 @@ LogicalResult CombineCapacityOp::verify() {
 // Sorted-segment layout
 //===----------------------------------------------------------------------===//
 
+/// The bookkeeping of both sorted dispatches (moe.dispatch_sorted and
+/// moe.sort_assignments): `offsets` [E + 1] and `counts` [E] with a static
+/// E, and `positions` [T, k]. Sets `numRows` to T·k (dynamic if either is).
+template <typename OpTy>
+LogicalResult verifySortedBookkeeping(OpTy op, int64_t numTokens,
+                                      int64_t &numRows) {
+  ShapeChecker check(op);
+  if (failed(check.rank("offsets", op.getOffsets(), 1)) ||
+      failed(check.rank("counts", op.getCounts(), 1)))
+    return failure();
+  int64_t topK = dimOf(op.getIndices(), 1);
+  int64_t numExperts = dimOf(op.getCounts(), 0);
+  if (ShapedType::isDynamic(numExperts))
+    return op.emitOpError("expects a static number of experts (the size of "
+                          "'counts')");
+  numRows = ShapedType::isDynamic(numTokens) || ShapedType::isDynamic(topK)
+                ? ShapedType::kDynamic
+                : numTokens * topK;
+  if (failed(verifyAssignments(op, "positions", op.getPositions(), numTokens,
+                               topK)))
+    return failure();
+  return check.shape("offsets", op.getOffsets(), {numExperts + 1}, {"E + 1"});
+}
+
 LogicalResult DispatchSortedOp::verify() {
   ShapeChecker check(*this);
   if (failed(check.rank("hidden", getHidden(), 2)) ||
       failed(check.rank("indices", getIndices(), 2)) ||
-      failed(check.rank("rows", getRows(), 2)) ||
-      failed(check.rank("offsets", getOffsets(), 1)) ||
-      failed(check.rank("counts", getCounts(), 1)))
+      failed(check.rank("rows", getRows(), 2)))
     return failure();
   int64_t numTokens = dimOf(getHidden(), 0);
-  int64_t topK = dimOf(getIndices(), 1);
-  int64_t numExperts = dimOf(getCounts(), 0);
-  if (ShapedType::isDynamic(numExperts))
-    return emitOpError("expects a static number of experts (the size of "
-                       "'counts')");
-  int64_t numRows =
-      ShapedType::isDynamic(numTokens) || ShapedType::isDynamic(topK)
-          ? ShapedType::kDynamic
-          : numTokens * topK;
-  if (failed(
-          verifyAssignments(*this, "indices", getIndices(), numTokens, topK)) ||
-      failed(verifyAssignments(*this, "positions", getPositions(), numTokens,
-                               topK)) ||
+  int64_t numRows;
+  if (failed(verifySortedBookkeeping(*this, numTokens, numRows)) ||
+      failed(verifyAssignments(*this, "indices", getIndices(), numTokens,
+                               dimOf(getIndices(), 1))) ||
       failed(check.shape("rows", getRows(), {numRows, dimOf(getHidden(), 1)},
-                         {"T * top_k", "hidden size D"})) ||
-      failed(check.shape("offsets", getOffsets(), {numExperts + 1}, {"E + 1"})))
+                         {"T * top_k", "hidden size D"})))
     return failure();
   return sameElementType(*this, "rows", getRows(),
                          getHidden().getType().getElementType());
@@ -724,26 +736,12 @@ LogicalResult DispatchSortedOp::verify() {
 LogicalResult SortAssignmentsOp::verify() {
   ShapeChecker check(*this);
   if (failed(check.rank("indices", getIndices(), 2)) ||
-      failed(check.rank("sources", getSources(), 1)) ||
-      failed(check.rank("offsets", getOffsets(), 1)) ||
-      failed(check.rank("counts", getCounts(), 1)))
+      failed(check.rank("sources", getSources(), 1)))
     return failure();
-  int64_t numTokens = dimOf(getIndices(), 0);
-  int64_t topK = dimOf(getIndices(), 1);
-  int64_t numExperts = dimOf(getCounts(), 0);
-  if (ShapedType::isDynamic(numExperts))
-    return emitOpError("expects a static number of experts (the size of "
-                       "'counts')");
-  int64_t numRows =
-      ShapedType::isDynamic(numTokens) || ShapedType::isDynamic(topK)
-          ? ShapedType::kDynamic
-          : numTokens * topK;
-  if (failed(verifyAssignments(*this, "positions", getPositions(), numTokens,
-                               topK)) ||
-      failed(check.dim("sources", getSources(), 0, numRows, "T * top_k")) ||
-      failed(check.shape("offsets", getOffsets(), {numExperts + 1}, {"E + 1"})))
+  int64_t numRows;
+  if (failed(verifySortedBookkeeping(*this, dimOf(getIndices(), 0), numRows)))
     return failure();
-  return success();
+  return check.dim("sources", getSources(), 0, numRows, "T * top_k");
 }
 
 LogicalResult CombineSortedOp::verify() {
