@@ -186,6 +186,8 @@ struct ExpandGroupedMatmul : OpConversionPattern<GroupedMatmulOp> {
       for (int64_t i = 0; i + 1 < outType.getRank(); ++i)
         if (outType.isDynamicDim(i))
           sizes.push_back(dim(b, op.getOut(), i));
+      if (ShapedType::isDynamic(shape.back()))
+        sizes.push_back(dim(b, op.getLhs(), 1));
       gathered = memref::AllocOp::create(
           b, MemRefType::get(shape, b.getF32Type()), sizes);
     }

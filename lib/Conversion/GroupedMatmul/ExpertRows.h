@@ -15,8 +15,9 @@
 
 namespace mlir::moe::lowering {
 
-/// Expert e's rows of a grouped matmul: lhs[prefix..., begin + i, :] (and the
-/// same row of `out`) for i in [0, count).
+/// Expert e's rows of a grouped matmul: out[prefix..., begin + i, :] for i in
+/// [0, count), and the same rows of `lhs` (or, with a gather, the tokens at
+/// gather[prefix..., begin + i]).
 struct ExpertRows {
   SmallVector<Value> prefix; // {e} for a padded buffer, {} for sorted rows.
   Value begin;
@@ -28,7 +29,7 @@ struct ExpertRows {
 /// buffer.
 ExpertRows expertRows(ImplicitLocOpBuilder &b, GroupedMatmulOp op, Value e);
 
-/// The rows one row tile of a tile list covers: lhs[prefix..., begin .. end,
+/// The rows one row tile of a tile list covers: out[prefix..., begin .. end,
 /// :] of expert `expert` (empty, begin == end, for a slot past the last
 /// tile).
 struct RowTile {

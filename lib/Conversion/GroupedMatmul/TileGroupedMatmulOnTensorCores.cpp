@@ -186,7 +186,9 @@ struct TileOnTensorCores : OpConversionPattern<GroupedMatmulOp> {
   matchAndRewrite(GroupedMatmulOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
     if (!isOnTensorCores(op))
-      return rewriter.notifyMatchFailure(op, "weights are not bf16");
+      return rewriter.notifyMatchFailure(
+          op, "not bf16 [E, N, K] weights with a static K, or has an "
+              "epilogue or a gather");
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
     Value numCols = dim(b, op.getWeights(), 1);
     int64_t depth = op.getWeights().getType().getDimSize(2);

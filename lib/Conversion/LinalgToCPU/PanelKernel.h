@@ -3,7 +3,8 @@
 // Part of moec. The CPU's vector kernel for an expert projection whose
 // weights are packed in panels of P output columns: shared by
 // moe-lower-mmt4d-to-vectors (a plain projection) and moe-expand-grouped-
-// matmul (the gate and up projections with the activation in the epilogue).
+// matmul (the gate and up projections with the activation in the epilogue,
+// and projections that gather their rows from the tokens).
 //
 //===----------------------------------------------------------------------===//
 
@@ -49,7 +50,8 @@ using PanelEpilogue = function_ref<Value(ImplicitLocOpBuilder &, Value c,
 /// are where `fromZero` (the first chunk of a zero C). Each element is summed
 /// by the same operations in the same order whatever block or thread
 /// computes it. An `epilogue` then rewrites each of the panel's rows, while
-/// they are still in cache.
+/// they are still in cache. With `o.gather`, each block reads its rows of A
+/// through it, found once before its k loop.
 void emitPanelKernel(ImplicitLocOpBuilder &b, const PanelOperands &o,
                      bool fromZero, int64_t blockRows, int64_t kChunk,
                      PanelEpilogue epilogue = nullptr);

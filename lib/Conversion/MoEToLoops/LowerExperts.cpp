@@ -40,9 +40,9 @@ Value weightBuffer(ImplicitLocOpBuilder &b, Value weights) {
 void lowering::lowerExperts(RewriterBase &rewriter, ExpertsOp op) {
   rewriter.setInsertionPoint(op);
   ImplicitLocOpBuilder b(op.getLoc(), rewriter);
-  // With a gather the tokens are read in place: the rows (and `out`) are
-  // the gather's, the tokens only feed the first projections' loads.
-  auto tokensType = cast<RankedTensorType>(op.getResult().getType());
+  // The experts' rows: the tokens', or with a gather the rows it reads (the
+  // tokens then only feed the first projections' loads).
+  auto rowsType = cast<RankedTensorType>(op.getResult().getType());
   Value tokens = readBuffer(b, op.getTokens());
   Value gather = op.getGather() ? readBuffer(b, op.getGather()) : Value();
   Value rowsLike = gather ? gather : tokens;
@@ -63,14 +63,14 @@ void lowering::lowerExperts(RewriterBase &rewriter, ExpertsOp op) {
                                        : constIndex(b, gateType.getDimSize(1));
 
   SmallVector<Value> outSizes;
-  for (int64_t i = 0; i < tokensType.getRank(); ++i)
-    if (tokensType.isDynamicDim(i))
+  for (int64_t i = 0; i < rowsType.getRank(); ++i)
+    if (rowsType.isDynamicDim(i))
       outSizes.push_back(dim(b, rowsLike, i));
-  Value out = allocBuffer(b, tokensType, outSizes);
-  // The hidden activations have the tokens' rows, F wide. Rows outside the
+  Value out = allocBuffer(b, rowsType, outSizes);
+  // The hidden activations have the experts' rows, F wide. Rows outside the
   // experts' segments (padding slots, rows past offsets[E]) stay unwritten
   // here and in `out`: the combines read only assigned rows.
-  SmallVector<int64_t> hiddenShape(tokensType.getShape());
+  SmallVector<int64_t> hiddenShape(rowsType.getShape());
   hiddenShape.back() = gateType.getDimSize(1);
   SmallVector<Value> hiddenSizes(outSizes);
   if (ShapedType::isDynamic(hiddenShape.back()))
@@ -96,5 +96,5 @@ void lowering::lowerExperts(RewriterBase &rewriter, ExpertsOp op) {
                               op.getActivationAttr(), op.getSwigluAlphaAttr(),
                               op.getSwigluLimitAttr());
   project(hGate, /*lhsRows=*/Value(), weights.size() - 1, out);
-  rewriter.replaceOp(op, asResult(b, out, tokensType));
+  rewriter.replaceOp(op, asResult(b, out, rowsType));
 }

@@ -1445,7 +1445,7 @@ func.func @transpose_segments_result(%rows: tensor<?x16xf32>, %counts: tensor<4x
 
 // Tests that sorted rows need their segment offsets.
 func.func @grouped_matmul_no_offsets(%rows: memref<?x16xf32>, %w: memref<4x8x16xf32>, %h: memref<?x8xf32>) {
-  // expected-error @+1 {{'moe.grouped_matmul' op sorted rows (a rank-2 'lhs') require 'offsets'}}
+  // expected-error @+1 {{'moe.grouped_matmul' op sorted rows (a rank-2 'out') require 'offsets'}}
   moe.grouped_matmul %rows, %w outs(%h : memref<?x8xf32>) : memref<?x16xf32>, memref<4x8x16xf32>
   return
 }
@@ -1472,7 +1472,7 @@ func.func @grouped_matmul_offsets(%rows: memref<?x16xf32>, %w: memref<4x8x16xf32
 
 // Tests that a padded buffer takes no offsets.
 func.func @grouped_matmul_padded_offsets(%buf: memref<4x?x16xf32>, %w: memref<4x8x16xf32>, %off: memref<5xi32>, %h: memref<4x?x8xf32>) {
-  // expected-error @+1 {{'moe.grouped_matmul' op 'offsets' are only valid with sorted rows (a rank-2 'lhs'), got a rank-3 buffer}}
+  // expected-error @+1 {{'moe.grouped_matmul' op 'offsets' are only valid with sorted rows (a rank-2 'out'), got a rank-3 buffer}}
   moe.grouped_matmul %buf, %w offsets(%off : memref<5xi32>) outs(%h : memref<4x?x8xf32>) : memref<4x?x16xf32>, memref<4x8x16xf32>
   return
 }

@@ -883,7 +883,7 @@ LogicalResult GroupedMatmulOp::verify() {
   }
   if (rank == 2) {
     if (!getOffsets())
-      return emitOpError("sorted rows (a rank-2 'lhs') require 'offsets'");
+      return emitOpError("sorted rows (a rank-2 'out') require 'offsets'");
     if (getCounts())
       return emitOpError("'counts' are only valid with a padded [E, C, K] "
                          "buffer");
@@ -894,7 +894,7 @@ LogicalResult GroupedMatmulOp::verify() {
   } else {
     if (getOffsets())
       return emitOpError("'offsets' are only valid with sorted rows (a "
-                         "rank-2 'lhs'), got a rank-3 buffer");
+                         "rank-2 'out'), got a rank-3 buffer");
     if ((!gather && failed(check.dim("lhs", getLhs(), 0, numExperts,
                                      "the weights' number of experts E"))) ||
         failed(check.dim("out", getOut(), 0, numExperts,

@@ -12,6 +12,7 @@
 #include "moec/Dialect/MoE/Transforms/Passes.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/IR/PatternMatch.h"
 
 namespace mlir::moe {
@@ -36,6 +37,19 @@ ExpertsOp soleExperts(Value rows, Value offsets, Value counts) {
       experts.getOffsets() != offsets || experts.getCounts() != counts)
     return {};
   return experts;
+}
+
+/// Whether every slot the experts read, the first min(counts[e], C) of each
+/// expert, holds a token. Only the first min(capacity, C) slots are filled,
+/// and counts may exceed the capacity: with a static C the capacity must be
+/// a constant of at least C (a dynamic C is the capacity itself). Without
+/// this the unwritten entries would be read as token indices.
+bool slotsAllWritten(DispatchCapacityOp dispatch) {
+  RankedTensorType buffer = dispatch.getBuffer().getType();
+  if (buffer.isDynamicDim(1))
+    return true;
+  std::optional<int64_t> capacity = getConstantIntValue(dispatch.getCapacity());
+  return capacity && *capacity >= buffer.getDimSize(1);
 }
 
 /// The experts over `tokens` read through `sources` instead of `experts`'
@@ -99,7 +113,7 @@ struct MoEFuseDispatchGatherPass
   bool fuse(IRRewriter &rewriter, DispatchCapacityOp dispatch) {
     ExpertsOp experts = soleExperts(dispatch.getBuffer(), /*offsets=*/Value(),
                                     dispatch.getCounts());
-    if (!experts)
+    if (!experts || !slotsAllWritten(dispatch))
       return false;
     // One source per slot: [E, C] of the buffer, in the slots' index type.
     RankedTensorType buffer = dispatch.getBuffer().getType();

@@ -116,13 +116,33 @@ func.func @padded_all_slots(%x: tensor<?x16xf32>, %idx: tensor<?x2xi32>, %c: ind
 
 // -----
 
-// Tests that the shared expert's moe.experts (the tokens themselves, one
-// segment) is left alone.
+// Tests a static C: fused when the capacity is a constant of at least C
+// (every slot the counts reach is filled), not when it may be smaller (the
+// slots past it would be read unwritten), nor when the experts' counts are
+// not the dispatch's.
 
-// CHECK-LABEL: func.func @shared
-// CHECK: moe.experts %{{.+}} offsets(
+// CHECK-LABEL: func.func @static_c
+// CHECK: moe.assign_slots
+// CHECK: moe.experts %{{.+}} gather(
+// CHECK-LABEL: func.func @static_c_smaller_capacity
+// CHECK: moe.dispatch_capacity
 // CHECK-NOT: gather(
-func.func @shared(%x: tensor<?x16xf32>, %off: tensor<2xi32>, %si: tensor<1x24x16xf32>, %so: tensor<1x16x24xf32>) -> tensor<?x16xf32> {
-  %s = moe.experts %x offsets(%off) weights(%si, %so) : (tensor<?x16xf32>, tensor<2xi32>, tensor<1x24x16xf32>, tensor<1x16x24xf32>) -> tensor<?x16xf32>
-  return %s : tensor<?x16xf32>
+// CHECK-LABEL: func.func @other_counts
+// CHECK: moe.dispatch_capacity
+// CHECK-NOT: gather(
+func.func @static_c(%x: tensor<?x16xf32>, %idx: tensor<?x2xi32>, %wi: tensor<4x24x16xf32>, %wo: tensor<4x16x24xf32>) -> tensor<4x3x16xf32> {
+  %c = arith.constant 3 : index
+  %buf, %slots, %cnt = moe.dispatch_capacity %x, %idx, %c : (tensor<?x16xf32>, tensor<?x2xi32>, index) -> (tensor<4x3x16xf32>, tensor<?x2xi32>, tensor<4xi32>)
+  %h = moe.experts %buf counts(%cnt) weights(%wi, %wo) : (tensor<4x3x16xf32>, tensor<4xi32>, tensor<4x24x16xf32>, tensor<4x16x24xf32>) -> tensor<4x3x16xf32>
+  return %h : tensor<4x3x16xf32>
+}
+func.func @static_c_smaller_capacity(%x: tensor<?x16xf32>, %idx: tensor<?x2xi32>, %c: index, %wi: tensor<4x24x16xf32>, %wo: tensor<4x16x24xf32>) -> tensor<4x3x16xf32> {
+  %buf, %slots, %cnt = moe.dispatch_capacity %x, %idx, %c : (tensor<?x16xf32>, tensor<?x2xi32>, index) -> (tensor<4x3x16xf32>, tensor<?x2xi32>, tensor<4xi32>)
+  %h = moe.experts %buf counts(%cnt) weights(%wi, %wo) : (tensor<4x3x16xf32>, tensor<4xi32>, tensor<4x24x16xf32>, tensor<4x16x24xf32>) -> tensor<4x3x16xf32>
+  return %h : tensor<4x3x16xf32>
+}
+func.func @other_counts(%x: tensor<?x16xf32>, %idx: tensor<?x2xi32>, %c: index, %n: tensor<4xi32>, %wi: tensor<4x24x16xf32>, %wo: tensor<4x16x24xf32>) -> tensor<4x?x16xf32> {
+  %buf, %slots, %cnt = moe.dispatch_capacity %x, %idx, %c : (tensor<?x16xf32>, tensor<?x2xi32>, index) -> (tensor<4x?x16xf32>, tensor<?x2xi32>, tensor<4xi32>)
+  %h = moe.experts %buf counts(%n) weights(%wi, %wo) : (tensor<4x?x16xf32>, tensor<4xi32>, tensor<4x24x16xf32>, tensor<4x16x24xf32>) -> tensor<4x?x16xf32>
+  return %h : tensor<4x?x16xf32>
 }

@@ -231,7 +231,7 @@ def MoEFuseDispatchGather
     ```
   }];
   let statistics = [
-    Statistic<"numFused", "fused", "Sorted copies replaced by a gather">
+    Statistic<"numFused", "fused", "Dispatch copies replaced by a gather">
   ];
 }
 
