@@ -58,9 +58,12 @@ void mlir::moe::buildMoETensorPipeline(OpPassManager &pm,
 /// moe ops -> loops and grouped matmuls on buffers, the outputs as
 /// out-parameters: the stages both targets share.
 static void buildLowerToBuffers(OpPassManager &pm, bool fuseDispatchGather,
-                                bool fuseGatedActivation) {
-  if (fuseDispatchGather)
-    pm.addNestedPass<func::FuncOp>(createMoEFuseDispatchGather());
+                                bool fuseGatedActivation, bool explain) {
+  if (fuseDispatchGather) {
+    MoEFuseDispatchGatherOptions gather;
+    gather.explain = explain;
+    pm.addNestedPass<func::FuncOp>(createMoEFuseDispatchGather(gather));
+  }
   pm.addPass(createMoEEmitCInterface());
   // CSE runs on tensors only: after moe-lower-to-loops it would merge the
   // lowering's bufferization.to_buffer ops (pure) into the first one, whose
@@ -93,7 +96,7 @@ template <typename Derived>
 static void buildCPULowering(OpPassManager &pm,
                              const CPULoweringOptionsBase<Derived> &options) {
   buildLowerToBuffers(pm, options.fuseDispatchGather,
-                      options.fuseGatedActivation);
+                      options.fuseGatedActivation, options.explain);
   if (options.groupedGemm == GroupedGemm::TileList)
     pm.addPass(createMoETileGroupedMatmul());
   else
@@ -133,7 +136,7 @@ void mlir::moe::buildMoECUDALoweringPipeline(
     OpPassManager &pm, const CUDALoweringOptions &options) {
   // Not fused: the tensor-core schedule has no epilogue and no gather yet.
   buildLowerToBuffers(pm, /*fuseDispatchGather=*/false,
-                      /*fuseGatedActivation=*/false);
+                      /*fuseGatedActivation=*/false, /*explain=*/false);
   // bf16-weight GEMMs on tensor cores; what is left (f32 weights) scalar.
   if (options.tensorCores) {
     MoETileGroupedMatmulOnTensorCoresOptions mma;

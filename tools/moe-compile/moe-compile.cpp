@@ -283,6 +283,7 @@ int main(int argc, char **argv) {
     loweringOptions.parallelMinWork = parallelMinWork;
     loweringOptions.fuseGatedActivation = fuseGatedActivation;
     loweringOptions.fuseDispatchGather = fuseDispatchGather;
+    loweringOptions.explain = explain;
     buildMoECPULoweringPipeline(lowerStage, loweringOptions);
   }
   if (printPipeline) {

@@ -66,6 +66,11 @@ struct CPULoweringOptionsBase : public PassPipelineOptions<Derived> {
                      "instead of a sorted copy of the tokens "
                      "(moe-fuse-dispatch-gather)"),
       llvm::cl::init(true)};
+  mlir::detail::PassOptions::Option<bool> explain{
+      *this, "explain",
+      llvm::cl::desc("Report the compiler's decisions (cost models, "
+                     "fusions) as remarks"),
+      llvm::cl::init(false)};
 };
 
 struct CPULoweringOptions : public CPULoweringOptionsBase<CPULoweringOptions> {
@@ -110,10 +115,6 @@ struct CPUPipelineOptions : public CPULoweringOptionsBase<CPUPipelineOptions> {
           clEnumValN(A2AMode::Flat, "flat", "one stage among all ranks"),
           clEnumValN(A2AMode::Hierarchical, "hierarchical",
                      "intra-node, then inter-node (moe-hierarchical-a2a)"))};
-  PassOptions::Option<bool> explain{
-      *this, "explain",
-      llvm::cl::desc("Report the compiler's cost-model decisions as remarks"),
-      llvm::cl::init(false)};
   PassOptions::Option<int64_t> weightPanels{
       *this, "weight-panels",
       llvm::cl::desc("Take expert weights packed in panels of this many "

@@ -14,11 +14,13 @@
 // FLAT-NOT: moe-hierarchical-a2a
 //
 // The dropless layer exchanges per-expert counts, rows, and rows back: one
-// decision each.
+// decision each. The sorted rows are sent, so they keep their copy (no
+// gather fusion).
 // RUN: moe-compile %s --expert-parallel=8 --ranks-per-node=4 --explain --emit=mlir -o %t.mlir 2>&1 | FileCheck %s --check-prefix=EXPLAIN
 // EXPLAIN: remark: all-to-all of 32 B per rank over 8 ranks, 4 per node: flat {{.*}}: hierarchical (faster)
 // EXPLAIN: remark: all-to-all of 524288 B per rank over 8 ranks, 4 per node: flat
 // EXPLAIN: remark: all-to-all of 524288 B per rank over 8 ranks, 4 per node: flat
+// EXPLAIN: remark: moe.dispatch_sorted keeps its copy: its rows are read by moe.{{(all_to_all|transpose_segments)}}, not as the tokens of moe.experts
 // EXPLAIN-NOT: remark:
 //
 // RUN: not moe-compile %s --expert-parallel=8 --ranks-per-node=3 -o %t.so 2>&1 | FileCheck %s --check-prefix=DIVIDE

@@ -15,6 +15,8 @@
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/IR/PatternMatch.h"
 
+#include "llvm/Support/FormatVariadic.h"
+
 namespace mlir::moe {
 #define GEN_PASS_DEF_MOEFUSEDISPATCHGATHER
 #include "moec/Dialect/MoE/Transforms/Passes.h.inc"
@@ -27,16 +29,39 @@ namespace {
 
 /// The moe.experts that is the only reader of `rows` and reads them as they
 /// are, over the dispatch's own segments (`offsets`) or filled slots
-/// (`counts`: the gather's entries are written for those only); null
-/// otherwise.
-ExpertsOp soleExperts(Value rows, Value offsets, Value counts) {
-  if (!rows.hasOneUse())
+/// (`counts`: the gather's entries are written for those only); otherwise
+/// null, with `why` saying what stands in the way.
+ExpertsOp soleExperts(Value rows, Value offsets, Value counts,
+                      std::string &why) {
+  if (!rows.hasOneUse()) {
+    why = "its rows have more than one reader";
     return {};
-  auto experts = dyn_cast<ExpertsOp>(*rows.getUsers().begin());
-  if (!experts || experts.getTokens() != rows || experts.getGather() ||
-      experts.getOffsets() != offsets || experts.getCounts() != counts)
+  }
+  Operation *user = *rows.getUsers().begin();
+  auto experts = dyn_cast<ExpertsOp>(user);
+  if (!experts || experts.getTokens() != rows || experts.getGather()) {
+    why = ("its rows are read by " + user->getName().getStringRef() +
+           ", not as the tokens of moe.experts")
+              .str();
     return {};
+  }
+  if (experts.getOffsets() != offsets || experts.getCounts() != counts) {
+    why = "the experts read other rows than the dispatch's segments or "
+          "filled slots";
+    return {};
+  }
   return experts;
+}
+
+/// The bytes the copy moves: one row of the tokens per row or slot of the
+/// layout, as a description (its size is dynamic when T or C is).
+std::string copyBytes(RankedTensorType rows) {
+  if (!rows.hasStaticShape())
+    return llvm::formatv("{0} B per row", rows.getShape().back() *
+                                              rows.getElementTypeBitWidth() /
+                                              8);
+  return llvm::formatv("{0} B", rows.getNumElements() *
+                                    rows.getElementTypeBitWidth() / 8);
 }
 
 /// Whether every slot the experts read, the first min(counts[e], C) of each
@@ -67,6 +92,8 @@ void gatherInExperts(IRRewriter &rewriter, ExpertsOp experts, Value tokens,
 
 struct MoEFuseDispatchGatherPass
     : public moe::impl::MoEFuseDispatchGatherBase<MoEFuseDispatchGatherPass> {
+  using Base::Base;
+
   void runOnOperation() override {
     SmallVector<Operation *> dispatches;
     getOperation().walk([&](Operation *op) {
@@ -75,17 +102,29 @@ struct MoEFuseDispatchGatherPass
     });
     IRRewriter rewriter(&getContext());
     for (Operation *op : dispatches) {
+      std::string why;
+      Location loc = op->getLoc();
+      StringRef name = op->getName().getStringRef();
+      auto rows = cast<RankedTensorType>(op->getResult(0).getType());
       bool fused = isa<DispatchSortedOp>(op)
-                       ? fuse(rewriter, cast<DispatchSortedOp>(op))
-                       : fuse(rewriter, cast<DispatchCapacityOp>(op));
+                       ? fuse(rewriter, cast<DispatchSortedOp>(op), why)
+                       : fuse(rewriter, cast<DispatchCapacityOp>(op), why);
       if (fused)
         ++numFused;
+      if (!explain)
+        continue;
+      if (fused)
+        emitRemark(loc) << name << ": the experts gather the tokens in "
+                        << "their first projections; no copy of " << rows
+                        << " (" << copyBytes(rows) << ")";
+      else
+        emitRemark(loc) << name << " keeps its copy: " << why;
     }
   }
 
-  bool fuse(IRRewriter &rewriter, DispatchSortedOp dispatch) {
+  bool fuse(IRRewriter &rewriter, DispatchSortedOp dispatch, std::string &why) {
     ExpertsOp experts = soleExperts(dispatch.getRows(), dispatch.getOffsets(),
-                                    /*counts=*/Value());
+                                    /*counts=*/Value(), why);
     if (!experts)
       return false;
     // One source per sorted row, in the positions' index type.
@@ -110,11 +149,17 @@ struct MoEFuseDispatchGatherPass
     return true;
   }
 
-  bool fuse(IRRewriter &rewriter, DispatchCapacityOp dispatch) {
+  bool fuse(IRRewriter &rewriter, DispatchCapacityOp dispatch,
+            std::string &why) {
     ExpertsOp experts = soleExperts(dispatch.getBuffer(), /*offsets=*/Value(),
-                                    dispatch.getCounts());
-    if (!experts || !slotsAllWritten(dispatch))
+                                    dispatch.getCounts(), why);
+    if (!experts)
       return false;
+    if (!slotsAllWritten(dispatch)) {
+      why = "the capacity may be below the buffer's static C, leaving slots "
+            "the counts reach unfilled";
+      return false;
+    }
     // One source per slot: [E, C] of the buffer, in the slots' index type.
     RankedTensorType buffer = dispatch.getBuffer().getType();
     auto sourcesType =

@@ -1,4 +1,18 @@
 // RUN: moe-opt %s -split-input-file --moe-fuse-dispatch-gather | FileCheck %s
+// RUN: moe-opt %s -split-input-file --moe-fuse-dispatch-gather=explain=true -o /dev/null 2>&1 | FileCheck %s --check-prefix=EXPLAIN
+
+// Each dispatch's outcome, in order: fused (with the copy it saves, in bytes
+// when T is static), or why it keeps its copy.
+// EXPLAIN: remark: moe.dispatch_sorted: the experts gather the tokens in their first projections; no copy of 'tensor<?x16xf32>' (64 B per row)
+// EXPLAIN: remark: moe.dispatch_sorted: the experts gather the tokens in their first projections; no copy of 'tensor<6x16xf32>' (384 B)
+// EXPLAIN: remark: moe.dispatch_sorted keeps its copy: its rows have more than one reader
+// EXPLAIN: remark: moe.dispatch_sorted keeps its copy: its rows have more than one reader
+// EXPLAIN: remark: moe.dispatch_sorted keeps its copy: the experts read other rows than the dispatch's segments or filled slots
+// EXPLAIN: remark: moe.dispatch_capacity: the experts gather
+// EXPLAIN: remark: moe.dispatch_capacity keeps its copy: the experts read other rows than the dispatch's segments or filled slots
+// EXPLAIN: remark: moe.dispatch_capacity: the experts gather
+// EXPLAIN: remark: moe.dispatch_capacity keeps its copy: the capacity may be below the buffer's static C, leaving slots the counts reach unfilled
+// EXPLAIN: remark: moe.dispatch_capacity keeps its copy: the experts read other rows than the dispatch's segments or filled slots
 
 // Tests the dropless layout moe-dynamic-shapes emits: the sorted dispatch
 // becomes its bookkeeping (moe.sort_assignments, with the dispatch's

@@ -208,7 +208,8 @@ def MoEFuseDispatchGather
     on the layout-assigned tensor ops, before `moe-lower-to-loops`. Rows
     that anything else reads (an expert-parallel exchange, a second
     consumer), and padded buffers whose experts compute every slot, are left
-    as they are.
+    as they are. `explain` reports each dispatch's outcome as a remark: the
+    bytes per forward the copy would have moved, or why it stays.
 
     ```mlir
     %rows, %off, %pos, %n = moe.dispatch_sorted %x, %idx
@@ -232,6 +233,10 @@ def MoEFuseDispatchGather
   }];
   let statistics = [
     Statistic<"numFused", "fused", "Dispatch copies replaced by a gather">
+  ];
+  let options = [
+    Option<"explain", "explain", "bool", /*default=*/"false",
+           "Report each dispatch's outcome as a remark">
   ];
 }
 
