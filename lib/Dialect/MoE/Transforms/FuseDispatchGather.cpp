@@ -54,8 +54,10 @@ ExpertsOp soleExperts(Value rows, Value offsets, Value counts,
 }
 
 /// The bytes the copy moves: one row of the tokens per row or slot of the
-/// layout, as a description (its size is dynamic when T or C is).
+/// layout, as a description (per row when T or C is dynamic).
 std::string copyBytes(RankedTensorType rows) {
+  if (ShapedType::isDynamic(rows.getShape().back()))
+    return "rows of a dynamic width";
   if (!rows.hasStaticShape())
     return llvm::formatv("{0} B per row", rows.getShape().back() *
                                               rows.getElementTypeBitWidth() /
