@@ -57,26 +57,21 @@ SmallVector<Value> panelColumns(ImplicitLocOpBuilder &b, const PanelOperands &o,
   return cols;
 }
 
-/// Rows rows[0..] times panel n1 of `weights` over k in [kBegin, kEnd): the
+/// Rows aRows[0..] of A (rows[0..] of `sums`) times panel n1 of `weights`
+/// over k in [kBegin, kEnd): the
 /// accumulators start from zero and gain one FMA per k; the chunk's sums are
 /// then added to `sums`, or stored as they are where `fromZero` (the first
 /// chunk of a zero-filled buffer). Summing each chunk apart before adding it
 /// keeps the rounding error of a long k near that of a chunk plus the
 /// chunks' sum.
 void emitBlock(ImplicitLocOpBuilder &b, const PanelOperands &o, Value weights,
-               Value sums, ArrayRef<Value> rows, Value n1, Value kBegin,
-               Value kEnd, Value fromZero) {
+               Value sums, ArrayRef<Value> rows, ArrayRef<Value> aRows,
+               Value n1, Value kBegin, Value kEnd, Value fromZero) {
   int64_t vectors = o.panel / kLanes;
   SmallVector<Value> cols = panelColumns(b, o, n1);
   Value zero =
       arith::ConstantOp::create(b, DenseElementsAttr::get(f32Vector(b), 0.0f));
   SmallVector<Value> init(rows.size() * vectors, zero);
-  // The rows of A, found once per block (a gather's indirection stays out
-  // of the k loop).
-  SmallVector<Value> aRows(rows);
-  if (o.gather)
-    for (Value &row : aRows)
-      row = toIndex(b, memref::LoadOp::create(b, o.gather, row));
   ValueRange acc = reduceLoop(
       b, kBegin, kEnd, init,
       [&](ImplicitLocOpBuilder &bk, Value k, ValueRange args) {
@@ -172,9 +167,15 @@ void lowering::emitPanelKernel(ImplicitLocOpBuilder &b, const PanelOperands &o,
             // The up projection right after the gate's, on the same rows
             // (in L1): two sets of accumulators at once would not fit in
             // AVX2's 16 registers.
-            emitBlock(b, o, o.w, o.c, rows, n1, k0, kEnd, first);
+            // The rows of A: C's, or the gather's tokens for them, found
+            // once for both projections (outside their k loops).
+            SmallVector<Value> aRows(rows);
+            if (o.gather)
+              for (Value &row : aRows)
+                row = toIndex(b, memref::LoadOp::create(b, o.gather, row));
+            emitBlock(b, o, o.w, o.c, rows, aRows, n1, k0, kEnd, first);
             if (o.up)
-              emitBlock(b, o, o.up, o.upSum, rows, n1, k0, kEnd, first);
+              emitBlock(b, o, o.up, o.upSum, rows, aRows, n1, k0, kEnd, first);
           };
           forLoop(
               b, zero, mMain,

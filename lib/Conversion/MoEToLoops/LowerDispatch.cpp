@@ -136,51 +136,6 @@ void copyRow(ImplicitLocOpBuilder &b, Value src, Value srcRow, Value dst,
   });
 }
 
-/// The sorted layout's bookkeeping, shared by moe.dispatch_sorted and
-/// moe.sort_assignments: `counts` per expert, `offsets` (the kept counts
-/// scanned), and each assignment's row in `positions` (-1 when capacity
-/// drops it); `keep(t, pos)` is called for each kept one.
-void emitSortedLayout(
-    ImplicitLocOpBuilder &b, Value indices, int64_t numExperts, Value capacity,
-    Value offsets, Value positions, Value counts,
-    function_ref<void(ImplicitLocOpBuilder &, Value t, Value pos)> keep) {
-  Value zero = constIndex(b, 0);
-  Value experts = constIndex(b, numExperts);
-  // Counting sort: ranks per chunk, then an exclusive scan of the kept
-  // counts into segment offsets.
-  PriorityRanking ranking(b, indices, numExperts, counts);
-  memref::StoreOp::create(b, constI32(b, 0), offsets, ValueRange{zero});
-  reduceLoop(b, zero, experts, ValueRange{constI32(b, 0)},
-             [&](ImplicitLocOpBuilder &b, Value e, ValueRange acc) {
-               Value kept = memref::LoadOp::create(b, counts, ValueRange{e});
-               if (capacity)
-                 kept = arith::MinSIOp::create(b, kept, toI32(b, capacity));
-               Value end = arith::AddIOp::create(b, acc[0], kept);
-               Value next = arith::AddIOp::create(b, e, constIndex(b, 1));
-               memref::StoreOp::create(b, end, offsets, ValueRange{next});
-               return SmallVector<Value>{end};
-             });
-
-  ranking.rank(b, [&](ImplicitLocOpBuilder &b, Value t, Value j, Value e,
-                      Value c) {
-    Value begin = memref::LoadOp::create(b, offsets, ValueRange{e});
-    Value end = memref::LoadOp::create(
-        b, offsets, ValueRange{arith::AddIOp::create(b, e, constIndex(b, 1))});
-    Value pos = arith::AddIOp::create(b, begin, c);
-    Value fits = arith::CmpIOp::create(b, arith::CmpIPredicate::slt, pos, end);
-    ifThenElse(
-        b, fits,
-        [&](ImplicitLocOpBuilder &b) {
-          memref::StoreOp::create(b, pos, positions, ValueRange{t, j});
-          keep(b, t, toIndex(b, pos));
-        },
-        [&](ImplicitLocOpBuilder &b) {
-          memref::StoreOp::create(b, constI32(b, -1), positions,
-                                  ValueRange{t, j});
-        });
-  });
-}
-
 /// Lowers a sorted dispatch (moe.dispatch_sorted or moe.sort_assignments),
 /// whose results are a [T·k, ...] buffer (the rows or their sources), then
 /// the offsets, positions and counts: `keep(buffer, t, pos)` fills the
@@ -205,11 +160,41 @@ void lowerSortedLayout(
   Value positions = allocBuffer(b, op.getPositions().getType(), posSizes);
   Value offsets = allocBuffer(b, op.getOffsets().getType(), {});
   Value counts = allocBuffer(b, op.getCounts().getType(), {});
-  emitSortedLayout(b, indices, op.getCounts().getType().getDimSize(0),
-                   op.getCapacity(), offsets, positions, counts,
-                   [&](ImplicitLocOpBuilder &b, Value t, Value pos) {
-                     keep(b, buffer, t, pos);
-                   });
+  // Counting sort: ranks per chunk, then an exclusive scan of the kept
+  // counts into segment offsets.
+  int64_t numExperts = op.getCounts().getType().getDimSize(0);
+  Value capacity = op.getCapacity();
+  Value zero = constIndex(b, 0);
+  PriorityRanking ranking(b, indices, numExperts, counts);
+  memref::StoreOp::create(b, constI32(b, 0), offsets, ValueRange{zero});
+  reduceLoop(b, zero, constIndex(b, numExperts), ValueRange{constI32(b, 0)},
+             [&](ImplicitLocOpBuilder &b, Value e, ValueRange acc) {
+               Value kept = memref::LoadOp::create(b, counts, ValueRange{e});
+               if (capacity)
+                 kept = arith::MinSIOp::create(b, kept, toI32(b, capacity));
+               Value end = arith::AddIOp::create(b, acc[0], kept);
+               Value next = arith::AddIOp::create(b, e, constIndex(b, 1));
+               memref::StoreOp::create(b, end, offsets, ValueRange{next});
+               return SmallVector<Value>{end};
+             });
+  ranking.rank(b, [&](ImplicitLocOpBuilder &b, Value t, Value j, Value e,
+                      Value c) {
+    Value begin = memref::LoadOp::create(b, offsets, ValueRange{e});
+    Value end = memref::LoadOp::create(
+        b, offsets, ValueRange{arith::AddIOp::create(b, e, constIndex(b, 1))});
+    Value pos = arith::AddIOp::create(b, begin, c);
+    Value fits = arith::CmpIOp::create(b, arith::CmpIPredicate::slt, pos, end);
+    ifThenElse(
+        b, fits,
+        [&](ImplicitLocOpBuilder &b) {
+          memref::StoreOp::create(b, pos, positions, ValueRange{t, j});
+          keep(b, buffer, t, toIndex(b, pos));
+        },
+        [&](ImplicitLocOpBuilder &b) {
+          memref::StoreOp::create(b, constI32(b, -1), positions,
+                                  ValueRange{t, j});
+        });
+  });
   rewriter.replaceOp(
       op, ValueRange{asResult(b, buffer, bufferType),
                      asResult(b, offsets, op.getOffsets().getType()),

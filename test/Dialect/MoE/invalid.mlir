@@ -1813,7 +1813,7 @@ func.func @experts_gather_slots_experts(%x: tensor<3x16xf32>, %src: tensor<2x2xi
 // -----
 
 func.func @assign_slots_sources(%idx: tensor<?x2xi32>, %c: index) {
-  // expected-error @+1 {{'moe.assign_slots' op expects dimension 0 of 'sources' to be number of experts E = 4, got 3}}
+  // expected-error @+1 {{'moe.assign_slots' op expects dimension 0 of 'counts' to be number of experts E = 3, got 4}}
   %src, %slots, %counts = moe.assign_slots %idx, %c : (tensor<?x2xi32>, index) -> (tensor<3x?xi32>, tensor<?x2xi32>, tensor<4xi32>)
   return
 }

@@ -624,28 +624,41 @@ LogicalResult CombineOp::verify() {
 // Static-capacity layout
 //===----------------------------------------------------------------------===//
 
+/// The bookkeeping of both padded dispatches (moe.dispatch_capacity and
+/// moe.assign_slots): `slots` [T, k] and `counts` [E], E static and shared
+/// by dimension 0 of `layout` (the [E, C, ...] buffer or sources).
+template <typename OpTy>
+LogicalResult verifySlotBookkeeping(OpTy op, int64_t numTokens,
+                                    StringRef layoutName, Value layout) {
+  ShapeChecker check(op);
+  if (failed(check.rank("counts", op.getCounts(), 1)))
+    return failure();
+  int64_t numExperts = merge(dimOf(layout, 0), dimOf(op.getCounts(), 0));
+  if (failed(verifyAssignments(op, "slots", op.getSlots(), numTokens,
+                               dimOf(op.getIndices(), 1))) ||
+      failed(check.dim(layoutName, layout, 0, numExperts,
+                       "number of experts E")) ||
+      failed(check.shape("counts", op.getCounts(), {numExperts},
+                         {"number of experts E"})))
+    return failure();
+  if (ShapedType::isDynamic(numExperts))
+    return op.emitOpError("expects a static number of experts");
+  return success();
+}
+
 LogicalResult DispatchCapacityOp::verify() {
   ShapeChecker check(*this);
   if (failed(check.rank("hidden", getHidden(), 2)) ||
       failed(check.rank("indices", getIndices(), 2)) ||
-      failed(check.rank("buffer", getBuffer(), 3)) ||
-      failed(check.rank("counts", getCounts(), 1)))
+      failed(check.rank("buffer", getBuffer(), 3)))
     return failure();
   int64_t numTokens = dimOf(getHidden(), 0);
-  int64_t topK = dimOf(getIndices(), 1);
-  int64_t numExperts = merge(dimOf(getBuffer(), 0), dimOf(getCounts(), 0));
-  if (failed(
-          verifyAssignments(*this, "indices", getIndices(), numTokens, topK)) ||
-      failed(verifyAssignments(*this, "slots", getSlots(), numTokens, topK)) ||
-      failed(check.dim("buffer", getBuffer(), 0, numExperts,
-                       "number of experts E")) ||
+  if (failed(verifyAssignments(*this, "indices", getIndices(), numTokens,
+                               dimOf(getIndices(), 1))) ||
+      failed(verifySlotBookkeeping(*this, numTokens, "buffer", getBuffer())) ||
       failed(check.dim("buffer", getBuffer(), 2, dimOf(getHidden(), 1),
-                       "hidden size D")) ||
-      failed(check.shape("counts", getCounts(), {numExperts},
-                         {"number of experts E"})))
+                       "hidden size D")))
     return failure();
-  if (ShapedType::isDynamic(numExperts))
-    return emitOpError("expects a static number of experts");
   return sameElementType(*this, "buffer", getBuffer(),
                          getHidden().getType().getElementType());
 }
@@ -653,21 +666,10 @@ LogicalResult DispatchCapacityOp::verify() {
 LogicalResult AssignSlotsOp::verify() {
   ShapeChecker check(*this);
   if (failed(check.rank("indices", getIndices(), 2)) ||
-      failed(check.rank("sources", getSources(), 2)) ||
-      failed(check.rank("counts", getCounts(), 1)))
+      failed(check.rank("sources", getSources(), 2)))
     return failure();
-  int64_t numTokens = dimOf(getIndices(), 0);
-  int64_t topK = dimOf(getIndices(), 1);
-  int64_t numExperts = merge(dimOf(getCounts(), 0), dimOf(getSources(), 0));
-  if (failed(verifyAssignments(*this, "slots", getSlots(), numTokens, topK)) ||
-      failed(check.dim("sources", getSources(), 0, numExperts,
-                       "number of experts E")) ||
-      failed(check.shape("counts", getCounts(), {numExperts},
-                         {"number of experts E"})))
-    return failure();
-  if (ShapedType::isDynamic(numExperts))
-    return emitOpError("expects a static number of experts");
-  return success();
+  return verifySlotBookkeeping(*this, dimOf(getIndices(), 0), "sources",
+                               getSources());
 }
 
 LogicalResult CombineCapacityOp::verify() {
