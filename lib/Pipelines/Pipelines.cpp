@@ -58,11 +58,17 @@ void mlir::moe::buildMoETensorPipeline(OpPassManager &pm,
 /// moe ops -> loops and grouped matmuls on buffers, the outputs as
 /// out-parameters: the stages both targets share.
 static void buildLowerToBuffers(OpPassManager &pm, bool fuseDispatchGather,
+                                bool fuseExpertCombine,
                                 bool fuseGatedActivation, bool explain) {
   if (fuseDispatchGather) {
     MoEFuseDispatchGatherOptions gather;
     gather.explain = explain;
     pm.addNestedPass<func::FuncOp>(createMoEFuseDispatchGather(gather));
+  }
+  if (fuseExpertCombine) {
+    MoEFuseExpertCombineOptions combine;
+    combine.explain = explain;
+    pm.addNestedPass<func::FuncOp>(createMoEFuseExpertCombine(combine));
   }
   pm.addPass(createMoEEmitCInterface());
   // CSE runs on tensors only: after moe-lower-to-loops it would merge the
@@ -95,7 +101,11 @@ static void buildLowerToBuffers(OpPassManager &pm, bool fuseDispatchGather,
 template <typename Derived>
 static void buildCPULowering(OpPassManager &pm,
                              const CPULoweringOptionsBase<Derived> &options) {
+  // The tile list runs experts at once: it cannot add their rows into the
+  // tokens in expert order.
   buildLowerToBuffers(pm, options.fuseDispatchGather,
+                      options.fuseExpertCombine &&
+                          options.groupedGemm == GroupedGemm::PerExpert,
                       options.fuseGatedActivation, options.explain);
   if (options.groupedGemm == GroupedGemm::TileList)
     pm.addPass(createMoETileGroupedMatmul());
@@ -136,6 +146,7 @@ void mlir::moe::buildMoECUDALoweringPipeline(
     OpPassManager &pm, const CUDALoweringOptions &options) {
   // Not fused: the tensor-core schedule has no epilogue and no gather yet.
   buildLowerToBuffers(pm, /*fuseDispatchGather=*/false,
+                      /*fuseExpertCombine=*/false,
                       /*fuseGatedActivation=*/false, /*explain=*/false);
   // bf16-weight GEMMs on tensor cores; what is left (f32 weights) scalar.
   if (options.tensorCores) {

@@ -140,6 +140,13 @@ static cl::opt<bool> fuseDispatchGather(
              "of a sorted copy of the tokens (moe-fuse-dispatch-gather; "
              "default true)"),
     cl::init(true), cl::cat(category));
+static cl::opt<bool> fuseExpertCombine(
+    "fuse-expert-combine",
+    cl::desc("CPU: weight the experts' rows and add them into the tokens in "
+             "the second projection instead of a combine pass "
+             "(moe-fuse-expert-combine; needs the gather fusion and "
+             "--grouped-gemm=per-expert; default true)"),
+    cl::init(true), cl::cat(category));
 static cl::opt<bool> explain(
     "explain",
     cl::desc("Report the compiler's cost-model decisions (remarks on stderr)"),
@@ -250,6 +257,14 @@ int main(int argc, char **argv) {
   if (fuseDispatchGather.getNumOccurrences() && cuda)
     return fail("--fuse-dispatch-gather is a CPU option: the CUDA target "
                 "does not fuse the gather yet");
+  if (fuseExpertCombine.getNumOccurrences() && cuda)
+    return fail("--fuse-expert-combine is a CPU option: the CUDA target "
+                "does not fuse the combine yet");
+  if (fuseExpertCombine.getNumOccurrences() && fuseExpertCombine &&
+      groupedGemm == GroupedGemm::TileList)
+    return fail("--fuse-expert-combine needs --grouped-gemm=per-expert: the "
+                "tile list runs the experts at once, so it cannot add their "
+                "rows into the tokens in expert order");
   PassManager tensorStage(&context);
   buildMoETensorPipeline(tensorStage, pipelineOptions);
   if (!cuda && gpuArch.getNumOccurrences())
@@ -283,6 +298,7 @@ int main(int argc, char **argv) {
     loweringOptions.parallelMinWork = parallelMinWork;
     loweringOptions.fuseGatedActivation = fuseGatedActivation;
     loweringOptions.fuseDispatchGather = fuseDispatchGather;
+    loweringOptions.fuseExpertCombine = fuseExpertCombine;
     loweringOptions.explain = explain;
     buildMoECPULoweringPipeline(lowerStage, loweringOptions);
   }

@@ -66,6 +66,13 @@ struct CPULoweringOptionsBase : public PassPipelineOptions<Derived> {
                      "instead of a sorted copy of the tokens "
                      "(moe-fuse-dispatch-gather)"),
       llvm::cl::init(true)};
+  mlir::detail::PassOptions::Option<bool> fuseExpertCombine{
+      *this, "fuse-expert-combine",
+      llvm::cl::desc("Weight the experts' rows and add them into the tokens "
+                     "in the second projection, instead of a combine pass "
+                     "(moe-fuse-expert-combine; needs the gather fusion and "
+                     "the per-expert grouped GEMM)"),
+      llvm::cl::init(true)};
   mlir::detail::PassOptions::Option<bool> explain{
       *this, "explain",
       llvm::cl::desc("Report the compiler's decisions (cost models, "

@@ -5,8 +5,10 @@
 // zero fill and a transposed-B `linalg.matmul` on views of its rows and its
 // weight matrix (moe-lower-matmul-to-register-blocks then blocks it for the
 // registers and the cache), or a `linalg.mmt4d` for weights packed in panels
-// (moe-lower-mmt4d-to-vectors), then the bias. A fused epilogue or gather on
-// panels goes straight to the vector kernel, which does both in place.
+// (moe-lower-mmt4d-to-vectors), then the bias. A fused epilogue, gather or
+// scatter on panels goes straight to the vector kernel, which does them in
+// place. A scatter's rows go through a scratch buffer of one expert's rows
+// and are added into the tokens after its epilogue, expert after expert.
 //
 //===----------------------------------------------------------------------===//
 
@@ -92,7 +94,7 @@ Value emitEpilogue(ImplicitLocOpBuilder &b, GroupedMatmulOp op, Value e,
 void emitExpertProjection(ImplicitLocOpBuilder &b, GroupedMatmulOp op, Value e,
                           Value m, PanelOperands o, Value gathered,
                           const FusedSchedule &schedule) {
-  if ((op.hasEpilogue() || o.gather) && op.isPacked() &&
+  if ((op.hasEpilogue() || o.gather || o.scatter) && op.isPacked() &&
       isPanelWeights(o.w.getType())) {
     auto wType = cast<MemRefType>(o.w.getType());
     o.depth = wType.getDimSize(1);
@@ -130,7 +132,7 @@ void emitExpertProjection(ImplicitLocOpBuilder &b, GroupedMatmulOp op, Value e,
   project(o.w, o.c);
   if (o.up)
     project(o.up, o.upSum);
-  if (!op.hasEpilogue() && !op.getBias())
+  if (!op.hasEpilogue() && !op.getBias() && !o.scatter)
     return;
   Value zero = constIndex(b, 0);
   forLoop(b, zero, m, [&](ImplicitLocOpBuilder &b, Value i) {
@@ -138,7 +140,21 @@ void emitExpertProjection(ImplicitLocOpBuilder &b, GroupedMatmulOp op, Value e,
       SmallVector<Value, 2> at{i, n};
       Value c = memref::LoadOp::create(b, o.c, at);
       Value up = o.up ? memref::LoadOp::create(b, o.upSum, at) : Value();
-      memref::StoreOp::create(b, emitEpilogue(b, op, e, c, up, n), o.c, at);
+      Value result = emitEpilogue(b, op, e, c, up, n);
+      if (!o.scatter) {
+        memref::StoreOp::create(b, result, o.c, at);
+        return;
+      }
+      // tokens[scatter[i]] += scale[i] · row, as the combine adds it.
+      SmallVector<Value, 2> into{
+          toIndex(b, memref::LoadOp::create(b, o.scatter, i)), n};
+      Value weighted = arith::MulFOp::create(
+          b, memref::LoadOp::create(b, o.scale, i), result);
+      memref::StoreOp::create(
+          b,
+          arith::AddFOp::create(b, memref::LoadOp::create(b, o.tokens, into),
+                                weighted),
+          o.tokens, into);
     });
   });
 }
@@ -191,6 +207,28 @@ struct ExpandGroupedMatmul : OpConversionPattern<GroupedMatmulOp> {
       gathered = memref::AllocOp::create(
           b, MemRefType::get(shape, b.getF32Type()), sizes);
     }
+    // Rows that add into the tokens: each expert's sums in one scratch
+    // buffer as tall as the largest expert's rows, reused expert after
+    // expert (the experts run one after the other, so that each token's
+    // sum has one order).
+    Value sums;
+    if (op.getScatter()) {
+      Value tallest =
+          reduceLoop(b, zero, dim(b, weights, 0), {zero},
+                     [&](ImplicitLocOpBuilder &b, Value e, ValueRange args) {
+                       return SmallVector<Value>{arith::MaxUIOp::create(
+                           b, args[0], expertRows(b, op, e).count)};
+                     })[0];
+      MemRefType outType = op.getOut().getType();
+      SmallVector<Value> sizes{tallest};
+      if (outType.isDynamicDim(1))
+        sizes.push_back(dim(b, op.getOut(), 1));
+      sums = memref::AllocOp::create(
+          b,
+          MemRefType::get({ShapedType::kDynamic, outType.getDimSize(1)},
+                          b.getF32Type()),
+          sizes);
+    }
     forLoop(b, zero, dim(b, weights, 0), [&](ImplicitLocOpBuilder &b, Value e) {
       ExpertRows rows = expertRows(b, op, e);
       // An expert no row chose is skipped, parallel loops and all: at small
@@ -206,7 +244,16 @@ struct ExpandGroupedMatmul : OpConversionPattern<GroupedMatmulOp> {
         } else {
           o.a = rowsView(b, op.getLhs(), rows.prefix, rows.begin, rows.count);
         }
-        o.c = rowsView(b, op.getOut(), rows.prefix, rows.begin, rows.count);
+        if (Value scatter = op.getScatter()) {
+          o.c = rowsView(b, sums, {}, b.getIndexAttr(0), rows.count);
+          o.scatter =
+              rowListView(b, scatter, rows.prefix, rows.begin, rows.count);
+          o.scale = rowListView(b, op.getScale(), rows.prefix, rows.begin,
+                                rows.count);
+          o.tokens = op.getOut();
+        } else {
+          o.c = rowsView(b, op.getOut(), rows.prefix, rows.begin, rows.count);
+        }
         o.w = sliceAt(b, weights, e);
         if (Value up = op.getUp()) {
           o.up = sliceAt(b, up, e);
@@ -218,7 +265,7 @@ struct ExpandGroupedMatmul : OpConversionPattern<GroupedMatmulOp> {
         emitExpertProjection(b, op, e, rows.count, o, gatheredRows, Schedule);
       });
     });
-    for (Value scratch : {upSums, gathered})
+    for (Value scratch : {upSums, gathered, sums})
       if (scratch)
         memref::DeallocOp::create(b, scratch);
     rewriter.eraseOp(op);

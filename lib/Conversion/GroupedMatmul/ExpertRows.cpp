@@ -24,7 +24,7 @@ ExpertRows lowering::expertRows(ImplicitLocOpBuilder &b, GroupedMatmulOp op,
     Value end = toIndex(b, memref::LoadOp::create(b, offsets, next));
     return {{}, begin, arith::SubIOp::create(b, end, begin)};
   }
-  Value rows = dim(b, op.getOut(), 1);
+  Value rows = dim(b, op.getRowsLike(), 1);
   if (Value counts = op.getCounts())
     rows = arith::MinSIOp::create(
         b, toIndex(b, memref::LoadOp::create(b, counts, e)), rows);
@@ -87,14 +87,14 @@ RowTileList lowering::rowTileList(ImplicitLocOpBuilder &b, GroupedMatmulOp op,
                                   Value tileRows) {
   Value numExperts = dim(b, op.getWeights(), 0);
   if (op.isPadded()) {
-    Value perExpert = ceilDiv(b, dim(b, op.getOut(), 1), tileRows);
+    Value perExpert = ceilDiv(b, dim(b, op.getRowsLike(), 1), tileRows);
     return {tileRows, arith::MulIOp::create(b, numExperts, perExpert),
             perExpert};
   }
   // Each segment wastes less than one tile: ceil(R / rows) + E, R the rows
-  // of `out` (those of `lhs` but with a gather, which reads the tokens).
+  // of the layout (those of `lhs` but with a gather, which reads the tokens).
   Value slots = arith::AddIOp::create(
-      b, ceilDiv(b, dim(b, op.getOut(), 0), tileRows), numExperts);
+      b, ceilDiv(b, dim(b, op.getRowsLike(), 0), tileRows), numExperts);
   return {tileRows, slots, Value()};
 }
 

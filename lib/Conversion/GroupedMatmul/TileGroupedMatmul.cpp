@@ -133,12 +133,20 @@ struct MoETileGroupedMatmulPass
   void runOnOperation() override {
     // Refused up front, so the error is the only one.
     WalkResult packed = getOperation()->walk([](GroupedMatmulOp op) {
-      if (!op.isPacked())
-        return WalkResult::advance();
-      op.emitOpError("takes [E, N, K] weights; weights packed in panels are "
-                     "the CPU per-expert schedule's layout "
-                     "(moe-expand-grouped-matmul)");
-      return WalkResult::interrupt();
+      if (op.isPacked()) {
+        op.emitOpError("takes [E, N, K] weights; weights packed in panels "
+                       "are the CPU per-expert schedule's layout "
+                       "(moe-expand-grouped-matmul)");
+        return WalkResult::interrupt();
+      }
+      if (op.getScatter()) {
+        // Tiles of different experts would add into one token at once.
+        op.emitOpError("adds its rows into the tokens ('scatter'), which "
+                       "needs the experts in order: only the per-expert "
+                       "schedule (moe-expand-grouped-matmul) takes it");
+        return WalkResult::interrupt();
+      }
+      return WalkResult::advance();
     });
     if (packed.wasInterrupted())
       return signalPassFailure();

@@ -45,7 +45,8 @@ constexpr int64_t kAccumulators = kTilesM * kTilesN * 4;
 bool isOnTensorCores(GroupedMatmulOp op) {
   MemRefType weights = op.getWeights().getType();
   return !op.isPacked() && !op.hasEpilogue() && !op.getGather() &&
-         weights.getElementType().isBF16() && !weights.isDynamicDim(2);
+         !op.getScatter() && weights.getElementType().isBF16() &&
+         !weights.isDynamicDim(2);
 }
 
 /// One lane's share of a warp's 32 x 32 outputs, and how it loads its
@@ -188,7 +189,7 @@ struct TileOnTensorCores : OpConversionPattern<GroupedMatmulOp> {
     if (!isOnTensorCores(op))
       return rewriter.notifyMatchFailure(
           op, "not bf16 [E, N, K] weights with a static K, or has an "
-              "epilogue or a gather");
+              "epilogue, a gather or a scatter");
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
     Value numCols = dim(b, op.getWeights(), 1);
     int64_t depth = op.getWeights().getType().getDimSize(2);

@@ -110,16 +110,33 @@ void emitBlock(ImplicitLocOpBuilder &b, const PanelOperands &o, Value weights,
       [&](ImplicitLocOpBuilder &b) { store(b, /*add=*/true); });
 }
 
-/// The epilogue over every row of panel n1.
+/// The epilogue over every row of panel n1, and the scatter into the tokens.
 void emitPanelEpilogue(ImplicitLocOpBuilder &b, const PanelOperands &o,
                        Value n1, Value m, PanelEpilogue epilogue) {
   forLoop(b, constIndex(b, 0), m, [&](ImplicitLocOpBuilder &b, Value row) {
+    Value token, scale;
+    if (o.scatter) {
+      token = toIndex(b, memref::LoadOp::create(b, o.scatter, row));
+      scale = vector::BroadcastOp::create(
+          b, f32Vector(b), memref::LoadOp::create(b, o.scale, row));
+    }
     for (Value col : panelColumns(b, o, n1)) {
       SmallVector<Value, 2> at{row, col};
       Value c = vector::LoadOp::create(b, f32Vector(b), o.c, at);
       Value up =
           o.up ? vector::LoadOp::create(b, f32Vector(b), o.upSum, at) : Value();
-      vector::StoreOp::create(b, epilogue(b, c, up, row, col), o.c, at);
+      Value result = epilogue ? epilogue(b, c, up, row, col) : c;
+      if (!o.scatter) {
+        vector::StoreOp::create(b, result, o.c, at);
+        continue;
+      }
+      // y + scale · row, multiplied and then added, as the unfused combine
+      // does (same bits).
+      SmallVector<Value, 2> into{token, col};
+      Value sum = vector::LoadOp::create(b, f32Vector(b), o.tokens, into);
+      Value weighted = arith::MulFOp::create(b, scale, result);
+      vector::StoreOp::create(b, arith::AddFOp::create(b, sum, weighted),
+                              o.tokens, into);
     }
   });
 }
@@ -203,7 +220,7 @@ void lowering::emitPanelKernel(ImplicitLocOpBuilder &b, const PanelOperands &o,
           }
         },
         kChunk);
-    if (epilogue)
+    if (epilogue || o.scatter)
       emitPanelEpilogue(b, o, n1, m, epilogue);
   });
 }

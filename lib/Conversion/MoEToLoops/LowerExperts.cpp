@@ -5,6 +5,8 @@
 // buffer, or the segments offsets[e]..offsets[e+1] of the sorted rows, read
 // in place through a gather of the tokens) with its bias in the epilogue, and
 // the activation between them is a `moe.grouped_activation` over the same rows.
+// With a combine, the second projection scatters its weighted rows into the
+// tokens.
 // The grouped matmul is the structured op each target schedules
 // (moe-expand-grouped-matmul for the CPU, moe-tile-grouped-matmul for the GPU's
 // tile list).
@@ -62,17 +64,42 @@ void lowering::lowerExperts(RewriterBase &rewriter, ExpertsOp op) {
   Value ffn = gateType.isDynamicDim(1) ? dim(b, weights[0], 1)
                                        : constIndex(b, gateType.getDimSize(1));
 
-  SmallVector<Value> outSizes;
-  for (int64_t i = 0; i < rowsType.getRank(); ++i)
+  // With a combine the result is the tokens' [T, D], and the rows are the
+  // gather's, D wide.
+  Value combine = op.getCombine() ? readBuffer(b, op.getCombine()) : Value();
+  if (combine) {
+    SmallVector<int64_t> shape(
+        cast<RankedTensorType>(op.getGather().getType()).getShape());
+    shape.push_back(rowsType.getDimSize(1));
+    rowsType = RankedTensorType::get(shape, rowsType.getElementType());
+  }
+  SmallVector<Value> rowSizes;
+  for (int64_t i = 0; i + 1 < rowsType.getRank(); ++i)
     if (rowsType.isDynamicDim(i))
-      outSizes.push_back(dim(b, rowsLike, i));
-  Value out = allocBuffer(b, rowsType, outSizes);
+      rowSizes.push_back(dim(b, rowsLike, i));
+  // The second projection's output: the rows, or the tokens it adds into
+  // (from zeros, as the combine would).
+  auto resultType = cast<RankedTensorType>(op.getResult().getType());
+  Value out;
+  if (combine) {
+    SmallVector<Value> tokenSizes;
+    if (resultType.isDynamicDim(0))
+      tokenSizes.push_back(dim(b, tokens, 0));
+    out = allocBuffer(b, resultType, tokenSizes);
+    fillBuffer(b, out, constF32(b, 0.0));
+  } else {
+    SmallVector<Value> outSizes(rowSizes);
+    if (resultType.isDynamicDim(resultType.getRank() - 1))
+      outSizes.push_back(
+          dim(b, tokens, cast<MemRefType>(tokens.getType()).getRank() - 1));
+    out = allocBuffer(b, resultType, outSizes);
+  }
   // The hidden activations have the experts' rows, F wide. Rows outside the
   // experts' segments (padding slots, rows past offsets[E]) stay unwritten
   // here and in `out`: the combines read only assigned rows.
   SmallVector<int64_t> hiddenShape(rowsType.getShape());
   hiddenShape.back() = gateType.getDimSize(1);
-  SmallVector<Value> hiddenSizes(outSizes);
+  SmallVector<Value> hiddenSizes(rowSizes);
   if (ShapedType::isDynamic(hiddenShape.back()))
     hiddenSizes.push_back(ffn);
   auto hiddenType = RankedTensorType::get(hiddenShape, b.getF32Type());
@@ -82,10 +109,13 @@ void lowering::lowerExperts(RewriterBase &rewriter, ExpertsOp op) {
   // Each projection: out = lhs · weights[e]ᵀ (+ bias[e]) on expert e's rows,
   // and h = act(g) ⊙ u in place of g between them (moe-fuse-gated-activation
   // may fold the first two and the activation into one).
-  auto project = [&](Value lhs, Value lhsRows, size_t which, Value result) {
+  // With a combine the second projection adds each row, weighted, into its
+  // token (the gather's rows scatter back where they came from).
+  auto project = [&](Value lhs, Value lhsRows, size_t which, Value result,
+                     Value scatter = Value(), Value scale = Value()) {
     GroupedMatmulOp::create(b, lhs, weights[which], /*up=*/Value(), lhsRows,
                             offsets, counts, biasOf(which),
-                            /*up_bias=*/Value(), result,
+                            /*up_bias=*/Value(), scatter, scale, result,
                             /*activation=*/nullptr,
                             /*swiglu_alpha=*/nullptr, /*swiglu_limit=*/nullptr);
   };
@@ -95,6 +125,7 @@ void lowering::lowerExperts(RewriterBase &rewriter, ExpertsOp op) {
   GroupedActivationOp::create(b, hGate, hUp, offsets, counts, hGate,
                               op.getActivationAttr(), op.getSwigluAlphaAttr(),
                               op.getSwigluLimitAttr());
-  project(hGate, /*lhsRows=*/Value(), weights.size() - 1, out);
-  rewriter.replaceOp(op, asResult(b, out, rowsType));
+  project(hGate, /*lhsRows=*/Value(), weights.size() - 1, out,
+          combine ? gather : Value(), combine);
+  rewriter.replaceOp(op, asResult(b, out, resultType));
 }

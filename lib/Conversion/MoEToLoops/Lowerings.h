@@ -22,6 +22,7 @@ void lowerSortAssignments(RewriterBase &rewriter, SortAssignmentsOp op);
 void lowerExperts(RewriterBase &rewriter, ExpertsOp op);
 void lowerCombineCapacity(RewriterBase &rewriter, CombineCapacityOp op);
 void lowerCombineSorted(RewriterBase &rewriter, CombineSortedOp op);
+void lowerScatterWeights(RewriterBase &rewriter, ScatterWeightsOp op);
 void lowerAllToAll(RewriterBase &rewriter, AllToAllOp op);
 void lowerTransposeSegments(RewriterBase &rewriter, TransposeSegmentsOp op);
 

@@ -60,20 +60,23 @@ LogicalResult checkSupported(Operation *op) {
   // weights; E, k and D size the loops' scratch buffers. Exchanges and
   // regroups move rows of any rank: only their count (dim 0) may be dynamic.
   // A row list (the sources of sort_assignments and assign_slots, the
-  // experts' gather) has one entry per row, [N] or [E, C]: N or C.
+  // experts' gather and combine, scatter_weights' result) has one entry per
+  // row, [N] or [E, C]: N or C.
   bool movesRows = isa<AllToAllOp, TransposeSegmentsOp>(op);
-  Value rowList;
+  SmallVector<Value, 2> rowLists;
   if (auto sort = dyn_cast<SortAssignmentsOp>(op))
-    rowList = sort.getSources();
+    rowLists = {sort.getSources()};
   else if (auto assign = dyn_cast<AssignSlotsOp>(op))
-    rowList = assign.getSources();
+    rowLists = {assign.getSources()};
+  else if (auto scatter = dyn_cast<ScatterWeightsOp>(op))
+    rowLists = {scatter.getResult()};
   else if (experts)
-    rowList = experts.getGather();
+    rowLists = {experts.getGather(), experts.getCombine()};
   for (Value value : values) {
     auto tensor = dyn_cast<RankedTensorType>(value.getType());
     if (!tensor)
       continue;
-    bool isRowList = value == rowList;
+    bool isRowList = llvm::is_contained(rowLists, value);
     int64_t allowed = isRowList ? tensor.getRank() - 1
                       : tensor.getRank() == 2 || movesRows ? 0
                                                            : 1;
@@ -124,6 +127,9 @@ struct MoELowerToLoopsPass
           })
           .Case([&](CombineSortedOp o) {
             lowering::lowerCombineSorted(rewriter, o);
+          })
+          .Case([&](ScatterWeightsOp o) {
+            lowering::lowerScatterWeights(rewriter, o);
           })
           .Case([&](AllToAllOp o) { lowering::lowerAllToAll(rewriter, o); })
           .Case([&](TransposeSegmentsOp o) {

@@ -329,3 +329,76 @@ func.func @gather_padded_packed(%x: memref<?x16xf32>, %src: memref<4x?xi32>, %w:
   moe.grouped_matmul %x, %w gather(%src : memref<4x?xi32>) counts(%c : memref<4xi32>) outs(%h : memref<4x?x32xf32>) : memref<?x16xf32>, memref<4x2x16x16xf32>
   return
 }
+
+// -----
+
+// Tests a scatter on weights packed in panels, with a bias: each expert's
+// sums go to one scratch buffer as tall as the largest expert's segment
+// (its first rows, reused expert after expert); after the panel's k loop,
+// each row gets its bias, is scaled by its weight and added into its
+// token's row of the output (a multiply, then an add, as the combine
+// does). The experts run one after the other; the panels in parallel.
+
+// CHECK-LABEL: func.func @scatter_packed
+// CHECK-SAME: (%[[H:[^:]+]]: memref<6x16xf32>, %[[W:[^:]+]]: memref<4x2x16x16xf32>, %[[OFF:[^:]+]]: memref<5xi32>, %[[B:[^:]+]]: memref<4x32xf32>, %[[SRC:[^:]+]]: memref<6xi32>, %[[RW:[^:]+]]: memref<6xf32>, %[[Y:[^:]+]]: memref<3x32xf32>)
+// CHECK: %[[TALLEST:.+]] = scf.for {{.+}} iter_args(%[[MAX:.+]] = %{{.+}}) -> (index)
+// CHECK: %[[ROWS:.+]] = arith.subi
+// CHECK-NEXT: %[[NEW:.+]] = arith.maxui %[[MAX]], %[[ROWS]] : index
+// CHECK-NEXT: scf.yield %[[NEW]]
+// CHECK: %[[SUMS:.+]] = memref.alloc(%[[TALLEST]]) : memref<?x32xf32>
+// CHECK: scf.for %[[E:.+]] =
+// CHECK: scf.if
+// CHECK: %[[CS:.+]] = memref.subview %[[SUMS]][0, 0] [%[[M:.+]], 32] [1, 1]
+// CHECK: %[[SRCS:.+]] = memref.subview %[[SRC]][%{{.+}}] [%[[M]]] [1]
+// CHECK: %[[RWS:.+]] = memref.subview %[[RW]][%{{.+}}] [%[[M]]] [1]
+// CHECK: scf.parallel (%[[P:.+]]) =
+// CHECK: vector.fma
+// CHECK: scf.index_switch
+// CHECK: default {
+// CHECK: scf.for %[[R:[^ ]+]] =
+// CHECK: %[[T:.+]] = memref.load %[[SRCS]][%[[R]]]
+// CHECK-NEXT: %[[TI:.+]] = arith.index_cast %[[T]] : i32 to index
+// CHECK-NEXT: %[[S:.+]] = memref.load %[[RWS]][%[[R]]]
+// CHECK-NEXT: %[[SV:.+]] = vector.broadcast %[[S]] : f32 to vector<8xf32>
+// CHECK: %[[C:.+]] = vector.load %[[CS]][%[[R]], %[[COL:.+]]] :
+// CHECK-NEXT: %[[BV:.+]] = vector.load %[[B]][%[[E]], %[[COL]]]
+// CHECK-NEXT: %[[CB:.+]] = arith.addf %[[C]], %[[BV]] : vector<8xf32>
+// CHECK-NEXT: %[[OLD:.+]] = vector.load %[[Y]][%[[TI]], %[[COL]]] : memref<3x32xf32>, vector<8xf32>
+// CHECK-NEXT: %[[WT:.+]] = arith.mulf %[[SV]], %[[CB]] : vector<8xf32>
+// CHECK-NEXT: %[[SUM:.+]] = arith.addf %[[OLD]], %[[WT]] : vector<8xf32>
+// CHECK-NEXT: vector.store %[[SUM]], %[[Y]][%[[TI]], %[[COL]]] : memref<3x32xf32>, vector<8xf32>
+// CHECK: memref.dealloc %[[SUMS]] : memref<?x32xf32>
+func.func @scatter_packed(%h: memref<6x16xf32>, %w: memref<4x2x16x16xf32>, %off: memref<5xi32>, %b: memref<4x32xf32>, %src: memref<6xi32>, %rw: memref<6xf32>, %y: memref<3x32xf32>) {
+  moe.grouped_matmul %h, %w offsets(%off : memref<5xi32>) bias(%b : memref<4x32xf32>) scatter(%src : memref<6xi32>) scale(%rw : memref<6xf32>) outs(%y : memref<3x32xf32>) : memref<6x16xf32>, memref<4x2x16x16xf32>
+  return
+}
+
+// -----
+
+// Tests a scatter from a padded buffer on [E, N, K] weights: the expert's
+// sums (its first min(counts[e], C) slots) come from a matmul into the
+// scratch rows, then a loop over them adds each, scaled, into its token.
+
+// CHECK-LABEL: func.func @scatter_padded_unpacked
+// CHECK-SAME: (%[[H:[^:]+]]: memref<4x?x16xf32>, %[[W:[^:]+]]: memref<4x8x16xf32>, %[[CNT:[^:]+]]: memref<4xi32>, %[[SRC:[^:]+]]: memref<4x?xi32>, %[[RW:[^:]+]]: memref<4x?xf32>, %[[Y:[^:]+]]: memref<?x8xf32>)
+// CHECK: %[[SUMS:.+]] = memref.alloc(%{{.+}}) : memref<?x8xf32>
+// CHECK: scf.for %[[E:.+]] =
+// CHECK: scf.if
+// CHECK: %[[CS:.+]] = memref.subview %[[SUMS]][0, 0]
+// CHECK: %[[SRCS:.+]] = memref.subview %[[SRC]][%[[E]], %{{.+}}]
+// CHECK: %[[RWS:.+]] = memref.subview %[[RW]][%[[E]], %{{.+}}]
+// CHECK: linalg.matmul {{.+}} outs(%[[CS]] :
+// CHECK: scf.for %[[R:[^ ]+]] =
+// CHECK: scf.for %[[N:[^ ]+]] =
+// CHECK: %[[C:.+]] = memref.load %[[CS]][%[[R]], %[[N]]]
+// CHECK: %[[T:.+]] = memref.load %[[SRCS]][%[[R]]]
+// CHECK-NEXT: %[[TI:.+]] = arith.index_cast %[[T]] : i32 to index
+// CHECK-NEXT: %[[S:.+]] = memref.load %[[RWS]][%[[R]]]
+// CHECK-NEXT: %[[WT:.+]] = arith.mulf %[[S]], %[[C]] : f32
+// CHECK-NEXT: %[[OLD:.+]] = memref.load %[[Y]][%[[TI]], %[[N]]]
+// CHECK-NEXT: %[[SUM:.+]] = arith.addf %[[OLD]], %[[WT]] : f32
+// CHECK-NEXT: memref.store %[[SUM]], %[[Y]][%[[TI]], %[[N]]]
+func.func @scatter_padded_unpacked(%h: memref<4x?x16xf32>, %w: memref<4x8x16xf32>, %c: memref<4xi32>, %src: memref<4x?xi32>, %rw: memref<4x?xf32>, %y: memref<?x8xf32>) {
+  moe.grouped_matmul %h, %w counts(%c : memref<4xi32>) scatter(%src : memref<4x?xi32>) scale(%rw : memref<4x?xf32>) outs(%y : memref<?x8xf32>) : memref<4x?x16xf32>, memref<4x8x16xf32>
+  return
+}

@@ -124,13 +124,27 @@ func.func @route_group_mask_zero(%x: tensor<?x16xf32>, %wg: tensor<8x16xf32>, %b
 // CHECK: moe.grouped_matmul %[[XR]], %{{.+}} offsets(%[[OFFB]] : memref<5xi32>) outs(%[[HU]] : memref<?x24xf32>)
 // CHECK: moe.grouped_activation %[[HG]] up(%[[HU]] : memref<?x24xf32>) offsets(%[[OFFB]] : memref<5xi32>) outs(%[[HG]] : memref<?x24xf32>) : memref<?x24xf32>
 // CHECK: moe.grouped_matmul %[[HG]], %{{.+}} offsets(%[[OFFB]] : memref<5xi32>) outs(%[[OUT]] : memref<?x16xf32>) : memref<?x24xf32>, memref<4x16x24xf32>
-// The combine: each token zeroes and accumulates its own output row.
+// The combine: each token zeroes and accumulates its own output row, its
+// rows in ascending expert order: k selections, each of the smallest kept
+// position above the last one taken (dropped ones, -1, rank above all).
 // CHECK: %[[Y:.+]] = memref.alloc(%{{.+}}) : memref<?x16xf32>
 // CHECK-NOT: linalg.fill
+// CHECK: %[[NONE:.+]] = arith.constant 2147483648 : index
 // CHECK: scf.parallel (%[[TY:.+]]) =
 // CHECK: memref.store %{{.+}}, %[[Y]][%[[TY]], %{{.+}}]
+// CHECK: scf.for %{{.+}} iter_args(%[[LAST:.+]] = %{{.+}}) -> (index)
+// CHECK: scf.for %{{.+}} iter_args(%[[BEST:.+]] = %[[NONE]], %{{.+}} = %{{.+}}) -> (index, index)
+// CHECK: %[[AT:.+]] = memref.load %{{.+}}[%[[TY]], %{{.+}}] : memref<?x2xi32>
+// CHECK: %[[KEPT:.+]] = arith.cmpi sge, %[[AT]]
+// CHECK: %[[KEY:.+]] = arith.select %[[KEPT]], %{{.+}}, %[[NONE]] : index
+// CHECK: arith.cmpi sgt, %[[KEY]], %[[LAST]] : index
+// CHECK: arith.cmpi slt, %[[KEY]], %[[BEST]] : index
 // CHECK: scf.if
-// CHECK: memref.store %{{.+}}, %[[Y]][%[[TY]], %{{.+}}]
+// CHECK: memref.load %[[Y]][%[[TY]], %{{.+}}]
+// CHECK-NEXT: %[[ROW:.+]] = memref.load %{{.+}} : memref<?x16xf32>
+// CHECK: %[[WR:.+]] = arith.mulf %{{.+}}, %[[ROW]] : f32
+// CHECK: %[[SUM:.+]] = arith.addf %{{.+}}, %[[WR]] : f32
+// CHECK: memref.store %[[SUM]], %[[Y]][%[[TY]], %{{.+}}]
 // CHECK-NOT: moe.{{(route|dispatch|experts|combine|all_to_all|transpose)}}
 func.func @sorted(%x: tensor<?x16xf32>, %idx: tensor<?x2xi32>, %w: tensor<?x2xf32>, %g: tensor<4x24x16xf32>, %u: tensor<4x24x16xf32>, %d: tensor<4x16x24xf32>) -> tensor<?x16xf32> {
   %rows, %off, %pos, %counts = moe.dispatch_sorted %x, %idx : (tensor<?x16xf32>, tensor<?x2xi32>) -> (tensor<?x16xf32>, tensor<5xi32>, tensor<?x2xi32>, tensor<4xi32>)
@@ -210,6 +224,74 @@ func.func @padded_gather(%x: tensor<10x16xf32>, %idx: tensor<10x1xi32>, %w: tens
   %src, %slots, %counts = moe.assign_slots %idx, %c : (tensor<10x1xi32>, index) -> (tensor<4x?xi32>, tensor<10x1xi32>, tensor<4xi32>)
   %out = moe.experts %x gather(%src) counts(%counts) weights(%i, %o) {activation = #moe.activation<relu>} : (tensor<10x16xf32>, tensor<4x?xi32>, tensor<4xi32>, tensor<4x24x16xf32>, tensor<4x16x24xf32>) -> tensor<4x?x16xf32>
   %y = moe.combine_capacity %out, %slots, %idx, %w : (tensor<4x?x16xf32>, tensor<10x1xi32>, tensor<10x1xi32>, tensor<10x1xf32>) -> tensor<10x16xf32>
+  return %y : tensor<10x16xf32>
+}
+
+// -----
+
+// Tests the combine in the experts (sorted rows): the routing weights go to
+// the sorted rows (zeros first, then each kept assignment's weight at its
+// position), and the down projection adds each row, scaled, into its token
+// (zeros first too): no [rows, D] output and no combine loop.
+
+// CHECK-LABEL: func.func @sorted_combine
+// CHECK-SAME: (%[[X:[^:]+]]: tensor<?x16xf32>, %[[IDX:[^:]+]]: tensor<?x2xi32>, %[[W:[^:]+]]: tensor<?x2xf32>
+// CHECK: %[[WB:.+]] = bufferization.to_buffer %[[W]]
+// CHECK: %[[NRW:.+]] = arith.muli
+// CHECK: %[[RW:.+]] = memref.alloc(%[[NRW]]) : memref<?xf32>
+// CHECK: linalg.fill ins(%{{.+}} : f32) outs(%[[RW]] : memref<?xf32>)
+// CHECK: scf.parallel (%[[T:.+]]) =
+// CHECK: scf.for %[[J:.+]] =
+// CHECK: %[[AT:.+]] = memref.load %{{.+}}[%[[T]], %[[J]]] : memref<?x2xi32>
+// CHECK: scf.if
+// CHECK: %[[ROW:.+]] = arith.index_cast %[[AT]] : i32 to index
+// CHECK: %[[WT:.+]] = memref.load %[[WB]][%[[T]], %[[J]]] : memref<?x2xf32>
+// CHECK: memref.store %[[WT]], %[[RW]][%[[ROW]]] : memref<?xf32>
+// CHECK: %[[XB:.+]] = bufferization.to_buffer %[[X]]
+// CHECK: %[[SRCB:.+]] = bufferization.to_buffer %{{.+}} : tensor<?xi32>
+// CHECK: %[[RWB:.+]] = bufferization.to_buffer %{{.+}} : tensor<?xf32>
+// CHECK: %[[NT:.+]] = memref.dim %[[XB]], %{{.+}} : memref<?x16xf32>
+// CHECK: %[[Y:.+]] = memref.alloc(%[[NT]]) : memref<?x16xf32>
+// CHECK: linalg.fill ins(%{{.+}} : f32) outs(%[[Y]] : memref<?x16xf32>)
+// CHECK: %[[HG:.+]] = memref.alloc(%{{.+}}) : memref<?x24xf32>
+// CHECK: moe.grouped_matmul %[[XB]], %{{.+}} gather(%[[SRCB]] : memref<?xi32>) offsets(%{{.+}}) outs(%[[HG]] : memref<?x24xf32>)
+// CHECK: moe.grouped_matmul %[[HG]], %{{.+}} offsets(%{{.+}} : memref<5xi32>) scatter(%[[SRCB]] : memref<?xi32>) scale(%[[RWB]] : memref<?xf32>) outs(%[[Y]] : memref<?x16xf32>) : memref<?x24xf32>, memref<4x16x24xf32>
+// CHECK: %[[YT:.+]] = bufferization.to_tensor %[[Y]]
+// CHECK-NEXT: return %[[YT]]
+// CHECK-NOT: moe.{{(route|dispatch|experts|combine|all_to_all|transpose|sort|scatter_weights)}}
+func.func @sorted_combine(%x: tensor<?x16xf32>, %idx: tensor<?x2xi32>, %w: tensor<?x2xf32>, %g: tensor<4x24x16xf32>, %u: tensor<4x24x16xf32>, %d: tensor<4x16x24xf32>) -> tensor<?x16xf32> {
+  %src, %off, %pos, %counts = moe.sort_assignments %idx : (tensor<?x2xi32>) -> (tensor<?xi32>, tensor<5xi32>, tensor<?x2xi32>, tensor<4xi32>)
+  %rw = moe.scatter_weights %w, %pos : (tensor<?x2xf32>, tensor<?x2xi32>) -> tensor<?xf32>
+  %y = moe.experts %x gather(%src) offsets(%off) weights(%g, %u, %d) combine(%rw) : (tensor<?x16xf32>, tensor<?xi32>, tensor<5xi32>, tensor<4x24x16xf32>, tensor<4x24x16xf32>, tensor<4x16x24xf32>, tensor<?xf32>) -> tensor<?x16xf32>
+  return %y : tensor<?x16xf32>
+}
+
+// -----
+
+// Tests the combine in the experts on the padded layout: the weights go to
+// the [E, C] slots (expert indices[t, j], slot slots[t, j]), C the capacity
+// operand; the down projection scatters the filled slots into the tokens.
+
+// CHECK-LABEL: func.func @padded_combine
+// CHECK-SAME: %[[C:[^:]+]]: index
+// CHECK: %[[RW:.+]] = memref.alloc(%[[C]]) : memref<4x?xf32>
+// CHECK: linalg.fill ins(%{{.+}} : f32) outs(%[[RW]] : memref<4x?xf32>)
+// CHECK: scf.parallel (%[[T:.+]]) =
+// CHECK: scf.for %[[J:.+]] =
+// CHECK: %[[AT:.+]] = memref.load %{{.+}}[%[[T]], %[[J]]] : memref<10x1xi32>
+// CHECK: scf.if
+// CHECK: %[[E:.+]] = memref.load %{{.+}}[%[[T]], %[[J]]] : memref<10x1xi32>
+// CHECK: %[[EI:.+]] = arith.index_cast %[[E]] : i32 to index
+// CHECK: %[[SI:.+]] = arith.index_cast %[[AT]] : i32 to index
+// CHECK: memref.store %{{.+}}, %[[RW]][%[[EI]], %[[SI]]] : memref<4x?xf32>
+// CHECK: %[[Y:.+]] = memref.alloc() : memref<10x16xf32>
+// CHECK: linalg.fill ins(%{{.+}} : f32) outs(%[[Y]] : memref<10x16xf32>)
+// CHECK: moe.grouped_matmul %{{.+}}, %{{.+}} counts(%{{.+}}) scatter(%{{.+}} : memref<4x?xi32>) scale(%{{.+}} : memref<4x?xf32>) outs(%[[Y]] : memref<10x16xf32>) : memref<4x?x24xf32>, memref<4x16x24xf32>
+// CHECK-NOT: moe.{{(route|dispatch|experts|combine|all_to_all|transpose|assign|scatter_weights)}}
+func.func @padded_combine(%x: tensor<10x16xf32>, %idx: tensor<10x1xi32>, %w: tensor<10x1xf32>, %i: tensor<4x24x16xf32>, %o: tensor<4x16x24xf32>, %c: index) -> tensor<10x16xf32> {
+  %src, %slots, %counts = moe.assign_slots %idx, %c : (tensor<10x1xi32>, index) -> (tensor<4x?xi32>, tensor<10x1xi32>, tensor<4xi32>)
+  %rw = moe.scatter_weights %w, %slots experts(%idx, %c) : (tensor<10x1xf32>, tensor<10x1xi32>, tensor<10x1xi32>, index) -> tensor<4x?xf32>
+  %y = moe.experts %x gather(%src) counts(%counts) weights(%i, %o) combine(%rw) {activation = #moe.activation<relu>} : (tensor<10x16xf32>, tensor<4x?xi32>, tensor<4xi32>, tensor<4x24x16xf32>, tensor<4x16x24xf32>, tensor<4x?xf32>) -> tensor<10x16xf32>
   return %y : tensor<10x16xf32>
 }
 

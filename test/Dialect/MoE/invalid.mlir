@@ -1825,3 +1825,131 @@ func.func @assign_slots_rank(%idx: tensor<?x2xi32>, %c: index) {
   %src, %slots, %counts = moe.assign_slots %idx, %c : (tensor<?x2xi32>, index) -> (tensor<?xi32>, tensor<?x2xi32>, tensor<4xi32>)
   return
 }
+
+// -----
+
+func.func @scatter_weights_rows(%w: tensor<3x2xf32>, %pos: tensor<3x2xi32>) {
+  // expected-error @+1 {{'moe.scatter_weights' op expects dimension 0 of 'result' to be T * top_k = 6, got 5}}
+  %rw = moe.scatter_weights %w, %pos : (tensor<3x2xf32>, tensor<3x2xi32>) -> tensor<5xf32>
+  return
+}
+
+// -----
+
+func.func @scatter_weights_where(%w: tensor<3x2xf32>, %pos: tensor<3x1xi32>) {
+  // expected-error @+1 {{'moe.scatter_weights' op expects dimension 1 of 'where' to be top_k = 2, got 1}}
+  %rw = moe.scatter_weights %w, %pos : (tensor<3x2xf32>, tensor<3x1xi32>) -> tensor<6xf32>
+  return
+}
+
+// -----
+
+func.func @scatter_weights_slots_rank(%w: tensor<?x2xf32>, %slots: tensor<?x2xi32>, %idx: tensor<?x2xi32>, %c: index) {
+  // expected-error @+1 {{'moe.scatter_weights' op expects 'result' to have rank 2, got 'tensor<?xf32>'}}
+  %rw = moe.scatter_weights %w, %slots experts(%idx, %c) : (tensor<?x2xf32>, tensor<?x2xi32>, tensor<?x2xi32>, index) -> tensor<?xf32>
+  return
+}
+
+// -----
+
+func.func @scatter_weights_dynamic_experts(%w: tensor<?x2xf32>, %slots: tensor<?x2xi32>, %idx: tensor<?x2xi32>, %c: index) {
+  // expected-error @+1 {{'moe.scatter_weights' op expects a static number of experts (dimension 0 of the [E, C] result)}}
+  %rw = moe.scatter_weights %w, %slots experts(%idx, %c) : (tensor<?x2xf32>, tensor<?x2xi32>, tensor<?x2xi32>, index) -> tensor<?x?xf32>
+  return
+}
+
+// -----
+
+func.func @experts_combine_without_gather(%rows: tensor<?x16xf32>, %off: tensor<5xi32>, %rw: tensor<?xf32>, %wi: tensor<4x24x16xf32>, %wo: tensor<4x16x24xf32>) {
+  // expected-error @+1 {{'moe.experts' op 'combine' requires a 'gather' (the token each row adds into)}}
+  %y = moe.experts %rows offsets(%off) weights(%wi, %wo) combine(%rw) : (tensor<?x16xf32>, tensor<5xi32>, tensor<4x24x16xf32>, tensor<4x16x24xf32>, tensor<?xf32>) -> tensor<?x16xf32>
+  return
+}
+
+// -----
+
+func.func @experts_combine_shape(%x: tensor<3x16xf32>, %src: tensor<6xi32>, %off: tensor<5xi32>, %rw: tensor<5xf32>, %wi: tensor<4x24x16xf32>, %wo: tensor<4x16x24xf32>) {
+  // expected-error @+1 {{'moe.experts' op expects 'combine' (a weight per row) of the shape of 'gather' ('tensor<6xi32>'), got 'tensor<5xf32>'}}
+  %y = moe.experts %x gather(%src) offsets(%off) weights(%wi, %wo) combine(%rw) : (tensor<3x16xf32>, tensor<6xi32>, tensor<5xi32>, tensor<4x24x16xf32>, tensor<4x16x24xf32>, tensor<5xf32>) -> tensor<3x16xf32>
+  return
+}
+
+// -----
+
+func.func @experts_combine_result(%x: tensor<3x16xf32>, %src: tensor<6xi32>, %off: tensor<5xi32>, %rw: tensor<6xf32>, %wi: tensor<4x24x16xf32>, %wo: tensor<4x16x24xf32>) {
+  // expected-error @+1 {{'moe.experts' op expects the result of a combine to have the tokens' type 'tensor<3x16xf32>', got 'tensor<6x16xf32>'}}
+  %y = moe.experts %x gather(%src) offsets(%off) weights(%wi, %wo) combine(%rw) : (tensor<3x16xf32>, tensor<6xi32>, tensor<5xi32>, tensor<4x24x16xf32>, tensor<4x16x24xf32>, tensor<6xf32>) -> tensor<6x16xf32>
+  return
+}
+
+// -----
+
+func.func @experts_combine_slots_experts(%x: tensor<?x16xf32>, %src: tensor<3x?xi32>, %rw: tensor<3x?xf32>, %wi: tensor<4x24x16xf32>, %wo: tensor<4x16x24xf32>) {
+  // expected-error @+1 {{'moe.experts' op expects dimension 0 of 'gather' to be the weights' number of experts E = 4, got 3}}
+  %y = moe.experts %x gather(%src) weights(%wi, %wo) combine(%rw) : (tensor<?x16xf32>, tensor<3x?xi32>, tensor<4x24x16xf32>, tensor<4x16x24xf32>, tensor<3x?xf32>) -> tensor<?x16xf32>
+  return
+}
+
+// -----
+
+func.func @grouped_matmul_scatter_without_scale(%h: memref<6x8xf32>, %off: memref<5xi32>, %src: memref<6xi32>, %y: memref<3x16xf32>, %w: memref<4x16x8xf32>) {
+  // expected-error @+1 {{'moe.grouped_matmul' op 'scatter' and 'scale' go together (each row's token and weight)}}
+  moe.grouped_matmul %h, %w offsets(%off : memref<5xi32>) scatter(%src : memref<6xi32>) outs(%y : memref<3x16xf32>) : memref<6x8xf32>, memref<4x16x8xf32>
+  return
+}
+
+// -----
+
+func.func @grouped_matmul_scale_shape(%h: memref<6x8xf32>, %off: memref<5xi32>, %src: memref<6xi32>, %rw: memref<5xf32>, %y: memref<3x16xf32>, %w: memref<4x16x8xf32>) {
+  // expected-error @+1 {{'moe.grouped_matmul' op expects 'scale' of the shape of 'scatter' ('memref<6xi32>'), got 'memref<5xf32>'}}
+  moe.grouped_matmul %h, %w offsets(%off : memref<5xi32>) scatter(%src : memref<6xi32>) scale(%rw : memref<5xf32>) outs(%y : memref<3x16xf32>) : memref<6x8xf32>, memref<4x16x8xf32>
+  return
+}
+
+// -----
+
+func.func @grouped_matmul_scatter_gather(%x: memref<3x8xf32>, %off: memref<5xi32>, %src: memref<6xi32>, %rw: memref<6xf32>, %y: memref<3x16xf32>, %w: memref<4x16x8xf32>) {
+  // expected-error @+1 {{'moe.grouped_matmul' op 'scatter' is not supported with 'gather'}}
+  moe.grouped_matmul %x, %w gather(%src : memref<6xi32>) offsets(%off : memref<5xi32>) scatter(%src : memref<6xi32>) scale(%rw : memref<6xf32>) outs(%y : memref<3x16xf32>) : memref<3x8xf32>, memref<4x16x8xf32>
+  return
+}
+
+// -----
+
+func.func @grouped_matmul_scatter_activation(%h: memref<6x8xf32>, %off: memref<5xi32>, %src: memref<6xi32>, %rw: memref<6xf32>, %y: memref<3x16xf32>, %w: memref<4x16x8xf32>) {
+  // expected-error @+1 {{'moe.grouped_matmul' op 'scatter' is not supported with an epilogue 'activation'}}
+  moe.grouped_matmul %h, %w offsets(%off : memref<5xi32>) scatter(%src : memref<6xi32>) scale(%rw : memref<6xf32>) outs(%y : memref<3x16xf32>) {activation = #moe.activation<relu>} : memref<6x8xf32>, memref<4x16x8xf32>
+  return
+}
+
+// -----
+
+func.func @grouped_matmul_scatter_out(%h: memref<6x8xf32>, %off: memref<5xi32>, %src: memref<6xi32>, %rw: memref<6xf32>, %y: memref<4x3x16xf32>, %w: memref<4x16x8xf32>) {
+  // expected-error @+1 {{'moe.grouped_matmul' op expects 'out' as the tokens [T, N] with a 'scatter', got 'memref<4x3x16xf32>'}}
+  moe.grouped_matmul %h, %w offsets(%off : memref<5xi32>) scatter(%src : memref<6xi32>) scale(%rw : memref<6xf32>) outs(%y : memref<4x3x16xf32>) : memref<6x8xf32>, memref<4x16x8xf32>
+  return
+}
+
+// -----
+
+func.func @grouped_matmul_scatter_rank(%hb: memref<4x?x8xf32>, %counts: memref<4xi32>, %src: memref<6xi32>, %rw: memref<6xf32>, %y: memref<3x16xf32>, %w: memref<4x16x8xf32>) {
+  // expected-error @+1 {{'moe.grouped_matmul' op expects 'scatter' to have rank 2 (a row of 'lhs' each), got 'memref<6xi32>'}}
+  moe.grouped_matmul %hb, %w counts(%counts : memref<4xi32>) scatter(%src : memref<6xi32>) scale(%rw : memref<6xf32>) outs(%y : memref<3x16xf32>) : memref<4x?x8xf32>, memref<4x16x8xf32>
+  return
+}
+
+// -----
+
+func.func @grouped_matmul_scatter_rows(%h: memref<6x8xf32>, %off: memref<5xi32>, %src: memref<5xi32>, %rw: memref<5xf32>, %y: memref<3x16xf32>, %w: memref<4x16x8xf32>) {
+  // expected-error @+1 {{'moe.grouped_matmul' op expects dimension 0 of 'scatter' to be the rows of 'lhs' = 6, got 5}}
+  moe.grouped_matmul %h, %w offsets(%off : memref<5xi32>) scatter(%src : memref<5xi32>) scale(%rw : memref<5xf32>) outs(%y : memref<3x16xf32>) : memref<6x8xf32>, memref<4x16x8xf32>
+  return
+}
+
+// -----
+
+func.func @grouped_matmul_scatter_cols(%h: memref<6x8xf32>, %off: memref<5xi32>, %src: memref<6xi32>, %rw: memref<6xf32>, %y: memref<3x12xf32>, %w: memref<4x16x8xf32>) {
+  // expected-error @+1 {{'moe.grouped_matmul' op expects dimension 1 of 'out' to be the weights' output size N = 16, got 12}}
+  moe.grouped_matmul %h, %w offsets(%off : memref<5xi32>) scatter(%src : memref<6xi32>) scale(%rw : memref<6xf32>) outs(%y : memref<3x12xf32>) : memref<6x8xf32>, memref<4x16x8xf32>
+  return
+}

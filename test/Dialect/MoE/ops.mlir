@@ -320,6 +320,35 @@ func.func @padded_gather(%x: tensor<?x64xf32>, %idx: tensor<?x2xi32>, %c: index,
   return %h, %slots : tensor<8x?x64xf32>, tensor<?x2xi32>
 }
 
+// Tests the combine in the experts: the routing weights moved to the sorted
+// rows (moe.scatter_weights over positions), and experts whose result is the
+// tokens' [T, D].
+
+// CHECK-LABEL: func.func @sorted_combine
+// CHECK: %[[SRC:.+]], %[[OFF:.+]], %[[POS:.+]], %{{.+}} = moe.sort_assignments
+// CHECK: %[[RW:.+]] = moe.scatter_weights %{{.+}}, %[[POS]] : (tensor<?x2xf32>, tensor<?x2xi32>) -> tensor<?xf32>
+// CHECK: moe.experts %{{.+}} gather(%[[SRC]]) offsets(%[[OFF]]) weights(%{{.+}}, %{{.+}}, %{{.+}}) combine(%[[RW]]) : (tensor<?x64xf32>, tensor<?xi32>, tensor<9xi32>, tensor<8x96x64xf32>, tensor<8x96x64xf32>, tensor<8x64x96xf32>, tensor<?xf32>) -> tensor<?x64xf32>
+func.func @sorted_combine(%x: tensor<?x64xf32>, %idx: tensor<?x2xi32>, %w: tensor<?x2xf32>, %g: tensor<8x96x64xf32>, %u: tensor<8x96x64xf32>, %d: tensor<8x64x96xf32>) -> tensor<?x64xf32> {
+  %src, %off, %pos, %counts = moe.sort_assignments %idx : (tensor<?x2xi32>) -> (tensor<?xi32>, tensor<9xi32>, tensor<?x2xi32>, tensor<8xi32>)
+  %rw = moe.scatter_weights %w, %pos : (tensor<?x2xf32>, tensor<?x2xi32>) -> tensor<?xf32>
+  %y = moe.experts %x gather(%src) offsets(%off) weights(%g, %u, %d) combine(%rw) : (tensor<?x64xf32>, tensor<?xi32>, tensor<9xi32>, tensor<8x96x64xf32>, tensor<8x96x64xf32>, tensor<8x64x96xf32>, tensor<?xf32>) -> tensor<?x64xf32>
+  return %y : tensor<?x64xf32>
+}
+
+// Tests the same on the padded layout: weights moved to the [E, C] slots of
+// each assignment's expert.
+
+// CHECK-LABEL: func.func @padded_combine
+// CHECK: %[[SRC:.+]], %[[SLOTS:.+]], %[[COUNTS:.+]] = moe.assign_slots
+// CHECK: %[[RW:.+]] = moe.scatter_weights %{{.+}}, %[[SLOTS]] experts(%{{.+}}, %{{.+}}) : (tensor<?x2xf32>, tensor<?x2xi32>, tensor<?x2xi32>, index) -> tensor<8x?xf32>
+// CHECK: moe.experts %{{.+}} gather(%[[SRC]]) counts(%[[COUNTS]]) weights(%{{.+}}, %{{.+}}) combine(%[[RW]]) : (tensor<?x64xf32>, tensor<8x?xi32>, tensor<8xi32>, tensor<8x96x64xf32>, tensor<8x64x96xf32>, tensor<8x?xf32>) -> tensor<?x64xf32>
+func.func @padded_combine(%x: tensor<?x64xf32>, %idx: tensor<?x2xi32>, %w: tensor<?x2xf32>, %c: index, %wi: tensor<8x96x64xf32>, %wo: tensor<8x64x96xf32>) -> tensor<?x64xf32> {
+  %src, %slots, %counts = moe.assign_slots %idx, %c : (tensor<?x2xi32>, index) -> (tensor<8x?xi32>, tensor<?x2xi32>, tensor<8xi32>)
+  %rw = moe.scatter_weights %w, %slots experts(%idx, %c) : (tensor<?x2xf32>, tensor<?x2xi32>, tensor<?x2xi32>, index) -> tensor<8x?xf32>
+  %y = moe.experts %x gather(%src) counts(%counts) weights(%wi, %wo) combine(%rw) : (tensor<?x64xf32>, tensor<8x?xi32>, tensor<8xi32>, tensor<8x96x64xf32>, tensor<8x64x96xf32>, tensor<8x?xf32>) -> tensor<?x64xf32>
+  return %y : tensor<?x64xf32>
+}
+
 //===----------------------------------------------------------------------===//
 // moe.all_to_all
 //===----------------------------------------------------------------------===//
@@ -471,6 +500,17 @@ func.func @grouped_matmul_gather(%x: memref<3x16xf32>, %src: memref<6xi32>, %off
 // CHECK: moe.grouped_matmul %{{.+}}, %{{.+}} gather(%{{.+}} : memref<4x?xi32>) counts(%{{.+}} : memref<4xi32>) outs(%{{.+}} : memref<4x?x8xf32>) : memref<?x16xf32>, memref<4x8x16xf32>
 func.func @grouped_matmul_gather_padded(%x: memref<?x16xf32>, %src: memref<4x?xi32>, %counts: memref<4xi32>, %h: memref<4x?x8xf32>, %w: memref<4x8x16xf32>) {
   moe.grouped_matmul %x, %w gather(%src : memref<4x?xi32>) counts(%counts : memref<4xi32>) outs(%h : memref<4x?x8xf32>) : memref<?x16xf32>, memref<4x8x16xf32>
+  return
+}
+
+// Tests a scatter: 6 sorted rows added, weighted, into 3 tokens.
+
+// CHECK-LABEL: func.func @grouped_matmul_scatter
+// CHECK: moe.grouped_matmul %{{.+}}, %{{.+}} offsets(%{{.+}} : memref<5xi32>) scatter(%{{.+}} : memref<6xi32>) scale(%{{.+}} : memref<6xf32>) outs(%{{.+}} : memref<3x16xf32>) : memref<6x8xf32>, memref<4x16x8xf32>
+// CHECK: moe.grouped_matmul %{{.+}}, %{{.+}} counts(%{{.+}} : memref<4xi32>) bias(%{{.+}} : memref<4x16xf32>) scatter(%{{.+}} : memref<4x?xi32>) scale(%{{.+}} : memref<4x?xf32>) outs(%{{.+}} : memref<?x16xf32>) : memref<4x?x8xf32>, memref<4x16x8xf32>
+func.func @grouped_matmul_scatter(%h: memref<6x8xf32>, %off: memref<5xi32>, %src: memref<6xi32>, %rw: memref<6xf32>, %y: memref<3x16xf32>, %w: memref<4x16x8xf32>, %hb: memref<4x?x8xf32>, %counts: memref<4xi32>, %bias: memref<4x16xf32>, %slots: memref<4x?xi32>, %sw: memref<4x?xf32>, %yb: memref<?x16xf32>) {
+  moe.grouped_matmul %h, %w offsets(%off : memref<5xi32>) scatter(%src : memref<6xi32>) scale(%rw : memref<6xf32>) outs(%y : memref<3x16xf32>) : memref<6x8xf32>, memref<4x16x8xf32>
+  moe.grouped_matmul %hb, %w counts(%counts : memref<4xi32>) bias(%bias : memref<4x16xf32>) scatter(%slots : memref<4x?xi32>) scale(%sw : memref<4x?xf32>) outs(%yb : memref<?x16xf32>) : memref<4x?x8xf32>, memref<4x16x8xf32>
   return
 }
 

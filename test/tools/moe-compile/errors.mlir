@@ -62,6 +62,10 @@
 // FUSE-CUDA: moe-compile: error: --fuse-gated-activation is a CPU option: the CUDA target does not fuse the activation yet
 // RUN: not moe-compile %moec_src/examples/mixtral.mlir -o %t/x.so --target=cuda --fuse-dispatch-gather=false 2>&1 | FileCheck %s --check-prefix=GATHER-CUDA
 // GATHER-CUDA: moe-compile: error: --fuse-dispatch-gather is a CPU option: the CUDA target does not fuse the gather yet
+// RUN: not moe-compile %moec_src/examples/mixtral.mlir -o %t/x.so --target=cuda --fuse-expert-combine=false 2>&1 | FileCheck %s --check-prefix=COMBINE-CUDA
+// COMBINE-CUDA: moe-compile: error: --fuse-expert-combine is a CPU option: the CUDA target does not fuse the combine yet
+// RUN: not moe-compile %moec_src/examples/mixtral.mlir -o %t/x.so --grouped-gemm=tile-list --weight-panels=0 --fuse-expert-combine 2>&1 | FileCheck %s --check-prefix=COMBINE-TILES
+// COMBINE-TILES: moe-compile: error: --fuse-expert-combine needs --grouped-gemm=per-expert: the tile list runs the experts at once, so it cannot add their rows into the tokens in expert order
 // RUN: moe-compile %moec_src/examples/mixtral.mlir -o %t/unpacked.so --weight-panels=0
 // RUN: strings %t/unpacked.so | FileCheck %s --check-prefix=UNPACKED
 // UNPACKED-NOT: "panels"

@@ -21,6 +21,7 @@
 // EXPLAIN: remark: all-to-all of 524288 B per rank over 8 ranks, 4 per node: flat
 // EXPLAIN: remark: all-to-all of 524288 B per rank over 8 ranks, 4 per node: flat
 // EXPLAIN: remark: moe.dispatch_sorted keeps its copy: its rows are read by moe.{{(all_to_all|transpose_segments)}}, not as the tokens of moe.experts
+// EXPLAIN: remark: moe.combine_sorted keeps its pass: its rows do not come from moe.experts
 // EXPLAIN-NOT: remark:
 //
 // RUN: not moe-compile %s --expert-parallel=8 --ranks-per-node=3 -o %t.so 2>&1 | FileCheck %s --check-prefix=DIVIDE

@@ -506,7 +506,10 @@ LogicalResult ExpertsOp::verifyGather() {
     return emitOpError() << "expects 'gather' as [N] sorted rows or [E, C] "
                             "slots, got "
                          << getGather().getType();
-  // The result is the layout the gather reads: [N, D] or [E, C, D].
+  // With a combine the result is the tokens'; otherwise it is the layout
+  // the gather reads: [N, D] or [E, C, D].
+  if (getCombine())
+    return verifyCombine();
   if (failed(check.rank("result", getResult(), rank + 1)))
     return failure();
   for (int64_t i = 0; i < rank; ++i)
@@ -519,9 +522,28 @@ LogicalResult ExpertsOp::verifyGather() {
   return sameElementType(*this, "result", getResult(), tokens.getElementType());
 }
 
+LogicalResult ExpertsOp::verifyCombine() {
+  Value combine = getCombine();
+  auto weights = cast<RankedTensorType>(combine.getType());
+  auto gather = cast<RankedTensorType>(getGather().getType());
+  if (weights.getShape() != gather.getShape())
+    return emitOpError() << "expects 'combine' (a weight per row) of the "
+                            "shape of 'gather' ("
+                         << gather << "), got " << weights;
+  if (getResult().getType() != getTokens().getType())
+    return emitOpError() << "expects the result of a combine to have the "
+                            "tokens' type "
+                         << getTokens().getType() << ", got "
+                         << getResult().getType();
+  return success();
+}
+
 LogicalResult ExpertsOp::verifyTokensAndWeights() {
   ShapeChecker check(*this);
   Type tokensType = getTokens().getType();
+  if (getCombine() && !getGather())
+    return emitOpError("'combine' requires a 'gather' (the token each row "
+                       "adds into)");
   if (getGather()) {
     if (failed(verifyGather()))
       return failure();
@@ -552,10 +574,19 @@ LogicalResult ExpertsOp::verifyTokensAndWeights() {
   for (Value w : getWeights())
     if (failed(weightElementType(*this, "weights", w, expected, tokenElement)))
       return failure();
-  // The layout: the tokens, or with a gather the rows it reads (the result).
+  // The layout: the tokens, or with a gather the rows it reads (the result,
+  // or with a combine the gather's rows of the tokens' width).
   Value layout = getGather() ? getResult() : getTokens();
   StringRef layoutName = getGather() ? "result" : "tokens";
   auto tokens = cast<RankedTensorType>(layout.getType());
+  if (getCombine()) {
+    auto gather = cast<RankedTensorType>(getGather().getType());
+    SmallVector<int64_t> shape(gather.getShape());
+    shape.push_back(tokens.getDimSize(1));
+    tokens = RankedTensorType::get(shape, tokens.getElementType());
+    layout = getGather();
+    layoutName = "gather";
+  }
   if (getWeights().empty())
     return emitOpError("expects 3 expert weights (gate, up, down) or 2 (in, "
                        "out), got 0");
@@ -763,6 +794,36 @@ LogicalResult CombineSortedOp::verify() {
 }
 
 //===----------------------------------------------------------------------===//
+// The combine in the experts
+//===----------------------------------------------------------------------===//
+
+LogicalResult ScatterWeightsOp::verify() {
+  ShapeChecker check(*this);
+  if (failed(check.rank("weights", getWeights(), 2)))
+    return failure();
+  int64_t numTokens = dimOf(getWeights(), 0);
+  int64_t topK = dimOf(getWeights(), 1);
+  if (failed(verifyAssignments(*this, "where", getWhere(), numTokens, topK)))
+    return failure();
+  if (!getIndices()) {
+    // Sorted rows: one per assignment.
+    int64_t numRows =
+        ShapedType::isDynamic(numTokens) || ShapedType::isDynamic(topK)
+            ? ShapedType::kDynamic
+            : numTokens * topK;
+    return check.shape("result", getResult(), {numRows}, {"T * top_k"});
+  }
+  if (failed(
+          verifyAssignments(*this, "indices", getIndices(), numTokens, topK)) ||
+      failed(check.rank("result", getResult(), 2)))
+    return failure();
+  if (ShapedType::isDynamic(dimOf(getResult(), 0)))
+    return emitOpError("expects a static number of experts (dimension 0 of "
+                       "the [E, C] result)");
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
 // moe.all_to_all
 //===----------------------------------------------------------------------===//
 
@@ -857,15 +918,29 @@ LogicalResult GroupedMatmulOp::verify() {
       cols *= panel;
   }
   Value gather = getGather();
-  int64_t rank = getOut().getType().getRank();
+  if ((getScatter() || getScale()) && failed(verifyScatter(cols)))
+    return failure();
+  // The rows' layout: [R] or [E, C] and a row's width, as `out` has them
+  // (or `scatter`, whose rows add into the tokens).
+  Value rowsLike = getRowsLike();
+  StringRef rowsName = getScatter() ? "scatter" : "out";
+  int64_t outRank = getOut().getType().getRank();
+  int64_t rank = getScatter()
+                     ? cast<MemRefType>(getScatter().getType()).getRank() + 1
+                     : outRank;
   int64_t lhsRank = getLhs().getType().getRank();
   if (!gather && lhsRank != 2 && lhsRank != 3)
     return emitOpError() << "expects 'lhs' as [R, K] sorted rows or a [E, C, "
                             "K] padded buffer, got "
                          << getLhs().getType();
-  if (!gather && rank != lhsRank)
+  if (!gather && rank != lhsRank) {
+    if (getScatter())
+      return emitOpError() << "expects 'scatter' to have rank " << lhsRank - 1
+                           << " (a row of 'lhs' each), got "
+                           << rowsLike.getType();
     return emitOpError() << "expects 'out' to have the rank of 'lhs' ("
                          << lhsRank << "), got " << getOut().getType();
+  }
   if (gather) {
     // The tokens [T, K], read through the gather: one entry per row of out.
     if (lhsRank != 2)
@@ -899,9 +974,9 @@ LogicalResult GroupedMatmulOp::verify() {
                          "rank-2 'out'), got a rank-3 buffer");
     if ((!gather && failed(check.dim("lhs", getLhs(), 0, numExperts,
                                      "the weights' number of experts E"))) ||
-        failed(check.dim("out", getOut(), 0, numExperts,
+        failed(check.dim(rowsName, rowsLike, 0, numExperts,
                          "the weights' number of experts E")) ||
-        (!gather && failed(check.dim("out", getOut(), 1, dimOf(getLhs(), 1),
+        (!gather && failed(check.dim(rowsName, rowsLike, 1, dimOf(getLhs(), 1),
                                      "the rows of 'lhs'"))))
       return failure();
     if (Value counts = getCounts())
@@ -911,12 +986,12 @@ LogicalResult GroupedMatmulOp::verify() {
   }
   if (failed(check.dim("lhs", getLhs(), lhsRank - 1, depth,
                        "the weights' inner size K")) ||
-      failed(check.dim("out", getOut(), rank - 1, cols,
+      failed(check.dim("out", getOut(), outRank - 1, cols,
                        "the weights' output size N")))
     return failure();
   // With a gather, lhs holds the tokens: any number of rows.
   if (rank == 2 && !gather &&
-      failed(check.dim("out", getOut(), 0, dimOf(getLhs(), 0),
+      failed(check.dim(rowsName, rowsLike, 0, dimOf(getLhs(), 0),
                        "the rows of 'lhs'")))
     return failure();
   if (Value bias = getBias())
@@ -924,6 +999,27 @@ LogicalResult GroupedMatmulOp::verify() {
                            {"number of experts E", "output size N"})))
       return failure();
   return verifyEpilogue(numExperts, cols);
+}
+
+LogicalResult GroupedMatmulOp::verifyScatter(int64_t cols) {
+  Value scatter = getScatter(), scale = getScale();
+  if (!scatter || !scale)
+    return emitOpError("'scatter' and 'scale' go together (each row's token "
+                       "and weight)");
+  if (cast<MemRefType>(scale.getType()).getShape() !=
+      cast<MemRefType>(scatter.getType()).getShape())
+    return emitOpError() << "expects 'scale' of the shape of 'scatter' ("
+                         << scatter.getType() << "), got " << scale.getType();
+  if (getGather())
+    return emitOpError("'scatter' is not supported with 'gather'");
+  if (hasEpilogue())
+    return emitOpError("'scatter' is not supported with an epilogue "
+                       "'activation'");
+  if (getOut().getType().getRank() != 2)
+    return emitOpError() << "expects 'out' as the tokens [T, N] with a "
+                            "'scatter', got "
+                         << getOut().getType();
+  return success();
 }
 
 LogicalResult GroupedMatmulOp::verifyEpilogue(int64_t numExperts,

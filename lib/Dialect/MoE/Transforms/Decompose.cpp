@@ -47,8 +47,8 @@ Value buildSharedExpert(OpBuilder &b, Location loc, LayerOp layer) {
   return ExpertsOp::create(
       b, loc, hiddenType, hidden, /*gather=*/Value(), offsets,
       /*counts=*/Value(), weights, /*biases=*/ValueRange(),
-      layer.getActivationAttr(), layer.getSwigluAlphaAttr(),
-      layer.getSwigluLimitAttr());
+      /*combine=*/Value(), layer.getActivationAttr(),
+      layer.getSwigluAlphaAttr(), layer.getSwigluLimitAttr());
 }
 
 /// gate[t] = sigmoid(Σ_d hidden[t, d] · w[0, d]), as a [T] tensor.
@@ -152,7 +152,7 @@ void decompose(RewriterBase &rewriter, LayerOp layer) {
   auto experts = ExpertsOp::create(
       rewriter, loc, groupedType, dispatch, /*gather=*/Value(),
       /*offsets=*/Value(), /*counts=*/Value(), layer.getExpertWeights(),
-      layer.getExpertBiases(), layer.getActivationAttr(),
+      layer.getExpertBiases(), /*combine=*/Value(), layer.getActivationAttr(),
       layer.getSwigluAlphaAttr(), layer.getSwigluLimitAttr());
   bool passthrough = layer.getDropPolicy() == DropPolicy::Passthrough;
   Value result = CombineOp::create(rewriter, loc, layer.getType(), experts,

@@ -116,8 +116,8 @@ public:
         b, loc, rowsType, byExpert.getResult(), /*gather=*/Value(),
         byExpert.getGroupOffsets(),
         /*counts=*/Value(), experts.getWeights(), experts.getBiases(),
-        experts.getActivationAttr(), experts.getSwigluAlphaAttr(),
-        experts.getSwigluLimitAttr());
+        /*combine=*/Value(), experts.getActivationAttr(),
+        experts.getSwigluAlphaAttr(), experts.getSwigluLimitAttr());
     auto backOffsetsType = RankedTensorType::get({worldSize + 1}, i32);
     return TransposeSegmentsOp::create(b, loc, rowsType, backOffsetsType, out,
                                        transpose(counts))

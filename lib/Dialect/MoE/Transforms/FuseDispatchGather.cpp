@@ -87,8 +87,8 @@ void gatherInExperts(IRRewriter &rewriter, ExpertsOp experts, Value tokens,
   auto gathered = ExpertsOp::create(
       rewriter, experts.getLoc(), experts.getResult().getType(), tokens,
       sources, offsets, counts, experts.getWeights(), experts.getBiases(),
-      experts.getActivationAttr(), experts.getSwigluAlphaAttr(),
-      experts.getSwigluLimitAttr());
+      experts.getCombine(), experts.getActivationAttr(),
+      experts.getSwigluAlphaAttr(), experts.getSwigluLimitAttr());
   rewriter.replaceOp(experts, gathered.getResult());
 }
 

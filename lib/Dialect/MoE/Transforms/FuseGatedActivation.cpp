@@ -107,7 +107,8 @@ struct MoEFuseGatedActivationPass
         b, act.getLoc(), gateMM.getLhs(), gateMM.getWeights(),
         upMM ? upMM.getWeights() : Value(), gateMM.getGather(),
         gateMM.getOffsets(), gateMM.getCounts(), gateMM.getBias(),
-        upMM ? upMM.getBias() : Value(), out, act.getActivationAttr(),
+        upMM ? upMM.getBias() : Value(), /*scatter=*/Value(),
+        /*scale=*/Value(), out, act.getActivationAttr(),
         act.getSwigluAlphaAttr(), act.getSwigluLimitAttr());
     act.erase();
     gateMM.erase();

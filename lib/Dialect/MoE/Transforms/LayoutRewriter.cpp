@@ -44,8 +44,8 @@ LogicalResult mlir::moe::rewriteGroupedChains(Operation *root,
           rewriter, experts.getLoc(), groups.tokens.getType(), groups.tokens,
           /*gather=*/Value(), groups.offsets, groups.counts,
           experts.getWeights(), experts.getBiases(),
-          experts.getActivationAttr(), experts.getSwigluAlphaAttr(),
-          experts.getSwigluLimitAttr());
+          /*combine=*/Value(), experts.getActivationAttr(),
+          experts.getSwigluAlphaAttr(), experts.getSwigluLimitAttr());
       concrete[experts.getResult()] = groups;
       continue;
     }

@@ -239,6 +239,16 @@ def MoE_ExpertsOp : MoE_Op<"experts", [Pure, AttrSizedOperandSegments]> {
       these forms from `moe.sort_assignments` and `moe.assign_slots`).
     Optional `biases` and the activation attributes are those of `moe.layer`.
 
+    With `combine` (only with a `gather`: each row's token is known) the op
+    also does the combine: the result is `[T, D]`, the tokens' shape, and
+    `result[t] = Σ combine[r] · FFN_e(tokens[t])` over the rows r (sorted
+    rows, or filled slots below `counts`) whose `gather[r]` is t, summed in
+    ascending expert order (the order of `moe.combine_sorted` and
+    `moe.combine_capacity`); a token no row reads gets zeros. `combine` has
+    the gather's shape: the routing weight of each row
+    (`moe.scatter_weights`). The experts' rows then never leave the second
+    projection (`moe-fuse-expert-combine` builds this form).
+
     ```mlir
     %h = moe.experts %buf counts(%counts) weights(%g, %u, %d)
         : (tensor<8x?x64xf32>, tensor<8xi32>, tensor<8x96x64xf32>,
@@ -250,6 +260,11 @@ def MoE_ExpertsOp : MoE_Op<"experts", [Pure, AttrSizedOperandSegments]> {
     %s = moe.experts %x gather(%src) offsets(%off) weights(%g, %u, %d)
         : (tensor<?x64xf32>, tensor<?xi32>, tensor<9xi32>, tensor<8x96x64xf32>,
            tensor<8x96x64xf32>, tensor<8x64x96xf32>) -> tensor<?x64xf32>
+    %y = moe.experts %x gather(%src) offsets(%off) weights(%g, %u, %d)
+        combine(%rw)
+        : (tensor<?x64xf32>, tensor<?xi32>, tensor<9xi32>, tensor<8x96x64xf32>,
+           tensor<8x96x64xf32>, tensor<8x64x96xf32>, tensor<?xf32>)
+        -> tensor<?x64xf32>
     ```
   }];
   let arguments = !con((ins
@@ -258,13 +273,15 @@ def MoE_ExpertsOp : MoE_Op<"experts", [Pure, AttrSizedOperandSegments]> {
       Optional<MoE_IndexTensor>:$offsets,
       Optional<MoE_IndexTensor>:$counts,
       Variadic<MoE_FloatTensor>:$weights,
-      Variadic<MoE_FloatTensor>:$biases),
+      Variadic<MoE_FloatTensor>:$biases,
+      Optional<MoE_FloatTensor>:$combine),
     MoE_ActivationAttrs);
   let results = (outs MoE_GroupedOrTensor:$result);
   let assemblyFormat = [{
     $tokens (`gather` `(` $gather^ `)`)? (`offsets` `(` $offsets^ `)`)?
     (`counts` `(` $counts^ `)`)?
     `weights` `(` $weights `)` (`biases` `(` $biases^ `)`)?
+    (`combine` `(` $combine^ `)`)?
     attr-dict `:` functional-type(operands, results)
   }];
   let extraClassDeclaration = !strconcat([{
@@ -274,6 +291,9 @@ def MoE_ExpertsOp : MoE_Op<"experts", [Pure, AttrSizedOperandSegments]> {
     /// The gather part: [T, D] tokens read in place as [N, D] sorted rows
     /// or an [E, C, D] padded buffer.
     ::mlir::LogicalResult verifyGather();
+    /// The combine part: the routing weight of each gathered row, and a
+    /// result of the tokens' shape.
+    ::mlir::LogicalResult verifyCombine();
   }], MoE_ActivationAccessors);
   let hasVerifier = 1;
 }
@@ -478,6 +498,42 @@ def MoE_CombineSortedOp : MoE_Op<"combine_sorted", [Pure]> {
 }
 
 //===----------------------------------------------------------------------===//
+// The combine in the experts
+//===----------------------------------------------------------------------===//
+
+def MoE_ScatterWeightsOp : MoE_Op<"scatter_weights",
+                                  [Pure, AttrSizedOperandSegments]> {
+  let summary = "the routing weight of each row of a layout";
+  let description = [{
+    Moves the routing weights `[T, k]` to the rows of a layout:
+    `result[row(t, j)] = weights[t, j]` for every kept assignment, where
+    row(t, j) is `where[t, j]` of sorted rows (result `[T·k]`, `where` the
+    positions) or slot `(indices[t, j], where[t, j])` of a padded layout
+    (`experts(%indices, %capacity)`, result `[E, C]`, `where` the slots).
+    Rows no kept assignment takes are zero. `moe.experts` takes it as its
+    `combine`, to weight each row as it adds it into its token
+    (`moe-fuse-expert-combine` builds it).
+
+    ```mlir
+    %rw = moe.scatter_weights %w, %pos
+        : (tensor<?x2xf32>, tensor<?x2xi32>) -> tensor<?xf32>
+    %sw = moe.scatter_weights %w, %slots experts(%idx, %c)
+        : (tensor<?x2xf32>, tensor<?x2xi32>, tensor<?x2xi32>, index)
+        -> tensor<8x?xf32>
+    ```
+  }];
+  let arguments = (ins MoE_FloatTensor:$weights, MoE_IndexTensor:$where,
+                       Optional<MoE_IndexTensor>:$indices,
+                       Optional<Index>:$capacity);
+  let results = (outs MoE_FloatTensor:$result);
+  let assemblyFormat = [{
+    $weights `,` $where (`experts` `(` $indices^ `,` $capacity `)`)?
+    attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
 // moe.all_to_all
 //===----------------------------------------------------------------------===//
 
@@ -582,6 +638,14 @@ def MoE_GroupedMatmulOp : MoE_Op<"grouped_matmul", [AttrSizedOperandSegments]> {
     or by a copy to scratch where a schedule hands rows to a library
     matmul.
 
+    With `scatter` and `scale` (both the shape of `out` without N: [R] or
+    [E, C]) the op combines as it stores: `out` is then `[T, N]`, and each
+    row adds `scale[r] · (its product + bias)` into `out[scatter[r]]`,
+    experts in ascending order (so each element's sum has one order,
+    whatever the threads). `out` must hold the sum's start (zeros). Rows of
+    the same expert must scatter to distinct rows of `out` (an expert's
+    rows are distinct tokens). Not with `gather` or an `activation`.
+
     With an `activation` the op also applies it in its epilogue: `out[r, n]
     = act(g) ⊙ u` with `g` the product above and `u` the same product with
     the `up` weights (and `up_bias`), or `act(g)` without `up`
@@ -607,6 +671,9 @@ def MoE_GroupedMatmulOp : MoE_Op<"grouped_matmul", [AttrSizedOperandSegments]> {
     moe.grouped_matmul %x, %w gather(%src : memref<?xi32>)
         offsets(%off : memref<9xi32>) outs(%h : memref<?x96xf32>)
         : memref<?x64xf32>, memref<8x96x64xf32>
+    moe.grouped_matmul %h, %wd offsets(%off : memref<9xi32>)
+        scatter(%src : memref<?xi32>) scale(%rw : memref<?xf32>)
+        outs(%y : memref<?x64xf32>) : memref<?x96xf32>, memref<8x64x96xf32>
     ```
   }];
   let arguments = (ins
@@ -628,7 +695,12 @@ def MoE_GroupedMatmulOp : MoE_Op<"grouped_matmul", [AttrSizedOperandSegments]> {
           [MemRead]>:$bias,
       Arg<Optional<MemRefRankOf<[F32], [2]>>, "[E, N] bias of `up`",
           [MemRead]>:$up_bias,
-      Arg<MemRefOf<[F32]>, "the products", [MemWrite]>:$out,
+      Arg<Optional<MemRefRankOf<[AnySignlessInteger], [1, 2]>>,
+          "[R] or [E, C]: the row of `out` each row adds into",
+          [MemRead]>:$scatter,
+      Arg<Optional<MemRefRankOf<[F32], [1, 2]>>,
+          "[R] or [E, C]: the weight of each row's sum", [MemRead]>:$scale,
+      Arg<MemRefOf<[F32]>, "the products", [MemRead, MemWrite]>:$out,
       OptionalAttr<MoE_ActivationAttr>:$activation,
       OptionalAttr<F64Attr>:$swiglu_alpha,
       OptionalAttr<F64Attr>:$swiglu_limit);
@@ -639,19 +711,31 @@ def MoE_GroupedMatmulOp : MoE_Op<"grouped_matmul", [AttrSizedOperandSegments]> {
     (`counts` `(` $counts^ `:` type($counts) `)`)?
     (`bias` `(` $bias^ `:` type($bias) `)`)?
     (`up_bias` `(` $up_bias^ `:` type($up_bias) `)`)?
+    (`scatter` `(` $scatter^ `:` type($scatter) `)`)?
+    (`scale` `(` $scale^ `:` type($scale) `)`)?
     `outs` `(` $out `:` type($out) `)` attr-dict `:` type($lhs) `,`
     type($weights)
   }];
   let extraClassDeclaration = !strconcat([{
-    /// True for the padded form ([E, C, N] out; lhs [E, C, K], or the
-    /// tokens with a gather).
-    bool isPadded() { return getOut().getType().getRank() == 3; }
+    /// A buffer whose leading dimensions are the rows' layout ([R] or
+    /// [E, C]): `out`, or `scatter` when the rows add into tokens.
+    ::mlir::Value getRowsLike() {
+      return getScatter() ? getScatter() : getOut();
+    }
+    /// True for the padded form ([E, C] rows: lhs [E, C, K] or the tokens
+    /// with a gather; out [E, C, N] or the tokens with a scatter).
+    bool isPadded() {
+      return ::llvm::cast<::mlir::MemRefType>(getRowsLike().getType())
+                 .getRank() == (getScatter() ? 2 : 3);
+    }
     /// True for weights packed in panels, [E, N / P, K, P].
     bool isPacked() { return getWeights().getType().getRank() == 4; }
     /// True when an activation is applied in the epilogue.
     bool hasEpilogue() { return getActivation().has_value(); }
     /// The up/up_bias/activation part of the verifier.
     ::mlir::LogicalResult verifyEpilogue(int64_t numExperts, int64_t cols);
+    /// The scatter/scale part: rows [R] or [E, C] adding into `out` [T, N].
+    ::mlir::LogicalResult verifyScatter(int64_t cols);
   }], MoE_ActivationAccessors);
   let hasVerifier = 1;
 }

@@ -240,6 +240,62 @@ def MoEFuseDispatchGather
   ];
 }
 
+def MoEFuseExpertCombine
+    : Pass<"moe-fuse-expert-combine", "::mlir::func::FuncOp"> {
+  let summary = "Weight the experts' rows and add them into the tokens in "
+                "the second projection";
+  let description = [{
+    Rewrites a `moe.combine_sorted` (or `moe.combine_capacity`) whose rows
+    come from a `moe.experts` that gathers the tokens
+    (`moe-fuse-dispatch-gather`'s form) and that nothing else reads into a
+    `moe.scatter_weights` (the routing weight of each row) and a
+    `moe.experts` with `combine`: the second projection multiplies each row
+    by its weight and adds it into its token as it stores it, so the
+    experts' output rows ([T·k, D] or [E, C, D]) are neither written in
+    full nor read back by a pass of their own. Each token's sum runs in
+    ascending expert order, the order of the unfused combine, so the
+    outputs are the same bits with or without the fusion. Target
+    independent in the IR; the CPU's per-expert schedule implements it (the
+    tile list, which runs experts at once, does not). Runs on the
+    layout-assigned tensor ops, after `moe-fuse-dispatch-gather`. Left as
+    they are: the passthrough drop policy, rows read by anything else
+    (an expert-parallel exchange, a second consumer), experts that copy
+    their rows, and a combine over other bookkeeping than the gather's.
+    `explain` reports each combine's outcome as a remark.
+
+    ```mlir
+    %src, %off, %pos, %n = moe.sort_assignments %idx
+        : (tensor<?x2xi32>)
+        -> (tensor<?xi32>, tensor<9xi32>, tensor<?x2xi32>, tensor<8xi32>)
+    %h = moe.experts %x gather(%src) offsets(%off) weights(%g, %u, %d)
+        : (tensor<?x64xf32>, tensor<?xi32>, tensor<9xi32>, tensor<8x96x64xf32>,
+           tensor<8x96x64xf32>, tensor<8x64x96xf32>) -> tensor<?x64xf32>
+    %y = moe.combine_sorted %h, %pos, %w
+        : (tensor<?x64xf32>, tensor<?x2xi32>, tensor<?x2xf32>)
+        -> tensor<?x64xf32>
+    ```
+
+    becomes
+
+    ```mlir
+    %rw = moe.scatter_weights %w, %pos
+        : (tensor<?x2xf32>, tensor<?x2xi32>) -> tensor<?xf32>
+    %y = moe.experts %x gather(%src) offsets(%off) weights(%g, %u, %d)
+        combine(%rw)
+        : (tensor<?x64xf32>, tensor<?xi32>, tensor<9xi32>, tensor<8x96x64xf32>,
+           tensor<8x96x64xf32>, tensor<8x64x96xf32>, tensor<?xf32>)
+        -> tensor<?x64xf32>
+    ```
+  }];
+  let statistics = [
+    Statistic<"numFused", "fused", "Combines done by the second projection">
+  ];
+  let options = [
+    Option<"explain", "explain", "bool", /*default=*/"false",
+           "Report each combine's outcome as a remark">
+  ];
+}
+
 def MoEFuseGatedActivation
     : Pass<"moe-fuse-gated-activation", "::mlir::func::FuncOp"> {
   let summary = "Fold the gate and up projections and the activation into one "
