@@ -76,8 +76,8 @@ Value emitCombine(ImplicitLocOpBuilder &b, Operation *op, Value whereTensor,
     };
     if (x)
       forLoop(b, zero, topK, [&](ImplicitLocOpBuilder &b, Value j) {
-        Value dropped = arith::XOrIOp::create(
-            b, isKept(b, whereOf(b, j)), arith::ConstantIntOp::create(b, 1, 1));
+        Value dropped = arith::CmpIOp::create(b, arith::CmpIPredicate::slt,
+                                              whereOf(b, j), constI32(b, 0));
         ifThenElse(b, dropped, [&](ImplicitLocOpBuilder &b) {
           Value w = memref::LoadOp::create(b, weights, ValueRange{t, j});
           accumulate(b, t, w, [&](ImplicitLocOpBuilder &b, Value d) -> Value {

@@ -1953,3 +1953,19 @@ func.func @grouped_matmul_scatter_cols(%h: memref<6x8xf32>, %off: memref<5xi32>,
   moe.grouped_matmul %h, %w offsets(%off : memref<5xi32>) scatter(%src : memref<6xi32>) scale(%rw : memref<6xf32>) outs(%y : memref<3x12xf32>) : memref<6x8xf32>, memref<4x16x8xf32>
   return
 }
+
+// -----
+
+func.func @grouped_matmul_scatter_no_offsets(%h: memref<6x8xf32>, %src: memref<6xi32>, %rw: memref<6xf32>, %y: memref<3x16xf32>, %w: memref<4x16x8xf32>) {
+  // expected-error @+1 {{'moe.grouped_matmul' op sorted rows (a rank-1 'scatter') require 'offsets'}}
+  moe.grouped_matmul %h, %w scatter(%src : memref<6xi32>) scale(%rw : memref<6xf32>) outs(%y : memref<3x16xf32>) : memref<6x8xf32>, memref<4x16x8xf32>
+  return
+}
+
+// -----
+
+func.func @grouped_matmul_scatter_padded_offsets(%hb: memref<4x?x8xf32>, %off: memref<5xi32>, %src: memref<4x?xi32>, %rw: memref<4x?xf32>, %y: memref<3x16xf32>, %w: memref<4x16x8xf32>) {
+  // expected-error @+1 {{'moe.grouped_matmul' op 'offsets' are only valid with sorted rows (a rank-1 'scatter'), got an [E, C] scatter}}
+  moe.grouped_matmul %hb, %w offsets(%off : memref<5xi32>) scatter(%src : memref<4x?xi32>) scale(%rw : memref<4x?xf32>) outs(%y : memref<3x16xf32>) : memref<4x?x8xf32>, memref<4x16x8xf32>
+  return
+}

@@ -958,9 +958,12 @@ LogicalResult GroupedMatmulOp::verify() {
                            "the rows of 'out'")))
         return failure();
   }
+  // What marks sorted rows: a rank-2 out, or a rank-1 scatter.
+  StringRef sortedForm = getScatter() ? "a rank-1 'scatter'" : "a rank-2 'out'";
   if (rank == 2) {
     if (!getOffsets())
-      return emitOpError("sorted rows (a rank-2 'out') require 'offsets'");
+      return emitOpError() << "sorted rows (" << sortedForm
+                           << ") require 'offsets'";
     if (getCounts())
       return emitOpError("'counts' are only valid with a padded [E, C, K] "
                          "buffer");
@@ -970,8 +973,10 @@ LogicalResult GroupedMatmulOp::verify() {
       return failure();
   } else {
     if (getOffsets())
-      return emitOpError("'offsets' are only valid with sorted rows (a "
-                         "rank-2 'out'), got a rank-3 buffer");
+      return emitOpError() << "'offsets' are only valid with sorted rows ("
+                           << sortedForm << "), got "
+                           << (getScatter() ? "an [E, C] scatter"
+                                            : "a rank-3 buffer");
     if ((!gather && failed(check.dim("lhs", getLhs(), 0, numExperts,
                                      "the weights' number of experts E"))) ||
         failed(check.dim(rowsName, rowsLike, 0, numExperts,
