@@ -58,7 +58,7 @@ void mlir::moe::buildMoETensorPipeline(OpPassManager &pm,
 /// moe ops -> loops and grouped matmuls on buffers, the outputs as
 /// out-parameters: the stages both targets share.
 static void buildLowerToBuffers(OpPassManager &pm, bool fuseDispatchGather,
-                                bool fuseExpertCombine,
+                                bool fuseExpertCombine, bool fuseSharedExpert,
                                 bool fuseGatedActivation, bool explain) {
   if (fuseDispatchGather) {
     MoEFuseDispatchGatherOptions gather;
@@ -69,6 +69,11 @@ static void buildLowerToBuffers(OpPassManager &pm, bool fuseDispatchGather,
     MoEFuseExpertCombineOptions combine;
     combine.explain = explain;
     pm.addNestedPass<func::FuncOp>(createMoEFuseExpertCombine(combine));
+  }
+  if (fuseSharedExpert) {
+    MoEFuseSharedExpertOptions shared;
+    shared.explain = explain;
+    pm.addNestedPass<func::FuncOp>(createMoEFuseSharedExpert(shared));
   }
   pm.addPass(createMoEEmitCInterface());
   // CSE runs on tensors only: after moe-lower-to-loops it would merge the
@@ -102,10 +107,11 @@ template <typename Derived>
 static void buildCPULowering(OpPassManager &pm,
                              const CPULoweringOptionsBase<Derived> &options) {
   // The tile list runs experts at once: it cannot add their rows into the
-  // tokens in expert order.
+  // tokens in expert order, and it adds no rows into a tensor at all.
+  bool perExpert = options.groupedGemm == GroupedGemm::PerExpert;
   buildLowerToBuffers(pm, options.fuseDispatchGather,
-                      options.fuseExpertCombine &&
-                          options.groupedGemm == GroupedGemm::PerExpert,
+                      options.fuseExpertCombine && perExpert,
+                      options.fuseSharedExpert && perExpert,
                       options.fuseGatedActivation, options.explain);
   if (options.groupedGemm == GroupedGemm::TileList)
     pm.addPass(createMoETileGroupedMatmul());
@@ -147,6 +153,7 @@ void mlir::moe::buildMoECUDALoweringPipeline(
   // Not fused: the tensor-core schedule has no epilogue and no gather yet.
   buildLowerToBuffers(pm, /*fuseDispatchGather=*/false,
                       /*fuseExpertCombine=*/false,
+                      /*fuseSharedExpert=*/false,
                       /*fuseGatedActivation=*/false, /*explain=*/false);
   // bf16-weight GEMMs on tensor cores; what is left (f32 weights) scalar.
   if (options.tensorCores) {

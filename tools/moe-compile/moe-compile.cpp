@@ -147,6 +147,13 @@ static cl::opt<bool> fuseExpertCombine(
              "(moe-fuse-expert-combine; needs the gather fusion and "
              "--grouped-gemm=per-expert; default true)"),
     cl::init(true), cl::cat(category));
+static cl::opt<bool> fuseSharedExpert(
+    "fuse-shared-expert",
+    cl::desc("CPU: add the shared expert's rows into the routed output in "
+             "its second projection instead of an add pass "
+             "(moe-fuse-shared-expert; needs --grouped-gemm=per-expert; "
+             "default true)"),
+    cl::init(true), cl::cat(category));
 static cl::opt<bool> explain(
     "explain",
     cl::desc("Report the compiler's cost-model decisions (remarks on stderr)"),
@@ -265,6 +272,13 @@ int main(int argc, char **argv) {
     return fail("--fuse-expert-combine needs --grouped-gemm=per-expert: the "
                 "tile list runs the experts at once, so it cannot add their "
                 "rows into the tokens in expert order");
+  if (fuseSharedExpert.getNumOccurrences() && cuda)
+    return fail("--fuse-shared-expert is a CPU option: the CUDA target "
+                "does not fuse the shared expert yet");
+  if (fuseSharedExpert.getNumOccurrences() && fuseSharedExpert &&
+      groupedGemm == GroupedGemm::TileList)
+    return fail("--fuse-shared-expert needs --grouped-gemm=per-expert: the "
+                "tile list does not add rows into a tensor");
   PassManager tensorStage(&context);
   buildMoETensorPipeline(tensorStage, pipelineOptions);
   if (!cuda && gpuArch.getNumOccurrences())
@@ -299,6 +313,7 @@ int main(int argc, char **argv) {
     loweringOptions.fuseGatedActivation = fuseGatedActivation;
     loweringOptions.fuseDispatchGather = fuseDispatchGather;
     loweringOptions.fuseExpertCombine = fuseExpertCombine;
+    loweringOptions.fuseSharedExpert = fuseSharedExpert;
     loweringOptions.explain = explain;
     buildMoECPULoweringPipeline(lowerStage, loweringOptions);
   }

@@ -73,6 +73,13 @@ struct CPULoweringOptionsBase : public PassPipelineOptions<Derived> {
                      "(moe-fuse-expert-combine; needs the gather fusion and "
                      "the per-expert grouped GEMM)"),
       llvm::cl::init(true)};
+  mlir::detail::PassOptions::Option<bool> fuseSharedExpert{
+      *this, "fuse-shared-expert",
+      llvm::cl::desc("Add the shared expert's rows into the routed output in "
+                     "its second projection, instead of an add pass "
+                     "(moe-fuse-shared-expert; needs the per-expert grouped "
+                     "GEMM)"),
+      llvm::cl::init(true)};
   mlir::detail::PassOptions::Option<bool> explain{
       *this, "explain",
       llvm::cl::desc("Report the compiler's decisions (cost models, "

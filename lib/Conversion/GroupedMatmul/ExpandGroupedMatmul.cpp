@@ -145,11 +145,14 @@ void emitExpertProjection(ImplicitLocOpBuilder &b, GroupedMatmulOp op, Value e,
         memref::StoreOp::create(b, result, o.c, at);
         return;
       }
-      // tokens[scatter[i]] += scale[i] · row, as the combine adds it.
+      // tokens[scatter[i]] += scale[i] · row, as the combine adds it (or
+      // the row alone without a scale).
       SmallVector<Value, 2> into{
           toIndex(b, memref::LoadOp::create(b, o.scatter, i)), n};
-      Value weighted = arith::MulFOp::create(
-          b, memref::LoadOp::create(b, o.scale, i), result);
+      Value weighted =
+          o.scale ? arith::MulFOp::create(
+                        b, memref::LoadOp::create(b, o.scale, i), result)
+                  : result;
       memref::StoreOp::create(
           b,
           arith::AddFOp::create(b, memref::LoadOp::create(b, o.tokens, into),
@@ -248,8 +251,9 @@ struct ExpandGroupedMatmul : OpConversionPattern<GroupedMatmulOp> {
           o.c = rowsView(b, sums, {}, b.getIndexAttr(0), rows.count);
           o.scatter =
               rowListView(b, scatter, rows.prefix, rows.begin, rows.count);
-          o.scale = rowListView(b, op.getScale(), rows.prefix, rows.begin,
-                                rows.count);
+          if (Value scale = op.getScale())
+            o.scale =
+                rowListView(b, scale, rows.prefix, rows.begin, rows.count);
           o.tokens = op.getOut();
         } else {
           o.c = rowsView(b, op.getOut(), rows.prefix, rows.begin, rows.count);

@@ -115,11 +115,11 @@ void emitPanelEpilogue(ImplicitLocOpBuilder &b, const PanelOperands &o,
                        Value n1, Value m, PanelEpilogue epilogue) {
   forLoop(b, constIndex(b, 0), m, [&](ImplicitLocOpBuilder &b, Value row) {
     Value token, scale;
-    if (o.scatter) {
+    if (o.scatter)
       token = toIndex(b, memref::LoadOp::create(b, o.scatter, row));
+    if (o.scale)
       scale = vector::BroadcastOp::create(
           b, f32Vector(b), memref::LoadOp::create(b, o.scale, row));
-    }
     for (Value col : panelColumns(b, o, n1)) {
       SmallVector<Value, 2> at{row, col};
       Value c = vector::LoadOp::create(b, f32Vector(b), o.c, at);
@@ -131,10 +131,10 @@ void emitPanelEpilogue(ImplicitLocOpBuilder &b, const PanelOperands &o,
         continue;
       }
       // y + scale · row, multiplied and then added, as the unfused combine
-      // does (same bits).
+      // does (same bits); y + row without a scale.
       SmallVector<Value, 2> into{token, col};
       Value sum = vector::LoadOp::create(b, f32Vector(b), o.tokens, into);
-      Value weighted = arith::MulFOp::create(b, scale, result);
+      Value weighted = scale ? arith::MulFOp::create(b, scale, result) : result;
       vector::StoreOp::create(b, arith::AddFOp::create(b, sum, weighted),
                               o.tokens, into);
     }

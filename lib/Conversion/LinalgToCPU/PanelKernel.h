@@ -27,8 +27,8 @@ struct PanelOperands {
   Value up;          // optional, laid out as w: a second projection of A ...
   Value upSum;       // ... summed into this [m, N] f32 buffer
   Value scatter;     // optional [m] i32: the row of `tokens` each row of C
-  Value scale;       // ... adds into, times this [m] f32 weight, after the
-  Value tokens;      // ... epilogue: [T, N] f32
+  Value scale;       // ... adds into, times this optional [m] f32 weight,
+  Value tokens;      // ... after the epilogue: [T, N] f32
   int64_t panel = 0; // P, a multiple of kPanelLanes
   int64_t depth = 0; // K, static
 };
@@ -55,8 +55,9 @@ using PanelEpilogue = function_ref<Value(ImplicitLocOpBuilder &, Value c,
 /// computes it. An `epilogue` then rewrites each of the panel's rows, while
 /// they are still in cache. With `o.gather`, each block reads its rows of A
 /// through it, found once before its k loop. With `o.scatter`, each of the
-/// panel's rows of C (after the epilogue) is then added, times its scale,
-/// into its token's row of `o.tokens`: the rows must be distinct tokens.
+/// panel's rows of C (after the epilogue) is then added, times its scale
+/// if any, into its token's row of `o.tokens`: the rows must be distinct
+/// tokens.
 void emitPanelKernel(ImplicitLocOpBuilder &b, const PanelOperands &o,
                      bool fromZero, int64_t blockRows, int64_t kChunk,
                      PanelEpilogue epilogue = nullptr);

@@ -6,7 +6,7 @@
 // in place through a gather of the tokens) with its bias in the epilogue, and
 // the activation between them is a `moe.grouped_activation` over the same rows.
 // With a combine, the second projection scatters its weighted rows into the
-// tokens.
+// tokens; with `into` it adds them to a copy of that tensor instead of zeros.
 // The grouped matmul is the structured op each target schedules
 // (moe-expand-grouped-matmul for the CPU, moe-tile-grouped-matmul for the GPU's
 // tile list).
@@ -37,6 +37,16 @@ Value weightBuffer(ImplicitLocOpBuilder &b, Value weights) {
   return readBuffer(b, weights);
 }
 
+/// [0, 1, …, n − 1] as i32: the scatter of rows that add into their own row.
+Value iotaBuffer(ImplicitLocOpBuilder &b, Value n) {
+  Value iota = allocBuffer(
+      b, RankedTensorType::get({ShapedType::kDynamic}, b.getI32Type()), {n});
+  parallelLoop(b, {n}, [&](ImplicitLocOpBuilder &b, ValueRange ivs) {
+    memref::StoreOp::create(b, toI32(b, ivs[0]), iota, ivs[0]);
+  });
+  return iota;
+}
+
 } // namespace
 
 void lowering::lowerExperts(RewriterBase &rewriter, ExpertsOp op) {
@@ -65,9 +75,11 @@ void lowering::lowerExperts(RewriterBase &rewriter, ExpertsOp op) {
                                        : constIndex(b, gateType.getDimSize(1));
 
   // With a combine the result is the tokens' [T, D], and the rows are the
-  // gather's, D wide.
+  // gather's, D wide. Without a gather (`into` then) the rows are the
+  // tokens, and each adds into its own row.
   Value combine = op.getCombine() ? readBuffer(b, op.getCombine()) : Value();
-  if (combine) {
+  Value into = op.getInto() ? readBuffer(b, op.getInto()) : Value();
+  if (combine && gather) {
     SmallVector<int64_t> shape(
         cast<RankedTensorType>(op.getGather().getType()).getShape());
     shape.push_back(rowsType.getDimSize(1));
@@ -78,15 +90,19 @@ void lowering::lowerExperts(RewriterBase &rewriter, ExpertsOp op) {
     if (rowsType.isDynamicDim(i))
       rowSizes.push_back(dim(b, rowsLike, i));
   // The second projection's output: the rows, or the tokens it adds into
-  // (from zeros, as the combine would).
+  // (from zeros, as the combine would, or from a copy of `into`).
   auto resultType = cast<RankedTensorType>(op.getResult().getType());
-  Value out;
-  if (combine) {
+  Value out, scatter;
+  if (combine || into) {
     SmallVector<Value> tokenSizes;
     if (resultType.isDynamicDim(0))
-      tokenSizes.push_back(dim(b, tokens, 0));
+      tokenSizes.push_back(dim(b, into ? into : tokens, 0));
     out = allocBuffer(b, resultType, tokenSizes);
-    fillBuffer(b, out, constF32(b, 0.0));
+    if (into)
+      memref::CopyOp::create(b, into, out);
+    else
+      fillBuffer(b, out, constF32(b, 0.0));
+    scatter = gather ? gather : iotaBuffer(b, dim(b, tokens, 0));
   } else {
     SmallVector<Value> outSizes(rowSizes);
     if (resultType.isDynamicDim(resultType.getRank() - 1))
@@ -110,7 +126,8 @@ void lowering::lowerExperts(RewriterBase &rewriter, ExpertsOp op) {
   // and h = act(g) ⊙ u in place of g between them (moe-fuse-gated-activation
   // may fold the first two and the activation into one).
   // With a combine the second projection adds each row, weighted, into its
-  // token (the gather's rows scatter back where they came from).
+  // token (the gather's rows scatter back where they came from; without a
+  // gather, row r into row r).
   auto project = [&](Value lhs, Value lhsRows, size_t which, Value result,
                      Value scatter = Value(), Value scale = Value()) {
     GroupedMatmulOp::create(b, lhs, weights[which], /*up=*/Value(), lhsRows,
@@ -125,7 +142,7 @@ void lowering::lowerExperts(RewriterBase &rewriter, ExpertsOp op) {
   GroupedActivationOp::create(b, hGate, hUp, offsets, counts, hGate,
                               op.getActivationAttr(), op.getSwigluAlphaAttr(),
                               op.getSwigluLimitAttr());
-  project(hGate, /*lhsRows=*/Value(), weights.size() - 1, out,
-          combine ? gather : Value(), combine);
+  project(hGate, /*lhsRows=*/Value(), weights.size() - 1, out, scatter,
+          combine);
   rewriter.replaceOp(op, asResult(b, out, resultType));
 }

@@ -402,3 +402,30 @@ func.func @scatter_padded_unpacked(%h: memref<4x?x16xf32>, %w: memref<4x8x16xf32
   moe.grouped_matmul %h, %w counts(%c : memref<4xi32>) scatter(%src : memref<4x?xi32>) scale(%rw : memref<4x?xf32>) outs(%y : memref<?x8xf32>) : memref<4x?x16xf32>, memref<4x8x16xf32>
   return
 }
+
+// -----
+
+// Tests a scatter without a scale (a shared expert adding into the routed
+// output), in the vector kernel and in the scalar loop: each row is added
+// as it is, with no multiply.
+
+// CHECK-LABEL: func.func @scatter_unscaled
+// CHECK-SAME: (%[[H:[^:]+]]: memref<6x16xf32>, %[[W:[^:]+]]: memref<1x2x16x16xf32>, %[[OFF:[^:]+]]: memref<2xi32>, %[[SRC:[^:]+]]: memref<6xi32>, %[[Y:[^:]+]]: memref<6x32xf32>, %[[WS:[^:]+]]: memref<1x32x16xf32>)
+// CHECK: vector.fma
+// CHECK: arith.index_cast
+// CHECK: %[[C:.+]] = vector.load %{{.+}}[%{{.+}}, %[[COL:.+]]] : memref<?x32xf32, strided<[32, 1]>>, vector<8xf32>
+// CHECK-NEXT: %[[OLD:.+]] = vector.load %[[Y]][%[[TI:.+]], %[[COL]]] : memref<6x32xf32>, vector<8xf32>
+// CHECK-NEXT: %[[SUM:.+]] = arith.addf %[[OLD]], %[[C]] : vector<8xf32>
+// CHECK-NEXT: vector.store %[[SUM]], %[[Y]][%[[TI]], %[[COL]]] : memref<6x32xf32>, vector<8xf32>
+// CHECK: linalg.matmul
+// CHECK: %[[C2:.+]] = memref.load %{{.+}}[%[[R2:.+]], %[[N:.+]]] : memref<?x32xf32, strided<[32, 1]>>
+// CHECK-NEXT: %[[T2:.+]] = memref.load %{{.+}}[%[[R2]]]
+// CHECK-NEXT: %[[TI2:.+]] = arith.index_cast %[[T2]] : i32 to index
+// CHECK-NEXT: %[[OLD2:.+]] = memref.load %[[Y]][%[[TI2]], %[[N]]]
+// CHECK-NEXT: %[[SUM2:.+]] = arith.addf %[[OLD2]], %[[C2]] : f32
+// CHECK-NEXT: memref.store %[[SUM2]], %[[Y]][%[[TI2]], %[[N]]]
+func.func @scatter_unscaled(%h: memref<6x16xf32>, %w: memref<1x2x16x16xf32>, %off: memref<2xi32>, %src: memref<6xi32>, %y: memref<6x32xf32>, %ws: memref<1x32x16xf32>) {
+  moe.grouped_matmul %h, %w offsets(%off : memref<2xi32>) scatter(%src : memref<6xi32>) outs(%y : memref<6x32xf32>) : memref<6x16xf32>, memref<1x2x16x16xf32>
+  moe.grouped_matmul %h, %ws offsets(%off : memref<2xi32>) scatter(%src : memref<6xi32>) outs(%y : memref<6x32xf32>) : memref<6x16xf32>, memref<1x32x16xf32>
+  return
+}

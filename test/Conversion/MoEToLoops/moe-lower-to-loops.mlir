@@ -268,6 +268,39 @@ func.func @sorted_combine(%x: tensor<?x16xf32>, %idx: tensor<?x2xi32>, %w: tenso
 
 // -----
 
+// Tests a shared expert that adds into another tensor: the down projection
+// starts from a copy of `into` and adds each row, times its gate, into its
+// own row (the scatter is 0, 1, ..., T - 1); unweighted without a combine.
+// The only [T, D] buffers are the copies the rows add into.
+
+// CHECK-LABEL: func.func @shared_into
+// CHECK-SAME: (%[[X:[^:]+]]: tensor<?x16xf32>, %[[Y:[^:]+]]: tensor<?x16xf32>, %[[GATE:[^:]+]]: tensor<?xf32>
+// CHECK: %[[XB:.+]] = bufferization.to_buffer %[[X]] read_only
+// CHECK: %[[GB:.+]] = bufferization.to_buffer %[[GATE]] read_only
+// CHECK: %[[YB:.+]] = bufferization.to_buffer %[[Y]] read_only
+// CHECK: %[[NY:.+]] = memref.dim %[[YB]]
+// CHECK: %[[OUT:.+]] = memref.alloc(%[[NY]]) : memref<?x16xf32>
+// CHECK: memref.copy %[[YB]], %[[OUT]]
+// CHECK: %[[NX:.+]] = memref.dim %[[XB]]
+// CHECK: %[[IOTA:.+]] = memref.alloc(%[[NX]]) : memref<?xi32>
+// CHECK: scf.parallel (%[[I:.+]]) =
+// CHECK-NEXT: %[[I32:.+]] = arith.index_cast %[[I]] : index to i32
+// CHECK-NEXT: memref.store %[[I32]], %[[IOTA]][%[[I]]]
+// CHECK: moe.grouped_matmul %{{.+}}, %{{.+}} offsets(%{{.+}} : memref<2xi32>) scatter(%[[IOTA]] : memref<?xi32>) scale(%[[GB]] : memref<?xf32>) outs(%[[OUT]] : memref<?x16xf32>) : memref<?x24xf32>, memref<1x16x24xf32>
+// CHECK: %[[R1:.+]] = bufferization.to_tensor %[[OUT]]
+// CHECK: %[[OUT2:.+]] = memref.alloc(%{{.+}}) : memref<?x16xf32>
+// CHECK: memref.copy %{{.+}}, %[[OUT2]]
+// CHECK: moe.grouped_matmul %{{.+}}, %{{.+}} offsets(%{{.+}} : memref<2xi32>) scatter(%{{.+}} : memref<?xi32>) outs(%[[OUT2]] : memref<?x16xf32>) : memref<?x24xf32>, memref<1x16x24xf32>
+// CHECK-NOT: memref.alloc
+// CHECK: return
+func.func @shared_into(%x: tensor<?x16xf32>, %y: tensor<?x16xf32>, %gate: tensor<?xf32>, %all: tensor<2xi32>, %g: tensor<1x24x16xf32>, %u: tensor<1x24x16xf32>, %d: tensor<1x16x24xf32>) -> tensor<?x16xf32> {
+  %z = moe.experts %x offsets(%all) weights(%g, %u, %d) combine(%gate) into(%y) : (tensor<?x16xf32>, tensor<2xi32>, tensor<1x24x16xf32>, tensor<1x24x16xf32>, tensor<1x16x24xf32>, tensor<?xf32>, tensor<?x16xf32>) -> tensor<?x16xf32>
+  %z2 = moe.experts %x offsets(%all) weights(%g, %u, %d) into(%z) : (tensor<?x16xf32>, tensor<2xi32>, tensor<1x24x16xf32>, tensor<1x24x16xf32>, tensor<1x16x24xf32>, tensor<?x16xf32>) -> tensor<?x16xf32>
+  return %z2 : tensor<?x16xf32>
+}
+
+// -----
+
 // Tests the combine in the experts on the padded layout: the weights go to
 // the [E, C] slots (expert indices[t, j], slot slots[t, j]), C the capacity
 // operand; the down projection scatters the filled slots into the tokens.

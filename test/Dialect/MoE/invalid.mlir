@@ -1861,7 +1861,7 @@ func.func @scatter_weights_dynamic_experts(%w: tensor<?x2xf32>, %slots: tensor<?
 // -----
 
 func.func @experts_combine_without_gather(%rows: tensor<?x16xf32>, %off: tensor<5xi32>, %rw: tensor<?xf32>, %wi: tensor<4x24x16xf32>, %wo: tensor<4x16x24xf32>) {
-  // expected-error @+1 {{'moe.experts' op 'combine' requires a 'gather' (the token each row adds into)}}
+  // expected-error @+1 {{'moe.experts' op 'combine' requires a 'gather' (the token each row adds into) or 'into' (rows that are the tokens)}}
   %y = moe.experts %rows offsets(%off) weights(%wi, %wo) combine(%rw) : (tensor<?x16xf32>, tensor<5xi32>, tensor<4x24x16xf32>, tensor<4x16x24xf32>, tensor<?xf32>) -> tensor<?x16xf32>
   return
 }
@@ -1892,9 +1892,41 @@ func.func @experts_combine_slots_experts(%x: tensor<?x16xf32>, %src: tensor<3x?x
 
 // -----
 
-func.func @grouped_matmul_scatter_without_scale(%h: memref<6x8xf32>, %off: memref<5xi32>, %src: memref<6xi32>, %y: memref<3x16xf32>, %w: memref<4x16x8xf32>) {
-  // expected-error @+1 {{'moe.grouped_matmul' op 'scatter' and 'scale' go together (each row's token and weight)}}
-  moe.grouped_matmul %h, %w offsets(%off : memref<5xi32>) scatter(%src : memref<6xi32>) outs(%y : memref<3x16xf32>) : memref<6x8xf32>, memref<4x16x8xf32>
+func.func @experts_into_type(%x: tensor<?x16xf32>, %off: tensor<2xi32>, %y: tensor<8x16xf32>, %wi: tensor<1x24x16xf32>, %wo: tensor<1x16x24xf32>) {
+  // expected-error @+1 {{'moe.experts' op expects 'into' (the sum's start) of the result type 'tensor<?x16xf32>', got 'tensor<8x16xf32>'}}
+  %z = moe.experts %x offsets(%off) weights(%wi, %wo) into(%y) : (tensor<?x16xf32>, tensor<2xi32>, tensor<1x24x16xf32>, tensor<1x16x24xf32>, tensor<8x16xf32>) -> tensor<?x16xf32>
+  return
+}
+
+// -----
+
+func.func @experts_into_gather_without_combine(%x: tensor<?x16xf32>, %src: tensor<?xi32>, %off: tensor<5xi32>, %y: tensor<?x16xf32>, %wi: tensor<4x24x16xf32>, %wo: tensor<4x16x24xf32>) {
+  // expected-error @+1 {{'moe.experts' op 'into' with a 'gather' requires 'combine' (the rows then add into their tokens)}}
+  %z = moe.experts %x gather(%src) offsets(%off) weights(%wi, %wo) into(%y) : (tensor<?x16xf32>, tensor<?xi32>, tensor<5xi32>, tensor<4x24x16xf32>, tensor<4x16x24xf32>, tensor<?x16xf32>) -> tensor<?x16xf32>
+  return
+}
+
+// -----
+
+func.func @experts_into_padded(%buf: tensor<4x?x16xf32>, %y: tensor<4x?x16xf32>, %wi: tensor<4x24x16xf32>, %wo: tensor<4x16x24xf32>) {
+  // expected-error @+1 {{'moe.experts' op 'into' without a 'gather' requires sorted rows [N, D] with 'offsets' (row r adds into row r), got 'tensor<4x?x16xf32>'}}
+  %z = moe.experts %buf weights(%wi, %wo) into(%y) : (tensor<4x?x16xf32>, tensor<4x24x16xf32>, tensor<4x16x24xf32>, tensor<4x?x16xf32>) -> tensor<4x?x16xf32>
+  return
+}
+
+// -----
+
+func.func @experts_into_combine_shape(%x: tensor<8x16xf32>, %off: tensor<2xi32>, %gate: tensor<7xf32>, %y: tensor<8x16xf32>, %wi: tensor<1x24x16xf32>, %wo: tensor<1x16x24xf32>) {
+  // expected-error @+1 {{'moe.experts' op expects dimension 0 of 'combine' to be the number of rows = 8, got 7}}
+  %z = moe.experts %x offsets(%off) weights(%wi, %wo) combine(%gate) into(%y) : (tensor<8x16xf32>, tensor<2xi32>, tensor<1x24x16xf32>, tensor<1x16x24xf32>, tensor<7xf32>, tensor<8x16xf32>) -> tensor<8x16xf32>
+  return
+}
+
+// -----
+
+func.func @grouped_matmul_scale_without_scatter(%h: memref<6x8xf32>, %off: memref<5xi32>, %rw: memref<6xf32>, %y: memref<6x16xf32>, %w: memref<4x16x8xf32>) {
+  // expected-error @+1 {{'moe.grouped_matmul' op 'scale' requires 'scatter' (the token each weighted row adds into)}}
+  moe.grouped_matmul %h, %w offsets(%off : memref<5xi32>) scale(%rw : memref<6xf32>) outs(%y : memref<6x16xf32>) : memref<6x8xf32>, memref<4x16x8xf32>
   return
 }
 

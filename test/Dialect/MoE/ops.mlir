@@ -335,6 +335,21 @@ func.func @sorted_combine(%x: tensor<?x64xf32>, %idx: tensor<?x2xi32>, %w: tenso
   return %y : tensor<?x64xf32>
 }
 
+// Tests a dense FFN (one expert over all rows, the shared expert) whose rows
+// add into another tensor: gated per row, and unweighted; and a combine
+// whose sum starts from another tensor.
+
+// CHECK-LABEL: func.func @experts_into
+// CHECK: moe.experts %{{.+}} offsets(%{{.+}}) weights(%{{.+}}, %{{.+}}, %{{.+}}) combine(%{{.+}}) into(%{{.+}}) : (tensor<?x64xf32>, tensor<2xi32>, tensor<1x96x64xf32>, tensor<1x96x64xf32>, tensor<1x64x96xf32>, tensor<?xf32>, tensor<?x64xf32>) -> tensor<?x64xf32>
+// CHECK: moe.experts %{{.+}} offsets(%{{.+}}) weights(%{{.+}}, %{{.+}}, %{{.+}}) into(%{{.+}}) : (tensor<?x64xf32>, tensor<2xi32>, tensor<1x96x64xf32>, tensor<1x96x64xf32>, tensor<1x64x96xf32>, tensor<?x64xf32>) -> tensor<?x64xf32>
+// CHECK: moe.experts %{{.+}} gather(%{{.+}}) offsets(%{{.+}}) weights(%{{.+}}, %{{.+}}, %{{.+}}) combine(%{{.+}}) into(%{{.+}}) : (tensor<?x64xf32>, tensor<?xi32>, tensor<9xi32>, tensor<8x96x64xf32>, tensor<8x96x64xf32>, tensor<8x64x96xf32>, tensor<?xf32>, tensor<?x64xf32>) -> tensor<?x64xf32>
+func.func @experts_into(%x: tensor<?x64xf32>, %y: tensor<?x64xf32>, %gate: tensor<?xf32>, %all: tensor<2xi32>, %sg: tensor<1x96x64xf32>, %su: tensor<1x96x64xf32>, %sd: tensor<1x64x96xf32>, %src: tensor<?xi32>, %off: tensor<9xi32>, %rw: tensor<?xf32>, %g: tensor<8x96x64xf32>, %u: tensor<8x96x64xf32>, %d: tensor<8x64x96xf32>) -> (tensor<?x64xf32>, tensor<?x64xf32>, tensor<?x64xf32>) {
+  %z = moe.experts %x offsets(%all) weights(%sg, %su, %sd) combine(%gate) into(%y) {activation = #moe.activation<silu>} : (tensor<?x64xf32>, tensor<2xi32>, tensor<1x96x64xf32>, tensor<1x96x64xf32>, tensor<1x64x96xf32>, tensor<?xf32>, tensor<?x64xf32>) -> tensor<?x64xf32>
+  %z2 = moe.experts %x offsets(%all) weights(%sg, %su, %sd) into(%y) : (tensor<?x64xf32>, tensor<2xi32>, tensor<1x96x64xf32>, tensor<1x96x64xf32>, tensor<1x64x96xf32>, tensor<?x64xf32>) -> tensor<?x64xf32>
+  %z3 = moe.experts %x gather(%src) offsets(%off) weights(%g, %u, %d) combine(%rw) into(%y) : (tensor<?x64xf32>, tensor<?xi32>, tensor<9xi32>, tensor<8x96x64xf32>, tensor<8x96x64xf32>, tensor<8x64x96xf32>, tensor<?xf32>, tensor<?x64xf32>) -> tensor<?x64xf32>
+  return %z, %z2, %z3 : tensor<?x64xf32>, tensor<?x64xf32>, tensor<?x64xf32>
+}
+
 // Tests the same on the padded layout: weights moved to the [E, C] slots of
 // each assignment's expert.
 
@@ -503,14 +518,17 @@ func.func @grouped_matmul_gather_padded(%x: memref<?x16xf32>, %src: memref<4x?xi
   return
 }
 
-// Tests a scatter: 6 sorted rows added, weighted, into 3 tokens.
+// Tests a scatter: 6 sorted rows added, weighted, into 3 tokens (and
+// unweighted, without a scale).
 
 // CHECK-LABEL: func.func @grouped_matmul_scatter
 // CHECK: moe.grouped_matmul %{{.+}}, %{{.+}} offsets(%{{.+}} : memref<5xi32>) scatter(%{{.+}} : memref<6xi32>) scale(%{{.+}} : memref<6xf32>) outs(%{{.+}} : memref<3x16xf32>) : memref<6x8xf32>, memref<4x16x8xf32>
 // CHECK: moe.grouped_matmul %{{.+}}, %{{.+}} counts(%{{.+}} : memref<4xi32>) bias(%{{.+}} : memref<4x16xf32>) scatter(%{{.+}} : memref<4x?xi32>) scale(%{{.+}} : memref<4x?xf32>) outs(%{{.+}} : memref<?x16xf32>) : memref<4x?x8xf32>, memref<4x16x8xf32>
+// CHECK: moe.grouped_matmul %{{.+}}, %{{.+}} offsets(%{{.+}} : memref<5xi32>) scatter(%{{.+}} : memref<6xi32>) outs(%{{.+}} : memref<3x16xf32>) : memref<6x8xf32>, memref<4x16x8xf32>
 func.func @grouped_matmul_scatter(%h: memref<6x8xf32>, %off: memref<5xi32>, %src: memref<6xi32>, %rw: memref<6xf32>, %y: memref<3x16xf32>, %w: memref<4x16x8xf32>, %hb: memref<4x?x8xf32>, %counts: memref<4xi32>, %bias: memref<4x16xf32>, %slots: memref<4x?xi32>, %sw: memref<4x?xf32>, %yb: memref<?x16xf32>) {
   moe.grouped_matmul %h, %w offsets(%off : memref<5xi32>) scatter(%src : memref<6xi32>) scale(%rw : memref<6xf32>) outs(%y : memref<3x16xf32>) : memref<6x8xf32>, memref<4x16x8xf32>
   moe.grouped_matmul %hb, %w counts(%counts : memref<4xi32>) bias(%bias : memref<4x16xf32>) scatter(%slots : memref<4x?xi32>) scale(%sw : memref<4x?xf32>) outs(%yb : memref<?x16xf32>) : memref<4x?x8xf32>, memref<4x16x8xf32>
+  moe.grouped_matmul %h, %w offsets(%off : memref<5xi32>) scatter(%src : memref<6xi32>) outs(%y : memref<3x16xf32>) : memref<6x8xf32>, memref<4x16x8xf32>
   return
 }
 

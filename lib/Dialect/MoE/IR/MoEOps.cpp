@@ -538,12 +538,43 @@ LogicalResult ExpertsOp::verifyCombine() {
   return success();
 }
 
+LogicalResult ExpertsOp::verifyInto() {
+  Value into = getInto();
+  if (into.getType() != getResult().getType())
+    return emitOpError() << "expects 'into' (the sum's start) of the result "
+                            "type "
+                         << getResult().getType() << ", got " << into.getType();
+  if (getGather()) {
+    if (!getCombine())
+      return emitOpError("'into' with a 'gather' requires 'combine' (the "
+                         "rows then add into their tokens)");
+    return success();
+  }
+  // Without a gather the rows are the tokens themselves, sorted rows that
+  // each add into the same row of the result.
+  auto tokens = dyn_cast<RankedTensorType>(getTokens().getType());
+  if (!tokens || tokens.getRank() != 2 || !getOffsets())
+    return emitOpError() << "'into' without a 'gather' requires sorted rows "
+                            "[N, D] with 'offsets' (row r adds into row r), "
+                            "got "
+                         << getTokens().getType();
+  if (Value combine = getCombine()) {
+    ShapeChecker check(*this);
+    if (failed(check.shape("combine", combine, {tokens.getDimSize(0)},
+                           {"the number of rows"})))
+      return failure();
+  }
+  return success();
+}
+
 LogicalResult ExpertsOp::verifyTokensAndWeights() {
   ShapeChecker check(*this);
   Type tokensType = getTokens().getType();
-  if (getCombine() && !getGather())
+  if (getCombine() && !getGather() && !getInto())
     return emitOpError("'combine' requires a 'gather' (the token each row "
-                       "adds into)");
+                       "adds into) or 'into' (rows that are the tokens)");
+  if (getInto() && failed(verifyInto()))
+    return failure();
   if (getGather()) {
     if (failed(verifyGather()))
       return failure();
@@ -1008,11 +1039,11 @@ LogicalResult GroupedMatmulOp::verify() {
 
 LogicalResult GroupedMatmulOp::verifyScatter(int64_t cols) {
   Value scatter = getScatter(), scale = getScale();
-  if (!scatter || !scale)
-    return emitOpError("'scatter' and 'scale' go together (each row's token "
-                       "and weight)");
-  if (cast<MemRefType>(scale.getType()).getShape() !=
-      cast<MemRefType>(scatter.getType()).getShape())
+  if (!scatter)
+    return emitOpError("'scale' requires 'scatter' (the token each weighted "
+                       "row adds into)");
+  if (scale && cast<MemRefType>(scale.getType()).getShape() !=
+                   cast<MemRefType>(scatter.getType()).getShape())
     return emitOpError() << "expects 'scale' of the shape of 'scatter' ("
                          << scatter.getType() << "), got " << scale.getType();
   if (getGather())

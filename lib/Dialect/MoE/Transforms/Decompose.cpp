@@ -47,11 +47,21 @@ Value buildSharedExpert(OpBuilder &b, Location loc, LayerOp layer) {
   return ExpertsOp::create(
       b, loc, hiddenType, hidden, /*gather=*/Value(), offsets,
       /*counts=*/Value(), weights, /*biases=*/ValueRange(),
-      /*combine=*/Value(), layer.getActivationAttr(),
+      /*combine=*/Value(), /*into=*/Value(), layer.getActivationAttr(),
       layer.getSwigluAlphaAttr(), layer.getSwigluLimitAttr());
 }
 
-/// gate[t] = sigmoid(Σ_d hidden[t, d] · w[0, d]), as a [T] tensor.
+/// sigmoid(v) = 1 / (1 + exp(−v)).
+Value emitSigmoid(OpBuilder &b, Location loc, Value v) {
+  Value one =
+      arith::ConstantOp::create(b, loc, b.getFloatAttr(v.getType(), 1.0));
+  Value e = math::ExpOp::create(b, loc, arith::NegFOp::create(b, loc, v));
+  return arith::DivFOp::create(b, loc, one,
+                               arith::AddFOp::create(b, loc, one, e));
+}
+
+/// gate[t] = sigmoid(Σ_d hidden[t, d] · w[0, d]), as a [T] tensor: the
+/// weight of token t's shared expert output.
 Value buildSharedGate(OpBuilder &b, Location loc, Value hidden, Value w) {
   auto hiddenType = cast<RankedTensorType>(hidden.getType());
   Type f = hiddenType.getElementType();
@@ -79,11 +89,20 @@ Value buildSharedGate(OpBuilder &b, Location loc, Value hidden, Value w) {
             linalg::YieldOp::create(nb, l, sum);
           })
           .getResult(0);
-  return dot;
+  AffineMap perToken = AffineMap::get(1, 0, {t}, ctx);
+  return linalg::GenericOp::create(
+             b, loc, gateType, ValueRange{dot}, ValueRange{empty},
+             SmallVector<AffineMap>{perToken, perToken},
+             {utils::IteratorType::parallel},
+             [](OpBuilder &nb, Location l, ValueRange args) {
+               linalg::YieldOp::create(nb, l, emitSigmoid(nb, l, args[0]));
+             })
+      .getResult(0);
 }
 
-/// result[t, d] = routed[t, d] + sigmoid(gate[t]) · shared[t, d] (gate given)
-/// or routed[t, d] + shared[t, d].
+/// result[t, d] = routed[t, d] + gate[t] · shared[t, d] (gate given) or
+/// routed[t, d] + shared[t, d]. moe-fuse-shared-expert folds this add into
+/// the shared expert's second projection.
 Value addShared(OpBuilder &b, Location loc, Value routed, Value shared,
                 Value gate) {
   auto type = cast<RankedTensorType>(routed.getType());
@@ -108,15 +127,8 @@ Value addShared(OpBuilder &b, Location loc, Value routed, Value shared,
              {utils::IteratorType::parallel, utils::IteratorType::parallel},
              [gated](OpBuilder &nb, Location l, ValueRange args) {
                Value s = args[1];
-               if (gated) {
-                 Value one = arith::ConstantOp::create(
-                     nb, l, nb.getFloatAttr(args[2].getType(), 1.0));
-                 Value neg = arith::NegFOp::create(nb, l, args[2]);
-                 Value e = math::ExpOp::create(nb, l, neg);
-                 Value den = arith::AddFOp::create(nb, l, one, e);
-                 Value sig = arith::DivFOp::create(nb, l, one, den);
-                 s = arith::MulFOp::create(nb, l, sig, s);
-               }
+               if (gated)
+                 s = arith::MulFOp::create(nb, l, args[2], s);
                Value sum = arith::AddFOp::create(nb, l, args[0], s);
                linalg::YieldOp::create(nb, l, sum);
              })
@@ -152,8 +164,9 @@ void decompose(RewriterBase &rewriter, LayerOp layer) {
   auto experts = ExpertsOp::create(
       rewriter, loc, groupedType, dispatch, /*gather=*/Value(),
       /*offsets=*/Value(), /*counts=*/Value(), layer.getExpertWeights(),
-      layer.getExpertBiases(), /*combine=*/Value(), layer.getActivationAttr(),
-      layer.getSwigluAlphaAttr(), layer.getSwigluLimitAttr());
+      layer.getExpertBiases(), /*combine=*/Value(), /*into=*/Value(),
+      layer.getActivationAttr(), layer.getSwigluAlphaAttr(),
+      layer.getSwigluLimitAttr());
   bool passthrough = layer.getDropPolicy() == DropPolicy::Passthrough;
   Value result = CombineOp::create(rewriter, loc, layer.getType(), experts,
                                    route.getIndices(), route.getWeights(),

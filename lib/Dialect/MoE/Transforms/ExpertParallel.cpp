@@ -116,7 +116,7 @@ public:
         b, loc, rowsType, byExpert.getResult(), /*gather=*/Value(),
         byExpert.getGroupOffsets(),
         /*counts=*/Value(), experts.getWeights(), experts.getBiases(),
-        /*combine=*/Value(), experts.getActivationAttr(),
+        /*combine=*/Value(), /*into=*/Value(), experts.getActivationAttr(),
         experts.getSwigluAlphaAttr(), experts.getSwigluLimitAttr());
     auto backOffsetsType = RankedTensorType::get({worldSize + 1}, i32);
     return TransposeSegmentsOp::create(b, loc, rowsType, backOffsetsType, out,

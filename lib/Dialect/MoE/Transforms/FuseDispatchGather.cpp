@@ -45,6 +45,11 @@ ExpertsOp soleExperts(Value rows, Value offsets, Value counts,
               .str();
     return {};
   }
+  if (experts.getInto()) {
+    why = "the experts add each row into the same row of another tensor "
+          "('into'), which a gather would reorder";
+    return {};
+  }
   if (experts.getOffsets() != offsets || experts.getCounts() != counts) {
     why = "the experts read other rows than the dispatch's segments or "
           "filled slots";
@@ -87,7 +92,7 @@ void gatherInExperts(IRRewriter &rewriter, ExpertsOp experts, Value tokens,
   auto gathered = ExpertsOp::create(
       rewriter, experts.getLoc(), experts.getResult().getType(), tokens,
       sources, offsets, counts, experts.getWeights(), experts.getBiases(),
-      experts.getCombine(), experts.getActivationAttr(),
+      experts.getCombine(), /*into=*/Value(), experts.getActivationAttr(),
       experts.getSwigluAlphaAttr(), experts.getSwigluLimitAttr());
   rewriter.replaceOp(experts, gathered.getResult());
 }

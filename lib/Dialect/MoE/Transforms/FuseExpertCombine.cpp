@@ -62,8 +62,8 @@ void combineInExperts(IRRewriter &rewriter, ExpertsOp experts,
       rewriter, experts.getLoc(), combine->getResult(0).getType(),
       experts.getTokens(), experts.getGather(), experts.getOffsets(),
       experts.getCounts(), experts.getWeights(), experts.getBiases(),
-      rowWeights, experts.getActivationAttr(), experts.getSwigluAlphaAttr(),
-      experts.getSwigluLimitAttr());
+      rowWeights, /*into=*/Value(), experts.getActivationAttr(),
+      experts.getSwigluAlphaAttr(), experts.getSwigluLimitAttr());
   rewriter.replaceOp(combine, fused.getResult());
   rewriter.eraseOp(experts);
 }

@@ -44,7 +44,7 @@ LogicalResult mlir::moe::rewriteGroupedChains(Operation *root,
           rewriter, experts.getLoc(), groups.tokens.getType(), groups.tokens,
           /*gather=*/Value(), groups.offsets, groups.counts,
           experts.getWeights(), experts.getBiases(),
-          /*combine=*/Value(), experts.getActivationAttr(),
+          /*combine=*/Value(), /*into=*/Value(), experts.getActivationAttr(),
           experts.getSwigluAlphaAttr(), experts.getSwigluLimitAttr());
       concrete[experts.getResult()] = groups;
       continue;

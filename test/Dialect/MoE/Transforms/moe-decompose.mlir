@@ -34,7 +34,8 @@ func.func @deepseek_capacity(%x: tensor<8x16xf32>, %wg: tensor<16x16xf32>, %b: t
 // -----
 
 // Tests that a gated shared expert (Qwen2-MoE) becomes a one-expert
-// moe.experts over the single segment [0, T), a sigmoid gate, and an add.
+// moe.experts over the single segment [0, T), a sigmoid gate per token, and
+// an add of the gated output (moe-fuse-shared-expert's pattern).
 
 // CHECK-LABEL: func.func @qwen2_shared
 // CHECK-SAME: (%[[X:[^:]+]]: tensor<?x16xf32>
@@ -44,9 +45,17 @@ func.func @deepseek_capacity(%x: tensor<8x16xf32>, %wg: tensor<16x16xf32>, %b: t
 // CHECK: %[[OFF:.+]] = tensor.from_elements %{{.+}}, %[[END]] : tensor<2xi32>
 // CHECK: %[[SG:.+]] = tensor.expand_shape %{{.+}} {{\[\[}}0, 1], [2]] output_shape [1, 12, 16] : tensor<12x16xf32> into tensor<1x12x16xf32>
 // CHECK: %[[S:.+]] = moe.experts %[[X]] offsets(%[[OFF]]) weights(%[[SG]], %{{.+}}, %{{.+}}) : (tensor<?x16xf32>, tensor<2xi32>, tensor<1x12x16xf32>, tensor<1x12x16xf32>, tensor<1x16x12xf32>) -> tensor<?x16xf32>
-// CHECK: %[[GATE:.+]] = linalg.generic {{.*}}iterator_types = ["parallel", "reduction"]{{.*}} ins(%[[X]], %{{.+}} : tensor<?x16xf32>, tensor<1x16xf32>)
-// CHECK: linalg.generic {{.*}} ins(%[[Y]], %[[S]], %[[GATE]] : tensor<?x16xf32>, tensor<?x16xf32>, tensor<?xf32>)
+// CHECK: %[[LOGIT:.+]] = linalg.generic {{.*}}iterator_types = ["parallel", "reduction"]{{.*}} ins(%[[X]], %{{.+}} : tensor<?x16xf32>, tensor<1x16xf32>)
+// CHECK: %[[GATE:.+]] = linalg.generic {{.*}}iterator_types = ["parallel"]{{.*}} ins(%[[LOGIT]] : tensor<?xf32>)
+// CHECK: arith.negf
 // CHECK: math.exp
+// CHECK: arith.addf
+// CHECK: arith.divf
+// CHECK: linalg.generic {{.*}} ins(%[[Y]], %[[S]], %[[GATE]] : tensor<?x16xf32>, tensor<?x16xf32>, tensor<?xf32>)
+// CHECK-NEXT: ^bb0(%[[R:.+]]: f32, %[[V:.+]]: f32, %[[G:.+]]: f32, %{{.+}}: f32):
+// CHECK-NEXT: %[[W:.+]] = arith.mulf %[[G]], %[[V]] : f32
+// CHECK-NEXT: %[[SUM:.+]] = arith.addf %[[R]], %[[W]] : f32
+// CHECK-NEXT: linalg.yield %[[SUM]] : f32
 // CHECK: return
 func.func @qwen2_shared(%x: tensor<?x16xf32>, %wg: tensor<4x16xf32>, %g: tensor<4x8x16xf32>, %u: tensor<4x8x16xf32>, %d: tensor<4x16x8xf32>, %sg: tensor<12x16xf32>, %su: tensor<12x16xf32>, %sd: tensor<16x12xf32>, %sgate: tensor<1x16xf32>) -> tensor<?x16xf32> {
   %y = moe.layer %x, %wg experts(%g, %u, %d) shared(%sg, %su, %sd, %sgate) {top_k = 2 : i64} : (tensor<?x16xf32>, tensor<4x16xf32>, tensor<4x8x16xf32>, tensor<4x8x16xf32>, tensor<4x16x8xf32>, tensor<12x16xf32>, tensor<12x16xf32>, tensor<16x12xf32>, tensor<1x16xf32>) -> tensor<?x16xf32>

@@ -13,6 +13,7 @@
 // EXPLAIN: remark: moe.dispatch_capacity: the experts gather
 // EXPLAIN: remark: moe.dispatch_capacity keeps its copy: the capacity may be below the buffer's static C, leaving slots the counts reach unfilled
 // EXPLAIN: remark: moe.dispatch_capacity keeps its copy: the experts read other rows than the dispatch's segments or filled slots
+// EXPLAIN: remark: moe.dispatch_sorted keeps its copy: the experts add each row into the same row of another tensor ('into'), which a gather would reorder
 
 // Tests the dropless layout moe-dynamic-shapes emits: the sorted dispatch
 // becomes its bookkeeping (moe.sort_assignments, with the dispatch's
@@ -159,4 +160,19 @@ func.func @other_counts(%x: tensor<?x16xf32>, %idx: tensor<?x2xi32>, %c: index, 
   %buf, %slots, %cnt = moe.dispatch_capacity %x, %idx, %c : (tensor<?x16xf32>, tensor<?x2xi32>, index) -> (tensor<4x?x16xf32>, tensor<?x2xi32>, tensor<4xi32>)
   %h = moe.experts %buf counts(%n) weights(%wi, %wo) : (tensor<4x?x16xf32>, tensor<4xi32>, tensor<4x24x16xf32>, tensor<4x16x24xf32>) -> tensor<4x?x16xf32>
   return %h : tensor<4x?x16xf32>
+}
+
+// -----
+
+// Tests that experts adding each sorted row into the same row of another
+// tensor keep their copy: through a gather, row r would no longer be the
+// row the sum expects.
+
+// CHECK-LABEL: func.func @into
+// CHECK: moe.dispatch_sorted
+// CHECK: moe.experts %{{.+}} offsets(%{{.+}}) weights(%{{.+}}, %{{.+}}) into(
+func.func @into(%x: tensor<?x16xf32>, %idx: tensor<?x1xi32>, %acc: tensor<?x16xf32>, %wi: tensor<4x24x16xf32>, %wo: tensor<4x16x24xf32>) -> tensor<?x16xf32> {
+  %rows, %off, %pos, %cnt = moe.dispatch_sorted %x, %idx : (tensor<?x16xf32>, tensor<?x1xi32>) -> (tensor<?x16xf32>, tensor<5xi32>, tensor<?x1xi32>, tensor<4xi32>)
+  %h = moe.experts %rows offsets(%off) weights(%wi, %wo) into(%acc) : (tensor<?x16xf32>, tensor<5xi32>, tensor<4x24x16xf32>, tensor<4x16x24xf32>, tensor<?x16xf32>) -> tensor<?x16xf32>
+  return %h : tensor<?x16xf32>
 }

@@ -249,6 +249,16 @@ def MoE_ExpertsOp : MoE_Op<"experts", [Pure, AttrSizedOperandSegments]> {
     (`moe.scatter_weights`). The experts' rows then never leave the second
     projection (`moe-fuse-expert-combine` builds this form).
 
+    With `into` (the result's type) the sum starts from `into` instead of
+    zeros: `result = into + Σ …` with a combine. Without a gather, `into`
+    takes sorted rows that are the tokens themselves (a dense FFN such as the
+    shared expert: one expert, offsets `[0, T]`), and each row adds into the
+    same row: `result[r] = into[r] + combine[r] · FFN_e(tokens[r])`, or
+    without `combine` `into[r] + FFN_e(tokens[r])`; rows outside every
+    segment keep `into[r]`. The addition then happens as the second
+    projection stores its rows (`moe-fuse-shared-expert` builds this form
+    from the shared expert's output added to the routed one).
+
     ```mlir
     %h = moe.experts %buf counts(%counts) weights(%g, %u, %d)
         : (tensor<8x?x64xf32>, tensor<8xi32>, tensor<8x96x64xf32>,
@@ -265,6 +275,11 @@ def MoE_ExpertsOp : MoE_Op<"experts", [Pure, AttrSizedOperandSegments]> {
         : (tensor<?x64xf32>, tensor<?xi32>, tensor<9xi32>, tensor<8x96x64xf32>,
            tensor<8x96x64xf32>, tensor<8x64x96xf32>, tensor<?xf32>)
         -> tensor<?x64xf32>
+    %z = moe.experts %x offsets(%all) weights(%sg, %su, %sd)
+        combine(%gate) into(%y)
+        : (tensor<?x64xf32>, tensor<2xi32>, tensor<1x96x64xf32>,
+           tensor<1x96x64xf32>, tensor<1x64x96xf32>, tensor<?xf32>,
+           tensor<?x64xf32>) -> tensor<?x64xf32>
     ```
   }];
   let arguments = !con((ins
@@ -274,14 +289,15 @@ def MoE_ExpertsOp : MoE_Op<"experts", [Pure, AttrSizedOperandSegments]> {
       Optional<MoE_IndexTensor>:$counts,
       Variadic<MoE_FloatTensor>:$weights,
       Variadic<MoE_FloatTensor>:$biases,
-      Optional<MoE_FloatTensor>:$combine),
+      Optional<MoE_FloatTensor>:$combine,
+      Optional<MoE_FloatTensor>:$into),
     MoE_ActivationAttrs);
   let results = (outs MoE_GroupedOrTensor:$result);
   let assemblyFormat = [{
     $tokens (`gather` `(` $gather^ `)`)? (`offsets` `(` $offsets^ `)`)?
     (`counts` `(` $counts^ `)`)?
     `weights` `(` $weights `)` (`biases` `(` $biases^ `)`)?
-    (`combine` `(` $combine^ `)`)?
+    (`combine` `(` $combine^ `)`)? (`into` `(` $into^ `)`)?
     attr-dict `:` functional-type(operands, results)
   }];
   let extraClassDeclaration = !strconcat([{
@@ -294,6 +310,9 @@ def MoE_ExpertsOp : MoE_Op<"experts", [Pure, AttrSizedOperandSegments]> {
     /// The combine part: the routing weight of each gathered row, and a
     /// result of the tokens' shape.
     ::mlir::LogicalResult verifyCombine();
+    /// The into part: the sum's start, and without a gather rows that are
+    /// the tokens themselves.
+    ::mlir::LogicalResult verifyInto();
   }], MoE_ActivationAccessors);
   let hasVerifier = 1;
 }
@@ -638,12 +657,13 @@ def MoE_GroupedMatmulOp : MoE_Op<"grouped_matmul", [AttrSizedOperandSegments]> {
     or by a copy to scratch where a schedule hands rows to a library
     matmul.
 
-    With `scatter` and `scale` (both the shape of `out` without N: [R] or
-    [E, C]) the op combines as it stores: `out` is then `[T, N]`, and each
-    row adds `scale[r] · (its product + bias)` into `out[scatter[r]]`,
-    experts in ascending order (so each element's sum has one order,
-    whatever the threads). `out` must hold the sum's start (zeros). Rows of
-    the same expert must scatter to distinct rows of `out` (an expert's
+    With `scatter` and optionally `scale` (both the shape of `out` without
+    N: [R] or [E, C]) the op combines as it stores: `out` is then `[T, N]`,
+    and each row adds `scale[r] · (its product + bias)` (without `scale`,
+    the product and bias alone) into `out[scatter[r]]`, experts in ascending
+    order (so each element's sum has one order, whatever the threads).
+    `out` must hold the sum's start (zeros, or what the rows add to). Rows
+    of the same expert must scatter to distinct rows of `out` (an expert's
     rows are distinct tokens). Not with `gather` or an `activation`.
 
     With an `activation` the op also applies it in its epilogue: `out[r, n]

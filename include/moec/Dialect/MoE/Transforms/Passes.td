@@ -296,6 +296,62 @@ def MoEFuseExpertCombine
   ];
 }
 
+def MoEFuseSharedExpert
+    : Pass<"moe-fuse-shared-expert", "::mlir::func::FuncOp"> {
+  let summary = "Add the shared expert's output into the routed one in its "
+                "second projection";
+  let description = [{
+    Rewrites an elementwise `linalg.generic` that adds the output of a dense
+    `moe.experts` (no gather: the shared expert, whose rows are the tokens),
+    optionally times a per-token weight (the sigmoid `shared_expert_gate`),
+    to another tensor of the same type (the routed experts' combined
+    output) into that `moe.experts` with `into` (and the weight as its
+    `combine`): its second projection adds each row, weighted, into a copy
+    of the routed output as it stores it, so the shared expert's output is
+    neither written in full nor read back by a pass of its own. The sum
+    keeps the unfused order, `routed + weight · shared` per element, so the
+    outputs are the same bits with or without the fusion. Target
+    independent in the IR; the CPU's per-expert schedule implements it (the
+    tile list does not). Runs on the layout-assigned tensor ops. Left as
+    they are: experts whose output has another reader, and readers that are
+    not such an add. `explain` reports the outcome for each dense
+    `moe.experts` that a `linalg` op reads, as a remark.
+
+    ```mlir
+    %s = moe.experts %x offsets(%all) weights(%sg, %su, %sd)
+        : (tensor<?x64xf32>, tensor<2xi32>, tensor<1x96x64xf32>,
+           tensor<1x96x64xf32>, tensor<1x64x96xf32>) -> tensor<?x64xf32>
+    %z = linalg.generic {indexing_maps = [#id, #id, #token, #id],
+                         iterator_types = ["parallel", "parallel"]}
+        ins(%y, %s, %gate : tensor<?x64xf32>, tensor<?x64xf32>, tensor<?xf32>)
+        outs(%e : tensor<?x64xf32>) {
+    ^bb0(%r: f32, %v: f32, %g: f32, %o: f32):
+      %w = arith.mulf %g, %v : f32
+      %sum = arith.addf %r, %w : f32
+      linalg.yield %sum : f32
+    } -> tensor<?x64xf32>
+    ```
+
+    becomes
+
+    ```mlir
+    %z = moe.experts %x offsets(%all) weights(%sg, %su, %sd)
+        combine(%gate) into(%y)
+        : (tensor<?x64xf32>, tensor<2xi32>, tensor<1x96x64xf32>,
+           tensor<1x96x64xf32>, tensor<1x64x96xf32>, tensor<?xf32>,
+           tensor<?x64xf32>) -> tensor<?x64xf32>
+    ```
+  }];
+  let statistics = [
+    Statistic<"numFused", "fused",
+              "Shared experts that add their rows in the second projection">
+  ];
+  let options = [
+    Option<"explain", "explain", "bool", /*default=*/"false",
+           "Report each dense experts' outcome as a remark">
+  ];
+}
+
 def MoEFuseGatedActivation
     : Pass<"moe-fuse-gated-activation", "::mlir::func::FuncOp"> {
   let summary = "Fold the gate and up projections and the activation into one "
