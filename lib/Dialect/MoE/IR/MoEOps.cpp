@@ -606,11 +606,12 @@ LogicalResult ExpertsOp::verifyTokensAndWeights() {
     if (failed(weightElementType(*this, "weights", w, expected, tokenElement)))
       return failure();
   // The layout: the tokens, or with a gather the rows it reads (the result,
-  // or with a combine the gather's rows of the tokens' width).
+  // or with a combine the gather's rows of the tokens' width). A combine
+  // without a gather (`into`) weighs the tokens' own rows.
   Value layout = getGather() ? getResult() : getTokens();
   StringRef layoutName = getGather() ? "result" : "tokens";
   auto tokens = cast<RankedTensorType>(layout.getType());
-  if (getCombine()) {
+  if (getCombine() && getGather()) {
     auto gather = cast<RankedTensorType>(getGather().getType());
     SmallVector<int64_t> shape(gather.getShape());
     shape.push_back(tokens.getDimSize(1));
