@@ -27,10 +27,23 @@ using namespace mlir::moe;
 void mlir::moe::buildMoETensorPipeline(OpPassManager &pm,
                                        const CPUPipelineOptions &options) {
   pm.addPass(createMoEDecompose());
-  if (options.lowering == Lowering::Static)
+  switch (options.lowering) {
+  case Lowering::Static:
     pm.addPass(createMoEStaticCapacity());
-  else
+    break;
+  case Lowering::Dynamic:
     pm.addPass(createMoEDynamicShapes());
+    break;
+  case Lowering::Auto: {
+    MoEChooseDispatchLayoutOptions choose;
+    // The exchanges are rewritten per layout, outside any branch.
+    choose.perTokenCount =
+        options.layoutByTokenCount && options.expertParallel == 1;
+    choose.explain = options.explain;
+    pm.addPass(createMoEChooseDispatchLayout(choose));
+    break;
+  }
+  }
   if (options.expertParallel != 1) {
     MoEExpertParallelOptions ep;
     ep.worldSize = options.expertParallel;

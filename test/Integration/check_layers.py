@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Compile-and-run check of moec against the NumPy reference.
 
-For each layer spec below and each lowering (static, dynamic), this generates
+For each layer spec below and each lowering (static, dynamic), and for the
+AUTO_SPECS in the default lowering (auto, which may choose per T), this generates
 a layer with random weights (`python -m moec gen-layer`), compiles it with
 moe-compile, runs it with moe-run on one or more token counts, and compares
 the output and the routing statistics with `python -m moec reference-spec`
@@ -304,6 +305,25 @@ def random_specs(count: int, seed: int = 2026):
     return specs
 
 
+# `--lowering=auto` (the default) where its choice depends on T: each chain is
+# compiled in both layouts behind a run-time branch on E·C < T·k, so these run
+# on both sides of the point where the padded layout starts to reserve fewer rows.
+AUTO_SPECS = {
+    # E·C0/k = 8·3/1 = 24: sorted up to T = 24, padded from T = 25.
+    "auto-fixed-capacity": (
+        {"D": 19, "F": 13, "E": 8, "k": 1, "expert_capacity": 3,
+         "gated": False, "activation": "relu"},
+        [1, 24, 25, 300],
+    ),
+    # C = max(ceil(0.5·T·2/8), 4): sorted while 8·C ≥ 2T (T ≤ 16), padded after.
+    "auto-factor-below-one": (
+        {"D": 23, "F": 11, "E": 8, "k": 2, "capacity_factor": 0.5, "min_capacity": 4,
+         "normalize": True},
+        [1, 16, 17, 1000],
+    ),
+}
+
+
 # Hugging Face configs through the user's path: import (checkpoint names),
 # random-weights in both on-disk layouts and a stored dtype, compile once per
 # lowering, run at T = 1, 13 and 300 (the last with a hot expert), and compare
@@ -553,6 +573,7 @@ def main():
         if args.filter in n
         for lowering in ((both[i % 2],) if args.quick else both)
     ]
+    jobs += [(n, s, t, "auto") for n, (s, t) in AUTO_SPECS.items() if args.filter in n]
     families = [
         (c, same, lowering, args.quick)
         for i, (c, same) in enumerate(

@@ -45,9 +45,18 @@
 // TILES-NOT: moe-fuse-expert-combine
 // TILES-NOT: moe-fuse-shared-expert
 // RUN: moe-compile --print-pipeline --explain | FileCheck %s --check-prefix=EXPLAIN
+// EXPLAIN: moe-choose-dispatch-layout{explain=true per-token-count=true}
 // EXPLAIN: moe-fuse-dispatch-gather{explain=true}),func.func(moe-fuse-expert-combine{explain=true}),func.func(moe-fuse-shared-expert{explain=true})
 // RUN: moe-compile --print-pipeline --weight-panels=0 | FileCheck %s --check-prefix=UNPACKED
-// UNPACKED: moe-opt --pass-pipeline='any(moe-decompose,moe-dynamic-shapes,moe-export-stats,canonicalize
+// UNPACKED: moe-opt --pass-pipeline='any(moe-decompose,moe-choose-dispatch-layout{explain=false per-token-count=true},moe-export-stats,canonicalize
+// The layout by cost model is the default; it branches on T except where
+// one layout must serve every T (expert parallelism, the CUDA target).
+// RUN: moe-compile --print-pipeline --lowering=dynamic | FileCheck %s --check-prefix=DYNAMIC
+// DYNAMIC: moe-opt --pass-pipeline='any(moe-decompose,moe-dynamic-shapes,moe-export-stats,
+// RUN: moe-compile --print-pipeline --expert-parallel=2 | FileCheck %s --check-prefix=AUTO-EP
+// AUTO-EP: moe-choose-dispatch-layout{explain=false per-token-count=false},moe-expert-parallel{world-size=2}
+// RUN: moe-compile --print-pipeline --target=cuda | FileCheck %s --check-prefix=AUTO-CUDA
+// AUTO-CUDA: moe-choose-dispatch-layout{explain=false per-token-count=false}
 
 func.func @forward(%x: tensor<?x16xf32>, %wg: tensor<4x16xf32>, %g: tensor<4x24x16xf32>, %u: tensor<4x24x16xf32>, %d: tensor<4x16x24xf32>) -> tensor<?x16xf32> {
   %y = moe.layer %x, %wg experts(%g, %u, %d) {top_k = 2 : i64, normalize = true} : (tensor<?x16xf32>, tensor<4x16xf32>, tensor<4x24x16xf32>, tensor<4x24x16xf32>, tensor<4x16x24xf32>) -> tensor<?x16xf32>

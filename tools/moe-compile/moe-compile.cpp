@@ -38,13 +38,9 @@ static cl::opt<std::string> inputFile(cl::Positional, cl::desc("<model.mlir>"),
 static cl::opt<std::string> outputFile("o", cl::desc("Output file"),
                                        cl::value_desc("model.so"),
                                        cl::cat(category));
-static cl::opt<Lowering> lowering(
-    "lowering", cl::desc("Dispatch layout"), cl::init(Lowering::Dynamic),
-    cl::values(clEnumValN(Lowering::Static, "static",
-                          "padded [E, C, D] capacity buffers"),
-               clEnumValN(Lowering::Dynamic, "dynamic",
-                          "rows sorted by expert (dropless segments)")),
-    cl::cat(category));
+static cl::opt<Lowering> lowering("lowering", cl::desc("Dispatch layout"),
+                                  cl::init(Lowering::Auto), loweringValues(),
+                                  cl::cat(category));
 enum class Target { CPU, CUDA };
 static cl::opt<Target> target(
     "target", cl::desc("What the model runs on"), cl::init(Target::CPU),
@@ -279,6 +275,9 @@ int main(int argc, char **argv) {
       groupedGemm == GroupedGemm::TileList)
     return fail("--fuse-shared-expert needs --grouped-gemm=per-expert: the "
                 "tile list does not add rows into a tensor");
+  // The CUDA host code runs no branch around kernels, and its workspace is
+  // sized for the largest T: auto takes the large-T layout there.
+  pipelineOptions.layoutByTokenCount = !cuda;
   PassManager tensorStage(&context);
   buildMoETensorPipeline(tensorStage, pipelineOptions);
   if (!cuda && gpuArch.getNumOccurrences())
@@ -377,9 +376,12 @@ int main(int argc, char **argv) {
   if (failed(tensorStage.run(*module)))
     return 1;
   entry = findEntryFunction(*module);
-  FailureOr<ModelMetadata> meta = collectMetadata(
-      *entry, lowering == Lowering::Static ? "static" : "dynamic",
-      expertParallel);
+  FailureOr<ModelMetadata> meta =
+      collectMetadata(*entry,
+                      lowering == Lowering::Static    ? "static"
+                      : lowering == Lowering::Dynamic ? "dynamic"
+                                                      : "auto",
+                      expertParallel);
   if (succeeded(meta))
     meta->target = cuda ? "cuda" : "cpu";
   if (failed(meta))

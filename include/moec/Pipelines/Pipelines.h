@@ -14,9 +14,21 @@ namespace mlir {
 class OpPassManager;
 namespace moe {
 
-/// How grouped tokens are laid out (moe-static-capacity or
-/// moe-dynamic-shapes).
-enum class Lowering { Static, Dynamic };
+/// How grouped tokens are laid out (moe-static-capacity,
+/// moe-dynamic-shapes, or per dispatch by moe-choose-dispatch-layout).
+enum class Lowering { Static, Dynamic, Auto };
+
+/// The choices of a lowering option (pipelines and moe-compile).
+inline llvm::cl::ValuesClass loweringValues() {
+  return llvm::cl::values(
+      clEnumValN(Lowering::Auto, "auto",
+                 "per dispatch, whichever reserves fewer rows of scratch "
+                 "(moe-choose-dispatch-layout; default)"),
+      clEnumValN(Lowering::Static, "static",
+                 "GShard-style [E, C, D] buffers (moe-static-capacity)"),
+      clEnumValN(Lowering::Dynamic, "dynamic",
+                 "MegaBlocks-style sorted rows (moe-dynamic-shapes)"));
+}
 
 /// How the expert GEMMs (moe.grouped_matmul) are scheduled.
 enum class GroupedGemm { PerExpert, TileList };
@@ -95,14 +107,16 @@ struct CPULoweringOptions : public CPULoweringOptionsBase<CPULoweringOptions> {
 struct CPUPipelineOptions : public CPULoweringOptionsBase<CPUPipelineOptions> {
   PassOptions::Option<Lowering> lowering{
       *this, "lowering",
-      llvm::cl::desc("Dispatch layout: padded capacity buffers or sorted "
-                     "dropless segments"),
-      llvm::cl::init(Lowering::Dynamic),
-      llvm::cl::values(
-          clEnumValN(Lowering::Static, "static",
-                     "GShard-style [E, C, D] buffers (moe-static-capacity)"),
-          clEnumValN(Lowering::Dynamic, "dynamic",
-                     "MegaBlocks-style sorted rows (moe-dynamic-shapes)"))};
+      llvm::cl::desc("Dispatch layout: padded capacity buffers, sorted "
+                     "segments, or chosen by a cost model"),
+      llvm::cl::init(Lowering::Auto), loweringValues()};
+  PassOptions::Option<bool> layoutByTokenCount{
+      *this, "layout-by-token-count",
+      llvm::cl::desc("With lowering=auto, branch on the run-time token count "
+                     "where the layout's cost depends on it (off: one "
+                     "layout, the large-T choice; always off with expert "
+                     "parallelism)"),
+      llvm::cl::init(true)};
   PassOptions::Option<bool> exportStats{
       *this, "export-stats",
       llvm::cl::desc("Return per-expert routing statistics"),

@@ -64,3 +64,7 @@ struct MoEDynamicShapesPass
 };
 
 } // namespace
+
+std::unique_ptr<LayoutLowering> mlir::moe::createSortedLowering() {
+  return std::make_unique<SortedLowering>();
+}

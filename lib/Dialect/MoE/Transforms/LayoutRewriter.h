@@ -14,6 +14,8 @@
 #include "mlir/IR/PatternMatch.h"
 #include "llvm/ADT/DenseMap.h"
 
+#include <memory>
+
 namespace mlir::moe {
 
 /// A grouped value in a concrete layout: the tokens tensor plus what the
@@ -34,6 +36,11 @@ public:
   virtual Value lowerCombine(RewriterBase &rewriter, CombineOp op,
                              const ConcreteGroups &groups) = 0;
 };
+
+/// The two layouts: GShard-style [E, C, D] buffers (moe-static-capacity)
+/// and rows sorted by expert (moe-dynamic-shapes).
+std::unique_ptr<LayoutLowering> createCapacityLowering();
+std::unique_ptr<LayoutLowering> createSortedLowering();
 
 /// Rewrites every dispatch/experts/combine on !moe.grouped in `root`.
 /// Fails (with a diagnostic) on a grouped value used by another op.

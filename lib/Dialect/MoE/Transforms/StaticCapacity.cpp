@@ -59,3 +59,7 @@ struct MoEStaticCapacityPass
 };
 
 } // namespace
+
+std::unique_ptr<LayoutLowering> mlir::moe::createCapacityLowering() {
+  return std::make_unique<CapacityLowering>();
+}

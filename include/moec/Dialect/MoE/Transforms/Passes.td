@@ -68,6 +68,56 @@ def MoEDynamicShapes : Pass<"moe-dynamic-shapes"> {
                            "::mlir::tensor::TensorDialect"];
 }
 
+def MoEChooseDispatchLayout : Pass<"moe-choose-dispatch-layout"> {
+  let summary = "Lay out each dispatch's grouped tokens as padded buffers or "
+                "sorted rows, whichever a cost model prefers";
+  let description = [{
+    `--lowering=auto`: rewrites each `moe.dispatch` -> `moe.experts` ->
+    `moe.combine` chain as `moe-static-capacity` or `moe-dynamic-shapes`
+    would. Both layouts compute the same kept rows with the same kernels,
+    and their bookkeeping does the same work per assignment; what differs
+    is the scratch they reserve: E·C rows for the padded layout, T·k for
+    the sorted one (each row as wide as the tokens, the hidden activations
+    or the outputs of the expert GEMMs). The pass picks the padded layout
+    only where E·C < T·k, the sorted one otherwise (ties included):
+    - dropless (C = T) and capacity factors of 1 or more always give
+      E·C ≥ T·k: sorted;
+    - a static T: decided at compile time;
+    - a fixed `expert_capacity`, or a factor below 1, with a dynamic T: the
+      answer depends on T, so the chain is cloned into both branches of an
+      `scf.if` on `E·C < T·k`, evaluated at run time:
+
+    ```mlir
+    // expert_capacity = 4, E = 8, k = 1: padded when T > 32
+    %c = arith.cmpi slt, %ec, %tk : index
+    %y = scf.if %c -> (tensor<?x64xf32>) {
+      %buf, %slots, %counts = moe.dispatch_capacity %x, %idx, %cap ...
+      ...
+      scf.yield %yc : tensor<?x64xf32>
+    } else {
+      %rows, %offsets, %pos, %counts2 = moe.dispatch_sorted %x, %idx capacity(%cap2) ...
+      ...
+      scf.yield %ys : tensor<?x64xf32>
+    }
+    ```
+
+    With `per-token-count=false` (expert parallelism, whose exchanges are
+    rewritten per layout) such a chain takes the padded layout, the choice
+    for large T. Both branches compute the same bits, as the two layout
+    passes do. `explain` reports each choice and the numbers behind it.
+  }];
+  let options = [
+    Option<"perTokenCount", "per-token-count", "bool", /*default=*/"true",
+           "Branch on the run-time token count where the choice depends "
+           "on it">,
+    Option<"explain", "explain", "bool", /*default=*/"false",
+           "Report each choice as a remark">,
+  ];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::scf::SCFDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
 def MoEExpertParallel : Pass<"moe-expert-parallel", "::mlir::ModuleOp"> {
   let summary = "Shard the routed experts over ranks, exchanging tokens "
                 "with moe.all_to_all";
