@@ -224,7 +224,11 @@ def MoEExportStats : Pass<"moe-export-stats", "::mlir::ModuleOp"> {
     `expert_counts` (assignments routed to each expert) and `expert_kept`
     (assignments computed, i.e. not dropped by the capacity limit), with
     `moe.stat` result attributes naming them. The runtime reports them with
-    `moe-run --stats`.
+    `moe-run --stats`. A layout chosen at run time by
+    `moe-choose-dispatch-layout` has one dispatch in each branch of a
+    top-level `scf.if`: each branch then also yields its counts and capacity,
+    and `expert_kept` is computed after the `scf.if`. Several layers get
+    `layerN.`-prefixed names; a dispatch anywhere else is an error.
   }];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::linalg::LinalgDialect",
