@@ -84,9 +84,9 @@ Choice choose(DispatchOp op) {
                         cfText)};
 }
 
-/// The chain from `dispatch` through its !moe.grouped values, in program
-/// order. `linear` says whether each value has one user and the chain ends
-/// in one combine, in the dispatch's block.
+/// The chain from `dispatch` through its !moe.grouped values (in program
+/// order when linear). `linear` says whether each value has one user and the
+/// chain ends in one combine, in the dispatch's block.
 struct Chain {
   SmallVector<Operation *> ops;
   bool linear = true;
@@ -116,9 +116,11 @@ Chain chainOf(DispatchOp dispatch) {
     }
   }
   chain.linear = chain.linear && combines == 1;
-  llvm::sort(chain.ops, [](Operation *a, Operation *b) {
-    return a->getBlock() == b->getBlock() ? a->isBeforeInBlock(b) : a < b;
-  });
+  // Program order matters only for cloning, which needs a linear chain.
+  if (chain.linear)
+    llvm::sort(chain.ops, [](Operation *a, Operation *b) {
+      return a->isBeforeInBlock(b);
+    });
   return chain;
 }
 

@@ -102,8 +102,9 @@ def MoEChooseDispatchLayout : Pass<"moe-choose-dispatch-layout"> {
     ```
 
     With `per-token-count=false` (expert parallelism, whose exchanges are
-    rewritten per layout) such a chain takes the padded layout, the choice
-    for large T. Both branches compute the same bits, as the two layout
+    rewritten per layout; the CUDA target, whose host code does not branch
+    around kernels) such a chain takes the padded layout, the choice for
+    large T, as does a chain that forks. Both branches compute the same bits, as the two layout
     passes do. `explain` reports each choice and the numbers behind it.
   }];
   let options = [
