@@ -163,11 +163,13 @@ void mlir::moe::buildMoECPULoweringPipeline(OpPassManager &pm,
 
 void mlir::moe::buildMoECUDALoweringPipeline(
     OpPassManager &pm, const CUDALoweringOptions &options) {
-  // Not fused: the tensor-core schedule has no epilogue and no gather yet.
-  buildLowerToBuffers(pm, /*fuseDispatchGather=*/false,
+  // The tile list runs experts at once, so it neither adds their rows into
+  // the tokens in expert order (the combine) nor rows into a tensor (the
+  // shared expert): those two fusions stay the CPU per-expert schedule's.
+  buildLowerToBuffers(pm, options.fuseDispatchGather,
                       /*fuseExpertCombine=*/false,
-                      /*fuseSharedExpert=*/false,
-                      /*fuseGatedActivation=*/false, /*explain=*/false);
+                      /*fuseSharedExpert=*/false, options.fuseGatedActivation,
+                      options.explain);
   // bf16-weight GEMMs on tensor cores; what is left (f32 weights) scalar.
   if (options.tensorCores) {
     MoETileGroupedMatmulOnTensorCoresOptions mma;

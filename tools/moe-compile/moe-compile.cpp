@@ -126,15 +126,14 @@ static cl::opt<int64_t> parallelMinWork(
     cl::value_desc("N"), cl::init(32768), cl::cat(category));
 static cl::opt<bool> fuseGatedActivation(
     "fuse-gated-activation",
-    cl::desc("CPU: compute the gate and up projections and the activation "
-             "in one grouped matmul (moe-fuse-gated-activation; default "
-             "true)"),
+    cl::desc("Compute the gate and up projections and the activation in "
+             "one grouped matmul (moe-fuse-gated-activation; default true)"),
     cl::init(true), cl::cat(category));
 static cl::opt<bool> fuseDispatchGather(
     "fuse-dispatch-gather",
-    cl::desc("CPU: read the experts' rows in place through a gather instead "
-             "of a sorted copy of the tokens (moe-fuse-dispatch-gather; "
-             "default true)"),
+    cl::desc("Read the experts' rows in place through a gather instead of a "
+             "sorted copy of the tokens (moe-fuse-dispatch-gather; default "
+             "true)"),
     cl::init(true), cl::cat(category));
 static cl::opt<bool> fuseExpertCombine(
     "fuse-expert-combine",
@@ -254,23 +253,20 @@ int main(int argc, char **argv) {
     return fail("--parallel-min-work tunes the CPU's OpenMP regions; it has "
                 "no effect with " +
                 Twine(cuda ? "--target=cuda" : "--openmp=false"));
-  if (fuseGatedActivation.getNumOccurrences() && cuda)
-    return fail("--fuse-gated-activation is a CPU option: the CUDA target "
-                "does not fuse the activation yet");
-  if (fuseDispatchGather.getNumOccurrences() && cuda)
-    return fail("--fuse-dispatch-gather is a CPU option: the CUDA target "
-                "does not fuse the gather yet");
-  if (fuseExpertCombine.getNumOccurrences() && cuda)
-    return fail("--fuse-expert-combine is a CPU option: the CUDA target "
-                "does not fuse the combine yet");
+  // The CUDA target's tile list runs the experts at once: see
+  // --grouped-gemm=tile-list below.
+  if (fuseExpertCombine.getNumOccurrences() && fuseExpertCombine && cuda)
+    return fail("--fuse-expert-combine is a CPU option: the CUDA target's "
+                "tile list runs the experts at once, so it cannot add their "
+                "rows into the tokens in expert order");
   if (fuseExpertCombine.getNumOccurrences() && fuseExpertCombine &&
       groupedGemm == GroupedGemm::TileList)
     return fail("--fuse-expert-combine needs --grouped-gemm=per-expert: the "
                 "tile list runs the experts at once, so it cannot add their "
                 "rows into the tokens in expert order");
-  if (fuseSharedExpert.getNumOccurrences() && cuda)
-    return fail("--fuse-shared-expert is a CPU option: the CUDA target "
-                "does not fuse the shared expert yet");
+  if (fuseSharedExpert.getNumOccurrences() && fuseSharedExpert && cuda)
+    return fail("--fuse-shared-expert is a CPU option: the CUDA target's "
+                "tile list does not add rows into a tensor");
   if (fuseSharedExpert.getNumOccurrences() && fuseSharedExpert &&
       groupedGemm == GroupedGemm::TileList)
     return fail("--fuse-shared-expert needs --grouped-gemm=per-expert: the "
@@ -303,6 +299,9 @@ int main(int argc, char **argv) {
     loweringOptions.gpuArch = gpuArch;
     // bf16 mma.sync exists from sm_80 (Ampere) on.
     loweringOptions.tensorCores = !noTensorCores && archNumber >= 80;
+    loweringOptions.fuseGatedActivation = fuseGatedActivation;
+    loweringOptions.fuseDispatchGather = fuseDispatchGather;
+    loweringOptions.explain = explain;
     buildMoECUDALoweringPipeline(lowerStage, loweringOptions);
   } else {
     CPULoweringOptions loweringOptions;

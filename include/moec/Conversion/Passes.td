@@ -183,11 +183,22 @@ def MoETileGroupedMatmulOnTensorCores
     tail (K not a multiple of 16) reads zeros. The bias is added in the
     epilogue, in f32.
 
+    The fused forms are computed in the same kernel: with a `gather` each
+    lane finds the token its rows read once, before the k loop, and reads
+    A from the tokens (no permuted copy of them); with an `activation` the
+    epilogue applies it to the sum (plus bias) and, with `up`, a second set
+    of 2 x 4 mma tiles per warp sums the up projection from the same A
+    registers (64 accumulators per lane), so the epilogue writes
+    `act(g) ⊙ u` and neither projection's sums leave the registers. A
+    `scatter` (the combine) is left alone: tiles of different experts would
+    add into one token at once.
+
     The loops carry their GPU mapping (tiles to blocks, warps' lanes to
     threads), since `gpu-map-parallel-loops` would map a lone thread loop
     to blocks once canonicalization folds a 1 x 1 tile grid. Needs sm_80 or
     newer (`ptxas` rejects bf16 mma.sync below). Other
-    grouped matmuls (f32 weights) are left for `moe-tile-grouped-matmul`.
+    grouped matmuls (f32 weights) are left for `moe-tile-grouped-matmul`,
+    which computes the same fused forms with scalar dot products.
     The products round the rows to bf16, as a bf16 model does; the sums are
     f32.
 

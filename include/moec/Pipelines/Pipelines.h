@@ -190,6 +190,21 @@ struct CUDALoweringOptions : public PassPipelineOptions<CUDALoweringOptions> {
       *this, "mma-tile-cols",
       llvm::cl::desc("Columns per tile of the tensor-core expert GEMMs"),
       llvm::cl::init(64)};
+  PassOptions::Option<bool> fuseGatedActivation{
+      *this, "fuse-gated-activation",
+      llvm::cl::desc("Compute the gate and up projections and the "
+                     "activation in one tile-list kernel "
+                     "(moe-fuse-gated-activation)"),
+      llvm::cl::init(true)};
+  PassOptions::Option<bool> fuseDispatchGather{
+      *this, "fuse-dispatch-gather",
+      llvm::cl::desc("Read the experts' rows from the tokens in the first "
+                     "GEMM's loads instead of a sorted copy "
+                     "(moe-fuse-dispatch-gather)"),
+      llvm::cl::init(true)};
+  PassOptions::Option<bool> explain{
+      *this, "explain", llvm::cl::desc("Report the fusions as remarks"),
+      llvm::cl::init(false)};
 };
 
 /// moe.layer -> layout-assigned moe ops (decompose, layout, statistics).

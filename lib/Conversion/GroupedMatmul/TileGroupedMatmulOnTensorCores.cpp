@@ -10,6 +10,10 @@
 //   C (16 x 8, f32):       rows g and g + 8 at columns 2t, 2t + 1;
 // two values of A or B per 32-bit register, the lower k in the low half.
 // Weights are stored [N, K], so B's k-adjacent pair is adjacent in memory.
+// The fused forms ride on the same fragments: a gather changes only which
+// row of A a lane reads (found once per row, before the k loop), and a gated
+// epilogue runs a second set of mma tiles on the up weights with the same A
+// registers, then combines the two sums where the plain form stores one.
 //
 //===----------------------------------------------------------------------===//
 
@@ -39,26 +43,29 @@ constexpr int64_t kMmaM = 16, kMmaN = 8, kMmaK = 16;
 constexpr int64_t kTilesM = kWarpRows / kMmaM, kTilesN = kWarpCols / kMmaN;
 constexpr int64_t kAccumulators = kTilesM * kTilesN * 4;
 
-/// The grouped matmuls this schedule takes: bf16 weights with a static K, no
-/// activation epilogue and no gather (moe-tile-grouped-matmul computes
-/// those).
+/// The grouped matmuls this schedule takes: bf16 [E, N, K] weights (and up
+/// weights) with a static K, storing their rows (no scatter: the tiles of
+/// different experts would add into one token at once).
 bool isOnTensorCores(GroupedMatmulOp op) {
   MemRefType weights = op.getWeights().getType();
-  return !op.isPacked() && !op.hasEpilogue() && !op.getGather() &&
-         !op.getScatter() && weights.getElementType().isBF16() &&
-         !weights.isDynamicDim(2);
+  return !op.isPacked() && !op.getScatter() &&
+         weights.getElementType().isBF16() && !weights.isDynamicDim(2);
 }
 
 /// One lane's share of a warp's 32 x 32 outputs, and how it loads its
 /// fragments.
 struct WarpTile {
   Value lhs, weights, bias, out; // The grouped matmul's buffers.
-  SmallVector<Value> prefix;     // {e} for a padded buffer, {} for sorted rows.
+  Value up, upBias;              // The second projection, if any.
+  std::optional<ActivationSpec> activation; // The epilogue's, if any.
+  SmallVector<Value> prefix;    // {e} for a padded buffer, {} for sorted rows.
+  SmallVector<Value> lhsPrefix; // prefix, or {} when rows are gathered.
   Value expert;
   int64_t depth; // K
   Value t2;      // 2 · (lane % 4): the lane's first k (and C column).
   // Row g + 8h of mma tile mi: the row stored, whether it is in the tile,
-  // and the row read (clamped to the tile's last, so always in bounds).
+  // and the row of lhs read (clamped to the tile's last row, so always in
+  // bounds; with a gather, the token that row reads, found once).
   Value row[kTilesM][2], rowInTile[kTilesM][2], rowRead[kTilesM][2];
   // Column g of mma tile ni, clamped to N - 1: the weight row B reads.
   Value colRead[kTilesN];
@@ -106,52 +113,64 @@ struct WarpTile {
 
   /// A's register for row `r` at k: the f32 rows rounded to bf16.
   Value aRegister(ImplicitLocOpBuilder &b, Value r, Value k, bool tail) const {
-    SmallVector<Value> at(prefix);
+    SmallVector<Value> at(lhsPrefix);
     at.push_back(r);
     Value pair = loadPair(b, lhs, at, k, tail);
     auto bf16Pair = VectorType::get({2}, b.getBF16Type());
     return pack(b, arith::TruncFOp::create(b, bf16Pair, pair));
   }
 
-  /// B's register for weight row `n` at k: two bf16 weights as they are.
-  Value bRegister(ImplicitLocOpBuilder &b, Value n, Value k, bool tail) const {
-    return pack(b, loadPair(b, weights, {expert, n}, k, tail));
+  /// B's register for row `n` of weights `w` at k: two bf16 weights as
+  /// they are.
+  Value bRegister(ImplicitLocOpBuilder &b, Value w, Value n, Value k,
+                  bool tail) const {
+    return pack(b, loadPair(b, w, {expert, n}, k, tail));
   }
 
-  /// One k step of 16: 2 x 4 mma.sync on the accumulators.
+  /// The projections this tile sums: weights, then up if any.
+  int64_t projections() const { return up ? 2 : 1; }
+
+  /// One k step of 16: 2 x 4 mma.sync per projection on its accumulators
+  /// (kAccumulators each, weights' first), the A registers shared.
   SmallVector<Value> step(ImplicitLocOpBuilder &b, Value k0, ValueRange acc,
                           bool tail) const {
     Value kLo = arith::AddIOp::create(b, k0, t2);
     Value kHi = arith::AddIOp::create(b, kLo, constIndex(b, 8));
-    SmallVector<Value> a[kTilesM], bReg[kTilesN];
+    SmallVector<Value> a[kTilesM];
     for (int64_t mi = 0; mi < kTilesM; ++mi)
       a[mi] = {aRegister(b, rowRead[mi][0], kLo, tail),
                aRegister(b, rowRead[mi][1], kLo, tail),
                aRegister(b, rowRead[mi][0], kHi, tail),
                aRegister(b, rowRead[mi][1], kHi, tail)};
-    for (int64_t ni = 0; ni < kTilesN; ++ni)
-      bReg[ni] = {bRegister(b, colRead[ni], kLo, tail),
-                  bRegister(b, colRead[ni], kHi, tail)};
     Type f32 = b.getF32Type();
     auto result =
         LLVM::LLVMStructType::getLiteral(b.getContext(), {f32, f32, f32, f32});
     SmallVector<Value> next;
-    for (int64_t mi = 0; mi < kTilesM; ++mi)
-      for (int64_t ni = 0; ni < kTilesN; ++ni) {
-        ValueRange c = acc.slice((mi * kTilesN + ni) * 4, 4);
-        Value d = NVVM::MmaOp::create(
-            b, result, a[mi], bReg[ni], c, {kMmaM, kMmaN, kMmaK},
-            /*b1Op=*/std::nullopt, /*intOverflow=*/std::nullopt,
-            std::array{NVVM::MMATypes::bf16, NVVM::MMATypes::bf16},
-            std::array{NVVM::MMALayout::row, NVVM::MMALayout::col});
-        for (int64_t j = 0; j < 4; ++j)
-          next.push_back(LLVM::ExtractValueOp::create(b, d, j));
-      }
+    for (int64_t p = 0; p < projections(); ++p) {
+      Value w = p ? up : weights;
+      SmallVector<Value> bReg[kTilesN];
+      for (int64_t ni = 0; ni < kTilesN; ++ni)
+        bReg[ni] = {bRegister(b, w, colRead[ni], kLo, tail),
+                    bRegister(b, w, colRead[ni], kHi, tail)};
+      for (int64_t mi = 0; mi < kTilesM; ++mi)
+        for (int64_t ni = 0; ni < kTilesN; ++ni) {
+          ValueRange c =
+              acc.slice(p * kAccumulators + (mi * kTilesN + ni) * 4, 4);
+          Value d = NVVM::MmaOp::create(
+              b, result, a[mi], bReg[ni], c, {kMmaM, kMmaN, kMmaK},
+              /*b1Op=*/std::nullopt, /*intOverflow=*/std::nullopt,
+              std::array{NVVM::MMATypes::bf16, NVVM::MMATypes::bf16},
+              std::array{NVVM::MMALayout::row, NVVM::MMALayout::col});
+          for (int64_t j = 0; j < 4; ++j)
+            next.push_back(LLVM::ExtractValueOp::create(b, d, j));
+        }
+    }
     return next;
   }
 
-  /// out[row, col] = acc (+ bias[e, col]) for the lane's outputs inside the
-  /// tile and the matrix.
+  /// For the lane's outputs inside the tile and the matrix: out[row, col] =
+  /// acc (+ bias[e, col]), or with an epilogue act(that) ⊙ (upAcc (+
+  /// up_bias[e, col])), in f32 as moe-tile-grouped-matmul computes it.
   void store(ImplicitLocOpBuilder &b, ValueRange acc, Value numCols) const {
     for (int64_t mi = 0; mi < kTilesM; ++mi)
       for (int64_t ni = 0; ni < kTilesN; ++ni)
@@ -164,13 +183,21 @@ struct WarpTile {
               b, rowInTile[mi][h],
               arith::CmpIOp::create(b, arith::CmpIPredicate::ult, col,
                                     numCols));
-          Value sum = acc[(mi * kTilesN + ni) * 4 + j];
+          int64_t at0 = (mi * kTilesN + ni) * 4 + j;
           ifThenElse(b, inside, [&](ImplicitLocOpBuilder &b) {
-            Value y = sum;
-            if (bias)
-              y = arith::AddFOp::create(
-                  b, y,
-                  memref::LoadOp::create(b, bias, ValueRange{expert, col}));
+            auto withBias = [&](Value sum, Value bias) {
+              if (!bias)
+                return sum;
+              return Value(arith::AddFOp::create(
+                  b, sum,
+                  memref::LoadOp::create(b, bias, ValueRange{expert, col})));
+            };
+            Value y = withBias(acc[at0], bias);
+            if (activation) {
+              Value u =
+                  up ? withBias(acc[kAccumulators + at0], upBias) : Value();
+              y = emitGatedActivation(b, *activation, y, u);
+            }
             SmallVector<Value> at(prefix);
             at.append({row[mi][h], col});
             memref::StoreOp::create(b, y, out, at);
@@ -188,8 +215,8 @@ struct TileOnTensorCores : OpConversionPattern<GroupedMatmulOp> {
                   ConversionPatternRewriter &rewriter) const override {
     if (!isOnTensorCores(op))
       return rewriter.notifyMatchFailure(
-          op, "not bf16 [E, N, K] weights with a static K, or has an "
-              "epilogue, a gather or a scatter");
+          op, "not bf16 [E, N, K] weights with a static K, or has a "
+              "scatter");
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
     Value numCols = dim(b, op.getWeights(), 1);
     int64_t depth = op.getWeights().getType().getDimSize(2);
@@ -240,7 +267,13 @@ struct TileOnTensorCores : OpConversionPattern<GroupedMatmulOp> {
     w.weights = op.getWeights();
     w.bias = op.getBias();
     w.out = op.getOut();
+    w.up = op.getUp();
+    w.upBias = op.getUpBias();
+    if (op.hasEpilogue())
+      w.activation = activationOf(op);
     w.prefix = rows.prefix;
+    if (!op.getGather())
+      w.lhsPrefix = rows.prefix;
     w.expert = rows.expert;
     w.depth = depth;
     w.t2 = arith::MulIOp::create(b, t, c(2));
@@ -254,7 +287,13 @@ struct TileOnTensorCores : OpConversionPattern<GroupedMatmulOp> {
         w.row[mi][h] = r;
         w.rowInTile[mi][h] =
             arith::CmpIOp::create(b, arith::CmpIPredicate::ult, r, rows.end);
-        w.rowRead[mi][h] = arith::MinUIOp::create(b, r, lastRow);
+        Value read = arith::MinUIOp::create(b, r, lastRow);
+        if (Value gather = op.getGather()) {
+          SmallVector<Value> at(rows.prefix);
+          at.push_back(read);
+          read = toIndex(b, memref::LoadOp::create(b, gather, at));
+        }
+        w.rowRead[mi][h] = read;
       }
     w.colBase = arith::AddIOp::create(
         b, col0, arith::MulIOp::create(b, warpCol, c(kWarpCols)));
@@ -272,7 +311,8 @@ struct TileOnTensorCores : OpConversionPattern<GroupedMatmulOp> {
   static void emitWarpTile(ImplicitLocOpBuilder &b, const WarpTile &warp,
                            int64_t depth, Value numCols) {
     int64_t whole = depth / kMmaK * kMmaK;
-    SmallVector<Value> zeros(kAccumulators, constF32(b, 0.0));
+    SmallVector<Value> zeros(kAccumulators * warp.projections(),
+                             constF32(b, 0.0));
     ValueRange loop = reduceLoop(
         b, constIndex(b, 0), constIndex(b, whole), zeros,
         [&](ImplicitLocOpBuilder &b, Value k0, ValueRange acc) {

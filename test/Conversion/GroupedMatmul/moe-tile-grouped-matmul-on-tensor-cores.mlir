@@ -89,6 +89,83 @@ func.func @padded_k_tail(%buf: memref<4x?x40xf32>, %w: memref<4x8x40xbf16>, %c: 
 
 // -----
 
+// The fused first projection: rows gathered from the tokens, gate and up
+// in one kernel with SiLU in the epilogue. Each lane finds the token of
+// each of its 4 rows once, before the k loop, and reads A from the tokens;
+// 2 x 4 mma.sync on the gate weights and 2 x 4 on the up weights share the
+// A registers and carry 64 accumulators; the epilogue stores
+// silu(g) * (u + up_bias), the gate's sum being accumulator 0 and the up's
+// accumulator 32.
+
+// CHECK-LABEL: func.func @gathered_gated
+// CHECK-SAME: (%[[X:[^:]+]]: memref<?x64xf32>, %[[WG:[^:]+]]: memref<8x96x64xbf16>, %[[WU:[^:]+]]: memref<8x96x64xbf16>, %[[SRC:[^:]+]]: memref<?xi32>, %[[OFF:[^:]+]]: memref<9xi32>, %[[BU:[^:]+]]: memref<8x96xf32>, %[[H:[^:]+]]: memref<?x96xf32>)
+// CHECK: %[[FOUND:.+]]:4 = scf.for
+// CHECK: %[[LAST:.+]] = arith.subi %[[FOUND]]#3, %c1 : index
+// CHECK: %[[R0:.+]] = arith.minui %{{.+}}, %[[LAST]] : index
+// CHECK: %[[TOK0I:.+]] = memref.load %[[SRC]][%[[R0]]] : memref<?xi32>
+// CHECK: %[[TOK0:.+]] = arith.index_cast %[[TOK0I]] : i32 to index
+// CHECK-COUNT-3: memref.load %[[SRC]]
+// CHECK: %[[ACC:.+]]:64 = scf.for %{{.+}} = %c0 to %c64 step %c16 iter_args(
+// CHECK-NOT: memref.load %[[SRC]]
+// CHECK: %[[KLO:.+]] = arith.addi
+// CHECK: vector.load %[[X]][%[[TOK0]], %[[KLO]]] {alignment = 8 : i64} : memref<?x64xf32>, vector<2xf32>
+// CHECK: vector.load %[[WG]][%[[FOUND]]#1, %{{.+}}, %[[KLO]]]
+// CHECK-COUNT-8: nvvm.mma.sync
+// CHECK: vector.load %[[WU]][%[[FOUND]]#1, %{{.+}}, %[[KLO]]]
+// CHECK-COUNT-8: nvvm.mma.sync
+// CHECK-NOT: nvvm.mma.sync
+// CHECK: scf.yield
+// CHECK: scf.if
+// CHECK: %[[UB:.+]] = memref.load %[[BU]][%[[FOUND]]#1, %{{.+}}] : memref<8x96xf32>
+// CHECK: %[[U:.+]] = arith.addf %[[ACC]]#32, %[[UB]] : f32
+// CHECK: %[[NEG:.+]] = arith.negf %[[ACC]]#0 : f32
+// CHECK: math.exp %[[NEG]] : f32
+// CHECK: %[[SIG:.+]] = arith.divf
+// CHECK: %[[ACT:.+]] = arith.mulf %[[ACC]]#0, %[[SIG]] : f32
+// CHECK: %[[Y:.+]] = arith.mulf %[[ACT]], %[[U]] : f32
+// CHECK: memref.store %[[Y]], %[[H]][%{{.+}}, %{{.+}}] : memref<?x96xf32>
+func.func @gathered_gated(%x: memref<?x64xf32>, %wg: memref<8x96x64xbf16>, %wu: memref<8x96x64xbf16>, %src: memref<?xi32>, %off: memref<9xi32>, %bu: memref<8x96xf32>, %h: memref<?x96xf32>) {
+  moe.grouped_matmul %x, %wg up(%wu : memref<8x96x64xbf16>) gather(%src : memref<?xi32>) offsets(%off : memref<9xi32>) up_bias(%bu : memref<8x96xf32>) outs(%h : memref<?x96xf32>) {activation = #moe.activation<silu>} : memref<?x64xf32>, memref<8x96x64xbf16>
+  return
+}
+
+// -----
+
+// A padded buffer gathered from the tokens ([E, C] slots), with an ungated
+// ReLU epilogue (Switch's experts): the token of slot (e, r) is
+// gather[e, r], the A loads have no expert prefix, one set of mma tiles.
+
+// CHECK-LABEL: func.func @padded_gathered_relu
+// CHECK-SAME: (%[[X:[^:]+]]: memref<?x64xf32>, %[[W:[^:]+]]: memref<4x32x64xbf16>, %[[SRC:[^:]+]]: memref<4x?xi32>
+// CHECK: %[[TOK:.+]] = memref.load %[[SRC]][%{{.+}}, %{{.+}}] : memref<4x?xi32>
+// CHECK: %[[TOKI:.+]] = arith.index_cast %[[TOK]] : i32 to index
+// CHECK: %[[ACC:.+]]:32 = scf.for
+// CHECK: vector.load %[[X]][%[[TOKI]], %{{.+}}] {alignment = 8 : i64} : memref<?x64xf32>, vector<2xf32>
+// CHECK-COUNT-8: nvvm.mma.sync
+// CHECK-NOT: nvvm.mma.sync
+// CHECK: scf.yield
+// CHECK: %[[Y:.+]] = arith.maximumf %[[ACC]]#0, %{{.+}} : f32
+// CHECK: memref.store %[[Y]], %{{.+}}[%{{.+}}, %{{.+}}, %{{.+}}] : memref<4x?x32xf32>
+func.func @padded_gathered_relu(%x: memref<?x64xf32>, %w: memref<4x32x64xbf16>, %src: memref<4x?xi32>, %c: memref<4xi32>, %h: memref<4x?x32xf32>) {
+  moe.grouped_matmul %x, %w gather(%src : memref<4x?xi32>) counts(%c : memref<4xi32>) outs(%h : memref<4x?x32xf32>) {activation = #moe.activation<relu>} : memref<?x64xf32>, memref<4x32x64xbf16>
+  return
+}
+
+// -----
+
+// A scatter (the combine) is left for the per-expert schedule: tiles of
+// different experts would add into one token at once.
+
+// CHECK-LABEL: func.func @scatter_left_alone
+// CHECK: moe.grouped_matmul
+// CHECK-NOT: nvvm.mma.sync
+func.func @scatter_left_alone(%h: memref<?x32xf32>, %w: memref<4x16x32xbf16>, %off: memref<5xi32>, %dst: memref<?xi32>, %y: memref<?x16xf32>) {
+  moe.grouped_matmul %h, %w offsets(%off : memref<5xi32>) scatter(%dst : memref<?xi32>) outs(%y : memref<?x16xf32>) : memref<?x32xf32>, memref<4x16x32xbf16>
+  return
+}
+
+// -----
+
 // f32 weights are left for moe-tile-grouped-matmul.
 
 // CHECK-LABEL: func.func @f32_left_alone

@@ -58,16 +58,16 @@
 // MIN-WORK: moe-compile: error: --parallel-min-work=-5 must not be negative
 // RUN: not moe-compile %moec_src/examples/mixtral.mlir -o %t/x.so --openmp=false --parallel-min-work=100 2>&1 | FileCheck %s --check-prefix=MIN-WORK-SERIAL
 // MIN-WORK-SERIAL: moe-compile: error: --parallel-min-work tunes the CPU's OpenMP regions; it has no effect with --openmp=false
-// RUN: not moe-compile %moec_src/examples/mixtral.mlir -o %t/x.so --target=cuda --fuse-gated-activation 2>&1 | FileCheck %s --check-prefix=FUSE-CUDA
-// FUSE-CUDA: moe-compile: error: --fuse-gated-activation is a CPU option: the CUDA target does not fuse the activation yet
-// RUN: not moe-compile %moec_src/examples/mixtral.mlir -o %t/x.so --target=cuda --fuse-dispatch-gather=false 2>&1 | FileCheck %s --check-prefix=GATHER-CUDA
-// GATHER-CUDA: moe-compile: error: --fuse-dispatch-gather is a CPU option: the CUDA target does not fuse the gather yet
-// RUN: not moe-compile %moec_src/examples/mixtral.mlir -o %t/x.so --target=cuda --fuse-expert-combine=false 2>&1 | FileCheck %s --check-prefix=COMBINE-CUDA
-// COMBINE-CUDA: moe-compile: error: --fuse-expert-combine is a CPU option: the CUDA target does not fuse the combine yet
+// The CUDA target fuses the gather and the activation (both can be turned
+// off), but not the combine or the shared expert: asking for those fails.
+// RUN: moe-compile %moec_src/examples/mixtral.mlir --target=cuda --fuse-gated-activation=false --fuse-dispatch-gather=false --fuse-expert-combine=false --print-pipeline | FileCheck %s --check-prefix=UNFUSED-CUDA
+// UNFUSED-CUDA-NOT: moe-fuse
+// RUN: not moe-compile %moec_src/examples/mixtral.mlir -o %t/x.so --target=cuda --fuse-expert-combine 2>&1 | FileCheck %s --check-prefix=COMBINE-CUDA
+// COMBINE-CUDA: moe-compile: error: --fuse-expert-combine is a CPU option: the CUDA target's tile list runs the experts at once, so it cannot add their rows into the tokens in expert order
 // RUN: not moe-compile %moec_src/examples/mixtral.mlir -o %t/x.so --grouped-gemm=tile-list --weight-panels=0 --fuse-expert-combine 2>&1 | FileCheck %s --check-prefix=COMBINE-TILES
 // COMBINE-TILES: moe-compile: error: --fuse-expert-combine needs --grouped-gemm=per-expert: the tile list runs the experts at once, so it cannot add their rows into the tokens in expert order
-// RUN: not moe-compile %moec_src/examples/deepseek-v3.mlir -o %t/x.so --target=cuda --fuse-shared-expert=false 2>&1 | FileCheck %s --check-prefix=SHARED-CUDA
-// SHARED-CUDA: moe-compile: error: --fuse-shared-expert is a CPU option: the CUDA target does not fuse the shared expert yet
+// RUN: not moe-compile %moec_src/examples/deepseek-v3.mlir -o %t/x.so --target=cuda --fuse-shared-expert 2>&1 | FileCheck %s --check-prefix=SHARED-CUDA
+// SHARED-CUDA: moe-compile: error: --fuse-shared-expert is a CPU option: the CUDA target's tile list does not add rows into a tensor
 // RUN: not moe-compile %moec_src/examples/deepseek-v3.mlir -o %t/x.so --grouped-gemm=tile-list --weight-panels=0 --fuse-shared-expert 2>&1 | FileCheck %s --check-prefix=SHARED-TILES
 // SHARED-TILES: moe-compile: error: --fuse-shared-expert needs --grouped-gemm=per-expert: the tile list does not add rows into a tensor
 // RUN: moe-compile %moec_src/examples/mixtral.mlir -o %t/unpacked.so --weight-panels=0
