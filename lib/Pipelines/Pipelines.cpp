@@ -183,6 +183,13 @@ void mlir::moe::buildMoECUDALoweringPipeline(
   pm.addPass(createMoETileGroupedMatmul(tiles));
   pm.addNestedPass<func::FuncOp>(createConvertLinalgToParallelLoopsPass());
   pm.addPass(createCanonicalizerPass());
+  // A parallel loop with no parallel loop inside (routing, the dispatch
+  // bookkeeping, the combine) would run one thread per block.
+  if (options.threadsPerBlock > 1) {
+    MoETileFlatParallelLoopsOptions flat;
+    flat.threadsPerBlock = options.threadsPerBlock;
+    pm.addNestedPass<func::FuncOp>(createMoETileFlatParallelLoops(flat));
+  }
   // Every parallel loop becomes a kernel launch; what is left on the host
   // and touches a buffer runs as a one-thread launch.
   pm.addNestedPass<func::FuncOp>(createGpuMapParallelLoopsPass());

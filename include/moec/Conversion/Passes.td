@@ -276,6 +276,55 @@ def MoESerialHostCodeToGPU : Pass<"moe-serial-host-code-to-gpu",
   ];
 }
 
+def MoETileFlatParallelLoops : Pass<"moe-tile-flat-parallel-loops",
+                                     "::mlir::func::FuncOp"> {
+  let summary = "Tile each unmapped parallel loop with no parallel loop "
+                "inside into blocks of threads (its GPU mapping)";
+  let description = [{
+    `gpu-map-parallel-loops` maps an outermost parallel loop to blocks and
+    only a nested one to threads, so a flat loop (routing: one token per
+    iteration; the dispatch's histograms, scans and ranking; the combine)
+    would run one thread per block: 1/32 of a warp, and at most 32 threads
+    per SM. This pass tiles each such loop (`scf::tileParallelLoop`, the
+    utility behind upstream's `scf-parallel-loop-tiling`) along its last
+    dimension by `threads-per-block`, with an `scf.if` guard instead of
+    `min` bounds, and maps it: the tile loop's dimensions to blocks x, y, z,
+    the tiled dimension of the inner loop to threads x (others run
+    sequentially, trip count 1). Loops that hold a parallel loop or already
+    carry a mapping (the grouped matmuls' tile lists) are left alone;
+    upstream's pass would tile their thread loops too.
+
+    Example (`threads-per-block=128`):
+
+    ```mlir
+    scf.parallel (%t) = (%c0) to (%n) step (%c1) { ... }
+    ```
+
+    becomes
+
+    ```mlir
+    scf.parallel (%b) = (%c0) to (%n) step (%c128) {
+      scf.parallel (%i) = (%c0) to (%c128) step (%c1) {
+        %t = arith.addi %i, %b : index
+        %in = arith.cmpi ult, %t, %n : index
+        scf.if %in { ... }
+      } {mapping = [#gpu.loop_dim_map<processor = thread_x, ...>]}
+    } {mapping = [#gpu.loop_dim_map<processor = block_x, ...>]}
+    ```
+  }];
+  let options = [
+    Option<"threadsPerBlock", "threads-per-block", "int64_t",
+           /*default=*/"128",
+           "Iterations of the last dimension per block (its threads)">,
+  ];
+  let statistics = [
+    Statistic<"numTiled", "tiled", "Flat parallel loops tiled into blocks">,
+  ];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::scf::SCFDialect",
+                           "::mlir::gpu::GPUDialect"];
+}
+
 def MoEHostBuffersToGPU : Pass<"moe-host-buffers-to-gpu",
                                "::mlir::func::FuncOp"> {
   let summary = "Allocate, free and copy the host code's buffers in device "

@@ -190,6 +190,13 @@ struct CUDALoweringOptions : public PassPipelineOptions<CUDALoweringOptions> {
       *this, "mma-tile-cols",
       llvm::cl::desc("Columns per tile of the tensor-core expert GEMMs"),
       llvm::cl::init(64)};
+  PassOptions::Option<int64_t> threadsPerBlock{
+      *this, "threads-per-block",
+      llvm::cl::desc("Threads per block of the kernels made of single "
+                     "parallel loops (routing, dispatch, combine): their "
+                     "iterations in tiles of this many "
+                     "(scf-parallel-loop-tiling); 1: one per block"),
+      llvm::cl::init(128)};
   PassOptions::Option<bool> fuseGatedActivation{
       *this, "fuse-gated-activation",
       llvm::cl::desc("Compute the gate and up projections and the "
