@@ -185,7 +185,7 @@ void mlir::moe::buildMoECUDALoweringPipeline(
   pm.addPass(createCanonicalizerPass());
   // A parallel loop with no parallel loop inside (routing, the dispatch
   // bookkeeping, the combine) would run one thread per block.
-  if (options.threadsPerBlock > 1) {
+  if (options.threadsPerBlock != 1) {
     MoETileFlatParallelLoopsOptions flat;
     flat.threadsPerBlock = options.threadsPerBlock;
     pm.addNestedPass<func::FuncOp>(createMoETileFlatParallelLoops(flat));

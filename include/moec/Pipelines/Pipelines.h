@@ -192,10 +192,10 @@ struct CUDALoweringOptions : public PassPipelineOptions<CUDALoweringOptions> {
       llvm::cl::init(64)};
   PassOptions::Option<int64_t> threadsPerBlock{
       *this, "threads-per-block",
-      llvm::cl::desc("Threads per block of the kernels made of single "
+      llvm::cl::desc("Threads per block of the kernels made of flat "
                      "parallel loops (routing, dispatch, combine): their "
                      "iterations in tiles of this many "
-                     "(scf-parallel-loop-tiling); 1: one per block"),
+                     "(moe-tile-flat-parallel-loops); 1: one per block"),
       llvm::cl::init(128)};
   PassOptions::Option<bool> fuseGatedActivation{
       *this, "fuse-gated-activation",
