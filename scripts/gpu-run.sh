@@ -5,6 +5,7 @@
 # folder of files to bring back) or build-gpu/results.
 #   scripts/gpu-run.sh check [--sanitize]            docs/cuda-target.md
 #   scripts/gpu-run.sh bench [--layers L..] [--tokens T..]   docs/performance-gpu.md
+#   scripts/gpu-run.sh profile [--layers L..] [--tokens T..] (kernel times, ncu)
 # The exit status is the check's or the benchmark's. On the device tool, run
 # them in separate calls, and the benchmark one layer per call (--layers):
 # DeepSeek-V3's weights alone are a 22 GB file moe-run reads per run.
@@ -26,8 +27,12 @@ case "$what" in
     python3 build-gpu/bench/bench.py run --bundle build-gpu/bench \
       --json "$out/bench.json" --work /tmp "$@" 2>&1 | tee "$out/bench.log"
     ;;
+  profile)
+    python3 build-gpu/bench/bench.py profile --bundle build-gpu/bench --work /tmp "$@" \
+      2>&1 | tee "$out/profile.log"
+    ;;
   *)
-    echo "usage: scripts/gpu-run.sh check|bench [options]" >&2
+    echo "usage: scripts/gpu-run.sh check|bench|profile [options]" >&2
     exit 2
     ;;
 esac

@@ -188,7 +188,10 @@ def reference(torch, d, w, x32):
         h = torch.nn.functional.silu(gu[:, :F]) * gu[:, F:]
         y.index_add_(0, t, (h @ w["experts.down"][e].float().T) * wts[t, j, None])
     if d.get("shared_F"):
-        y += shared_expert(torch, {k: v.float() for k, v in w.items()}, x32)
+        # Only the shared expert's weights widened: all of DeepSeek-V3's
+        # experts in f32 would be 44 GB.
+        y += shared_expert(torch, {k: w[k].float() for k in ("shared.gate", "shared.up",
+                                                             "shared.down")}, x32)
     return y, idx
 
 
@@ -455,6 +458,69 @@ def run_bench(args) -> int:
     return 0 if passed == len(checks) else 1
 
 
+def run_profile(args) -> int:
+    """One forward per (layer, T) under Nsight Compute: each kernel's duration
+    and launch shape, so a slow forward can be split by kernel. ncu serializes
+    and replays kernels, so the sum is kernel time, not the forward's time."""
+    import csv
+    import io
+
+    import numpy as np
+    import torch
+    from safetensors.torch import save_file
+
+    bundle = args.bundle.resolve()
+    layers = json.loads((bundle / "layers.json").read_text())
+    ncu = shutil.which("ncu")
+    if ncu is None:
+        print("bench.py profile: error: ncu (Nsight Compute) is not on PATH", file=sys.stderr)
+        return 1
+    failed = 0
+    with tempfile.TemporaryDirectory(prefix="moec-prof-", dir=args.work) as tmp:
+        tmp = Path(tmp)
+        for name in args.layers or list(layers):
+            d = layers[name]
+            wpath = tmp / f"{name}.safetensors"
+            w = make_weights(torch, d, seed=1)
+            save_file({k: v.contiguous().cpu() for k, v in w.items()}, str(wpath))
+            del w
+            torch.cuda.empty_cache()
+            for T in args.tokens:
+                gen = torch.Generator(device="cuda").manual_seed(2)
+                x = torch.randn(T, d["D"], generator=gen, device="cuda").to(torch.bfloat16)
+                np.save(tmp / "x.npy", x.float().cpu().numpy())
+                cmd = [ncu, "--clock-control", "none", "--csv", "--metrics",
+                       "gpu__time_duration.sum,launch__grid_size,launch__block_size,"
+                       "launch__registers_per_thread",
+                       str(bundle / "bin" / "moe-run"), str(bundle / f"{name}.so"),
+                       "--device=cuda", "--weights", str(wpath), "--input", str(tmp / "x.npy"),
+                       "--output", str(tmp / "y.npy"), "--warmup", "0", "--iters", "1"]
+                proc = subprocess.run(cmd, capture_output=True, text=True)
+                if proc.returncode != 0:
+                    print(f"{name} T={T}: ncu failed: {proc.stderr.strip()[-400:]}")
+                    failed += 1
+                    continue
+                text = proc.stdout[proc.stdout.find('"ID"'):]
+                kernels: dict = {}
+                for rec in csv.DictReader(io.StringIO(text)):
+                    k = kernels.setdefault((int(rec["ID"]), rec["Kernel Name"]), {})
+                    k[rec["Metric Name"]] = rec["Metric Value"].replace(",", "")
+                total = sum(float(v["gpu__time_duration.sum"]) for v in kernels.values())
+                print(f"### {name} T={T}: {len(kernels)} kernels, {total / 1e3:.3f} us total"
+                      if total < 1e3 else
+                      f"### {name} T={T}: {len(kernels)} kernels, {total / 1e6:.3f} ms total")
+                print("| # | kernel | grid | block | regs | time | share |")
+                print("|---|---|---|---|---|---|---|")
+                for (i, kname), v in sorted(kernels.items()):
+                    ns = float(v["gpu__time_duration.sum"])
+                    print(f"| {i} | {kname} | {v['launch__grid_size']} | "
+                          f"{v['launch__block_size']} | {v['launch__registers_per_thread']} | "
+                          f"{ns / 1e3:.1f} us | {100 * ns / total:.0f} % |")
+                print(flush=True)
+            wpath.unlink()
+    return 1 if failed else 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -470,8 +536,13 @@ def main() -> int:
     r.add_argument("--tokens", type=int, nargs="+", default=TOKENS)
     r.add_argument("--json", type=Path)
     r.add_argument("--work", default=None, help="folder for the weights file (default: $TMPDIR)")
+    f = sub.add_parser("profile", help="kernel times of one forward under Nsight Compute")
+    f.add_argument("--bundle", type=Path, required=True)
+    f.add_argument("--layers", nargs="+", default=[])
+    f.add_argument("--tokens", type=int, nargs="+", default=[1, 4096])
+    f.add_argument("--work", default=None, help="folder for the weights file (default: $TMPDIR)")
     args = parser.parse_args()
-    return prepare(args) if args.cmd == "prepare" else run_bench(args)
+    return {"prepare": prepare, "run": run_bench, "profile": run_profile}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -72,7 +72,8 @@ void mlir::moe::buildMoETensorPipeline(OpPassManager &pm,
 /// out-parameters: the stages both targets share.
 static void buildLowerToBuffers(OpPassManager &pm, bool fuseDispatchGather,
                                 bool fuseExpertCombine, bool fuseSharedExpert,
-                                bool fuseGatedActivation, bool explain) {
+                                bool fuseGatedActivation, bool explain,
+                                bool combinePerElement) {
   if (fuseDispatchGather) {
     MoEFuseDispatchGatherOptions gather;
     gather.explain = explain;
@@ -94,7 +95,9 @@ static void buildLowerToBuffers(OpPassManager &pm, bool fuseDispatchGather,
   // buffer one-shot bufferization may then reuse in place before a later
   // read through the merged memref (an exchange's counts, clobbered).
   pm.addPass(createCSEPass());
-  pm.addPass(createMoELowerToLoops());
+  MoELowerToLoopsOptions loops;
+  loops.combinePerElement = combinePerElement;
+  pm.addPass(createMoELowerToLoops(loops));
   pm.addPass(createCanonicalizerPass());
   if (fuseGatedActivation)
     pm.addNestedPass<func::FuncOp>(createMoEFuseGatedActivation());
@@ -125,7 +128,8 @@ static void buildCPULowering(OpPassManager &pm,
   buildLowerToBuffers(pm, options.fuseDispatchGather,
                       options.fuseExpertCombine && perExpert,
                       options.fuseSharedExpert && perExpert,
-                      options.fuseGatedActivation, options.explain);
+                      options.fuseGatedActivation, options.explain,
+                      /*combinePerElement=*/false);
   if (options.groupedGemm == GroupedGemm::TileList)
     pm.addPass(createMoETileGroupedMatmul());
   else
@@ -169,7 +173,9 @@ void mlir::moe::buildMoECUDALoweringPipeline(
   buildLowerToBuffers(pm, options.fuseDispatchGather,
                       /*fuseExpertCombine=*/false,
                       /*fuseSharedExpert=*/false, options.fuseGatedActivation,
-                      options.explain);
+                      options.explain,
+                      // A thread per output element, not per token.
+                      /*combinePerElement=*/true);
   // bf16-weight GEMMs on tensor cores; what is left (f32 weights) scalar.
   if (options.tensorCores) {
     MoETileGroupedMatmulOnTensorCoresOptions mma;
@@ -183,6 +189,9 @@ void mlir::moe::buildMoECUDALoweringPipeline(
   pm.addPass(createMoETileGroupedMatmul(tiles));
   pm.addNestedPass<func::FuncOp>(createConvertLinalgToParallelLoopsPass());
   pm.addPass(createCanonicalizerPass());
+  // Routing's logits: a warp per dot product rather than a thread.
+  if (options.splitDotProducts)
+    pm.addNestedPass<func::FuncOp>(createMoESplitDotProductsAcrossLanes());
   // A parallel loop with no parallel loop inside (routing, the dispatch
   // bookkeeping, the combine) would run one thread per block.
   if (options.threadsPerBlock != 1) {

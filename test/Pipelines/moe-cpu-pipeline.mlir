@@ -26,7 +26,7 @@
 
 // RUN: moe-compile --print-pipeline --lowering=static | FileCheck %s --check-prefix=PRINT
 // PRINT: moe-opt --pass-pipeline='any(moe-decompose,moe-static-capacity,moe-export-stats,moe-pack-expert-weights{panel=16},canonicalize
-// PRINT: moe-opt --pass-pipeline='any(func.func(moe-fuse-dispatch-gather{explain=false}),func.func(moe-fuse-expert-combine{explain=false}),func.func(moe-fuse-shared-expert{explain=false}),moe-emit-c-interface,cse,moe-lower-to-loops,{{.*}}func.func(moe-fuse-gated-activation),one-shot-bufferize{{.*}}moe-expand-grouped-matmul{block-rows=6 k-chunk=256},moe-lower-mmt4d-to-vectors{block-rows=6 k-chunk=256},moe-lower-matmul-to-register-blocks{{.*}}convert-scf-to-openmp{{.*}},moe-serialize-small-parallel-regions{min-work=32768},finalize-memref-to-llvm{{.*}}use-generic-functions=true{{.*}}reconcile-unrealized-casts)'
+// PRINT: moe-opt --pass-pipeline='any(func.func(moe-fuse-dispatch-gather{explain=false}),func.func(moe-fuse-expert-combine{explain=false}),func.func(moe-fuse-shared-expert{explain=false}),moe-emit-c-interface,cse,moe-lower-to-loops{combine-per-element=false},{{.*}}func.func(moe-fuse-gated-activation),one-shot-bufferize{{.*}}moe-expand-grouped-matmul{block-rows=6 k-chunk=256},moe-lower-mmt4d-to-vectors{block-rows=6 k-chunk=256},moe-lower-matmul-to-register-blocks{{.*}}convert-scf-to-openmp{{.*}},moe-serialize-small-parallel-regions{min-work=32768},finalize-memref-to-llvm{{.*}}use-generic-functions=true{{.*}}reconcile-unrealized-casts)'
 // RUN: moe-compile --print-pipeline --parallel-min-work=0 | FileCheck %s --check-prefix=ALL-PARALLEL
 // ALL-PARALLEL-NOT: moe-serialize-small-parallel-regions
 // RUN: moe-compile --print-pipeline --fuse-gated-activation=false | FileCheck %s --check-prefix=UNFUSED

@@ -24,8 +24,9 @@ def MoELowerToLoops : Pass<"moe-lower-to-loops"> {
     target schedules (moe-expand-grouped-matmul on the CPU,
     moe-tile-grouped-matmul for the GPU), and the activation between them an
     `scf.parallel` over the rows. Routing, dispatch and combine become
-    parallel algorithms: an `scf.parallel` over tokens for the router
-    (per-token dot products, scores, top-k in `[T, E]` scratch rows) and for
+    parallel algorithms: an `scf.parallel` over (token, expert) for the
+    router's dot products and one over tokens for the rest of routing
+    (scores, top-k in `[T, E]` scratch rows) and for
     the weighted un-permute (each token writes its own row, no atomics), and
     for the dispatches a stable counting sort whose histogram, per-expert
     exclusive scan and ranking/scatter phases are `scf.parallel` loops over
@@ -36,7 +37,21 @@ def MoELowerToLoops : Pass<"moe-lower-to-loops"> {
     (`moert_comm_counts`, `moert_comm_exchange_<type>`, declared private with
     the C memref interface; docs/abi.md). Layout-free ops (`!moe.grouped`)
     and `moe.layer` must have been lowered before; finding one is an error.
+
+    With `combine-per-element` (the CUDA pipeline's choice) the un-permute
+    is two loops instead: one over tokens writes the order of each token's
+    kept rows (`[T, k]`), then one over (token, element) sums the k rows of
+    its element in that order. The sum and its order are the same; a GPU
+    gets one thread per element, its loads of a row coalesced, where the
+    per-token form runs a token's k·D multiply-adds in one thread. The CPU
+    keeps the per-token form, whose inner loop over a row vectorizes.
   }];
+  let options = [
+    Option<"combinePerElement", "combine-per-element", "bool",
+           /*default=*/"false",
+           "Combine in a parallel loop over (token, element), after a "
+           "per-token loop that orders each token's rows (GPUs)">,
+  ];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::bufferization::BufferizationDialect",
                            "::mlir::func::FuncDialect",
@@ -319,6 +334,59 @@ def MoETileFlatParallelLoops : Pass<"moe-tile-flat-parallel-loops",
   ];
   let statistics = [
     Statistic<"numTiled", "tiled", "Flat parallel loops tiled into blocks">,
+  ];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::scf::SCFDialect",
+                           "::mlir::gpu::GPUDialect"];
+}
+
+def MoESplitDotProductsAcrossLanes
+    : Pass<"moe-split-dot-products-across-lanes", "::mlir::func::FuncOp"> {
+  let summary = "Give each iteration of a flat parallel loop that sums a "
+                "long loop (routing's logits) a warp: lanes sum strided "
+                "elements, shuffles add them";
+  let description = [{
+    Routing's logits are a parallel loop over (token, expert) whose body is
+    one dot product of length D. Run as one thread per iteration, each sum
+    waits on one load per element. This pass takes an unmapped, reduction-
+    free parallel loop with no parallel loop inside (at most 3 dimensions)
+    whose body is: ops that only read memory, one `scf.for` carrying a
+    single float through a `reassoc` `arith.addf` (its body only reads), and
+    anything after it. It rewrites it as blocks of `warps-per-block` warps,
+    the last dimension in steps of that many: warp w runs iteration
+    i + w, lane l sums elements l, l + 32, ... (lane 0 from the sum's
+    initial value, the others from zero), five `gpu.shuffle xor` steps add
+    the 32 partial sums, and lane 0 alone runs the ops after the sum. The
+    loops are mapped (blocks x, y, z; warps to threads y, lanes to threads
+    x), so `moe-tile-flat-parallel-loops` and `gpu-map-parallel-loops` leave
+    them. A sum with a static trip count under 32 is left alone. The sum's
+    order changes, which the `reassoc` flag allows.
+
+    Example (`warps-per-block=4`):
+
+    ```mlir
+    scf.parallel (%t, %e) = (%c0, %c0) to (%nt, %c8) step (%c1, %c1) {
+      %s = scf.for %d = %c0 to %c4096 step %c1 iter_args(%a = %zero) -> f32 {
+        ...
+        %n = arith.addf %a, %p fastmath<reassoc, contract> : f32
+        scf.yield %n : f32
+      }
+      memref.store %s, %logits[%t, %e] : memref<?x8xf32>
+    }
+    ```
+
+    becomes blocks (%t, %e0) over (%nt, 8) step (1, 4), threads (%w, %l)
+    over (4, 32); under `%e0 + %w < 8`, lane %l sums %d = %l, %l + 32, ...,
+    `gpu.shuffle xor` by 16, 8, 4, 2, 1 adds the lanes, and `scf.if %l == 0`
+    stores.
+  }];
+  let options = [
+    Option<"warpsPerBlock", "warps-per-block", "int64_t", /*default=*/"4",
+           "Warps per block (iterations of the last dimension per block)">,
+  ];
+  let statistics = [
+    Statistic<"numSplit", "split", "Parallel loops whose sums were split "
+                                   "across lanes">,
   ];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::scf::SCFDialect",

@@ -197,6 +197,12 @@ struct CUDALoweringOptions : public PassPipelineOptions<CUDALoweringOptions> {
                      "iterations in tiles of this many "
                      "(moe-tile-flat-parallel-loops); 1: one per block"),
       llvm::cl::init(128)};
+  PassOptions::Option<bool> splitDotProducts{
+      *this, "split-dot-products",
+      llvm::cl::desc("Sum each of routing's logits with a warp, lanes "
+                     "taking strided elements "
+                     "(moe-split-dot-products-across-lanes)"),
+      llvm::cl::init(true)};
   PassOptions::Option<bool> fuseGatedActivation{
       *this, "fuse-gated-activation",
       llvm::cl::desc("Compute the gate and up projections and the "

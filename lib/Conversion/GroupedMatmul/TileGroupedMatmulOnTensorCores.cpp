@@ -130,43 +130,72 @@ struct WarpTile {
   /// The projections this tile sums: weights, then up if any.
   int64_t projections() const { return up ? 2 : 1; }
 
-  /// One k step of 16: 2 x 4 mma.sync per projection on its accumulators
-  /// (kAccumulators each, weights' first), the A registers shared.
-  SmallVector<Value> step(ImplicitLocOpBuilder &b, Value k0, ValueRange acc,
-                          bool tail) const {
+  /// One k step's fragments: A's 2 x 4 registers, then B's 4 x 2 per
+  /// projection.
+  struct Fragments {
+    SmallVector<Value> a[kTilesM];
+    SmallVector<Value> b[2][kTilesN];
+  };
+
+  /// Loads the fragments of the k step at k0.
+  Fragments load(ImplicitLocOpBuilder &b, Value k0, bool tail) const {
     Value kLo = arith::AddIOp::create(b, k0, t2);
     Value kHi = arith::AddIOp::create(b, kLo, constIndex(b, 8));
-    SmallVector<Value> a[kTilesM];
+    Fragments f;
     for (int64_t mi = 0; mi < kTilesM; ++mi)
-      a[mi] = {aRegister(b, rowRead[mi][0], kLo, tail),
-               aRegister(b, rowRead[mi][1], kLo, tail),
-               aRegister(b, rowRead[mi][0], kHi, tail),
-               aRegister(b, rowRead[mi][1], kHi, tail)};
+      f.a[mi] = {aRegister(b, rowRead[mi][0], kLo, tail),
+                 aRegister(b, rowRead[mi][1], kLo, tail),
+                 aRegister(b, rowRead[mi][0], kHi, tail),
+                 aRegister(b, rowRead[mi][1], kHi, tail)};
+    for (int64_t p = 0; p < projections(); ++p)
+      for (int64_t ni = 0; ni < kTilesN; ++ni)
+        f.b[p][ni] = {bRegister(b, p ? up : weights, colRead[ni], kLo, tail),
+                      bRegister(b, p ? up : weights, colRead[ni], kHi, tail)};
+    return f;
+  }
+
+  /// 2 x 4 mma.sync per projection on its accumulators (kAccumulators
+  /// each, weights' first), the A registers shared.
+  SmallVector<Value> multiply(ImplicitLocOpBuilder &b, const Fragments &f,
+                              ValueRange acc) const {
     Type f32 = b.getF32Type();
     auto result =
         LLVM::LLVMStructType::getLiteral(b.getContext(), {f32, f32, f32, f32});
     SmallVector<Value> next;
-    for (int64_t p = 0; p < projections(); ++p) {
-      Value w = p ? up : weights;
-      SmallVector<Value> bReg[kTilesN];
-      for (int64_t ni = 0; ni < kTilesN; ++ni)
-        bReg[ni] = {bRegister(b, w, colRead[ni], kLo, tail),
-                    bRegister(b, w, colRead[ni], kHi, tail)};
+    for (int64_t p = 0; p < projections(); ++p)
       for (int64_t mi = 0; mi < kTilesM; ++mi)
         for (int64_t ni = 0; ni < kTilesN; ++ni) {
           ValueRange c =
               acc.slice(p * kAccumulators + (mi * kTilesN + ni) * 4, 4);
           Value d = NVVM::MmaOp::create(
-              b, result, a[mi], bReg[ni], c, {kMmaM, kMmaN, kMmaK},
+              b, result, f.a[mi], f.b[p][ni], c, {kMmaM, kMmaN, kMmaK},
               /*b1Op=*/std::nullopt, /*intOverflow=*/std::nullopt,
               std::array{NVVM::MMATypes::bf16, NVVM::MMATypes::bf16},
               std::array{NVVM::MMALayout::row, NVVM::MMALayout::col});
           for (int64_t j = 0; j < 4; ++j)
             next.push_back(LLVM::ExtractValueOp::create(b, d, j));
         }
-    }
     return next;
   }
+
+  /// `steps` k steps from k0: every fragment is loaded before the first
+  /// mma.sync, so the loads of all the steps are in flight at once (a
+  /// warp otherwise waits out one memory latency per step).
+  SmallVector<Value> steps(ImplicitLocOpBuilder &b, Value k0, int64_t steps,
+                           ValueRange acc, bool tail) const {
+    SmallVector<Fragments, 4> f;
+    for (int64_t s = 0; s < steps; ++s)
+      f.push_back(load(
+          b, arith::AddIOp::create(b, k0, constIndex(b, s * kMmaK)), tail));
+    SmallVector<Value> next(acc);
+    for (const Fragments &fs : f)
+      next = multiply(b, fs, next);
+    return next;
+  }
+
+  /// k steps loaded together: as many as keep the fragments of a group
+  /// at 64 registers (4 with one projection, 2 with two).
+  int64_t stepsPerGroup() const { return 64 / (8 + 8 * projections()); }
 
   /// For the lane's outputs inside the tile and the matrix: out[row, col] =
   /// acc (+ bias[e, col]), or with an epilogue act(that) ⊙ (upAcc (+
@@ -306,22 +335,29 @@ struct TileOnTensorCores : OpConversionPattern<GroupedMatmulOp> {
     return w;
   }
 
-  /// The k loop over whole steps of 16, a masked tail step when K is not a
-  /// multiple of 16, then the stores.
+  /// The k loop over groups of whole steps of 16, the whole steps left
+  /// over, a masked tail step when K is not a multiple of 16, then the
+  /// stores.
   static void emitWarpTile(ImplicitLocOpBuilder &b, const WarpTile &warp,
                            int64_t depth, Value numCols) {
+    int64_t group = warp.stepsPerGroup() * kMmaK;
+    int64_t grouped = depth / group * group;
     int64_t whole = depth / kMmaK * kMmaK;
-    SmallVector<Value> zeros(kAccumulators * warp.projections(),
-                             constF32(b, 0.0));
-    ValueRange loop = reduceLoop(
-        b, constIndex(b, 0), constIndex(b, whole), zeros,
-        [&](ImplicitLocOpBuilder &b, Value k0, ValueRange acc) {
-          return warp.step(b, k0, acc, /*tail=*/false);
-        },
-        kMmaK);
-    SmallVector<Value> acc(loop);
+    SmallVector<Value> acc(kAccumulators * warp.projections(),
+                           constF32(b, 0.0));
+    if (grouped > 0)
+      acc = reduceLoop(
+          b, constIndex(b, 0), constIndex(b, grouped), acc,
+          [&](ImplicitLocOpBuilder &b, Value k0, ValueRange acc) {
+            return warp.steps(b, k0, warp.stepsPerGroup(), acc,
+                              /*tail=*/false);
+          },
+          group);
+    if (whole > grouped)
+      acc = warp.steps(b, constIndex(b, grouped), (whole - grouped) / kMmaK,
+                       acc, /*tail=*/false);
     if (whole != depth)
-      acc = warp.step(b, constIndex(b, whole), acc, /*tail=*/true);
+      acc = warp.steps(b, constIndex(b, whole), 1, acc, /*tail=*/true);
     warp.store(b, acc, numCols);
   }
 

@@ -1,8 +1,11 @@
 //===- LowerRoute.cpp - moe.route as a parallel loop over tokens ----------===//
 //
-// Part of moec. Tokens are routed independently, so the token loop is an
-// scf.parallel (OpenMP threads on the CPU; GPU blocks or threads on a GPU).
-// Within a token the work is sequential (softmax, group filter, top-k by
+// Part of moec. Two parallel loops: the logits x[t] · wg[e] over (t, e),
+// then the rest of routing over tokens. The logits are T·E dot products of
+// length D, the bulk of routing's work, and a loop of their own gives a GPU
+// T·E independent reductions (moe-split-dot-products-across-lanes gives each
+// a warp) where the token loop would run E·D multiply-adds in one thread.
+// Within a token the rest is sequential (softmax, group filter, top-k by
 // repeated arg-max with ties to the lower index) over the token's own row
 // of [T, E] and [T, groups] scratch buffers. Scratch lives in buffers rather
 // than stack allocations because a loop lowered without OpenMP would grow
@@ -104,6 +107,23 @@ void lowering::lowerRoute(RewriterBase &rewriter, RouteOp op) {
   Value allGroupScore = grouped ? scratch(numGroups, f32) : Value();
   Value allGroupKept = grouped ? scratch(numGroups, i32) : Value();
 
+  // Logits in fp32: x[t] · wg[e] (+ router bias).
+  parallelLoop(
+      b, {numTokens, experts}, [&](ImplicitLocOpBuilder &b, ValueRange ivs) {
+        Value t = ivs[0], e = ivs[1];
+        Value dot = reduceLoop(
+            b, zero, hidden, ValueRange{constF32(b, 0.0)},
+            [&](ImplicitLocOpBuilder &b, Value d, ValueRange acc) {
+              Value xv = memref::LoadOp::create(b, x, ValueRange{t, d});
+              Value wv = memref::LoadOp::create(b, wg, ValueRange{e, d});
+              return SmallVector<Value>{fastAdd(b, acc[0], fastMul(b, xv, wv))};
+            })[0];
+        if (routerBias)
+          dot = arith::AddFOp::create(
+              b, dot, memref::LoadOp::create(b, routerBias, ValueRange{e}));
+        memref::StoreOp::create(b, dot, allScores, ValueRange{t, e});
+      });
+
   parallelLoop(b, numTokens, [&](ImplicitLocOpBuilder &b, ValueRange ivs) {
     Value t = ivs[0];
     Value scores = sliceAt(b, allScores, t);
@@ -111,20 +131,6 @@ void lowering::lowerRoute(RewriterBase &rewriter, RouteOp op) {
     Value taken = sliceAt(b, allTaken, t);
     Value groupScore = grouped ? sliceAt(b, allGroupScore, t) : Value();
     Value groupKept = grouped ? sliceAt(b, allGroupKept, t) : Value();
-    // Logits in fp32: x[t] · wg[e] (+ router bias).
-    forLoop(b, zero, experts, [&](ImplicitLocOpBuilder &b, Value e) {
-      Value dot = reduceLoop(
-          b, zero, hidden, ValueRange{constF32(b, 0.0)},
-          [&](ImplicitLocOpBuilder &b, Value d, ValueRange acc) {
-            Value xv = memref::LoadOp::create(b, x, ValueRange{t, d});
-            Value wv = memref::LoadOp::create(b, wg, ValueRange{e, d});
-            return SmallVector<Value>{fastAdd(b, acc[0], fastMul(b, xv, wv))};
-          })[0];
-      if (routerBias)
-        dot = arith::AddFOp::create(
-            b, dot, memref::LoadOp::create(b, routerBias, ValueRange{e}));
-      memref::StoreOp::create(b, dot, scores, ValueRange{e});
-    });
 
     // Scores.
     if (sigmoid) {

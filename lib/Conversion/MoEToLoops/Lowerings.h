@@ -20,8 +20,12 @@ void lowerAssignSlots(RewriterBase &rewriter, AssignSlotsOp op);
 void lowerDispatchSorted(RewriterBase &rewriter, DispatchSortedOp op);
 void lowerSortAssignments(RewriterBase &rewriter, SortAssignmentsOp op);
 void lowerExperts(RewriterBase &rewriter, ExpertsOp op);
-void lowerCombineCapacity(RewriterBase &rewriter, CombineCapacityOp op);
-void lowerCombineSorted(RewriterBase &rewriter, CombineSortedOp op);
+/// `perElement`: the (token, element) form of moe-lower-to-loops'
+/// combine-per-element option.
+void lowerCombineCapacity(RewriterBase &rewriter, CombineCapacityOp op,
+                          bool perElement);
+void lowerCombineSorted(RewriterBase &rewriter, CombineSortedOp op,
+                        bool perElement);
 void lowerScatterWeights(RewriterBase &rewriter, ScatterWeightsOp op);
 void lowerAllToAll(RewriterBase &rewriter, AllToAllOp op);
 void lowerTransposeSegments(RewriterBase &rewriter, TransposeSegmentsOp op);

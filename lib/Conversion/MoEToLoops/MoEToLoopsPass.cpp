@@ -93,6 +93,8 @@ LogicalResult checkSupported(Operation *op) {
 
 struct MoELowerToLoopsPass
     : public moe::impl::MoELowerToLoopsBase<MoELowerToLoopsPass> {
+  using Base::Base;
+
   void runOnOperation() override {
     SmallVector<Operation *> ops;
     WalkResult walk = getOperation()->walk([&](Operation *op) {
@@ -123,10 +125,10 @@ struct MoELowerToLoopsPass
           })
           .Case([&](ExpertsOp o) { lowering::lowerExperts(rewriter, o); })
           .Case([&](CombineCapacityOp o) {
-            lowering::lowerCombineCapacity(rewriter, o);
+            lowering::lowerCombineCapacity(rewriter, o, combinePerElement);
           })
           .Case([&](CombineSortedOp o) {
-            lowering::lowerCombineSorted(rewriter, o);
+            lowering::lowerCombineSorted(rewriter, o, combinePerElement);
           })
           .Case([&](ScatterWeightsOp o) {
             lowering::lowerScatterWeights(rewriter, o);

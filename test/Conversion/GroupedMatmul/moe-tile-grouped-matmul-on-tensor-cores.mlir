@@ -4,17 +4,18 @@
 
 // BAD: error: moe-tile-grouped-matmul-on-tensor-cores: tile-rows and tile-cols must be positive multiples of 32
 
-// Sorted rows, K = 64 (4 whole k steps), N = 96: the tile list of
+// Sorted rows, K = 128 (2 groups of 4 whole k steps), N = 96: the tile list of
 // ceil(R / 64) + E slots x ceil(96 / 64) column tiles, 128 threads (2 x 2
 // warps) per tile. Lane l reads A rows g = l / 4 (+8, +16, +24) clamped to
 // the tile's last row, and weight rows (B columns) g (+8, +16, +24) clamped
 // to N - 1, at k = 2 (l % 4) and +8: f32 pairs rounded to bf16, bf16 pairs
 // as they are, each packed into an i32. 2 x 4 mma.sync per k step carry 32
-// f32 accumulators; the epilogue adds the bias and stores the lane's
-// outputs that are inside the tile and the matrix.
+// f32 accumulators; the k loop loads the fragments of 4 steps before their
+// 32 mma.sync. The epilogue adds the bias and stores the lane's outputs
+// that are inside the tile and the matrix.
 
 // CHECK-LABEL: func.func @sorted
-// CHECK-SAME: (%[[X:[^:]+]]: memref<?x64xf32>, %[[W:[^:]+]]: memref<8x96x64xbf16>, %[[OFF:[^:]+]]: memref<9xi32>, %[[BIAS:[^:]+]]: memref<8x96xf32>, %[[H:[^:]+]]: memref<?x96xf32>)
+// CHECK-SAME: (%[[X:[^:]+]]: memref<?x128xf32>, %[[W:[^:]+]]: memref<8x96x128xbf16>, %[[OFF:[^:]+]]: memref<9xi32>, %[[BIAS:[^:]+]]: memref<8x96xf32>, %[[H:[^:]+]]: memref<?x96xf32>)
 // CHECK: %[[NR:.+]] = memref.dim %[[H]], %c0 : memref<?x96xf32>
 // CHECK: %[[RT:.+]] = arith.ceildivui %[[NR]], %c64 : index
 // CHECK: %[[SLOTS:.+]] = arith.addi %[[RT]], %c8 : index
@@ -32,20 +33,25 @@
 // CHECK: %[[LAST:.+]] = arith.subi %[[FOUND]]#3, %c1 : index
 // CHECK: %[[R0:.+]] = arith.minui %{{.+}}, %[[LAST]] : index
 // CHECK: %[[N0:.+]] = arith.minui %{{.+}}, %c95 : index
-// CHECK: %[[ACC:.+]]:32 = scf.for %[[K0:.+]] = %c0 to %c64 step %c16 iter_args(
+// CHECK: %[[ACC:.+]]:32 = scf.for %[[K0:.+]] = %c0 to %c128 step %c64 iter_args(
 // CHECK: %[[KLO:.+]] = arith.addi %[[K0]], %[[T2]] : index
 // CHECK: %[[KHI:.+]] = arith.addi %[[KLO]], %c8 : index
-// CHECK: %[[APAIR:.+]] = vector.load %[[X]][%[[R0]], %[[KLO]]] {alignment = 8 : i64} : memref<?x64xf32>, vector<2xf32>
+// CHECK: %[[APAIR:.+]] = vector.load %[[X]][%[[R0]], %[[KLO]]] {alignment = 8 : i64} : memref<?x128xf32>, vector<2xf32>
 // CHECK: %[[ABF:.+]] = arith.truncf %[[APAIR]] : vector<2xf32> to vector<2xbf16>
 // CHECK: %[[AV:.+]] = vector.bitcast %[[ABF]] : vector<2xbf16> to vector<1xi32>
 // CHECK: %[[A0:.+]] = vector.extract %[[AV]][0] : i32 from vector<1xi32>
-// CHECK: %[[BPAIR:.+]] = vector.load %[[W]][%[[FOUND]]#1, %[[N0]], %[[KLO]]] {alignment = 4 : i64} : memref<8x96x64xbf16>, vector<2xbf16>
+// CHECK: %[[BPAIR:.+]] = vector.load %[[W]][%[[FOUND]]#1, %[[N0]], %[[KLO]]] {alignment = 4 : i64} : memref<8x96x128xbf16>, vector<2xbf16>
 // CHECK: %[[BV:.+]] = vector.bitcast %[[BPAIR]] : vector<2xbf16> to vector<1xi32>
 // CHECK: %[[B0:.+]] = vector.extract %[[BV]][0] : i32 from vector<1xi32>
 // CHECK: vector.load %[[W]][%[[FOUND]]#1, %[[N0]], %[[KHI]]]
+// CHECK-NOT: nvvm.mma.sync
+// CHECK: %[[K3:.+]] = arith.addi %[[K0]], %c48 : index
+// CHECK-NOT: nvvm.mma.sync
+// CHECK: vector.load %[[W]][%[[FOUND]]#1, %[[N0]], %{{.+}}]
 // CHECK: nvvm.mma.sync A[%[[A0]], %{{.+}}, %{{.+}}, %{{.+}}]  B[%[[B0]], %{{.+}}]  C[
 // CHECK-SAME: multiplicandAPtxType = #nvvm.mma_type<bf16>, multiplicandBPtxType = #nvvm.mma_type<bf16>, shape = #nvvm.shape<m = 16, n = 8, k = 16>
-// CHECK-COUNT-7: nvvm.mma.sync
+// CHECK-COUNT-31: nvvm.mma.sync
+// CHECK-NOT: nvvm.mma.sync
 // CHECK: scf.yield
 // CHECK: arith.cmpi ult, %{{.+}}, %c96 : index
 // CHECK: scf.if
@@ -60,21 +66,21 @@
 
 // SMALL-LABEL: func.func @sorted
 // SMALL: scf.parallel (%{{.+}}) = (%c0) to (%c64) step (%c1) {
-func.func @sorted(%rows: memref<?x64xf32>, %w: memref<8x96x64xbf16>, %off: memref<9xi32>, %b: memref<8x96xf32>, %h: memref<?x96xf32>) {
-  moe.grouped_matmul %rows, %w offsets(%off : memref<9xi32>) bias(%b : memref<8x96xf32>) outs(%h : memref<?x96xf32>) : memref<?x64xf32>, memref<8x96x64xbf16>
+func.func @sorted(%rows: memref<?x128xf32>, %w: memref<8x96x128xbf16>, %off: memref<9xi32>, %b: memref<8x96xf32>, %h: memref<?x96xf32>) {
+  moe.grouped_matmul %rows, %w offsets(%off : memref<9xi32>) bias(%b : memref<8x96xf32>) outs(%h : memref<?x96xf32>) : memref<?x128xf32>, memref<8x96x128xbf16>
   return
 }
 
 // -----
 
-// A padded buffer, K = 40 (odd multiple of 8): two whole k steps, then a
-// tail step whose pairs are read as scalars, clamped to k = 39, and zeroed
-// past it.
+// A padded buffer, K = 40 (odd multiple of 8): two whole k steps (fewer
+// than a group of 4: no loop), then a tail step whose pairs are read as
+// scalars, clamped to k = 39, and zeroed past it.
 
 // CHECK-LABEL: func.func @padded_k_tail
-// CHECK: scf.for %{{.+}} = %c0 to %c32 step %c16 iter_args(
-// CHECK: nvvm.mma.sync
-// CHECK: scf.yield
+// CHECK-NOT: scf.for %{{.+}} = %c0 to %c32
+// CHECK-COUNT-16: nvvm.mma.sync
+// CHECK-NOT: nvvm.mma.sync
 // CHECK: %[[K:.+]] = arith.minui %{{.+}}, %c39 : index
 // CHECK: %[[V:.+]] = memref.load %{{.+}}[%{{.+}}, %{{.+}}, %[[K]]] : memref<4x?x40xf32>
 // CHECK: %[[IN:.+]] = arith.cmpi ult, %{{.+}}, %c40 : index
@@ -93,7 +99,8 @@ func.func @padded_k_tail(%buf: memref<4x?x40xf32>, %w: memref<4x8x40xbf16>, %c: 
 // in one kernel with SiLU in the epilogue. Each lane finds the token of
 // each of its 4 rows once, before the k loop, and reads A from the tokens;
 // 2 x 4 mma.sync on the gate weights and 2 x 4 on the up weights share the
-// A registers and carry 64 accumulators; the epilogue stores
+// A registers and carry 64 accumulators, 2 k steps loaded at once (their
+// fragments before their 32 mma.sync); the epilogue stores
 // silu(g) * (u + up_bias), the gate's sum being accumulator 0 and the up's
 // accumulator 32.
 
@@ -105,14 +112,15 @@ func.func @padded_k_tail(%buf: memref<4x?x40xf32>, %w: memref<4x8x40xbf16>, %c: 
 // CHECK: %[[TOK0I:.+]] = memref.load %[[SRC]][%[[R0]]] : memref<?xi32>
 // CHECK: %[[TOK0:.+]] = arith.index_cast %[[TOK0I]] : i32 to index
 // CHECK-COUNT-3: memref.load %[[SRC]]
-// CHECK: %[[ACC:.+]]:64 = scf.for %{{.+}} = %c0 to %c64 step %c16 iter_args(
+// CHECK: %[[ACC:.+]]:64 = scf.for %{{.+}} = %c0 to %c64 step %c32 iter_args(
 // CHECK-NOT: memref.load %[[SRC]]
 // CHECK: %[[KLO:.+]] = arith.addi
 // CHECK: vector.load %[[X]][%[[TOK0]], %[[KLO]]] {alignment = 8 : i64} : memref<?x64xf32>, vector<2xf32>
+// CHECK-NOT: nvvm.mma.sync
 // CHECK: vector.load %[[WG]][%[[FOUND]]#1, %{{.+}}, %[[KLO]]]
-// CHECK-COUNT-8: nvvm.mma.sync
+// CHECK-NOT: nvvm.mma.sync
 // CHECK: vector.load %[[WU]][%[[FOUND]]#1, %{{.+}}, %[[KLO]]]
-// CHECK-COUNT-8: nvvm.mma.sync
+// CHECK-COUNT-32: nvvm.mma.sync
 // CHECK-NOT: nvvm.mma.sync
 // CHECK: scf.yield
 // CHECK: scf.if
@@ -139,12 +147,11 @@ func.func @gathered_gated(%x: memref<?x64xf32>, %wg: memref<8x96x64xbf16>, %wu: 
 // CHECK-SAME: (%[[X:[^:]+]]: memref<?x64xf32>, %[[W:[^:]+]]: memref<4x32x64xbf16>, %[[SRC:[^:]+]]: memref<4x?xi32>
 // CHECK: %[[TOK:.+]] = memref.load %[[SRC]][%{{.+}}, %{{.+}}] : memref<4x?xi32>
 // CHECK: %[[TOKI:.+]] = arith.index_cast %[[TOK]] : i32 to index
-// CHECK: %[[ACC:.+]]:32 = scf.for
+// K = 64 is one group of 4 steps: the loop folds away.
 // CHECK: vector.load %[[X]][%[[TOKI]], %{{.+}}] {alignment = 8 : i64} : memref<?x64xf32>, vector<2xf32>
-// CHECK-COUNT-8: nvvm.mma.sync
+// CHECK-COUNT-32: nvvm.mma.sync
 // CHECK-NOT: nvvm.mma.sync
-// CHECK: scf.yield
-// CHECK: %[[Y:.+]] = arith.maximumf %[[ACC]]#0, %{{.+}} : f32
+// CHECK: %[[Y:.+]] = arith.maximumf %{{.+}}, %{{.+}} : f32
 // CHECK: memref.store %[[Y]], %{{.+}}[%{{.+}}, %{{.+}}, %{{.+}}] : memref<4x?x32xf32>
 func.func @padded_gathered_relu(%x: memref<?x64xf32>, %w: memref<4x32x64xbf16>, %src: memref<4x?xi32>, %c: memref<4xi32>, %h: memref<4x?x32xf32>) {
   moe.grouped_matmul %x, %w gather(%src : memref<4x?xi32>) counts(%c : memref<4xi32>) outs(%h : memref<4x?x32xf32>) {activation = #moe.activation<relu>} : memref<?x64xf32>, memref<4x32x64xbf16>

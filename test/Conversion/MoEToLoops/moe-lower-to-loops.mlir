@@ -1,9 +1,12 @@
 // RUN: moe-opt %s -split-input-file --moe-lower-to-loops | FileCheck %s
+// RUN: moe-opt %s -split-input-file --moe-lower-to-loops=combine-per-element=true | FileCheck %s --check-prefix=ELEM
 
-// Tests that moe.route becomes a parallel loop over tokens on read-only
-// buffers, each token working in its own row of [T, E] scratch: the fp32
-// router dot product (reassociation allowed, so LLVM vectorizes it), a
-// max-subtracted softmax, and results returned as restrict tensors.
+// Tests that moe.route becomes two parallel loops on read-only buffers: the
+// fp32 router dot products over (token, expert) into a [T, E] scratch
+// buffer (reassociation allowed, so LLVM vectorizes them and a GPU splits
+// them across lanes), then one over tokens, each working in its own row: a
+// max-subtracted softmax and the top-k; results returned as restrict
+// tensors.
 
 // CHECK-LABEL: func.func @route
 // CHECK-SAME: (%[[X:.+]]: tensor<?x16xf32>, %[[WG:.+]]: tensor<4x16xf32>)
@@ -12,11 +15,16 @@
 // CHECK: %[[IDX:.+]] = memref.alloc(%[[T]]) : memref<?x2xi32>
 // CHECK: %[[W:.+]] = memref.alloc(%[[T]]) : memref<?x2xf32>
 // CHECK: %[[SCORES:.+]] = memref.alloc(%[[T]]) : memref<?x4xf32>
+// CHECK: scf.parallel (%[[LT:.+]], %[[LE:.+]]) = (%{{.+}}, %{{.+}}) to (%[[T]], %c4)
+// CHECK: %[[DOT:.+]] = scf.for %[[D:.+]] = %{{.+}} to %{{.+}} step %{{.+}} iter_args(%[[ACC:.+]] = %{{.+}}) -> (f32) {
+// CHECK: memref.load %[[XB]][%[[LT]], %[[D]]] : memref<?x16xf32>
+// CHECK: arith.mulf %{{.+}}, %{{.+}} fastmath<reassoc,contract> : f32
+// CHECK: arith.addf %[[ACC]], %{{.+}} fastmath<reassoc,contract> : f32
+// CHECK: memref.store %[[DOT]], %[[SCORES]][%[[LT]], %[[LE]]] : memref<?x4xf32>
+// CHECK: scf.reduce
 // CHECK: scf.parallel (%[[TOK:.+]]) = (%{{.+}}) to (%[[T]])
 // CHECK: %[[ROW:.+]] = memref.subview %[[SCORES]][%[[TOK]], 0] [1, 4] [1, 1] : memref<?x4xf32> to memref<4xf32, strided<[1], offset: ?>>
-// CHECK: memref.load %[[XB]][%[[TOK]], %{{.+}}] : memref<?x16xf32>
-// CHECK: arith.mulf %{{.+}}, %{{.+}} fastmath<reassoc,contract> : f32
-// CHECK: memref.store %{{.+}}, %[[ROW]][%{{.+}}] : memref<4xf32, strided<[1], offset: ?>>
+// CHECK: memref.load %[[ROW]]
 // CHECK: arith.maximumf
 // CHECK: math.exp
 // CHECK: arith.divf
@@ -129,9 +137,9 @@ func.func @route_group_mask_zero(%x: tensor<?x16xf32>, %wg: tensor<8x16xf32>, %b
 // position above the last one taken (dropped ones, -1, rank above all).
 // CHECK: %[[Y:.+]] = memref.alloc(%{{.+}}) : memref<?x16xf32>
 // CHECK-NOT: linalg.fill
-// CHECK: %[[NONE:.+]] = arith.constant 2147483648 : index
 // CHECK: scf.parallel (%[[TY:.+]]) =
 // CHECK: memref.store %{{.+}}, %[[Y]][%[[TY]], %{{.+}}]
+// CHECK: %[[NONE:.+]] = arith.constant 2147483648 : index
 // CHECK: scf.for %{{.+}} iter_args(%[[LAST:.+]] = %{{.+}}) -> (index)
 // CHECK: scf.for %{{.+}} iter_args(%[[BEST:.+]] = %[[NONE]], %{{.+}} = %{{.+}}) -> (index, index)
 // CHECK: %[[AT:.+]] = memref.load %{{.+}}[%[[TY]], %{{.+}}] : memref<?x2xi32>
@@ -435,4 +443,50 @@ func.func @exchange_known_dynamic(%rows: tensor<?x16xf32>, %sc: tensor<4xi32>, %
 func.func @regroup(%rows: tensor<?x16xf32>, %counts: tensor<4x2xi32>) -> (tensor<?x16xf32>, tensor<3xi32>) {
   %r, %o = moe.transpose_segments %rows, %counts : (tensor<?x16xf32>, tensor<4x2xi32>) -> (tensor<?x16xf32>, tensor<3xi32>)
   return %r, %o : tensor<?x16xf32>, tensor<3xi32>
+}
+
+// -----
+
+// Tests the per-element combine (combine-per-element, the CUDA pipeline's):
+// a loop over tokens writes the order of each token's kept rows (-1 past
+// them), then a loop over (token, element) sums, in the per-token form's
+// order, the dropped assignments' weighted tokens (passthrough) and the
+// kept rows in that order, and stores the element once.
+
+// CHECK-LABEL: func.func @passthrough_combine
+// CHECK-NOT: combine_capacity
+// ELEM-LABEL: func.func @passthrough_combine
+// ELEM-SAME: (%[[H:[^:]+]]: tensor<4x?x16xf32>, %[[SLOTS:[^:]+]]: tensor<?x2xi32>, %[[IDX:[^:]+]]: tensor<?x2xi32>, %[[W:[^:]+]]: tensor<?x2xf32>, %[[X:[^:]+]]: tensor<?x16xf32>)
+// ELEM-DAG: %[[HB:.+]] = bufferization.to_buffer %[[H]]
+// ELEM-DAG: %[[SB:.+]] = bufferization.to_buffer %[[SLOTS]]
+// ELEM-DAG: %[[XB:.+]] = bufferization.to_buffer %[[X]]
+// ELEM: %[[Y:.+]] = memref.alloc(%{{.+}}) : memref<?x16xf32>
+// ELEM: %[[ORDER:.+]] = memref.alloc(%{{.+}}) : memref<?x2xi32>
+// ELEM: scf.parallel (%[[T:.+]]) =
+// ELEM: memref.store %c-1_i32, %[[ORDER]][%[[T]], %{{.+}}]
+// ELEM: scf.if
+// ELEM: %[[J:.+]] = arith.index_cast %{{.+}} : index to i32
+// ELEM: memref.store %[[J]], %[[ORDER]][%[[T]], %{{.+}}]
+// ELEM: scf.reduce
+// ELEM: scf.parallel (%[[T2:.+]], %[[D:.+]]) = (%{{.+}}, %{{.+}}) to (%{{.+}}, %c16)
+// ELEM: %[[PASS:.+]] = scf.for %[[J1:.+]] = {{.+}} iter_args(%[[A1:.+]] = %{{.+}}) -> (f32) {
+// ELEM: %[[AT:.+]] = memref.load %[[SB]][%[[T2]], %[[J1]]]
+// ELEM: %[[DROPPED:.+]] = arith.cmpi slt, %[[AT]], %{{.+}} : i32
+// ELEM: scf.if %[[DROPPED]] -> (f32) {
+// ELEM: %[[XV:.+]] = memref.load %[[XB]][%[[T2]], %[[D]]]
+// ELEM: %[[WX:.+]] = arith.mulf %{{.+}}, %[[XV]] : f32
+// ELEM: arith.addf %[[A1]], %[[WX]] : f32
+// ELEM: } else {
+// ELEM: scf.yield %[[A1]] : f32
+// ELEM: %[[SUM:.+]] = scf.for %[[I:.+]] = {{.+}} iter_args(%[[A2:.+]] = %[[PASS]]) -> (f32) {
+// ELEM: %[[JO:.+]] = memref.load %[[ORDER]][%[[T2]], %[[I]]]
+// ELEM: %[[KEPT:.+]] = arith.cmpi sge, %[[JO]], %{{.+}} : i32
+// ELEM: scf.if %[[KEPT]] -> (f32) {
+// ELEM: %[[ROW:.+]] = memref.load %[[HB]][%{{.+}}, %{{.+}}, %[[D]]]
+// ELEM: %[[WR:.+]] = arith.mulf %{{.+}}, %[[ROW]] : f32
+// ELEM: arith.addf %[[A2]], %[[WR]] : f32
+// ELEM: memref.store %[[SUM]], %[[Y]][%[[T2]], %[[D]]]
+func.func @passthrough_combine(%h: tensor<4x?x16xf32>, %slots: tensor<?x2xi32>, %idx: tensor<?x2xi32>, %w: tensor<?x2xf32>, %x: tensor<?x16xf32>) -> tensor<?x16xf32> {
+  %y = moe.combine_capacity %h, %slots, %idx, %w passthrough(%x) {drop_policy = #moe.drop_policy<passthrough>} : (tensor<4x?x16xf32>, tensor<?x2xi32>, tensor<?x2xi32>, tensor<?x2xf32>, tensor<?x16xf32>) -> tensor<?x16xf32>
+  return %y : tensor<?x16xf32>
 }

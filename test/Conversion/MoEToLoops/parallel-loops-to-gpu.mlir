@@ -15,8 +15,13 @@
 // exists yet to place the buffers on a device and launch the kernels.
 
 // KERNELS-LABEL: func.func @layer
-// Routing: one iteration per token (grid = the trip count of [0, T)).
+// Routing's logits: one iteration per (token, expert).
 // KERNELS: %[[T:.+]] = memref.dim %{{.+}}, %{{.+}} : memref<?x16xf32>
+// KERNELS: %[[GL:.+]] = affine.apply #{{.+}}(%[[T]])
+// KERNELS: %[[GE:.+]] = affine.apply #{{.+}}(%c8)
+// KERNELS: gpu.launch_func @{{.+}} blocks in (%[[GL]], %[[GE]], %{{.+}})
+// The rest of routing: one iteration per token (grid = the trip count of
+// [0, T)).
 // KERNELS: %[[G0:.+]] = affine.apply #{{.+}}(%[[T]])
 // KERNELS: gpu.launch_func @{{.+}} blocks in (%[[G0]], %{{.+}}, %{{.+}})
 // Histograms, one chunk per iteration: (choice, 256-token run).
@@ -52,8 +57,8 @@
 // KERNELS-NOT: gpu.launch_func
 // KERNELS: return
 
-// Nine cubins (ELF images ptxas wrote), one per kernel:
-// BINARY-COUNT-9: gpu.binary @{{.+}} [#gpu.object<#nvvm.target<chip = "sm_90a", features = "+ptx80">, properties = {{.+}}, bin = "\7FELF
+// Ten cubins (ELF images ptxas wrote), one per kernel:
+// BINARY-COUNT-10: gpu.binary @{{.+}} [#gpu.object<#nvvm.target<chip = "sm_90a", features = "+ptx80">, properties = {{.+}}, bin = "\7FELF
 // BINARY-NOT: gpu.binary
 // BINARY-NOT: gpu.module
 func.func @layer(%x: tensor<?x16xf32>, %wg: tensor<8x16xf32>, %g: tensor<8x24x16xf32>, %u: tensor<8x24x16xf32>, %d: tensor<8x16x24xf32>) -> tensor<?x16xf32> {
