@@ -40,21 +40,17 @@ bool onlyReads(Operation *op) {
   return effects && effects.onlyHasEffect<MemoryEffects::Read>();
 }
 
-/// The one float sum of a loop body, split this way: `for` carries a single
-/// float, adds into it with a reassociable addf (so the lanes may sum in
-/// another order), and its body and the ops before it only read memory.
-struct SplittableSum {
-  scf::ForOp loop;
-};
-
-std::optional<SplittableSum> matchSum(scf::ParallelOp par) {
+/// The one float sum of a loop body that can be split: the `for` carries a
+/// single float, adds into it with a reassociable addf (so the lanes may sum
+/// in another order), and its body and the ops before it only read memory.
+scf::ForOp matchSum(scf::ParallelOp par) {
   if (par->getParentOfType<scf::ParallelOp>() ||
       par->hasAttr(gpu::getMappingAttrName()) || par.getNumReductions())
-    return std::nullopt;
+    return {};
   WalkResult nested = par.getBody()->walk(
       [](scf::ParallelOp) { return WalkResult::interrupt(); });
   if (nested.wasInterrupted())
-    return std::nullopt;
+    return {};
   Block *body = par.getBody();
   scf::ForOp loop;
   for (Operation &op : body->without_terminator()) {
@@ -63,30 +59,30 @@ std::optional<SplittableSum> matchSum(scf::ParallelOp par) {
     if ((loop = dyn_cast<scf::ForOp>(op)))
       continue;
     if (!onlyReads(&op))
-      return std::nullopt;
+      return {};
   }
   if (!loop || loop.getNumRegionIterArgs() != 1 ||
       !isa<FloatType>(loop.getResult(0).getType()))
-    return std::nullopt;
+    return {};
   // A static trip count under a warp's would leave lanes idle.
   if (std::optional<APInt> trips = loop.getStaticTripCount();
       trips && trips->ult(kWarpSize))
-    return std::nullopt;
+    return {};
   Value acc = loop.getRegionIterArg(0);
   auto add = loop.getYieldedValues()[0].getDefiningOp<arith::AddFOp>();
   if (!add || !acc.hasOneUse() ||
       (add.getLhs() != acc && add.getRhs() != acc) ||
       !arith::bitEnumContainsAll(add.getFastmath(),
                                  arith::FastMathFlags::reassoc))
-    return std::nullopt;
+    return {};
   WalkResult writes = loop.getBody()->walk([](Operation *op) {
     if (isa<scf::YieldOp>(op) || onlyReads(op))
       return WalkResult::advance();
     return WalkResult::interrupt();
   });
   if (writes.wasInterrupted())
-    return std::nullopt;
-  return SplittableSum{loop};
+    return {};
+  return loop;
 }
 
 LogicalResult map(scf::ParallelOp loop, ArrayRef<gpu::Processor> processors) {
@@ -207,8 +203,8 @@ struct MoESplitDotProductsAcrossLanesPass
     getOperation().walk([&](scf::ParallelOp par) {
       if (par.getNumLoops() > 3)
         return;
-      if (std::optional<SplittableSum> m = matchSum(par))
-        sums.push_back({par, m->loop});
+      if (scf::ForOp loop = matchSum(par))
+        sums.push_back({par, loop});
     });
     for (auto [par, loop] : sums) {
       if (failed(split(par, loop, warpsPerBlock)))
