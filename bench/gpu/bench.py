@@ -28,6 +28,8 @@ Two steps on two machines, because the GPU machine has no MLIR:
         --device=cuda, plain forwards and --graph replays, in a child process
         on the same GPU (moe-run times with CUDA events and reports the
         median);
+      - moec-staged-graph: the same layer compiled with --mma-stages=2 (the
+        tensor-core GEMMs' operands through shared memory), graph replays;
       - moec-api: the same layer in this process through the Python API
         (moec.runtime.Model over the bundle's libmoert.so) on torch tensors,
         timed here like the peers. It runs after the layer's other rows, with
@@ -84,6 +86,8 @@ TOKENS = [1, 8, 64, 512, 4096, 16384]
 # The lent H100's ceilings, as measured there on 2026-11-13 (not by this
 # script): a bf16 8192^3 GEMM at 798 TFLOP/s, a device-to-device copy at
 # 3.0 TB/s counting bytes read and written.
+# The models compiled per layer: file suffix -> extra moe-compile flags.
+MODELS = {"": [], "-staged": ["--mma-stages=2"]}
 PEAK_FLOPS = 790e12
 PEAK_BYTES = 3.0e12
 TOLERANCE = 2e-2
@@ -105,10 +109,11 @@ def prepare(args) -> int:
         spec, _ = spec_from_json({**d, "layout": "stacked"})
         mlir = out / f"{name}.mlir"
         mlir.write_text(emit_module(spec, "bf16"))
-        cmd = [str(args.bin / "moe-compile"), str(mlir), "--target=cuda",
-               f"--gpu-arch={args.gpu_arch}", "--lowering=dynamic", "-o",
-               str(out / f"{name}.so")]
-        subprocess.run(cmd, check=True)
+        for suffix, flags in MODELS.items():
+            cmd = [str(args.bin / "moe-compile"), str(mlir), "--target=cuda",
+                   f"--gpu-arch={args.gpu_arch}", "--lowering=dynamic", *flags, "-o",
+                   str(out / f"{name}{suffix}.so")]
+            subprocess.run(cmd, check=True)
         print(f"compiled {name}", flush=True)
     (out / "bin").mkdir(exist_ok=True)
     shutil.copy2(args.moe_run, out / "bin" / "moe-run")
@@ -328,9 +333,13 @@ def run_layer(torch, np, bundle: Path, name: str, d: dict, tokens: list[int], wo
             impls["torch-grouped-mm"] = (None, None, f"failed: {e}"[:200])
         np.save(work / "x.npy", x32.cpu().numpy())
         torch.cuda.empty_cache()  # room for moe-run's own copy of the weights
-        for label, graph in (("moec", False), ("moec-graph", True)):
+        for label, suffix, graph in (("moec", "", False), ("moec-graph", "", True),
+                                     ("moec-staged-graph", "-staged", True)):
+            so = bundle / f"{name}{suffix}.so"
+            if not so.exists():
+                continue
             (work / "y.npy").unlink(missing_ok=True)
-            ms, msg = run_moec(bundle, bundle / f"{name}.so", wpath, work / "x.npy",
+            ms, msg = run_moec(bundle, so, wpath, work / "x.npy",
                                work / "y.npy", graph, iters)
             err = None
             if ms is not None:
@@ -406,10 +415,10 @@ def markdown(results: list) -> str:
     lines = []
     for name in dict.fromkeys(r["layer"] for r in results):
         lines += [f"### {name}", "",
-                  "| T | moec | moec graph | moec in-process | torch eager | "
+                  "| T | moec | moec graph | moec staged graph | moec in-process | torch eager | "
                   "torch grouped_mm (graph) | best peer | moec graph / best peer | floor | "
                   "moec graph % of floor |",
-                  "|---|---|---|---|---|---|---|---|---|---|"]
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in (r for r in results if r["layer"] == name):
             im = r["impls"]
             peers = [im[k]["ms"] for k in ("torch-eager", "torch-grouped-mm") if passes(im[k])]
@@ -418,8 +427,9 @@ def markdown(results: list) -> str:
             ratio = mg / best if mg and best else None
             pct = 100 * r["floor_ms"] / mg if mg else None
             api = im.get("moec-api", {"ms": None, "rel_err": None})
+            staged = im.get("moec-staged-graph", {"ms": None, "rel_err": None})
             lines.append(f"| {r['T']} | {cell(im['moec'])} | {cell(im['moec-graph'])} | "
-                         f"{cell(api)} | {cell(im['torch-eager'])} | "
+                         f"{cell(staged)} | {cell(api)} | {cell(im['torch-eager'])} | "
                          f"{cell(im['torch-grouped-mm'])} | "
                          f"{ms_or_dash(best, '{:.3f} ms')} | {ms_or_dash(ratio, '{:.2f}x')} | "
                          f"{r['floor_ms']:.3f} ms | {ms_or_dash(pct, '{:.0f} %')} |")
@@ -492,7 +502,8 @@ def run_profile(args) -> int:
                 cmd = [ncu, "--clock-control", "none", "--csv", "--metrics",
                        "gpu__time_duration.sum,launch__grid_size,launch__block_size,"
                        "launch__registers_per_thread",
-                       str(bundle / "bin" / "moe-run"), str(bundle / f"{name}.so"),
+                       str(bundle / "bin" / "moe-run"),
+                       str(bundle / f"{name}{'-staged' if args.staged else ''}.so"),
                        "--device=cuda", "--weights", str(wpath), "--input", str(tmp / "x.npy"),
                        "--output", str(tmp / "y.npy"), "--warmup", "0", "--iters", "1"]
                 proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -541,6 +552,8 @@ def main() -> int:
     f.add_argument("--layers", nargs="+", default=[])
     f.add_argument("--tokens", type=int, nargs="+", default=[1, 4096])
     f.add_argument("--work", default=None, help="folder for the weights file (default: $TMPDIR)")
+    f.add_argument("--staged", action="store_true",
+                   help="profile the --mma-stages=2 model instead of the default one")
     args = parser.parse_args()
     return {"prepare": prepare, "run": run_bench, "profile": run_profile}[args.cmd](args)
 

@@ -181,6 +181,7 @@ void mlir::moe::buildMoECUDALoweringPipeline(
     MoETileGroupedMatmulOnTensorCoresOptions mma;
     mma.tileRows = options.mmaTileRows;
     mma.tileCols = options.mmaTileCols;
+    mma.stages = options.mmaStages;
     pm.addPass(createMoETileGroupedMatmulOnTensorCores(mma));
   }
   MoETileGroupedMatmulOptions tiles;
@@ -206,6 +207,8 @@ void mlir::moe::buildMoECUDALoweringPipeline(
   pm.addNestedPass<func::FuncOp>(createMoESerialHostCodeToGPU());
   pm.addNestedPass<func::FuncOp>(createMoEHostBuffersToGPU());
   pm.addPass(createGpuKernelOutliningPass());
+  // The host's copies of the kernels' shared-memory globals.
+  pm.addPass(createSymbolDCEPass());
   // One stream per forward: launches, allocations and copies chained by
   // tokens, one wait at the end.
   pm.addNestedPass<func::FuncOp>(createGpuAsyncRegionPass());

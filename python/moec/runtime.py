@@ -40,6 +40,16 @@ __all__ = ["Model", "ArgSpec", "load_library"]
 # The metadata's dtype spellings and their NumPy and torch names.
 _NUMPY_DTYPES = {"f32": "float32", "f16": "float16", "bf16": "bfloat16", "i32": "int32",
                  "i64": "int64"}
+# The compiled kernels read rows in 8- and 16-byte pieces (cp.async), so GPU
+# arrays must start at an address aligned to this; allocators align far more.
+_GPU_ALIGNMENT = 16
+
+
+def _misaligned(what: str, ptr: int) -> str:
+    return (f"{what}: the GPU array starts at 0x{ptr:x}, not a multiple of "
+            f"{_GPU_ALIGNMENT} bytes; pass a copy (a fresh allocation is aligned)")
+
+
 _CAI_TYPESTRS = {"<f4": "f32", "<f2": "f16", "<i4": "i32", "<i8": "i64"}
 _TORCH_DTYPES = {"float32": "f32", "float16": "f16", "bfloat16": "bf16", "int32": "i32",
                  "int64": "i64"}
@@ -295,6 +305,10 @@ class Model:
         stream = None
         if x.is_cuda:
             self._check_gpu(what, x.device.index)
+            if x.data_ptr() % _GPU_ALIGNMENT:
+                if writable:
+                    raise MoecError(_misaligned(what, x.data_ptr()))
+                x = x.clone()  # A fresh allocation, aligned.
             stream = torch.cuda.current_stream(x.device).cuda_stream
         elif x.device.type != "cpu":
             raise MoecError(f"{what}: tensors on {x.device.type} are not supported")
@@ -322,6 +336,8 @@ class Model:
             kind, dev = x.__dlpack_device__()
             index = int(dev) if int(kind) == 2 else None  # 2: kDLCUDA
         self._check_gpu(what, index)
+        if int(ptr) % _GPU_ALIGNMENT:
+            raise MoecError(_misaligned(what, int(ptr)))
         # Version 3's stream: None means no synchronization needed (the legacy one is safe).
         return _Arg(int(ptr), dtype, shape, False, x, cai.get("stream") or 0)
 

@@ -7,11 +7,12 @@ into one folder on the build machine, and checks it on the GPU machine:
   prepare (build machine: moe-compile, the moec package):
     check_cuda.py prepare --bin build/bin --moe-run build-gpu/moe-run --out gpu-bundle
     For every example family (the tiny configs of examples/configs), both
-    lowerings and four variants (VARIANTS: f32 expert weights on the scalar
+    lowerings and five variants (VARIANTS: f32 expert weights on the scalar
     tile list; bf16 expert weights on the scalar tile list; bf16 expert
     weights on tensor cores; the same without the gather and activation
     fusions, so a failure of the fused kernels shows next to the plain
-    ones): a model compiled with --target=cuda, random
+    ones; the same with the operands staged in shared memory,
+    --mma-stages=2): a model compiled with --target=cuda, random
     weights (f32, or bf16 for the bf16 variants), and for every T an input,
     the reference output and the reference's routing statistics. --moe-run
     and --libmoert name the moe-run and libmoert.so to copy in: ones built
@@ -63,6 +64,7 @@ VARIANTS = {
     "bf16-mma": ("bf16", [], 2e-2),
     "bf16-mma-unfused": ("bf16", ["--fuse-gated-activation=false",
                                   "--fuse-dispatch-gather=false"], 2e-2),
+    "bf16-mma-staged": ("bf16", ["--mma-stages=2"], 2e-2),
 }
 
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Counts the tensor-core instructions of each kernel a CUDA model embeds.
+"""Counts the tensor-core and shared-memory staging instructions of each kernel
+a CUDA model embeds.
 
   kernel_sass.py --cuobjdump PATH model.so
 
@@ -9,9 +10,9 @@ not look. This script cuts every fatbin out, disassembles it with
 `cuobjdump -sass` (which needs nvdisasm beside it or on NVDISASM_PATH), and
 prints one line per kernel, in the order of the library's data:
 
-  kernel 6: 8 HMMA, 0 HGMMA
+  kernel 6: 8 HMMA, 0 HGMMA, 0 LDGSTS, 0 BAR.SYNC
 
-then `tensor-core kernels: N of M`. Exits non-zero if a fatbin does not
+(LDGSTS: cp.async copies into shared memory; BAR.SYNC: block barriers), then `tensor-core kernels: N of M`. Exits non-zero if a fatbin does not
 disassemble.
 """
 import argparse
@@ -55,8 +56,10 @@ def main() -> int:
                 return 1
             hmma = len(re.findall(r"\bHMMA\.", proc.stdout))
             hgmma = len(re.findall(r"\bHGMMA\.", proc.stdout))
+            ldgsts = len(re.findall(r"\bLDGSTS\b", proc.stdout))
+            bars = len(re.findall(r"\bBAR\.SYNC\b", proc.stdout))
             with_tensor_cores += bool(hmma or hgmma)
-            print(f"kernel {n}: {hmma} HMMA, {hgmma} HGMMA")
+            print(f"kernel {n}: {hmma} HMMA, {hgmma} HGMMA, {ldgsts} LDGSTS, {bars} BAR.SYNC")
     print(f"tensor-core kernels: {with_tensor_cores} of {len(blobs)}")
     return 0
 

@@ -224,6 +224,12 @@ def test_cuda_model_on_the_stand_in_driver(work, capfd):
         model(xd)
     with pytest.raises(MoecError, match="different streams"):
         model(xd, out=FakeGpuArray((5, D), stream=9))
+    # The kernels read rows in 16-byte pieces: an array starting mid-allocation is refused.
+    shifted = FakeGpuArray((6, D))
+    cai = shifted.__cuda_array_interface__
+    cai["shape"], cai["data"] = (5, D), (shifted.ptr + 4, False)
+    with pytest.raises(MoecError, match="not a multiple of 16 bytes"):
+        model(shifted, out=yd)
     assert set(model.stats()) == {"expert_counts", "expert_kept"}
 
     cpu = Model(compile_family(work, "mixtral")["so"], weights=fam["weights"])

@@ -66,6 +66,12 @@ static cl::opt<bool> noTensorCores(
     cl::desc("--target=cuda: multiply bf16 expert weights with scalar FMAs "
              "instead of tensor cores (mma.sync; on by default from sm_80)"),
     cl::cat(category));
+static cl::opt<int64_t> mmaStages(
+    "mma-stages",
+    cl::desc("--target=cuda: shared-memory stages (cp.async) the tensor-core "
+             "GEMMs' operands go through (default 0: fragments straight "
+             "from global memory; 2: double-buffered)"),
+    cl::value_desc("S"), cl::init(0), cl::cat(category));
 static cl::opt<bool> noStats("no-stats",
                              cl::desc("Do not return routing statistics"),
                              cl::cat(category));
@@ -285,6 +291,8 @@ int main(int argc, char **argv) {
                 ": expected an sm_ architecture such as sm_90a or sm_80");
   if (!cuda && noTensorCores)
     return fail("--no-tensor-cores needs --target=cuda");
+  if (mmaStages.getNumOccurrences() && (!cuda || noTensorCores))
+    return fail("--mma-stages needs --target=cuda and tensor cores");
   if (cuda && !printPipeline) {
     std::string toolkit = findCudaToolkit();
     if (toolkit.empty())
@@ -299,6 +307,7 @@ int main(int argc, char **argv) {
     loweringOptions.gpuArch = gpuArch;
     // bf16 mma.sync exists from sm_80 (Ampere) on.
     loweringOptions.tensorCores = !noTensorCores && archNumber >= 80;
+    loweringOptions.mmaStages = mmaStages;
     loweringOptions.fuseGatedActivation = fuseGatedActivation;
     loweringOptions.fuseDispatchGather = fuseDispatchGather;
     loweringOptions.explain = explain;

@@ -208,6 +208,20 @@ def MoETileGroupedMatmulOnTensorCores
     `scatter` (the combine) is left alone: tiles of different experts would
     add into one token at once.
 
+    With `stages=S` (S >= 2) the warps read their fragments from shared
+    memory instead: S stages, each holding 32 k values of the tile's rows
+    (f32) and weight rows (bf16, both projections), which all the tile's
+    threads fill with 16-byte `nvgpu.device_async_copy` pieces (cp.async,
+    pieces past K zero-filled), S - 1 stages ahead of the warps, with one
+    `gpu.barrier` per stage. Global memory is then read in whole, coalesced
+    16-byte pieces, once per tile rather than once per warp. The stages are
+    private `memref.global`s in workgroup memory, which
+    `gpu-kernel-outlining` copies into the kernel's module (the host's
+    copies are left for `symbol-dce`); they must fit the 48 KiB of static
+    shared memory. Grouped matmuls whose K is not a multiple of 8, whose
+    rows are not f32, or whose buffers are not in the identity layout keep
+    the global-memory fragments.
+
     The loops carry their GPU mapping (tiles to blocks, warps' lanes to
     threads), since `gpu-map-parallel-loops` would map a lone thread loop
     to blocks once canonicalization folds a 1 x 1 tile grid. Needs sm_80 or
@@ -234,6 +248,9 @@ def MoETileGroupedMatmulOnTensorCores
            "Rows of the output per tile, a multiple of 32">,
     Option<"tileCols", "tile-cols", "int64_t", /*default=*/"64",
            "Columns of the output per tile, a multiple of 32">,
+    Option<"stages", "stages", "int64_t", /*default=*/"0",
+           "Shared-memory stages the operands go through (cp.async); 0: "
+           "fragments straight from global memory">,
   ];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::memref::MemRefDialect",
@@ -241,6 +258,7 @@ def MoETileGroupedMatmulOnTensorCores
                            "::mlir::vector::VectorDialect",
                            "::mlir::LLVM::LLVMDialect",
                            "::mlir::NVVM::NVVMDialect",
+                           "::mlir::nvgpu::NVGPUDialect",
                            "::mlir::gpu::GPUDialect"];
 }
 

@@ -190,6 +190,13 @@ struct CUDALoweringOptions : public PassPipelineOptions<CUDALoweringOptions> {
       *this, "mma-tile-cols",
       llvm::cl::desc("Columns per tile of the tensor-core expert GEMMs"),
       llvm::cl::init(64)};
+  PassOptions::Option<int64_t> mmaStages{
+      *this, "mma-stages",
+      llvm::cl::desc("Shared-memory stages of the tensor-core expert GEMMs' "
+                     "operands (cp.async; 0: fragments straight from global "
+                     "memory, the default until a GPU run has checked the "
+                     "staged kernels)"),
+      llvm::cl::init(0)};
   PassOptions::Option<int64_t> threadsPerBlock{
       *this, "threads-per-block",
       llvm::cl::desc("Threads per block of the kernels made of flat "

@@ -14,15 +14,21 @@
 // row of A a lane reads (found once per row, before the k loop), and a gated
 // epilogue runs a second set of mma tiles on the up weights with the same A
 // registers, then combines the two sums where the plain form stores one.
+// With stages (SharedMemoryStages.h), the same fragments are read from
+// shared memory that the tile's threads fill with cp.async.
 //
 //===----------------------------------------------------------------------===//
 
 #include "ExpertRows.h"
+#include "SharedMemoryStages.h"
 
 #include "../MoEToLoops/LoweringUtils.h"
 
 #include "moec/Conversion/Passes.h"
 
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/Transforms/DialectConversion.h"
 
 namespace mlir::moe {
@@ -69,6 +75,8 @@ struct WarpTile {
   Value row[kTilesM][2], rowInTile[kTilesM][2], rowRead[kTilesM][2];
   // Column g of mma tile ni, clamped to N - 1: the weight row B reads.
   Value colRead[kTilesN];
+  // The same rows and columns within the tile: where staged operands are.
+  Value rowLocal[kTilesM][2], colLocal[kTilesN];
   Value colBase; // The warp's first output column.
 
   /// A k-adjacent pair as one 32-bit register of two bf16 values.
@@ -154,6 +162,29 @@ struct WarpTile {
     return f;
   }
 
+  /// Loads the fragments of the k step at `k0` (within the stage) from
+  /// stage `stage` of `staged`.
+  Fragments loadStaged(ImplicitLocOpBuilder &b, const OperandStages &staged,
+                       Value stage, int64_t k0) const {
+    Value kLo = arith::AddIOp::create(b, constIndex(b, k0), t2);
+    Value kHi = arith::AddIOp::create(b, kLo, constIndex(b, 8));
+    auto bf16Pair = VectorType::get({2}, b.getBF16Type());
+    auto aReg = [&](Value row, Value k) {
+      return pack(b, arith::TruncFOp::create(b, bf16Pair,
+                                             staged.rowPair(b, stage, row, k)));
+    };
+    Fragments f;
+    for (int64_t mi = 0; mi < kTilesM; ++mi)
+      f.a[mi] = {aReg(rowLocal[mi][0], kLo), aReg(rowLocal[mi][1], kLo),
+                 aReg(rowLocal[mi][0], kHi), aReg(rowLocal[mi][1], kHi)};
+    for (int64_t p = 0; p < projections(); ++p)
+      for (int64_t ni = 0; ni < kTilesN; ++ni)
+        f.b[p][ni] = {
+            pack(b, staged.weightPair(b, stage, p, colLocal[ni], kLo)),
+            pack(b, staged.weightPair(b, stage, p, colLocal[ni], kHi))};
+    return f;
+  }
+
   /// 2 x 4 mma.sync per projection on its accumulators (kAccumulators
   /// each, weights' first), the A registers shared.
   SmallVector<Value> multiply(ImplicitLocOpBuilder &b, const Fragments &f,
@@ -236,8 +267,9 @@ struct WarpTile {
 };
 
 struct TileOnTensorCores : OpConversionPattern<GroupedMatmulOp> {
-  TileOnTensorCores(MLIRContext *ctx, int64_t rows, int64_t cols)
-      : OpConversionPattern(ctx), Rows(rows), Cols(cols) {}
+  TileOnTensorCores(MLIRContext *ctx, int64_t rows, int64_t cols,
+                    int64_t stages)
+      : OpConversionPattern(ctx), Rows(rows), Cols(cols), Stages(stages) {}
 
   LogicalResult
   matchAndRewrite(GroupedMatmulOp op, OpAdaptor adaptor,
@@ -246,6 +278,9 @@ struct TileOnTensorCores : OpConversionPattern<GroupedMatmulOp> {
       return rewriter.notifyMatchFailure(
           op, "not bf16 [E, N, K] weights with a static K, or has a "
               "scatter");
+    std::optional<StageGlobals> globals;
+    if (Stages > 0 && canStageOperands(op))
+      globals = createStageGlobals(rewriter, op, Stages, Rows, Cols);
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
     Value numCols = dim(b, op.getWeights(), 1);
     int64_t depth = op.getWeights().getType().getDimSize(2);
@@ -270,7 +305,11 @@ struct TileOnTensorCores : OpConversionPattern<GroupedMatmulOp> {
                 ifThenElse(b, nonEmpty, [&](ImplicitLocOpBuilder &b) {
                   WarpTile warp = layOut(b, op, rows, col0, numCols, depth,
                                          thread[0], warpsN);
-                  emitWarpTile(b, warp, depth, numCols);
+                  if (!globals)
+                    return emitWarpTile(b, warp, depth, numCols);
+                  OperandStages staged(b, op, *globals, rows, col0, numCols,
+                                       thread[0], threads);
+                  emitStagedWarpTile(b, warp, staged, depth, numCols);
                 });
               });
         });
@@ -306,13 +345,15 @@ struct TileOnTensorCores : OpConversionPattern<GroupedMatmulOp> {
     w.expert = rows.expert;
     w.depth = depth;
     w.t2 = arith::MulIOp::create(b, t, c(2));
-    Value rowBase = arith::AddIOp::create(
-        b, rows.begin, arith::MulIOp::create(b, warpRow, c(kWarpRows)));
-    rowBase = arith::AddIOp::create(b, rowBase, g);
+    Value localRowBase = arith::AddIOp::create(
+        b, arith::MulIOp::create(b, warpRow, c(kWarpRows)), g);
+    Value rowBase = arith::AddIOp::create(b, rows.begin, localRowBase);
     Value lastRow = arith::SubIOp::create(b, rows.end, c(1));
     for (int64_t mi = 0; mi < kTilesM; ++mi)
       for (int64_t h = 0; h < 2; ++h) {
-        Value r = arith::AddIOp::create(b, rowBase, c(mi * kMmaM + h * 8));
+        int64_t offset = mi * kMmaM + h * 8;
+        w.rowLocal[mi][h] = arith::AddIOp::create(b, localRowBase, c(offset));
+        Value r = arith::AddIOp::create(b, rowBase, c(offset));
         w.row[mi][h] = r;
         w.rowInTile[mi][h] =
             arith::CmpIOp::create(b, arith::CmpIPredicate::ult, r, rows.end);
@@ -324,10 +365,12 @@ struct TileOnTensorCores : OpConversionPattern<GroupedMatmulOp> {
         }
         w.rowRead[mi][h] = read;
       }
-    w.colBase = arith::AddIOp::create(
-        b, col0, arith::MulIOp::create(b, warpCol, c(kWarpCols)));
+    Value localColBase = arith::MulIOp::create(b, warpCol, c(kWarpCols));
+    w.colBase = arith::AddIOp::create(b, col0, localColBase);
     Value lastCol = arith::SubIOp::create(b, numCols, c(1));
     for (int64_t ni = 0; ni < kTilesN; ++ni) {
+      w.colLocal[ni] = arith::AddIOp::create(
+          b, arith::AddIOp::create(b, localColBase, c(ni * kMmaN)), g);
       Value n = arith::AddIOp::create(b, w.colBase, c(ni * kMmaN));
       w.colRead[ni] =
           arith::MinUIOp::create(b, arith::AddIOp::create(b, n, g), lastCol);
@@ -361,7 +404,52 @@ struct TileOnTensorCores : OpConversionPattern<GroupedMatmulOp> {
     warp.store(b, acc, numCols);
   }
 
-  int64_t Rows, Cols;
+  /// The k loop over stages of 32 (CUTLASS's multistage form): the first
+  /// Stages - 1 stages are copied before the loop; each iteration waits
+  /// for its stage, passes a barrier (every thread's copies are in, and
+  /// every warp is done with the stage about to be refilled), issues the
+  /// copy Stages - 1 stages ahead into the stage read one iteration ago,
+  /// and multiplies its own. One barrier per stage.
+  void emitStagedWarpTile(ImplicitLocOpBuilder &b, const WarpTile &warp,
+                          const OperandStages &staged, int64_t depth,
+                          Value numCols) const {
+    auto c = [&](int64_t v) { return constIndex(b, v); };
+    Value token;
+    for (int64_t s = 0; s + 1 < Stages; ++s)
+      token = staged.copy(b, c(s), c(s * kStageDepth));
+    SmallVector<Value> init(kAccumulators * warp.projections(),
+                            constF32(b, 0.0));
+    init.push_back(token);
+    int64_t stageTiles = llvm::divideCeil(depth, kStageDepth);
+    ValueRange results = reduceLoop(
+        b, c(0), c(stageTiles), init,
+        [&](ImplicitLocOpBuilder &b, Value tile, ValueRange args) {
+          // At most Stages - 2 of the groups issued so far are in flight:
+          // this tile's has landed.
+          nvgpu::DeviceAsyncWaitOp::create(b, args.back(),
+                                           b.getI32IntegerAttr(Stages - 2));
+          gpu::BarrierOp::create(b);
+          Value ahead = arith::AddIOp::create(b, tile, c(Stages - 1));
+          Value next =
+              staged.copy(b, arith::RemUIOp::create(b, ahead, c(Stages)),
+                          arith::MulIOp::create(b, ahead, c(kStageDepth)));
+          Value stage = arith::RemUIOp::create(b, tile, c(Stages));
+          SmallVector<WarpTile::Fragments, 2> f;
+          for (int64_t k0 = 0; k0 < kStageDepth; k0 += kMmaK)
+            f.push_back(warp.loadStaged(b, staged, stage, k0));
+          SmallVector<Value> acc(args.drop_back());
+          for (const WarpTile::Fragments &fs : f)
+            acc = warp.multiply(b, fs, acc);
+          acc.push_back(next);
+          return acc;
+        });
+    // The copies issued past the last stage write zeros nobody reads; they
+    // still finish before the block exits.
+    nvgpu::DeviceAsyncWaitOp::create(b, results.back(), b.getI32IntegerAttr(0));
+    warp.store(b, results.drop_back(), numCols);
+  }
+
+  int64_t Rows, Cols, Stages;
 };
 
 struct MoETileGroupedMatmulOnTensorCoresPass
@@ -377,13 +465,32 @@ struct MoETileGroupedMatmulOnTensorCoresPass
              << "moe-tile-grouped-matmul-on-tensor-cores: tile-rows and "
                 "tile-cols must be positive multiples of 32 with at most 32 "
                 "warps per tile (tile-rows * tile-cols <= 32768)";
+    if (stages == 0)
+      return success();
+    // Each thread copies whole 16-byte pieces: tile-rows * 8 row pieces and
+    // tile-cols * 4 weight pieces per stage over tile-rows * tile-cols / 32
+    // threads.
+    if (stages < 2 || 128 % tileRows || 256 % tileCols)
+      return emitError(UnknownLoc::get(ctx))
+             << "moe-tile-grouped-matmul-on-tensor-cores: stages must be 0 "
+                "(no shared memory) or at least 2, with tile-rows 32, 64 or "
+                "128 and tile-cols 32, 64, 128 or 256";
+    int64_t bytes = stagedBytes(stages, tileRows, tileCols, /*projections=*/2);
+    if (bytes > kMaxStaticSharedBytes)
+      return emitError(UnknownLoc::get(ctx))
+             << "moe-tile-grouped-matmul-on-tensor-cores: " << int64_t(stages)
+             << " stages of a " << int64_t(tileRows) << " x "
+             << int64_t(tileCols) << " tile take " << bytes
+             << " bytes of shared memory with gate "
+             << "and up, more than the " << kMaxStaticSharedBytes
+             << " a kernel can declare";
     return success();
   }
 
   void runOnOperation() override {
     MLIRContext *ctx = &getContext();
     RewritePatternSet patterns(ctx);
-    patterns.add<TileOnTensorCores>(ctx, tileRows, tileCols);
+    patterns.add<TileOnTensorCores>(ctx, tileRows, tileCols, stages);
     if (failed(applyGroupedMatmulSchedule(getOperation(), std::move(patterns),
                                           isOnTensorCores)))
       signalPassFailure();
