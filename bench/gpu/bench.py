@@ -83,11 +83,11 @@ LAYERS = {
     },
 }
 TOKENS = [1, 8, 64, 512, 4096, 16384]
+# The models compiled per layer: file suffix -> extra moe-compile flags.
+MODELS = {"": [], "-staged": ["--mma-stages=2"]}
 # The lent H100's ceilings, as measured there on 2026-11-13 (not by this
 # script): a bf16 8192^3 GEMM at 798 TFLOP/s, a device-to-device copy at
 # 3.0 TB/s counting bytes read and written.
-# The models compiled per layer: file suffix -> extra moe-compile flags.
-MODELS = {"": [], "-staged": ["--mma-stages=2"]}
 PEAK_FLOPS = 790e12
 PEAK_BYTES = 3.0e12
 TOLERANCE = 2e-2

@@ -10,11 +10,12 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "ParallelLoopMapping.h"
+
 #include "moec/Conversion/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
-#include "mlir/Dialect/GPU/Transforms/ParallelLoopMapper.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
@@ -25,6 +26,7 @@ namespace mlir::moe {
 } // namespace mlir::moe
 
 using namespace mlir;
+using namespace mlir::moe;
 
 namespace {
 
@@ -44,12 +46,7 @@ bool onlyReads(Operation *op) {
 /// single float, adds into it with a reassociable addf (so the lanes may sum
 /// in another order), and its body and the ops before it only read memory.
 scf::ForOp matchSum(scf::ParallelOp par) {
-  if (par->getParentOfType<scf::ParallelOp>() ||
-      par->hasAttr(gpu::getMappingAttrName()) || par.getNumReductions())
-    return {};
-  WalkResult nested = par.getBody()->walk(
-      [](scf::ParallelOp) { return WalkResult::interrupt(); });
-  if (nested.wasInterrupted())
+  if (!isFlatParallelLoop(par))
     return {};
   Block *body = par.getBody();
   scf::ForOp loop;
@@ -85,15 +82,6 @@ scf::ForOp matchSum(scf::ParallelOp par) {
   return loop;
 }
 
-LogicalResult map(scf::ParallelOp loop, ArrayRef<gpu::Processor> processors) {
-  MLIRContext *ctx = loop.getContext();
-  AffineMap id = AffineMap::getMultiDimIdentityMap(1, ctx);
-  SmallVector<gpu::ParallelLoopDimMappingAttr> dims;
-  for (gpu::Processor p : processors)
-    dims.push_back(gpu::ParallelLoopDimMappingAttr::get(ctx, p, id, id));
-  return gpu::setMappingAttr(loop, dims);
-}
-
 /// Rewrites `par` (dims i_0 .. i_n) as blocks over i_0 .. i_n, the last in
 /// steps of `warps`, each holding `warps` x 32 threads: warp w takes
 /// i_n + w, lane l sums elements l, l + 32, ... of its iteration's sum.
@@ -116,8 +104,9 @@ LogicalResult split(scf::ParallelOp par, scf::ForOp loop, int64_t warps) {
                               ValueRange{cst(b, 1), cst(b, 1)});
   const gpu::Processor grid[] = {gpu::Processor::BlockX, gpu::Processor::BlockY,
                                  gpu::Processor::BlockZ};
-  if (failed(map(blocks, ArrayRef(grid).take_front(rank))) ||
-      failed(map(threads, {gpu::Processor::ThreadY, gpu::Processor::ThreadX})))
+  if (failed(mapParallelLoop(blocks, ArrayRef(grid).take_front(rank))) ||
+      failed(mapParallelLoop(
+          threads, {gpu::Processor::ThreadY, gpu::Processor::ThreadX})))
     return failure();
 
   b.setInsertionPointToStart(threads.getBody());

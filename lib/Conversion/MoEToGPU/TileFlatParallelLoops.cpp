@@ -7,11 +7,10 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "ParallelLoopMapping.h"
+
 #include "moec/Conversion/Passes.h"
 
-#include "mlir/Dialect/GPU/IR/GPUDialect.h"
-#include "mlir/Dialect/GPU/Transforms/ParallelLoopMapper.h"
-#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/SCF/Transforms/Transforms.h"
 
 namespace mlir::moe {
@@ -20,32 +19,9 @@ namespace mlir::moe {
 } // namespace mlir::moe
 
 using namespace mlir;
+using namespace mlir::moe;
 
 namespace {
-
-/// An outermost parallel loop without a mapping, a reduction (which
-/// convert-parallel-loops-to-gpu does not take either) or a parallel loop
-/// inside it.
-bool isFlat(scf::ParallelOp loop) {
-  if (loop->getParentOfType<scf::ParallelOp>() ||
-      loop->hasAttr(gpu::getMappingAttrName()) || loop.getNumReductions())
-    return false;
-  WalkResult nested = loop.getBody()->walk(
-      [](scf::ParallelOp) { return WalkResult::interrupt(); });
-  return !nested.wasInterrupted();
-}
-
-/// Maps dimension i of `loop` to processors[i] (sequential past the list).
-LogicalResult map(scf::ParallelOp loop, ArrayRef<gpu::Processor> processors) {
-  MLIRContext *ctx = loop.getContext();
-  AffineMap id = AffineMap::getMultiDimIdentityMap(1, ctx);
-  SmallVector<gpu::ParallelLoopDimMappingAttr> dims;
-  for (unsigned i = 0, e = loop.getNumLoops(); i < e; ++i)
-    dims.push_back(gpu::ParallelLoopDimMappingAttr::get(
-        ctx, i < processors.size() ? processors[i] : gpu::Processor::Sequential,
-        id, id));
-  return gpu::setMappingAttr(loop, dims);
-}
 
 struct MoETileFlatParallelLoopsPass
     : public moe::impl::MoETileFlatParallelLoopsBase<
@@ -64,7 +40,7 @@ struct MoETileFlatParallelLoopsPass
   void runOnOperation() override {
     SmallVector<scf::ParallelOp> flat;
     getOperation().walk([&](scf::ParallelOp loop) {
-      if (isFlat(loop))
+      if (isFlatParallelLoop(loop))
         flat.push_back(loop);
     });
     using gpu::Processor;
@@ -76,9 +52,9 @@ struct MoETileFlatParallelLoopsPass
           scf::tileParallelLoop(loop, sizes, /*noMinMaxBounds=*/true);
       SmallVector<Processor> threadDims(rank, Processor::Sequential);
       threadDims.back() = Processor::ThreadX;
-      if (failed(map(blocks, {Processor::BlockX, Processor::BlockY,
-                              Processor::BlockZ})) ||
-          failed(map(threads, threadDims)))
+      if (failed(mapParallelLoop(blocks, {Processor::BlockX, Processor::BlockY,
+                                          Processor::BlockZ})) ||
+          failed(mapParallelLoop(threads, threadDims)))
         return signalPassFailure();
       ++numTiled;
     }
