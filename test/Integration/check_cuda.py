@@ -31,7 +31,8 @@ into one folder on the build machine, and checks it on the GPU machine:
     sides. moe-run poisons the output buffers
     (NaN) before the first forward, so a row no kernel writes fails.
     --sanitize also runs one case per family and variant under
-    compute-sanitizer. Every T = 64 case runs a second time as CUDA-graph
+    compute-sanitizer (and, for the staged variant, its racecheck tool, since
+    its threads share memory). --variants V.. runs only those variants. Every T = 64 case runs a second time as CUDA-graph
     replays (moe-run --graph) with its workspace sized for 4096 tokens, and
     a third time in this process through the Python API (moec.runtime.Model
     over the bundle's libmoert.so, built like moe-run) on a NumPy array and,
@@ -133,22 +134,25 @@ GRAPH_MAX_TOKENS = 4096
 
 def check_case(bundle: Path, case: dict, work: Path, mode: str) -> tuple[bool, str]:
     """Runs CASE with moe-run; MODE is "plain", "sanitize" (one forward under
-    compute-sanitizer) or "graph" (CUDA-graph replays, workspace sized for
-    GRAPH_MAX_TOKENS)."""
+    compute-sanitizer's memcheck), "racecheck" (one forward under its
+    shared-memory hazard check) or "graph" (CUDA-graph replays, workspace
+    sized for GRAPH_MAX_TOKENS)."""
     import numpy as np
 
     y, stats = work / "y.npy", work / "stats.json"
     for f in (y, stats):
         f.unlink(missing_ok=True)
     # Under compute-sanitizer one forward: every access is checked, slowly.
-    iters = ["--warmup", "0", "--iters", "1"] if mode == "sanitize" else ["--warmup", "1", "--iters", "5"]
+    sanitizing = mode in ("sanitize", "racecheck")
+    iters = ["--warmup", "0", "--iters", "1"] if sanitizing else ["--warmup", "1", "--iters", "5"]
     cmd = [bundle / "bin" / "moe-run", bundle / case["model"], "--device=cuda",
            "--weights", bundle / case["weights"], "--input", bundle / case["input"],
            "--output", y, "--stats-json", stats, *iters]
     if mode == "graph":
         cmd += ["--graph", "--max-tokens", str(max(GRAPH_MAX_TOKENS, case["T"]))]
-    if mode == "sanitize":
-        cmd = ["compute-sanitizer", "--error-exitcode", "99", *cmd]
+    if sanitizing:
+        tool = ["--tool", "racecheck"] if mode == "racecheck" else []
+        cmd = ["compute-sanitizer", *tool, "--error-exitcode", "99", *cmd]
     proc = subprocess.run([str(c) for c in cmd], capture_output=True, text=True)
     if proc.returncode != 0:
         return False, (proc.stderr.strip() or proc.stdout.strip())[-600:]
@@ -218,6 +222,8 @@ def run_bundle(args) -> int:
     passed = failed = 0
     sanitized = set()
     for case in cases:
+        if args.variants and case["variant"] not in args.variants:
+            continue
         label = f"{case['family']} {case['lowering']} {case['variant']} T={case['T']}"
         ok, msg = check_case(bundle, case, work, "plain")
         kind = (case["family"], case["variant"])
@@ -225,6 +231,10 @@ def run_bundle(args) -> int:
             sanitized.add(kind)
             sok, smsg = check_case(bundle, case, work, "sanitize")
             ok, msg = sok, msg + ("; compute-sanitizer clean" if sok else f"; compute-sanitizer: {smsg}")
+            # Kernels that share memory between threads: check for races too.
+            if ok and "staged" in case["variant"]:
+                rok, rmsg = check_case(bundle, case, work, "racecheck")
+                ok, msg = rok, msg + ("; racecheck clean" if rok else f"; racecheck: {rmsg}")
         if ok and case["T"] == 64:
             gok, gmsg = check_case(bundle, case, work, "graph")
             ok, msg = gok, msg + (f"; graph replays {gmsg}" if gok else f"; graph replays: {gmsg}")
@@ -251,6 +261,8 @@ def main() -> int:
     r = sub.add_parser("run")
     r.add_argument("--bundle", type=Path, required=True)
     r.add_argument("--sanitize", action="store_true")
+    r.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=[],
+                   help="run only these variants (default: all)")
     args = parser.parse_args()
     return prepare(args) if args.cmd == "prepare" else run_bundle(args)
 
