@@ -145,44 +145,50 @@ struct WarpTile {
     SmallVector<Value> b[2][kTilesN];
   };
 
-  /// Loads the fragments of the k step at k0.
-  Fragments load(ImplicitLocOpBuilder &b, Value k0, bool tail) const {
+  /// The fragments of the k step at k0, in PTX's layout: A's register for
+  /// (mma row tile mi, half h) at k from `aReg(mi, h, k)`, B's for
+  /// (projection p, mma column tile ni) from `bReg(p, ni, k)`.
+  Fragments fragments(ImplicitLocOpBuilder &b, Value k0,
+                      function_ref<Value(int64_t, int64_t, Value)> aReg,
+                      function_ref<Value(int64_t, int64_t, Value)> bReg) const {
     Value kLo = arith::AddIOp::create(b, k0, t2);
     Value kHi = arith::AddIOp::create(b, kLo, constIndex(b, 8));
     Fragments f;
     for (int64_t mi = 0; mi < kTilesM; ++mi)
-      f.a[mi] = {aRegister(b, rowRead[mi][0], kLo, tail),
-                 aRegister(b, rowRead[mi][1], kLo, tail),
-                 aRegister(b, rowRead[mi][0], kHi, tail),
-                 aRegister(b, rowRead[mi][1], kHi, tail)};
+      f.a[mi] = {aReg(mi, 0, kLo), aReg(mi, 1, kLo), aReg(mi, 0, kHi),
+                 aReg(mi, 1, kHi)};
     for (int64_t p = 0; p < projections(); ++p)
       for (int64_t ni = 0; ni < kTilesN; ++ni)
-        f.b[p][ni] = {bRegister(b, p ? up : weights, colRead[ni], kLo, tail),
-                      bRegister(b, p ? up : weights, colRead[ni], kHi, tail)};
+        f.b[p][ni] = {bReg(p, ni, kLo), bReg(p, ni, kHi)};
     return f;
+  }
+
+  /// Loads the fragments of the k step at k0 from global memory.
+  Fragments load(ImplicitLocOpBuilder &b, Value k0, bool tail) const {
+    return fragments(
+        b, k0,
+        [&](int64_t mi, int64_t h, Value k) {
+          return aRegister(b, rowRead[mi][h], k, tail);
+        },
+        [&](int64_t p, int64_t ni, Value k) {
+          return bRegister(b, p ? up : weights, colRead[ni], k, tail);
+        });
   }
 
   /// Loads the fragments of the k step at `k0` (within the stage) from
   /// stage `stage` of `staged`.
   Fragments loadStaged(ImplicitLocOpBuilder &b, const OperandStages &staged,
                        Value stage, int64_t k0) const {
-    Value kLo = arith::AddIOp::create(b, constIndex(b, k0), t2);
-    Value kHi = arith::AddIOp::create(b, kLo, constIndex(b, 8));
     auto bf16Pair = VectorType::get({2}, b.getBF16Type());
-    auto aReg = [&](Value row, Value k) {
-      return pack(b, arith::TruncFOp::create(b, bf16Pair,
-                                             staged.rowPair(b, stage, row, k)));
-    };
-    Fragments f;
-    for (int64_t mi = 0; mi < kTilesM; ++mi)
-      f.a[mi] = {aReg(rowLocal[mi][0], kLo), aReg(rowLocal[mi][1], kLo),
-                 aReg(rowLocal[mi][0], kHi), aReg(rowLocal[mi][1], kHi)};
-    for (int64_t p = 0; p < projections(); ++p)
-      for (int64_t ni = 0; ni < kTilesN; ++ni)
-        f.b[p][ni] = {
-            pack(b, staged.weightPair(b, stage, p, colLocal[ni], kLo)),
-            pack(b, staged.weightPair(b, stage, p, colLocal[ni], kHi))};
-    return f;
+    return fragments(
+        b, constIndex(b, k0),
+        [&](int64_t mi, int64_t h, Value k) {
+          Value pair = staged.rowPair(b, stage, rowLocal[mi][h], k);
+          return pack(b, arith::TruncFOp::create(b, bf16Pair, pair));
+        },
+        [&](int64_t p, int64_t ni, Value k) {
+          return pack(b, staged.weightPair(b, stage, p, colLocal[ni], k));
+        });
   }
 
   /// 2 x 4 mma.sync per projection on its accumulators (kAccumulators
