@@ -10,6 +10,7 @@
 
 #include "mlir/Dialect/GPU/Transforms/ParallelLoopMapper.h"
 #include "mlir/Transforms/DialectConversion.h"
+#include "llvm/Support/MathExtras.h"
 
 using namespace mlir;
 using namespace mlir::moe;
@@ -48,39 +49,57 @@ static RowTile paddedTile(ImplicitLocOpBuilder &b, GroupedMatmulOp op,
   return {rows.prefix, e, begin, end};
 }
 
-/// Sorted rows: expert e's segment takes ceil(count_e / tileRows) slots
-/// after those of experts 0 .. e-1. A scan over the experts finds the one
-/// that owns `slot` (E is at most a few hundred; the segment sizes are read
-/// by every tile of the row and stay in cache).
+/// Sorted rows: expert e's tiles take the slots from
+///   start(e) = (offsets[e] - offsets[0]) / tileRows + e
+/// on. They fit: start(e + 1) - start(e) is the number of tile boundaries
+/// in the segment plus one, at least ceil(count_e / tileRows); and start(E)
+/// is at most the list's ceil(R / tileRows) + E slots. A slot that no tile
+/// of its expert needs (at most one or two per expert) is empty. start()
+/// reads one offset and increases with e, so a binary search finds the
+/// owner of `slot` in ceil(log2 E) loads, where a scan over the experts
+/// read all E + 1 offsets in every tile (a T = 1 forward of a 256-expert
+/// layer has tens of thousands of tiles, nearly all empty).
 static RowTile sortedTile(ImplicitLocOpBuilder &b, GroupedMatmulOp op,
                           Value slot, Value tileRows) {
+  Value offsets = op.getOffsets();
   Value zero = constIndex(b, 0);
-  Value numExperts = dim(b, op.getWeights(), 0);
-  // Carried: slots taken by the experts before, and the tile found so far
-  // (expert, begin, end; empty until found).
-  ValueRange found = reduceLoop(
-      b, zero, numExperts, {zero, zero, zero, zero},
-      [&](ImplicitLocOpBuilder &b, Value e, ValueRange args) {
-        Value before = args[0];
-        ExpertRows rows = expertRows(b, op, e);
-        Value tiles = ceilDiv(b, rows.count, tileRows);
-        Value after = arith::AddIOp::create(b, before, tiles);
-        Value mine = arith::AndIOp::create(
-            b,
-            arith::CmpIOp::create(b, arith::CmpIPredicate::uge, slot, before),
-            arith::CmpIOp::create(b, arith::CmpIPredicate::ult, slot, after));
-        Value offset = arith::MulIOp::create(
-            b, arith::SubIOp::create(b, slot, before), tileRows);
-        Value begin = arith::AddIOp::create(b, rows.begin, offset);
-        Value segmentEnd = arith::AddIOp::create(b, rows.begin, rows.count);
-        Value end = arith::MinUIOp::create(
-            b, arith::AddIOp::create(b, begin, tileRows), segmentEnd);
+  Value base = toIndex(b, memref::LoadOp::create(b, offsets, zero));
+  auto start = [&](ImplicitLocOpBuilder &b, Value e, Value begin) {
+    Value fromBase = arith::SubIOp::create(b, begin, base);
+    return arith::AddIOp::create(
+        b, arith::DivUIOp::create(b, fromBase, tileRows), e);
+  };
+  // The last e with start(e) <= slot; start(0) = 0 <= slot. The bounds keep
+  // lo < hi, and once hi = lo + 1 a step changes nothing, so a fixed number
+  // of steps suffices (32 when E is only known at run time).
+  int64_t experts = op.getWeights().getType().getDimSize(0);
+  int64_t steps = ShapedType::isDynamic(experts)
+                      ? 32
+                      : static_cast<int64_t>(llvm::Log2_64_Ceil(experts));
+  ValueRange bounds = reduceLoop(
+      b, zero, constIndex(b, steps), {zero, dim(b, op.getWeights(), 0)},
+      [&](ImplicitLocOpBuilder &b, Value, ValueRange args) {
+        Value lo = args[0], hi = args[1];
+        Value mid = arith::DivUIOp::create(b, arith::AddIOp::create(b, lo, hi),
+                                           constIndex(b, 2));
+        Value begin = toIndex(b, memref::LoadOp::create(b, offsets, mid));
+        Value atOrBefore = arith::CmpIOp::create(b, arith::CmpIPredicate::ule,
+                                                 start(b, mid, begin), slot);
         return SmallVector<Value>{
-            after, arith::SelectOp::create(b, mine, e, args[1]),
-            arith::SelectOp::create(b, mine, begin, args[2]),
-            arith::SelectOp::create(b, mine, end, args[3])};
+            arith::SelectOp::create(b, atOrBefore, mid, lo),
+            arith::SelectOp::create(b, atOrBefore, hi, mid)};
       });
-  return {{}, found[1], found[2], found[3]};
+  Value e = bounds[0];
+  ExpertRows rows = expertRows(b, op, e);
+  Value offset = arith::MulIOp::create(
+      b, arith::SubIOp::create(b, slot, start(b, e, rows.begin)), tileRows);
+  Value segmentEnd = arith::AddIOp::create(b, rows.begin, rows.count);
+  // An empty slot gets begin = end = the segment's end.
+  Value begin = arith::MinUIOp::create(
+      b, arith::AddIOp::create(b, rows.begin, offset), segmentEnd);
+  Value end = arith::MinUIOp::create(
+      b, arith::AddIOp::create(b, begin, tileRows), segmentEnd);
+  return {{}, e, begin, end};
 }
 
 RowTileList lowering::rowTileList(ImplicitLocOpBuilder &b, GroupedMatmulOp op,

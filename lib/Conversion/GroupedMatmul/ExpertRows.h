@@ -50,8 +50,9 @@ RowTileList rowTileList(ImplicitLocOpBuilder &b, GroupedMatmulOp op,
 
 /// Emits the code that finds slot `slot`'s rows (MegaBlocks' tile list):
 /// slot s of a padded buffer is tile s mod ceil(C / tileRows) of expert
-/// s / ceil(C / tileRows); with sorted rows expert e's segment takes
-/// ceil(count_e / tileRows) slots after those of experts 0 .. e-1.
+/// s / ceil(C / tileRows); with sorted rows expert e's tiles take the slots
+/// from (offsets[e] - offsets[0]) / tileRows + e on, found by a binary
+/// search over the experts (some slots stay empty).
 RowTile rowTile(ImplicitLocOpBuilder &b, GroupedMatmulOp op,
                 const RowTileList &list, Value slot);
 

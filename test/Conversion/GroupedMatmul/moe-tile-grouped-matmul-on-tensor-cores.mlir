@@ -20,17 +20,24 @@
 // CHECK: %[[RT:.+]] = arith.ceildivui %[[NR]], %c64 : index
 // CHECK: %[[SLOTS:.+]] = arith.addi %[[RT]], %c8 : index
 // CHECK: scf.parallel (%[[SLOT:.+]], %[[CT:.+]]) = (%c0, %c0) to (%[[SLOTS]], %c2) step (%c1, %c1) {
-// CHECK: %[[FOUND:.+]]:4 = scf.for
+// CHECK: %[[FOUND:.+]]:2 = scf.for %{{.+}} = %c0 to %c3 step %c1
+// CHECK: scf.yield
+// CHECK: arith.addi %[[FOUND]]#0, %c1 : index
+// CHECK: memref.load
+// CHECK: %[[SEGEND:.+]] = arith.index_cast
+// CHECK: %[[TB:.+]] = arith.minui %{{.+}}, %[[SEGEND]] : index
+// CHECK: %[[TE0:.+]] = arith.addi %[[TB]], %c64 : index
+// CHECK: %[[TE:.+]] = arith.minui %[[TE0]], %[[SEGEND]] : index
 // CHECK: %[[COL0:.+]] = arith.muli %[[CT]], %c64 : index
 // CHECK: scf.parallel (%[[TID:.+]]) = (%c0) to (%c128) step (%c1) {
-// CHECK: %[[NONEMPTY:.+]] = arith.cmpi ult, %[[FOUND]]#2, %[[FOUND]]#3 : index
+// CHECK: %[[NONEMPTY:.+]] = arith.cmpi ult, %[[TB]], %[[TE]] : index
 // CHECK: scf.if %[[NONEMPTY]] {
 // CHECK: %[[WARP:.+]] = arith.divui %[[TID]], %c32 : index
 // CHECK: %[[LANE:.+]] = arith.remui %[[TID]], %c32 : index
 // CHECK: %[[G:.+]] = arith.divui %[[LANE]], %c4 : index
 // CHECK: %[[T:.+]] = arith.remui %[[LANE]], %c4 : index
 // CHECK: %[[T2:.+]] = arith.muli %[[T]], %c2 : index
-// CHECK: %[[LAST:.+]] = arith.subi %[[FOUND]]#3, %c1 : index
+// CHECK: %[[LAST:.+]] = arith.subi %[[TE]], %c1 : index
 // CHECK: %[[R0:.+]] = arith.minui %{{.+}}, %[[LAST]] : index
 // CHECK: %[[N0:.+]] = arith.minui %{{.+}}, %c95 : index
 // CHECK: %[[ACC:.+]]:32 = scf.for %[[K0:.+]] = %c0 to %c128 step %c64 iter_args(
@@ -40,14 +47,14 @@
 // CHECK: %[[ABF:.+]] = arith.truncf %[[APAIR]] : vector<2xf32> to vector<2xbf16>
 // CHECK: %[[AV:.+]] = vector.bitcast %[[ABF]] : vector<2xbf16> to vector<1xi32>
 // CHECK: %[[A0:.+]] = vector.extract %[[AV]][0] : i32 from vector<1xi32>
-// CHECK: %[[BPAIR:.+]] = vector.load %[[W]][%[[FOUND]]#1, %[[N0]], %[[KLO]]] {alignment = 4 : i64} : memref<8x96x128xbf16>, vector<2xbf16>
+// CHECK: %[[BPAIR:.+]] = vector.load %[[W]][%[[FOUND]]#0, %[[N0]], %[[KLO]]] {alignment = 4 : i64} : memref<8x96x128xbf16>, vector<2xbf16>
 // CHECK: %[[BV:.+]] = vector.bitcast %[[BPAIR]] : vector<2xbf16> to vector<1xi32>
 // CHECK: %[[B0:.+]] = vector.extract %[[BV]][0] : i32 from vector<1xi32>
-// CHECK: vector.load %[[W]][%[[FOUND]]#1, %[[N0]], %[[KHI]]]
+// CHECK: vector.load %[[W]][%[[FOUND]]#0, %[[N0]], %[[KHI]]]
 // CHECK-NOT: nvvm.mma.sync
 // CHECK: %[[K3:.+]] = arith.addi %[[K0]], %c48 : index
 // CHECK-NOT: nvvm.mma.sync
-// CHECK: vector.load %[[W]][%[[FOUND]]#1, %[[N0]], %{{.+}}]
+// CHECK: vector.load %[[W]][%[[FOUND]]#0, %[[N0]], %{{.+}}]
 // CHECK: nvvm.mma.sync A[%[[A0]], %{{.+}}, %{{.+}}, %{{.+}}]  B[%[[B0]], %{{.+}}]  C[
 // CHECK-SAME: multiplicandAPtxType = #nvvm.mma_type<bf16>, multiplicandBPtxType = #nvvm.mma_type<bf16>, shape = #nvvm.shape<m = 16, n = 8, k = 16>
 // CHECK-COUNT-31: nvvm.mma.sync
@@ -55,7 +62,7 @@
 // CHECK: scf.yield
 // CHECK: arith.cmpi ult, %{{.+}}, %c96 : index
 // CHECK: scf.if
-// CHECK: %[[BIASV:.+]] = memref.load %[[BIAS]][%[[FOUND]]#1, %{{.+}}] : memref<8x96xf32>
+// CHECK: %[[BIASV:.+]] = memref.load %[[BIAS]][%[[FOUND]]#0, %{{.+}}] : memref<8x96xf32>
 // CHECK: %[[Y:.+]] = arith.addf %[[ACC]]#0, %[[BIASV]] : f32
 // CHECK: memref.store %[[Y]], %[[H]][%{{.+}}, %{{.+}}] : memref<?x96xf32>
 // The loops come mapped (threads, then blocks), so a 1 x 1 tile grid that
@@ -106,8 +113,15 @@ func.func @padded_k_tail(%buf: memref<4x?x40xf32>, %w: memref<4x8x40xbf16>, %c: 
 
 // CHECK-LABEL: func.func @gathered_gated
 // CHECK-SAME: (%[[X:[^:]+]]: memref<?x64xf32>, %[[WG:[^:]+]]: memref<8x96x64xbf16>, %[[WU:[^:]+]]: memref<8x96x64xbf16>, %[[SRC:[^:]+]]: memref<?xi32>, %[[OFF:[^:]+]]: memref<9xi32>, %[[BU:[^:]+]]: memref<8x96xf32>, %[[H:[^:]+]]: memref<?x96xf32>)
-// CHECK: %[[FOUND:.+]]:4 = scf.for
-// CHECK: %[[LAST:.+]] = arith.subi %[[FOUND]]#3, %c1 : index
+// CHECK: %[[FOUND:.+]]:2 = scf.for
+// CHECK: scf.yield
+// CHECK: arith.addi %[[FOUND]]#0, %c1 : index
+// CHECK: memref.load
+// CHECK: %[[SEGEND:.+]] = arith.index_cast
+// CHECK: %[[TB:.+]] = arith.minui %{{.+}}, %[[SEGEND]] : index
+// CHECK: %[[TE0:.+]] = arith.addi %[[TB]], %c64 : index
+// CHECK: %[[TE:.+]] = arith.minui %[[TE0]], %[[SEGEND]] : index
+// CHECK: %[[LAST:.+]] = arith.subi %[[TE]], %c1 : index
 // CHECK: %[[R0:.+]] = arith.minui %{{.+}}, %[[LAST]] : index
 // CHECK: %[[TOK0I:.+]] = memref.load %[[SRC]][%[[R0]]] : memref<?xi32>
 // CHECK: %[[TOK0:.+]] = arith.index_cast %[[TOK0I]] : i32 to index
@@ -117,14 +131,14 @@ func.func @padded_k_tail(%buf: memref<4x?x40xf32>, %w: memref<4x8x40xbf16>, %c: 
 // CHECK: %[[KLO:.+]] = arith.addi
 // CHECK: vector.load %[[X]][%[[TOK0]], %[[KLO]]] {alignment = 8 : i64} : memref<?x64xf32>, vector<2xf32>
 // CHECK-NOT: nvvm.mma.sync
-// CHECK: vector.load %[[WG]][%[[FOUND]]#1, %{{.+}}, %[[KLO]]]
+// CHECK: vector.load %[[WG]][%[[FOUND]]#0, %{{.+}}, %[[KLO]]]
 // CHECK-NOT: nvvm.mma.sync
-// CHECK: vector.load %[[WU]][%[[FOUND]]#1, %{{.+}}, %[[KLO]]]
+// CHECK: vector.load %[[WU]][%[[FOUND]]#0, %{{.+}}, %[[KLO]]]
 // CHECK-COUNT-32: nvvm.mma.sync
 // CHECK-NOT: nvvm.mma.sync
 // CHECK: scf.yield
 // CHECK: scf.if
-// CHECK: %[[UB:.+]] = memref.load %[[BU]][%[[FOUND]]#1, %{{.+}}] : memref<8x96xf32>
+// CHECK: %[[UB:.+]] = memref.load %[[BU]][%[[FOUND]]#0, %{{.+}}] : memref<8x96xf32>
 // CHECK: %[[U:.+]] = arith.addf %[[ACC]]#32, %[[UB]] : f32
 // CHECK: %[[NEG:.+]] = arith.negf %[[ACC]]#0 : f32
 // CHECK: math.exp %[[NEG]] : f32

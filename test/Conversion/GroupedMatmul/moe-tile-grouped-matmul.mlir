@@ -5,12 +5,13 @@
 // BAD: moe-tile-grouped-matmul: tile-rows and tile-cols must be positive
 
 // Tests sorted rows: the grid is ceil(R / 4) + E row-tile slots by
-// ceil(N / 8) column tiles, known before the routing is. Each slot scans the
-// experts: expert e takes ceil(count_e / 4) slots after those before it, and
-// the slot that falls in its range gets rows begin_e + 4 (slot - before)
-// up to the segment's end. The 4 x 8 elements of a tile are a nested
-// parallel loop; each one that falls inside the rows and the columns is one
-// dot product in k order, plus the bias.
+// ceil(N / 8) column tiles, known before the routing is. Expert e's tiles
+// take the slots from start(e) = (off[e] - off[0]) / 4 + e on; a binary
+// search of ceil(log2 4) = 2 steps finds the last e with start(e) <= slot,
+// and the slot gets rows off[e] + 4 (slot - start(e)) up to the segment's
+// end (none, begin = end, past it). The 4 x 8 elements of a tile are a
+// nested parallel loop; each one that falls inside the rows and the columns
+// is one dot product in k order, plus the bias.
 
 // DEFAULT: %[[R:.+]] = arith.ceildivui %{{.+}}, %c16 : index
 // CHECK-LABEL: func.func @sorted
@@ -23,40 +24,50 @@
 // CHECK: %[[SLOTS:.+]] = arith.addi %[[RT]], %[[NE]] : index
 // CHECK: %[[CT:.+]] = arith.ceildivui %[[N]], %c8 : index
 // CHECK: scf.parallel (%[[SLOT:.+]], %[[COL:.+]]) = (%{{.+}}, %{{.+}}) to (%[[SLOTS]], %[[CT]])
-// CHECK: %[[FOUND:.+]]:4 = scf.for %[[E:.+]] = {{.+}} iter_args(%[[BEFORE:.+]] = %{{.+}}, %[[FE:.+]] = %{{.+}}, %[[FB:.+]] = %{{.+}}, %[[FEND:.+]] = %{{.+}})
-// CHECK: %[[B0:.+]] = memref.load %[[OFF]][%[[E]]]
+// CHECK: %[[BASE0:.+]] = memref.load %[[OFF]][%[[Z:.+]]] : memref<5xi32>
+// CHECK: %[[BASE:.+]] = arith.index_cast %[[BASE0]] : i32 to index
+// CHECK: %[[STEPS:.+]] = arith.constant 2 : index
+// CHECK: %[[E0:.+]] = memref.dim %[[W]], %{{.+}} : memref<4x8x16xf32>
+// CHECK: %[[FOUND:.+]]:2 = scf.for %{{.+}} = %[[Z]] to %[[STEPS]] step %{{.+}} iter_args(%[[LO:.+]] = %[[Z]], %[[HI:.+]] = %[[E0]]) -> (index, index)
+// CHECK: %[[SUM:.+]] = arith.addi %[[LO]], %[[HI]] : index
+// CHECK: %[[MID:.+]] = arith.divui %[[SUM]], %{{.+}} : index
+// CHECK: %[[OM0:.+]] = memref.load %[[OFF]][%[[MID]]] : memref<5xi32>
+// CHECK: %[[OM:.+]] = arith.index_cast %[[OM0]] : i32 to index
+// CHECK: %[[RM:.+]] = arith.subi %[[OM]], %[[BASE]] : index
+// CHECK: %[[TM:.+]] = arith.divui %[[RM]], %c4 : index
+// CHECK: %[[SM:.+]] = arith.addi %[[TM]], %[[MID]] : index
+// CHECK: %[[LE:.+]] = arith.cmpi ule, %[[SM]], %[[SLOT]] : index
+// CHECK: %[[NLO:.+]] = arith.select %[[LE]], %[[MID]], %[[LO]] : index
+// CHECK: %[[NHI:.+]] = arith.select %[[LE]], %[[HI]], %[[MID]] : index
+// CHECK: scf.yield %[[NLO]], %[[NHI]] : index, index
+// CHECK: %[[B0:.+]] = memref.load %[[OFF]][%[[FOUND]]#0]
 // CHECK: %[[BEGIN:.+]] = arith.index_cast %[[B0]]
 // CHECK: %[[COUNT:.+]] = arith.subi %{{.+}}, %[[BEGIN]] : index
-// CHECK: %[[TILES:.+]] = arith.ceildivui %[[COUNT]], %c4 : index
-// CHECK: %[[AFTER:.+]] = arith.addi %[[BEFORE]], %[[TILES]] : index
-// CHECK: %[[GE:.+]] = arith.cmpi uge, %[[SLOT]], %[[BEFORE]] : index
-// CHECK: %[[LT:.+]] = arith.cmpi ult, %[[SLOT]], %[[AFTER]] : index
-// CHECK: %[[MINE:.+]] = arith.andi %[[GE]], %[[LT]] : i1
-// CHECK: %[[DS:.+]] = arith.subi %[[SLOT]], %[[BEFORE]] : index
+// CHECK: %[[RE:.+]] = arith.subi %[[BEGIN]], %[[BASE]] : index
+// CHECK: %[[TE1:.+]] = arith.divui %[[RE]], %c4 : index
+// CHECK: %[[START:.+]] = arith.addi %[[TE1]], %[[FOUND]]#0 : index
+// CHECK: %[[DS:.+]] = arith.subi %[[SLOT]], %[[START]] : index
 // CHECK: %[[DR:.+]] = arith.muli %[[DS]], %c4 : index
-// CHECK: %[[TB:.+]] = arith.addi %[[BEGIN]], %[[DR]] : index
 // CHECK: %[[SEGEND:.+]] = arith.addi %[[BEGIN]], %[[COUNT]] : index
+// CHECK: %[[TB0:.+]] = arith.addi %[[BEGIN]], %[[DR]] : index
+// CHECK: %[[TB:.+]] = arith.minui %[[TB0]], %[[SEGEND]] : index
 // CHECK: %[[TE0:.+]] = arith.addi %[[TB]], %c4 : index
 // CHECK: %[[TE:.+]] = arith.minui %[[TE0]], %[[SEGEND]] : index
-// CHECK: %[[SE:.+]] = arith.select %[[MINE]], %[[E]], %[[FE]] : index
-// CHECK: %[[SB:.+]] = arith.select %[[MINE]], %[[TB]], %[[FB]] : index
-// CHECK: %[[SEND:.+]] = arith.select %[[MINE]], %[[TE]], %[[FEND]] : index
-// CHECK: scf.yield %[[AFTER]], %[[SE]], %[[SB]], %[[SEND]]
 // CHECK: %[[COL0:.+]] = arith.muli %[[COL]], %c8 : index
 // CHECK: scf.parallel (%[[I:.+]], %[[J:.+]]) = (%{{.+}}, %{{.+}}) to (%c4, %c8)
-// CHECK: %[[ROW:.+]] = arith.addi %[[FOUND]]#2, %[[I]] : index
+// CHECK: %[[ROW:.+]] = arith.addi %[[TB]], %[[I]] : index
 // CHECK: %[[C:.+]] = arith.addi %[[COL0]], %[[J]] : index
-// CHECK: %[[IN1:.+]] = arith.cmpi ult, %[[ROW]], %[[FOUND]]#3 : index
+// CHECK: %[[IN1:.+]] = arith.cmpi ult, %[[ROW]], %[[TE]] : index
 // CHECK: %[[IN2:.+]] = arith.cmpi ult, %[[C]], %[[N]] : index
 // CHECK: %[[IN:.+]] = arith.andi %[[IN1]], %[[IN2]] : i1
 // CHECK: scf.if %[[IN]] {
 // CHECK: %[[DOT:.+]] = scf.for %[[KK:.+]] = %{{.+}} to %[[K]] step %{{.+}} iter_args(%[[ACC:.+]] = %{{.+}}) -> (f32)
 // CHECK: %[[A:.+]] = memref.load %[[X]][%[[ROW]], %[[KK]]]
-// CHECK: %[[B:.+]] = memref.load %[[W]][%[[FOUND]]#1, %[[C]], %[[KK]]]
+// CHECK: %[[B:.+]] = memref.load %[[W]][%[[FOUND]]#0, %[[C]], %[[KK]]]
 // CHECK: %[[P:.+]] = arith.mulf %[[A]], %[[B]] : f32
 // CHECK: %[[S:.+]] = arith.addf %[[ACC]], %[[P]] : f32
 // CHECK: scf.yield %[[S]] : f32
-// CHECK: %[[BV:.+]] = memref.load %[[BIAS]][%[[FOUND]]#1, %[[C]]]
+// CHECK: %[[BV:.+]] = memref.load %[[BIAS]][%[[FOUND]]#0, %[[C]]]
 // CHECK: %[[Y:.+]] = arith.addf %[[DOT]], %[[BV]] : f32
 // CHECK: memref.store %[[Y]], %[[H]][%[[ROW]], %[[C]]]
 // The loops come mapped: the tile's elements to threads, the tiles to blocks.
