@@ -206,6 +206,9 @@ void mlir::moe::buildMoECUDALoweringPipeline(
   pm.addNestedPass<func::FuncOp>(createConvertParallelLoopToGpuPass());
   pm.addNestedPass<func::FuncOp>(createMoESerialHostCodeToGPU());
   pm.addNestedPass<func::FuncOp>(createMoEHostBuffersToGPU());
+  // Constants (trip counts, tile sizes, strides) go into the kernels rather
+  // than their parameters, so that ptxas sees them.
+  pm.addNestedPass<func::FuncOp>(createGpuLaunchSinkIndexComputationsPass());
   pm.addPass(createGpuKernelOutliningPass());
   // The host's copies of the kernels' shared-memory globals.
   pm.addPass(createSymbolDCEPass());
