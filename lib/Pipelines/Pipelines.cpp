@@ -155,6 +155,12 @@ static void buildCPULowering(OpPassManager &pm,
   memrefToLLVM.useGenericFunctions = true;
   pm.addPass(createFinalizeMemRefToLLVMConversionPass(memrefToLLVM));
   pm.addPass(createSCFToControlFlowPass());
+  if (options.approximateMath) {
+    pm.addPass(createMoEApproximateMath());
+    // The polynomials' vector fma and floor become single instructions;
+    // convert-math-to-libm would call fmaf and floorf once per lane.
+    pm.addPass(createConvertMathToLLVMPass());
+  }
   pm.addPass(createConvertMathToLibmPass());
   pm.addPass(createConvertToLLVMPass());
   pm.addPass(createReconcileUnrealizedCastsPass());

@@ -130,6 +130,12 @@ static cl::opt<int64_t> parallelMinWork(
              "than this on the calling thread (default 32768; 0: every "
              "region on all threads)"),
     cl::value_desc("N"), cl::init(32768), cl::cat(category));
+static cl::opt<bool> approximateMath(
+    "approximate-math",
+    cl::desc("CPU: f32 exp and erf as polynomials, so that the activation "
+             "in the GEMM epilogue stays in vector registers (default true; "
+             "false: libm, one call per lane)"),
+    cl::init(true), cl::cat(category));
 static cl::opt<bool> fuseGatedActivation(
     "fuse-gated-activation",
     cl::desc("Compute the gate and up projections and the activation in "
@@ -255,6 +261,9 @@ int main(int argc, char **argv) {
   if (parallelMinWork < 0)
     return fail("--parallel-min-work=" + Twine(parallelMinWork.getValue()) +
                 " must not be negative");
+  if (approximateMath.getNumOccurrences() && cuda)
+    return fail("--approximate-math is a CPU option: the CUDA target's exp "
+                "and erf are libdevice's");
   if (parallelMinWork.getNumOccurrences() && (cuda || !openmp))
     return fail("--parallel-min-work tunes the CPU's OpenMP regions; it has "
                 "no effect with " +
@@ -317,6 +326,7 @@ int main(int argc, char **argv) {
     loweringOptions.openmp = openmp;
     loweringOptions.groupedGemm = groupedGemm;
     loweringOptions.parallelMinWork = parallelMinWork;
+    loweringOptions.approximateMath = approximateMath;
     loweringOptions.fuseGatedActivation = fuseGatedActivation;
     loweringOptions.fuseDispatchGather = fuseDispatchGather;
     loweringOptions.fuseExpertCombine = fuseExpertCombine;

@@ -546,6 +546,39 @@ def MoELowerMmt4dToVectors : Pass<"moe-lower-mmt4d-to-vectors"> {
                            "::mlir::vector::VectorDialect"];
 }
 
+def MoEApproximateMath : Pass<"moe-approximate-math"> {
+  let summary = "Polynomial approximations for f32 math.exp and math.erf "
+                "(CPU)";
+  let description = [{
+    Rewrites every `math.exp` and `math.erf` on f32 (scalars and vectors)
+    with upstream MLIR's polynomial approximations (range reduction and a
+    polynomial in `arith` and `math.fma`,
+    `populateMathPolynomialApproximationPatterns`), as IREE and XLA do on
+    CPUs. `convert-math-to-libm` would otherwise unroll an operation on a
+    vector into one scalar `expf` or `erff` call per lane, which is what the
+    activation in a vectorized GEMM epilogue (SiLU, GELU, GPT-OSS's clamped
+    SwiGLU) did. Scalars get the same polynomial so that every exp of a
+    model is the same function: the fused and unfused forms of a layer give
+    the same bits. Relative error against libm is about 1e-7 (a few ulp).
+
+    Example:
+
+    ```mlir
+    %e = math.exp %x : vector<8xf32>
+    ```
+
+    becomes a sequence of `arith` operations and `math.fma`, `math.floor`
+    on `vector<8xf32>` (with `arith.select`s for overflow, underflow and
+    NaN), and no call.
+  }];
+  let dependentDialects = ["arith::ArithDialect", "math::MathDialect",
+                           "vector::VectorDialect"];
+  let statistics = [
+    Statistic<"numApproximated", "approximated",
+              "exp and erf operations replaced by polynomials">,
+  ];
+}
+
 def MoESerializeSmallParallelRegions
     : Pass<"moe-serialize-small-parallel-regions"> {
   let summary = "Run OpenMP parallel regions with little work on the calling "

@@ -66,6 +66,12 @@ struct CPULoweringOptionsBase : public PassPipelineOptions<Derived> {
                      "on one thread (moe-serialize-small-parallel-regions; "
                      "0: every region on all threads)"),
       llvm::cl::init(32768)};
+  mlir::detail::PassOptions::Option<bool> approximateMath{
+      *this, "approximate-math",
+      llvm::cl::desc("f32 exp and erf as polynomials (moe-approximate-math): "
+                     "the activation in a GEMM epilogue stays in vector "
+                     "registers instead of calling libm once per lane"),
+      llvm::cl::init(true)};
   mlir::detail::PassOptions::Option<bool> fuseGatedActivation{
       *this, "fuse-gated-activation",
       llvm::cl::desc("Compute the gate and up projections and the "

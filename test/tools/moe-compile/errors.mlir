@@ -68,6 +68,8 @@
 // COMBINE-TILES: moe-compile: error: --fuse-expert-combine needs --grouped-gemm=per-expert: the tile list runs the experts at once, so it cannot add their rows into the tokens in expert order
 // RUN: not moe-compile %moec_src/examples/deepseek-v3.mlir -o %t/x.so --target=cuda --fuse-shared-expert 2>&1 | FileCheck %s --check-prefix=SHARED-CUDA
 // SHARED-CUDA: moe-compile: error: --fuse-shared-expert is a CPU option: the CUDA target's tile list does not add rows into a tensor
+// RUN: not moe-compile %moec_src/examples/deepseek-v3.mlir -o %t/x.so --target=cuda --approximate-math=false 2>&1 | FileCheck %s --check-prefix=MATH-CUDA
+// MATH-CUDA: moe-compile: error: --approximate-math is a CPU option: the CUDA target's exp and erf are libdevice's
 // RUN: not moe-compile %moec_src/examples/deepseek-v3.mlir -o %t/x.so --grouped-gemm=tile-list --weight-panels=0 --fuse-shared-expert 2>&1 | FileCheck %s --check-prefix=SHARED-TILES
 // SHARED-TILES: moe-compile: error: --fuse-shared-expert needs --grouped-gemm=per-expert: the tile list does not add rows into a tensor
 // RUN: moe-compile %moec_src/examples/mixtral.mlir -o %t/unpacked.so --weight-panels=0
