@@ -559,7 +559,8 @@ def MoEApproximateMath : Pass<"moe-approximate-math"> {
     activation in a vectorized GEMM epilogue (SiLU, GELU, GPT-OSS's clamped
     SwiGLU) did. Scalars get the same polynomial so that every exp of a
     model is the same function: the fused and unfused forms of a layer give
-    the same bits. Relative error against libm is about 1e-7 (a few ulp).
+    the same bits. On the Mixtral-like benchmark layer the output moved by
+    at most 1.8e-7 of its largest value against libm's.
 
     Example:
 
